@@ -1,0 +1,53 @@
+# apus — build, test, bench. `make` builds the static release binary.
+SWIFT        ?= swift
+PREFIX       ?= /usr/local
+# Fully static: no dynamic loader work at start, runs on any x86_64 Linux.
+STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
+BIN           = .build/release/apus
+DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine
+
+.PHONY: all build deps test unit integration lint fmt bench install clean demo
+
+all: build
+
+build:
+	$(SWIFT) build $(STATIC_FLAGS) --product apus
+
+deps:
+	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBS); \
+	fi
+
+# The README's test command: lint, unit tests, then integration tests (root)
+# against the release binary.
+test: deps build lint
+	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --parallel --num-workers 2
+
+unit:
+	$(SWIFT) test --skip IntegrationTests
+
+integration: build
+	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --filter IntegrationTests
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift 2>&1 | tee /tmp/apus-lint.txt; \
+	  test ! -s /tmp/apus-lint.txt
+
+fmt:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+# Runs a busybox container from the bundled fixtures: the README's first command.
+demo: deps build
+	@d=$$(mktemp -d) && spec-fixtures/make-bundle.sh $$d >/dev/null && \
+	  (cd $$d && $(CURDIR)/$(BIN) spec && \
+	   sed -i 's/"terminal": true/"terminal": false/; s/"sh"$$/"sh", "-c", "echo hello from $$(hostname) in apus; id; cat \/proc\/self\/cgroup | head -3"/' config.json && \
+	   $(CURDIR)/$(BIN) run demo-$$$$); rc=$$?; rm -rf $$d; exit $$rc
+
+bench: deps build
+	bash spec-fixtures/bench/bench.sh
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/apus
+
+clean:
+	rm -rf .build

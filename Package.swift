@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// libseccomp is linked statically so the release binary runs on hosts without it
+// (`ldd` shows only libc). The archive comes from Debian's libseccomp-dev.
+let staticSeccomp: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "-l:libseccomp.a"])
+]
+
+let package = Package(
+    name: "apus",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "apus", targets: ["apus"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
+    ],
+    targets: [
+        .target(
+            name: "CApus",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: staticSeccomp
+        ),
+        .target(name: "OCI"),
+        .target(name: "ApusLinux", dependencies: ["CApus", "OCI"]),
+        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CApus"]),
+        .executableTarget(
+            name: "apus",
+            dependencies: [
+                "ApusCore", "OCI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore", "ApusLinux", "OCI"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["OCI"]),
+    ]
+)

@@ -1,0 +1,244 @@
+import ApusLinux
+import CApus
+import Glibc
+import OCI
+
+/// How the init process learns that `start` was called.
+public enum StartTrigger: Sendable {
+    /// `create`: block opening the exec fifo for writing until `start` opens it
+    /// for reading (the fifo's APUS_O_PATH fd was opened by the parent).
+    case fifo(Int32)
+    /// `run`: the same process creates and starts; a sync message is enough.
+    case syncMessage
+}
+
+/// Everything the init process needs, prepared by the parent before clone so
+/// the child does no config parsing of its own.
+public struct InitContext {
+    public var spec: Spec
+    public var bundle: String
+    public var rootfs: String
+    public var plan: NamespacePlan
+    public var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    public var sync: SyncSocket
+    public var trigger: StartTrigger
+    /// Connected console socket (`--console-socket`), or -1.
+    public var consoleSocket: Int32
+    public var cgroupView: CgroupMountView
+    public var noPivot: Bool
+    public var preserveFds: Int32
+    public var lastCap: Int
+    public var capabilities: CapabilitySets
+    public var forkAgainForPid: Bool
+}
+
+/// The container's init: runs in the child of clone(), in its new namespaces,
+/// single-threaded, and ends in execve. Every step is named after what it does;
+/// their order, and why, is all in `setUp`.
+public enum ContainerInit {
+    public static func run(_ context: InitContext) -> Never {
+        do {
+            try setUp(context)
+        } catch let error as SetupError {
+            fail(context.sync, error.description)
+        } catch {
+            fail(context.sync, "\(error)")
+        }
+        _exit(1)
+    }
+
+    static func fail(_ sync: SyncSocket, _ message: String) -> Never {
+        if !sync.send(.failure(message)) {
+            // Past the handshake (e.g. exec failed after start): tell the user.
+            printError("apus: \(message)")
+        }
+        _exit(127)
+    }
+
+    static func setUp(_ context: InitContext) throws {
+        let spec = context.spec
+        let sync = context.sync
+        guard let process = spec.process else {
+            throw SetupError("container init", detail: "config.json has no process", field: ".process")
+        }
+
+        // The parent writes uid/gid maps and joins us to our cgroups first.
+        guard sync.receive() == .proceed else { _exit(1) }
+
+        // User namespace first: joining it gives the capabilities to enter or
+        // create the others.
+        for join in context.joins where join.kind == .user {
+            try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
+        }
+        if context.plan.has(.user) {
+            // Become root of the new user namespace (mapped by the parent).
+            try sys("setresgid(0) in the user namespace", field: ".linux.gidMappings") { apus_setresgid(0, 0, 0) }
+            try sys("setresuid(0) in the user namespace", field: ".linux.uidMappings") { apus_setresuid(0, 0, 0) }
+        }
+        for join in context.joins where join.kind != .user && join.kind != .mount && join.kind != .pid {
+            try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
+        }
+        if context.plan.joinsUser && context.plan.cloneFlags != 0 {
+            // New namespaces must belong to the joined user namespace, so they
+            // are unshared now rather than created by clone.
+            try sys("unshare namespaces") { apus_unshare(context.plan.cloneFlags) }
+        }
+        if context.forkAgainForPid {
+            for join in context.joins where join.kind == .pid {
+                try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
+            }
+            // A pid namespace applies to children only: fork the real init.
+            let child = apus_clone(0)
+            if child < 0 { throw SetupError("fork init into its pid namespace", errno: errno) }
+            if child > 0 {
+                _ = sync.send(.initPid(child))
+                _exit(0)
+            }
+        }
+        for join in context.joins where join.kind == .mount {
+            try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
+        }
+        for join in context.joins { close(join.fd) }
+
+        // After the cgroup join, so the namespace is rooted at our own cgroup.
+        if context.plan.unshareCgroup {
+            try sys("create cgroup namespace", field: ".linux.namespaces") { apus_unshare(APUS_CLONE_NEWCGROUP) }
+        }
+        if context.plan.unshareTime {
+            // The offsets can only be written before any process is in the new
+            // namespace; execve then moves us into it (Linux 5.8+).
+            try sys("create time namespace", field: ".linux.namespaces") { apus_unshare(0x80) }
+            if let offsets = spec.linux?.timeOffsets, !offsets.isEmpty {
+                var text = ""
+                for (clock, offset) in offsets.sorted(by: { $0.key < $1.key }) {
+                    text += "\(clock) \(offset.secs ?? 0) \(offset.nanosecs ?? 0)\n"
+                }
+                try FileIO.write(
+                    "/proc/self/timens_offsets", text, step: "write time namespace offsets (config.json .linux.timeOffsets)")
+            }
+        }
+
+        if let hostname = spec.hostname {
+            try sys("set hostname \"\(hostname)\"", field: ".hostname") { sethostname(hostname, hostname.utf8.count) }
+        }
+        if let domainname = spec.domainname {
+            try sys("set domainname \"\(domainname)\"", field: ".domainname") {
+                setdomainname(domainname, domainname.utf8.count)
+            }
+        }
+
+        let inUserNamespace = context.plan.has(.user)
+        if context.plan.has(.mount) {
+            let rootContext = RootfsContext(
+                bundle: context.bundle, rootfs: context.rootfs, cgroups: context.cgroupView,
+                inUserNamespace: inUserNamespace, warn: { _ = sync.send(.warning($0)) })
+            let root = try Rootfs.prepareRoot(spec, context: rootContext)
+            try Rootfs.mountAll(spec, root: root, context: rootContext)
+            try Rootfs.populateDev(spec, root: root, context: rootContext)
+            // cwd is created as root before the switch to the container user.
+            let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
+            close(cwd)
+            if context.noPivot {
+                try Rootfs.moveRoot(into: context.rootfs)
+            } else {
+                try Rootfs.pivotRoot(into: context.rootfs)
+            }
+        } else {
+            try sys("chroot into \(context.rootfs)", field: ".root.path") { chroot(context.rootfs) }
+        }
+
+        if context.plan.newKinds.contains(.network) {
+            try sys("bring up lo") { apus_loopback_up() }
+        }
+        try applySysctl(spec.linux?.sysctl ?? [:])
+
+        if process.terminal == true {
+            let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
+            try console.mountOnDevConsole()
+            if context.consoleSocket >= 0 {
+                if apus_send_fd(context.consoleSocket, console.master, "/dev/ptmx") < 0 {
+                    throw SetupError("send console to --console-socket", errno: errno)
+                }
+                close(context.consoleSocket)
+            } else if !sync.send(.terminal(console.master)) {
+                throw SetupError("send console to apus run", errno: errno)
+            }
+            close(console.master)
+            try console.becomeStdio()
+            close(console.slave)
+        }
+
+        try Rootfs.readonlyPaths(spec.linux?.readonlyPaths ?? [])
+        try Rootfs.maskPaths(spec.linux?.maskedPaths ?? [])
+        try Rootfs.finishRoot(spec)
+
+        if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
+        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj) }
+
+        // Capabilities around the user switch: bounding set first (needs
+        // CAP_SETPCAP), keep permitted caps across setuid, then set the final
+        // sets (runc's order).
+        let caps = context.capabilities
+        try caps.applyBounding(lastCap: context.lastCap)
+        try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
+        let setgroupsAllowed = !inUserNamespace || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
+        try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
+        if let mask = process.user.umask { umask(mode_t(mask)) }
+        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
+        try verifyCwdInsideRoot(process.cwd)
+        try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
+        try caps.applyProcessSets(lastCap: context.lastCap)
+        if process.noNewPrivileges == true {
+            try sys("set no_new_privs", field: ".process.noNewPrivileges") { apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
+        }
+
+        let env = process.env ?? []
+        let args = process.args ?? []
+        guard let command = args.first else {
+            throw SetupError("exec", detail: "process.args is empty", field: ".process.args")
+        }
+        let path = try ProcessSetup.lookPath(command, env: env)
+
+        // No runtime fd may reach the container (CVE-2024-21626).
+        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
+
+        guard sync.send(.ready) else { _exit(1) }
+        switch context.trigger {
+        case .fifo(let fifo):
+            // Blocks until `apus start` opens the fifo for reading.
+            let writer = open(procFD(fifo), O_WRONLY | O_CLOEXEC)
+            if writer < 0 { fail(sync, "open exec fifo: \(errorString(errno))") }
+            _ = Glibc.write(writer, "0", 1)
+            close(writer)
+            close(fifo)
+        case .syncMessage:
+            guard sync.receive() == .start else { _exit(1) }
+        }
+
+        apus_reset_signals()
+        let error = ProcessSetup.exec(path: path, args: args, env: env)
+        fail(sync, error.description)
+    }
+
+    /// `linux.sysctl`: only keys of namespaces the container owns are allowed
+    /// (runc's rule), others would change the host.
+    static func applySysctl(_ sysctl: [String: String]) throws(SetupError) {
+        for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
+            let path = "/proc/sys/" + key.replacing(".", with: "/")
+            try FileIO.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
+        }
+    }
+
+    /// After chdir, the working directory must be inside the container root: a
+    /// leaked fd path (/proc/self/fd/N) could otherwise point at the host
+    /// (CVE-2024-21626). getcwd reports such a directory as "(unreachable)".
+    static func verifyCwdInsideRoot(_ cwd: String) throws(SetupError) {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else {
+            throw SetupError("chdir to \(cwd)", errno: errno, detail: "working directory is outside the container", field: ".process.cwd")
+        }
+        if buffer.first != CChar(UInt8(ascii: "/")) {
+            throw SetupError("chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
+        }
+    }
+}

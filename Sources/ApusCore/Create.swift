@@ -1,0 +1,370 @@
+import ApusLinux
+import CApus
+import FoundationEssentials
+import Glibc
+import OCI
+
+/// Options of `create` and `run`, with runc's names.
+public struct CreateOptions: Sendable {
+    public var bundle: String
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public var noPivot = false
+    public var noNewKeyring = false
+    public var preserveFds: Int32 = 0
+
+    public init(bundle: String) { self.bundle = bundle }
+}
+
+/// A container the parent has created: init is waiting for `start`.
+public struct CreatedContainer {
+    public var record: ContainerRecord
+    public var sync: SyncSocket
+    /// The pty master when `run` proxies the terminal itself.
+    public var terminalMaster: Int32?
+}
+
+/// Undo list for `create`: everything taken is released if a later step fails,
+/// so a failed create leaves the host as it was (design rule 4).
+final class Rollback {
+    private var actions: [() -> Void] = []
+    func add(_ action: @escaping () -> Void) { actions.append(action) }
+    func run() {
+        for action in actions.reversed() { action() }
+        actions.removeAll()
+    }
+    func disarm() { actions.removeAll() }
+}
+
+public struct Runtime {
+    public var store: StateStore
+    public var log: Logger
+
+    public init(store: StateStore, log: Logger) {
+        self.store = store
+        self.log = log
+    }
+
+    /// Loads and checks the bundle; every problem names its JSON path.
+    public func loadBundle(_ bundle: String) throws -> (spec: Spec, bundle: String, rootfs: String) {
+        let bundlePath = absolutePath(bundle)
+        let spec: Spec
+        do {
+            spec = try Spec.load(bundle: bundlePath)
+        } catch {
+            throw RuntimeError("\(error)")
+        }
+        let problems = spec.validate()
+        if let first = problems.first {
+            let more = problems.count > 1 ? " (and \(problems.count - 1) more problem\(problems.count > 2 ? "s" : ""); run `apus validate` to list them)" : ""
+            throw RuntimeError("invalid \(first)\(more)")
+        }
+        guard let root = spec.root else { throw RuntimeError("invalid config.json .root: missing") }
+        let rootfs = root.path.hasPrefix("/") ? root.path : bundlePath + "/" + root.path
+        var st = stat()
+        if stat(rootfs, &st) < 0 {
+            throw RuntimeError("rootfs \(rootfs): \(errorString(errno)) (config.json .root.path)")
+        }
+        if (st.st_mode & S_IFMT) != S_IFDIR {
+            throw RuntimeError("rootfs \(rootfs): not a directory (config.json .root.path)")
+        }
+        guard spec.process != nil else {
+            throw RuntimeError("config.json .process: missing (nothing to run)")
+        }
+        return (spec, bundlePath, canonicalPath(rootfs))
+    }
+
+    /// `create`: the init process exists in its namespaces and cgroup, set up,
+    /// and waits for `start` (or for the sync message when `run` starts it).
+    public func create(id: String, options: CreateOptions, trigger: TriggerKind) throws -> CreatedContainer {
+        try StateStore.validate(id: id)
+        let (spec, bundle, rootfs) = try loadBundle(options.bundle)
+        let lock = try store.claim(id)
+        let rollback = Rollback()
+        rollback.add { [store] in store.remove(id) }
+        do {
+            let created = try createClaimed(
+                id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger,
+                rollback: rollback)
+            rollback.disarm()
+            withExtendedLifetime(lock) {}
+            return created
+        } catch {
+            rollback.run()
+            throw error
+        }
+    }
+
+    public enum TriggerKind { case fifo, syncMessage }
+
+    private func createClaimed(
+        id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: TriggerKind,
+        rollback: Rollback
+    ) throws -> CreatedContainer {
+        let linux = spec.linux ?? Spec.Linux()
+        let plan = NamespacePlan(linux.namespaces ?? [])
+        let lastCap = lastCapability()
+        let capabilities = try CapabilitySets(
+            spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
+        let rootless = geteuid() != 0
+
+        // The exec fifo: `start` opens it for reading, which lets init exec.
+        var startTrigger = StartTrigger.syncMessage
+        if trigger == .fifo {
+            let fifo = store.fifoPath(id)
+            let oldMask = umask(0)
+            let rc = mkfifo(fifo, 0o622)
+            umask(oldMask)
+            if rc < 0 { throw RuntimeError("create exec fifo \(fifo): \(errorString(errno))") }
+            let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
+            if fd < 0 { throw RuntimeError("open exec fifo \(fifo): \(errorString(errno))") }
+            rollback.add { close(fd) }
+            startTrigger = .fifo(fd)
+        }
+
+        // Cgroups before the process: it is placed in them before it runs any
+        // code of the container.
+        var cgroup: CgroupManager? = nil
+        if !rootless || linux.cgroupsPath != nil {
+            do {
+                let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+                try manager.create(resources: linux.resources)
+                rollback.add { try? manager.destroy() }
+                cgroup = manager
+            } catch {
+                if !rootless { throw RuntimeError("\(error)") }
+                log.warn("no cgroups for rootless container: \(error)")
+            }
+        }
+
+        var consoleSocket: Int32 = -1
+        if spec.process?.terminal == true {
+            if let path = options.consoleSocket {
+                consoleSocket = try connectUnixSocket(path)
+                rollback.add { close(consoleSocket) }
+            } else if trigger == .fifo {
+                throw RuntimeError("cannot allocate tty if runc will detach without setting console socket")
+                    .replacingRunc()
+            }
+        } else if options.consoleSocket != nil {
+            throw RuntimeError("cannot use console socket if apus will not detach or allocate tty")
+        }
+
+        let joins = try openNamespaceFiles(plan)
+        rollback.add { for join in joins { close(join.fd) } }
+        let (parentEnd, childEnd) = try SyncSocket.pair()
+        rollback.add { parentEnd.close() }
+
+        // Joining a pid namespace only sets the namespace of our children:
+        // set it on the parent around clone, then restore it.
+        var ownPidNamespace: Int32 = -1
+        var forkAgainForPid = false
+        if let pidJoin = joins.first(where: { $0.kind == .pid }) {
+            if plan.joinsUser {
+                forkAgainForPid = true
+            } else {
+                ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+                try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
+                    apus_setns(pidJoin.fd, APUS_CLONE_NEWPID)
+                }
+            }
+        } else if plan.joinsUser && plan.newKinds.contains(.pid) {
+            forkAgainForPid = true
+        }
+        let context = InitContext(
+            spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
+            trigger: startTrigger, consoleSocket: consoleSocket,
+            cgroupView: cgroup?.mountView ?? CgroupMountView(v1: [], unified: nil), noPivot: options.noPivot,
+            preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
+            forkAgainForPid: forkAgainForPid)
+
+        // With a joined user namespace, the new namespaces are unshared in the
+        // child after setns(user); otherwise clone creates them at once.
+        let flags = plan.joinsUser ? 0 : plan.cloneFlags
+        assertSingleThreaded()
+        // The runtime's memory must not be readable from the container while
+        // init is still apus (CVE-2019-5736): non-dumpable until execve.
+        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        let pid = apus_clone(UInt(UInt32(bitPattern: flags)))
+        if pid == 0 {
+            parentEnd.close()
+            ContainerInit.run(context)
+        }
+        let cloneErrno = errno
+        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0)
+        if ownPidNamespace >= 0 {
+            _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+            close(ownPidNamespace)
+        }
+        childEnd.close()
+        if pid < 0 {
+            throw RuntimeError("clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))")
+        }
+        var initPid = pid
+        rollback.add {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+        }
+
+        if plan.has(.user) && plan.newKinds.contains(.user) {
+            try writeIDMappings(pid: pid, linux: linux, rootless: rootless)
+        }
+        if let cgroup { try cgroup.join(pid: pid) }
+        guard parentEnd.send(.proceed) else {
+            throw RuntimeError("container init exited before setup: \(reap(pid))")
+        }
+
+        var terminalMaster: Int32? = nil
+        waiting: while true {
+            guard let message = parentEnd.receive() else {
+                throw RuntimeError("container init exited during setup: \(reap(pid))")
+            }
+            switch message {
+            case .ready: break waiting
+            case .failure(let text): throw RuntimeError(text)
+            case .warning(let text): log.warn(text)
+            case .terminal(let fd): terminalMaster = fd
+            case .initPid(let real):
+                _ = reap(pid)
+                initPid = real
+                rollback.add { Glibc.kill(real, SIGKILL) }
+                if let cgroup { try cgroup.join(pid: real) }
+            default: throw RuntimeError("unexpected message from container init")
+            }
+        }
+        for join in joins { close(join.fd) }
+        if case .fifo(let fd) = startTrigger { close(fd) }
+        if consoleSocket >= 0 { close(consoleSocket) }
+
+        guard let stat = ProcessStat.read(pid: initPid) else {
+            throw RuntimeError("container init \(initPid) vanished after setup")
+        }
+        let record = ContainerRecord(
+            id: id, pid: initPid, pidStartTime: stat.startTime, bundle: bundle, rootfs: rootfs,
+            created: Timestamp.now().rfc3339, owner: userName(uid: geteuid()), annotations: spec.annotations,
+            ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
+            ownPidNamespace: plan.newKinds.contains(.pid), rootless: rootless,
+            namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
+        try store.save(record)
+        if let pidFile = options.pidFile {
+            do {
+                try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
+            } catch {
+                throw RuntimeError("write pid file: \(error)")
+            }
+        }
+        return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+    }
+
+    /// uid_map/gid_map of the child, written from outside its user namespace.
+    func writeIDMappings(pid: Int32, linux: Spec.Linux, rootless: Bool) throws {
+        func text(_ maps: [Spec.Linux.IDMapping]) -> String {
+            maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        }
+        let uids = linux.uidMappings ?? []
+        let gids = linux.gidMappings ?? []
+        if rootless {
+            // An unprivileged writer must deny setgroups before writing gid_map.
+            try FileIO.write("/proc/\(pid)/setgroups", "deny", step: "deny setgroups in the user namespace")
+        }
+        if !uids.isEmpty {
+            try FileIO.write("/proc/\(pid)/uid_map", text(uids), step: "write uid mappings (config.json .linux.uidMappings)")
+        }
+        if !gids.isEmpty {
+            try FileIO.write("/proc/\(pid)/gid_map", text(gids), step: "write gid mappings (config.json .linux.gidMappings)")
+        }
+    }
+}
+
+extension RuntimeError {
+    func replacingRunc() -> RuntimeError {
+        RuntimeError(description.replacing("runc", with: "apus"))
+    }
+}
+
+/// Waits for a child that died during setup and describes how it ended.
+func reap(_ pid: Int32) -> String {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        if errno != EINTR { return "unknown status" }
+    }
+    return describe(waitStatus: status)
+}
+
+func describe(waitStatus status: Int32) -> String {
+    if status & 0x7f == 0 { return "exit status \((status >> 8) & 0xff)" }
+    return "killed by signal \(status & 0x7f)"
+}
+
+/// Exit code of a finished process the way shells report it.
+public func exitCode(waitStatus status: Int32) -> Int32 {
+    if status & 0x7f == 0 { return (status >> 8) & 0xff }
+    return 128 + (status & 0x7f)
+}
+
+func connectUnixSocket(_ path: String) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    if fd < 0 { throw RuntimeError("console socket \(path): \(errorString(errno))") }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        close(fd)
+        throw RuntimeError("console socket \(path): path too long")
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+    }
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
+    }
+    if rc < 0 {
+        let code = errno
+        close(fd)
+        throw RuntimeError("connect to console socket \(path): \(errorString(code))")
+    }
+    return fd
+}
+
+public func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    var buffer = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buffer, buffer.count) != nil else { return path }
+    let cwd = String(cString: buffer)
+    if path == "." || path.isEmpty { return cwd }
+    return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+}
+
+func canonicalPath(_ path: String) -> String {
+    guard let resolved = realpath(path, nil) else { return path }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+/// User name for `list`'s OWNER column, read from /etc/passwd (static glibc
+/// cannot use NSS).
+public func userName(uid: uid_t) -> String {
+    if let text = FileIO.readString("/etc/passwd") {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count > 2, UInt32(fields[2]) == uid { return String(fields[0]) }
+        }
+    }
+    return String(uid)
+}
+
+/// Rule 1 of the design: no threads before clone. Checked in debug builds.
+func assertSingleThreaded() {
+    #if DEBUG
+        if let status = FileIO.readString("/proc/self/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Threads:") }),
+            line.split(separator: "\t").last?.trimmingPrefix(" ") != "1"
+        {
+            printError("apus: internal error: more than one thread before clone (\(line))")
+            _exit(70)
+        }
+    #endif
+}

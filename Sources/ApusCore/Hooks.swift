@@ -1,0 +1,60 @@
+import ApusLinux
+import CApus
+import Glibc
+import OCI
+
+/// OCI hooks: a hook is a host program run with the container state on stdin.
+public enum Hooks {
+    /// Runs one hook to completion (or its timeout). Returns nil on success,
+    /// else what went wrong. Uses fork+execve directly: no threads, no shell.
+    public static func run(_ hook: Spec.Hook, stdin state: String) -> String? {
+        var pipeFDs: [Int32] = [-1, -1]
+        if apus_pipe2(&pipeFDs, O_CLOEXEC) < 0 { return "create stdin pipe: \(errorString(errno))" }
+        let args = (hook.args?.isEmpty == false ? hook.args ?? [] : [hook.path])
+        let env = hook.env ?? []
+        var cArgs = args.map { strdup($0) }
+        cArgs.append(nil)
+        var cEnv = env.map { strdup($0) }
+        cEnv.append(nil)
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        let pid = fork()
+        if pid == 0 {
+            dup2(pipeFDs[0], 0)
+            apus_reset_signals()
+            execve(hook.path, &cArgs, &cEnv)
+            _exit(127)
+        }
+        close(pipeFDs[0])
+        if pid < 0 {
+            close(pipeFDs[1])
+            return "fork: \(errorString(errno))"
+        }
+        try? FileIO.writeAll(fd: pipeFDs[1], state, step: "hook stdin")
+        close(pipeFDs[1])
+        let pidfd = apus_pidfd_open(pid, 0)
+        defer { if pidfd >= 0 { close(pidfd) } }
+        if let timeout = hook.timeout, timeout > 0, pidfd >= 0 {
+            var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
+            var ready: Int32
+            repeat { ready = poll(&fds, 1, Int32(clamping: timeout * 1000)) } while ready < 0 && errno == EINTR
+            if ready == 0 {
+                Glibc.kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+                return "timed out after \(timeout) s"
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return "wait: \(errorString(errno))" }
+        }
+        if status == 0 { return nil }
+        if status & 0x7f == 0 && (status >> 8) & 0xff == 127 {
+            return "exec \(hook.path) failed or exit status 127"
+        }
+        return describe(waitStatus: status)
+    }
+}

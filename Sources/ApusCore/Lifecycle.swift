@@ -1,0 +1,231 @@
+import ApusLinux
+import CApus
+import Glibc
+import OCI
+
+extension Runtime {
+    /// `start`: lets a created init exec the user process by opening the exec
+    /// fifo for reading; returns once init has gone past the fifo.
+    public func start(id: String) throws {
+        try StateStore.validate(id: id)
+        let lock = try store.lock(id, exclusive: true)
+        defer { withExtendedLifetime(lock) {} }
+        let record = try store.load(id)
+        switch record.status(store: store) {
+        case .created: break
+        case .stopped: throw RuntimeError("cannot start a container that has stopped")
+        default: throw RuntimeError("cannot start an already running container")
+        }
+        let fifoPath = store.fifoPath(id)
+        let fifo = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if fifo < 0 { throw RuntimeError("open exec fifo \(fifoPath): \(errorString(errno))") }
+        defer { close(fifo) }
+        let pidfd = apus_pidfd_open(record.pid, 0)
+        defer { if pidfd >= 0 { close(pidfd) } }
+        var fds = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
+        if pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+        while true {
+            let n = poll(&fds, nfds_t(fds.count), -1)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw RuntimeError("wait for container init: \(errorString(errno))") }
+            var byte: UInt8 = 0
+            if fds[0].revents & Int16(POLLIN) != 0 && Glibc.read(fifo, &byte, 1) == 1 { break }
+            if fds[0].revents & Int16(POLLHUP) != 0 || (fds.count > 1 && fds[1].revents != 0) {
+                throw RuntimeError("cannot start container \(id): its init process exited")
+            }
+        }
+        unlink(fifoPath)
+        runHooks(record.hooks?.poststart, kind: "poststart", record: record, status: .running, fatal: false)
+    }
+
+    /// `kill`: signals init (or, with `all`, every process of the container's
+    /// cgroup). The pid is checked against its start time through a pidfd, so a
+    /// reused pid is never signalled.
+    public func kill(id: String, signal: Int32, all: Bool) throws {
+        try StateStore.validate(id: id)
+        let record = try store.load(id)
+        let status = record.status(store: store)
+        if status == .stopped && !all { throw RuntimeError("container not running") }
+        if all {
+            guard let cgroup = record.cgroup else {
+                throw RuntimeError("kill --all: container \(id) has no cgroup")
+            }
+            if status == .paused { try? cgroup.thaw() }
+            try cgroup.killAll(signal: signal)
+            if status == .paused && signal != SIGKILL { try? cgroup.freeze() }
+            return
+        }
+        try signalInit(record, signal)
+    }
+
+    func signalInit(_ record: ContainerRecord, _ signal: Int32) throws {
+        let pidfd = apus_pidfd_open(record.pid, 0)
+        if pidfd < 0 {
+            if errno == ESRCH { throw RuntimeError("container not running") }
+            // Kernels without pidfd: fall back to the start-time check alone.
+            guard record.initAlive else { throw RuntimeError("container not running") }
+            if Glibc.kill(record.pid, signal) < 0 {
+                throw RuntimeError("kill \(record.pid) with signal \(signal): \(errorString(errno))")
+            }
+            return
+        }
+        defer { close(pidfd) }
+        guard record.initAlive else { throw RuntimeError("container not running") }
+        if apus_pidfd_send_signal(pidfd, signal) < 0 {
+            if errno == ESRCH { throw RuntimeError("container not running") }
+            throw RuntimeError("send signal \(signal) to container init \(record.pid): \(errorString(errno))")
+        }
+    }
+
+    /// `delete`: removes a stopped (or, like runc, a created) container; with
+    /// `force` kills a running one first. Poststop hooks run exactly once.
+    public func delete(id: String, force: Bool) throws {
+        try StateStore.validate(id: id)
+        let lock: ContainerLock
+        do {
+            lock = try store.lock(id, exclusive: true)
+        } catch {
+            if force && !FileIO.exists(store.directory(id)) { return }
+            throw error
+        }
+        defer { withExtendedLifetime(lock) {} }
+        let record: ContainerRecord
+        do {
+            record = try store.load(id)
+        } catch {
+            // A create that died before writing state: nothing runs, remove it.
+            if force {
+                store.remove(id)
+                return
+            }
+            throw error
+        }
+        let status = record.status(store: store)
+        switch status {
+        case .stopped:
+            break
+        case .created:
+            try killAndWait(record)
+        case .running, .paused:
+            guard force else {
+                throw RuntimeError("cannot delete container \(id) that is not stopped: \(status.rawValue)")
+            }
+            if status == .paused { try? record.cgroup?.thaw() }
+            try killAndWait(record)
+        case .creating:
+            break
+        }
+        try destroy(record)
+    }
+
+    func killAndWait(_ record: ContainerRecord) throws {
+        let pidfd = apus_pidfd_open(record.pid, 0)
+        if pidfd < 0 { return }
+        defer { close(pidfd) }
+        guard record.initAlive else { return }
+        _ = apus_pidfd_send_signal(pidfd, SIGKILL)
+        var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
+        // A SIGKILLed process exits promptly unless stuck in the kernel (D state).
+        if poll(&fds, 1, 10_000) == 0 {
+            throw RuntimeError("container \(record.id) init \(record.pid) did not exit 10 s after SIGKILL")
+        }
+    }
+
+    /// Releases what the container holds: leftover processes (when it shares
+    /// the host pid namespace), cgroups, state; then the poststop hooks.
+    func destroy(_ record: ContainerRecord) throws {
+        if let cgroup = record.cgroup {
+            if !record.ownPidNamespace { try? cgroup.killAll(signal: SIGKILL) }
+            do {
+                try cgroup.destroy()
+            } catch {
+                log.warn("remove cgroup of \(record.id): \(error)")
+            }
+        }
+        runHooks(record.hooks?.poststop, kind: "poststop", record: record, status: .stopped, fatal: false)
+        store.remove(record.id)
+    }
+
+    /// Runs `hooks` with the container state on stdin. Hook support beyond this
+    /// (timeouts, namespaces of createContainer/startContainer) lives in Hooks.swift.
+    func runHooks(_ hooks: [Spec.Hook]?, kind: String, record: ContainerRecord, status: Status, fatal: Bool) {
+        guard let hooks, !hooks.isEmpty else { return }
+        let state = stateJSON(record, status: status, pretty: false)
+        for (index, hook) in hooks.enumerated() {
+            if let error = Hooks.run(hook, stdin: state) {
+                log.warn("\(kind) hook #\(index) (\(hook.path)): \(error)")
+            }
+        }
+    }
+
+    /// The OCI state of a container (runc's fields and order).
+    public func state(id: String) throws -> String {
+        try StateStore.validate(id: id)
+        let record = try store.load(id)
+        return stateJSON(record, status: record.status(store: store), pretty: true)
+    }
+
+    public func stateJSON(_ record: ContainerRecord, status: Status, pretty: Bool) -> String {
+        let pid = status == .stopped ? 0 : record.pid
+        var fields: [(String, String)] = [
+            ("ociVersion", jsonString(record.ociVersion)),
+            ("id", jsonString(record.id)),
+            ("pid", String(pid)),
+            ("status", jsonString(status.rawValue)),
+            ("bundle", jsonString(record.bundle)),
+            ("rootfs", jsonString(record.rootfs)),
+            ("created", jsonString(record.created)),
+        ]
+        if let annotations = record.annotations, !annotations.isEmpty {
+            let body = annotations.sorted { $0.key < $1.key }
+                .map { pretty ? "    \(jsonString($0.key)): \(jsonString($0.value))" : "\(jsonString($0.key)):\(jsonString($0.value))" }
+                .joined(separator: pretty ? ",\n" : ",")
+            fields.append(("annotations", pretty ? "{\n\(body)\n  }" : "{\(body)}"))
+        }
+        fields.append(("owner", jsonString(record.owner)))
+        if pretty {
+            return "{\n" + fields.map { "  \(jsonString($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
+        }
+        return "{" + fields.map { "\(jsonString($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    public struct ListEntry: Sendable {
+        public var record: ContainerRecord
+        public var status: Status
+    }
+
+    public func list() -> [ListEntry] {
+        var entries: [ListEntry] = []
+        for id in store.ids() {
+            guard let record = try? store.load(id) else { continue }
+            entries.append(ListEntry(record: record, status: record.status(store: store)))
+        }
+        return entries
+    }
+}
+
+/// Signal names and numbers as `kill` accepts them: "TERM", "SIGTERM", "15".
+public func parseSignal(_ text: String) -> Int32? {
+    if let number = Int32(text) { return number > 0 && number < 65 ? number : nil }
+    var name = text.uppercased()
+    if name.hasPrefix("SIG") { name = String(name.dropFirst(3)) }
+    let table: [String: Int32] = [
+        "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
+        "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+        "STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21,
+        "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28,
+        "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31,
+    ]
+    if let number = table[name] { return number }
+    if name.hasPrefix("RTMIN") {
+        let rest = name.dropFirst(5)
+        if rest.isEmpty { return 34 }
+        if rest.hasPrefix("+"), let n = Int32(rest.dropFirst()), n <= 30 { return 34 + n }
+    }
+    if name.hasPrefix("RTMAX") {
+        let rest = name.dropFirst(5)
+        if rest.isEmpty { return 64 }
+        if rest.hasPrefix("-"), let n = Int32(rest.dropFirst()), n <= 30 { return 64 - n }
+    }
+    return nil
+}

@@ -1,0 +1,123 @@
+import ApusLinux
+import CApus
+import Glibc
+
+/// Runtime logging as runc does it: human text on stderr for errors, and with
+/// `--log FILE` every message also goes to FILE, as text or one JSON object per
+/// line (`{"level":"error","msg":"...","time":"..."}`) for containerd/podman.
+public struct Logger: Sendable {
+    public enum Format: String, Sendable { case text, json }
+    public enum Level: Int, Sendable, Comparable {
+        case debug, info, warning, error
+        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+        var name: String {
+            switch self {
+            case .debug: return "debug"
+            case .info: return "info"
+            case .warning: return "warning"
+            case .error: return "error"
+            }
+        }
+    }
+
+    public var fileDescriptor: Int32 = -1
+    public var format: Format = .text
+    public var minimum: Level = .info
+
+    public init() {}
+
+    public init(path: String?, format: Format, debug: Bool) {
+        self.format = format
+        self.minimum = debug ? .debug : .info
+        if let path, !path.isEmpty {
+            fileDescriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        }
+    }
+
+    public func debug(_ message: @autoclosure () -> String) {
+        if minimum <= .debug { emit(.debug, message()) }
+    }
+
+    public func warn(_ message: String) {
+        emit(.warning, message)
+        if fileDescriptor < 0 { printError("apus: warning: " + message) }
+    }
+
+    /// An error always reaches stderr; with --log it is also logged.
+    public func error(_ message: String) {
+        emit(.error, message)
+        printError("apus: " + message)
+    }
+
+    func emit(_ level: Level, _ message: String) {
+        guard fileDescriptor >= 0, level >= minimum else { return }
+        let line: String
+        switch format {
+        case .json:
+            line = "{\"level\":\"\(level.name)\",\"msg\":\(jsonString(message)),\"time\":\"\(Timestamp.now().rfc3339)\"}\n"
+        case .text:
+            line = "time=\"\(Timestamp.now().rfc3339)\" level=\(level.name) msg=\(jsonString(message))\n"
+        }
+        try? FileIO.writeAll(fd: fileDescriptor, line, step: "log")
+    }
+}
+
+public func printError(_ text: String) {
+    try? FileIO.writeAll(fd: 2, text + "\n", step: "stderr")
+}
+
+public func printOut(_ text: String) {
+    try? FileIO.writeAll(fd: 1, text, step: "stdout")
+}
+
+/// JSON string literal with the escapes JSON requires.
+public func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}
+
+/// Wall-clock time formatted as RFC 3339 with nanoseconds in UTC, as runc prints it.
+public struct Timestamp: Sendable {
+    public var seconds: Int
+    public var nanoseconds: Int
+
+    public static func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(seconds: ts.tv_sec, nanoseconds: ts.tv_nsec)
+    }
+
+    public var rfc3339: String {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        var text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+        text += "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+        if nanoseconds > 0 {
+            var frac = pad(Int32(nanoseconds), 9)
+            while frac.hasSuffix("0") { frac.removeLast() }
+            text += "." + frac
+        }
+        return text + "Z"
+    }
+}

@@ -1,0 +1,186 @@
+import ApusLinux
+import CApus
+import FoundationEssentials
+import Glibc
+import OCI
+
+/// The OCI status of a container, derived from the kernel each time it is asked.
+public enum Status: String, Codable, Sendable {
+    case creating, created, running, paused, stopped
+}
+
+/// What apus keeps in `<root>/<id>/state.json` between commands. Everything
+/// that can change (status) is derived, never stored (design rule 6).
+public struct ContainerRecord: Codable, Sendable {
+    public var id: String
+    public var pid: Int32
+    /// Start time of the init process (field 22 of /proc/PID/stat), so a reused
+    /// pid is never mistaken for the container.
+    public var pidStartTime: UInt64
+    public var bundle: String
+    public var rootfs: String
+    public var created: String
+    public var owner: String
+    public var annotations: [String: String]?
+    public var ociVersion: String
+    public var cgroup: CgroupManager?
+    public var hooks: Spec.Hooks?
+    /// The container has its own pid namespace: killing init kills everything.
+    public var ownPidNamespace: Bool
+    public var rootless: Bool
+    /// Paths of the namespaces of the init process at create time, for exec.
+    public var namespaceKinds: [String]?
+}
+
+/// The state directory of one container, holding state.json, the exec fifo and
+/// the lock that serialises commands on the same id.
+public struct StateStore: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public static var defaultRoot: String {
+        if geteuid() == 0 { return "/run/apus" }
+        if let runtime = getenv("XDG_RUNTIME_DIR"), runtime.pointee != 0 {
+            return String(cString: runtime) + "/apus"
+        }
+        return "/tmp/apus-\(geteuid())"
+    }
+
+    public func directory(_ id: String) -> String { root + "/" + id }
+    public func statePath(_ id: String) -> String { root + "/" + id + "/state.json" }
+    public func fifoPath(_ id: String) -> String { root + "/" + id + "/exec.fifo" }
+
+    /// Container ids as runc accepts them: non-empty, letters, digits and `_+-.`,
+    /// not "." or "..", so an id can never name a path outside the root.
+    public static func validate(id: String) throws(RuntimeError) {
+        if id.isEmpty { throw RuntimeError("container id cannot be empty") }
+        if id == "." || id == ".." { throw RuntimeError("invalid container id \"\(id)\"") }
+        if id.utf8.count > 1024 { throw RuntimeError("invalid container id: longer than 1024 bytes") }
+        for c in id.utf8 {
+            let ok =
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                || c == 0x5F || c == 0x2B || c == 0x2D || c == 0x2E
+            if !ok {
+                throw RuntimeError("invalid container id \"\(id)\": only [a-zA-Z0-9_+.-] are allowed")
+            }
+        }
+    }
+
+    public func ensureRoot() throws(RuntimeError) {
+        if mkdir(root, 0o700) == 0 || errno == EEXIST { return }
+        do {
+            try FileIO.makeDirectories(root, mode: 0o700)
+        } catch {
+            throw RuntimeError("create state root \(root): \(error)")
+        }
+    }
+
+    /// Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins.
+    public func claim(_ id: String) throws(RuntimeError) -> ContainerLock {
+        try ensureRoot()
+        if mkdir(directory(id), 0o711) < 0 {
+            if errno == EEXIST { throw RuntimeError("container \"\(id)\" already exists") }
+            throw RuntimeError("create state directory \(directory(id)): \(errorString(errno))")
+        }
+        return try lock(id, exclusive: true)
+    }
+
+    /// flock on the container's directory: commands on one id run one at a time.
+    public func lock(_ id: String, exclusive: Bool) throws(RuntimeError) -> ContainerLock {
+        let fd = open(directory(id), O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { throw RuntimeError("container \"\(id)\" does not exist") }
+            throw RuntimeError("open state directory \(directory(id)): \(errorString(errno))")
+        }
+        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0 {
+            if errno == EINTR { continue }
+            let code = errno
+            close(fd)
+            throw RuntimeError("lock container \"\(id)\": \(errorString(code))")
+        }
+        return ContainerLock(fd: fd)
+    }
+
+    public func load(_ id: String) throws(RuntimeError) -> ContainerRecord {
+        guard let bytes = FileIO.read(statePath(id)) else {
+            if errno == ENOENT {
+                if !FileIO.exists(directory(id)) { throw RuntimeError("container \"\(id)\" does not exist") }
+                throw RuntimeError("container \"\(id)\" has no state (its create did not finish)")
+            }
+            throw RuntimeError("read \(statePath(id)): \(errorString(errno))")
+        }
+        do {
+            return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))
+        } catch {
+            throw RuntimeError("read \(statePath(id)): corrupt state: \(error)")
+        }
+    }
+
+    public func save(_ record: ContainerRecord) throws(RuntimeError) {
+        do {
+            let data = try JSONEncoder().encode(record)
+            try FileIO.writeAtomically(statePath(record.id), bytes: [UInt8](data), mode: 0o600)
+        } catch let error as SetupError {
+            throw RuntimeError(error.description)
+        } catch {
+            throw RuntimeError("encode state of \(record.id): \(error)")
+        }
+    }
+
+    public func remove(_ id: String) {
+        FileIO.removeTree(directory(id))
+    }
+
+    public func ids() -> [String] {
+        FileIO.listDirectory(root).filter { FileIO.isDirectory(root + "/" + $0) }.sorted()
+    }
+}
+
+public final class ContainerLock {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+}
+
+/// An error of the runtime itself (as opposed to a setup step in the container).
+public struct RuntimeError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Facts about a live process read from /proc/PID/stat.
+public struct ProcessStat: Sendable {
+    public var state: Character
+    public var startTime: UInt64
+
+    public static func read(pid: Int32) -> ProcessStat? {
+        guard pid > 0, let bytes = FileIO.read("/proc/\(pid)/stat") else { return nil }
+        // comm may contain spaces and parentheses: fields start after the last ')'.
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let rest = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))
+        // rest[0] is field 3 (state); starttime is field 22 → rest[19].
+        guard rest.count > 19, let first = rest[0].first,
+            let start = UInt64(String(decoding: rest[19], as: UTF8.self))
+        else { return nil }
+        return ProcessStat(state: Character(Unicode.Scalar(first)), startTime: start)
+    }
+}
+
+extension ContainerRecord {
+    /// The init process is this container's init: alive, not a zombie, and the
+    /// same start time (a reused pid has another).
+    public var initAlive: Bool {
+        guard let stat = ProcessStat.read(pid: pid) else { return false }
+        return stat.startTime == pidStartTime && stat.state != "Z" && stat.state != "X"
+    }
+
+    public func status(store: StateStore) -> Status {
+        guard initAlive else { return .stopped }
+        if FileIO.exists(store.fifoPath(id)) { return .created }
+        if let cgroup, cgroup.isFrozen() { return .paused }
+        return .running
+    }
+}

@@ -1,0 +1,85 @@
+import ApusLinux
+import CApus
+import Glibc
+
+/// The parent ↔ init channel: a SOCK_SEQPACKET pair, one message per event, so
+/// no framing is needed and EOF means the other side is gone (or has exec'd:
+/// both ends are close-on-exec).
+public struct SyncSocket: Sendable {
+    public let fd: Int32
+
+    public enum Message: Sendable, Equatable {
+        /// parent → init: uid maps written, cgroups joined; go on with setup.
+        case proceed
+        /// init → parent: setup done, waiting for start.
+        case ready
+        /// parent → init (run without fifo): exec now.
+        case start
+        /// init → parent: setup failed with this text.
+        case failure(String)
+        /// init (intermediate) → parent: the real init's pid.
+        case initPid(Int32)
+        /// init → parent: a warning to log.
+        case warning(String)
+        /// Parent → init: hooks that must run between steps are done.
+        case hooksDone
+        /// init → parent: namespaces created, run the createRuntime hooks now.
+        case runtimeHooks
+        /// init → parent: the console pty master (run without a console socket).
+        case terminal(Int32)
+    }
+
+    public static func pair() throws(RuntimeError) -> (parent: SyncSocket, child: SyncSocket) {
+        var fds: [Int32] = [-1, -1]
+        if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) < 0 {
+            throw RuntimeError("create sync socket: \(errorString(errno))")
+        }
+        return (SyncSocket(fd: fds[0]), SyncSocket(fd: fds[1]))
+    }
+
+    public func send(_ message: Message) -> Bool {
+        var bytes: [UInt8]
+        switch message {
+        case .proceed: bytes = [UInt8(ascii: "G")]
+        case .ready: bytes = [UInt8(ascii: "R")]
+        case .start: bytes = [UInt8(ascii: "S")]
+        case .hooksDone: bytes = [UInt8(ascii: "H")]
+        case .runtimeHooks: bytes = [UInt8(ascii: "C")]
+        case .failure(let text): bytes = [UInt8(ascii: "E")] + Array(text.utf8.prefix(60_000))
+        case .warning(let text): bytes = [UInt8(ascii: "W")] + Array(text.utf8.prefix(60_000))
+        case .initPid(let pid): bytes = [UInt8(ascii: "P")] + Array(String(pid).utf8)
+        case .terminal(let master): return apus_send_fd(fd, master, "T") == 0
+        }
+        while true {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n >= 0 { return true }
+            if errno != EINTR { return false }
+        }
+    }
+
+    /// Next message, or nil on EOF / error.
+    public func receive() -> Message? {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var passed: Int32 = -1
+        while true {
+            let n = buffer.withUnsafeMutableBytes { apus_recv_msg(fd, $0.baseAddress, $0.count, &passed) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            if passed >= 0 { return .terminal(passed) }
+            let body = String(decoding: buffer[1..<n], as: UTF8.self)
+            switch buffer[0] {
+            case UInt8(ascii: "G"): return .proceed
+            case UInt8(ascii: "R"): return .ready
+            case UInt8(ascii: "S"): return .start
+            case UInt8(ascii: "H"): return .hooksDone
+            case UInt8(ascii: "C"): return .runtimeHooks
+            case UInt8(ascii: "E"): return .failure(body)
+            case UInt8(ascii: "W"): return .warning(body)
+            case UInt8(ascii: "P"): return Int32(body).map { .initPid($0) } ?? .failure("bad init pid message")
+            default: return .failure("unknown sync message")
+            }
+        }
+    }
+
+    public func close() { _ = Glibc.close(fd) }
+}

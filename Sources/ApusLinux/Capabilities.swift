@@ -1,0 +1,81 @@
+import CApus
+import Glibc
+import OCI
+
+/// The five capability sets as bit masks, resolved from the names in config.json.
+public struct CapabilitySets: Sendable, Equatable {
+    public var bounding: UInt64 = 0
+    public var effective: UInt64 = 0
+    public var permitted: UInt64 = 0
+    public var inheritable: UInt64 = 0
+    public var ambient: UInt64 = 0
+
+    public init() {}
+
+    /// Resolves names; names unknown to this kernel (newer than it) are skipped
+    /// with a warning as runc does, names unknown to apus are errors.
+    public init(_ caps: Spec.Process.Capabilities?, lastCap: Int, warn: (String) -> Void) throws(SetupError) {
+        guard let caps else { return }
+        func mask(_ names: [String]?, _ set: String) throws(SetupError) -> UInt64 {
+            var bits: UInt64 = 0
+            for (i, name) in (names ?? []).enumerated() {
+                guard let number = knownCapabilities[name] else {
+                    throw SetupError(
+                        "capabilities", detail: "unknown capability \"\(name)\"",
+                        field: ".process.capabilities.\(set)[\(i)]")
+                }
+                if number > lastCap {
+                    warn("capability \(name) is not supported by the running kernel; ignored")
+                    continue
+                }
+                bits |= 1 << UInt64(number)
+            }
+            return bits
+        }
+        bounding = try mask(caps.bounding, "bounding")
+        effective = try mask(caps.effective, "effective")
+        permitted = try mask(caps.permitted, "permitted")
+        inheritable = try mask(caps.inheritable, "inheritable")
+        ambient = try mask(caps.ambient, "ambient")
+    }
+
+    /// Drops from the bounding set everything not listed (needs CAP_SETPCAP, so
+    /// it runs before the switch to the container user).
+    public func applyBounding(lastCap: Int) throws(SetupError) {
+        for cap in 0...lastCap where bounding & (1 << UInt64(cap)) == 0 {
+            try sys("drop capability \(capabilityName(cap)) from the bounding set") {
+                apus_prctl(APUS_PR_CAPBSET_DROP, UInt(cap), 0, 0, 0)
+            }
+        }
+    }
+
+    /// Sets effective/permitted/inheritable, then raises the ambient set
+    /// (ambient needs the capability in both permitted and inheritable).
+    public func applyProcessSets(lastCap: Int) throws(SetupError) {
+        try sys("set process capabilities") { apus_capset(effective, permitted, inheritable) }
+        // The kernel only allows ambient caps that are permitted and
+        // inheritable; runc skips the others silently (its default spec lists
+        // ambient caps with no inheritable set), so does apus.
+        let raisable = ambient & permitted & inheritable
+        if raisable == 0 { return }
+        for cap in 0...lastCap where raisable & (1 << UInt64(cap)) != 0 {
+            try sys("raise ambient capability \(capabilityName(cap))") {
+                apus_prctl(APUS_PR_CAP_AMBIENT, UInt(APUS_PR_CAP_AMBIENT_RAISE), UInt(cap), 0, 0)
+            }
+        }
+    }
+}
+
+public func capabilityName(_ number: Int) -> String {
+    knownCapabilities.first { $0.value == number }?.key ?? "\(number)"
+}
+
+/// The highest capability number of the running kernel.
+public func lastCapability() -> Int {
+    if let text = FileIO.readString("/proc/sys/kernel/cap_last_cap"),
+        let n = Int(text.trimmed)
+    {
+        return n
+    }
+    return Int(apus_last_cap())
+}

@@ -1,0 +1,60 @@
+import CApus
+import Glibc
+
+/// The container's terminal: a pty from the container's own devpts instance.
+public struct Console {
+    public let master: Int32
+    public let slave: Int32
+    public let slavePath: String
+
+    /// Opens /dev/ptmx of the (already pivoted) container root.
+    public static func open(width: UInt?, height: UInt?) throws(SetupError) -> Console {
+        let master = try sys("open /dev/ptmx for the console") { Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC) }
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
+        // TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430
+        if apus_ioctl_ptr(master, 0x4004_5431, &unlock) < 0 || apus_ioctl_ptr(master, 0x8004_5430, &number) < 0 {
+            let code = errno
+            close(master)
+            throw SetupError("unlock the console pty", errno: code)
+        }
+        let path = "/dev/pts/\(number)"
+        let slave = Glibc.open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        if slave < 0 {
+            let code = errno
+            close(master)
+            throw SetupError("open console \(path)", errno: code)
+        }
+        let console = Console(master: master, slave: slave, slavePath: path)
+        if let width, let height { console.resize(width: width, height: height) }
+        return console
+    }
+
+    public func resize(width: UInt, height: UInt) {
+        var size = winsize(ws_row: UInt16(clamping: height), ws_col: UInt16(clamping: width), ws_xpixel: 0, ws_ypixel: 0)
+        _ = apus_ioctl_ptr(master, UInt(TIOCSWINSZ), &size)
+    }
+
+    /// Bind-mounts the slave onto /dev/console, as runc does, so programs that
+    /// open /dev/console reach the container's terminal and not the host's.
+    public func mountOnDevConsole() throws(SetupError) {
+        let fd = Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
+        if fd >= 0 {
+            close(fd)
+        } else if errno != EEXIST {
+            throw SetupError("create /dev/console", errno: errno)
+        }
+        try sys("bind \(slavePath) to /dev/console") {
+            apus_mount(procFD(slave), "/dev/console", nil, UInt(MS_BIND), nil)
+        }
+    }
+
+    /// New session, the slave as controlling terminal and stdio.
+    public func becomeStdio() throws(SetupError) {
+        _ = setsid()
+        try sys("make \(slavePath) the controlling terminal") { apus_ioctl_int(slave, UInt(TIOCSCTTY), 0) }
+        for target: Int32 in 0...2 {
+            try sys("dup console to fd \(target)") { apus_dup3(slave, target, 0) }
+        }
+    }
+}

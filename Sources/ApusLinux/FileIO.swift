@@ -1,0 +1,164 @@
+import CApus
+import Glibc
+
+/// Small, allocation-light file helpers. FoundationEssentials' FileManager does
+/// more syscalls than the start path can afford.
+public enum FileIO {
+    /// Reads a whole (small) file. Returns nil when it cannot be opened.
+    public static func read(_ path: String, at dirfd: Int32 = AT_FDCWD) -> [UInt8]? {
+        let fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        return readAll(fd: fd)
+    }
+
+    public static func readAll(fd: Int32) -> [UInt8]? {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    public static func readString(_ path: String, at dirfd: Int32 = AT_FDCWD) -> String? {
+        guard let bytes = read(path, at: dirfd) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `data` to an existing file (no create, no truncate: for /proc and /sys files).
+    public static func write(_ path: String, _ text: String, step: @autoclosure () -> String) throws(SetupError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw SetupError(step(), errno: errno) }
+        defer { close(fd) }
+        try writeAll(fd: fd, text, step: step())
+    }
+
+    public static func writeAll(fd: Int32, _ text: String, step: @autoclosure () -> String) throws(SetupError) {
+        var text = text
+        let result: Int32 = text.withUTF8 { buf in
+            var offset = 0
+            while offset < buf.count {
+                let n = Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += n
+            }
+            return 0
+        }
+        if result != 0 { throw SetupError(step(), errno: result) }
+    }
+
+    public static func writeAll(fd: Int32, bytes: [UInt8], step: @autoclosure () -> String) throws(SetupError) {
+        let result: Int32 = bytes.withUnsafeBytes { buf in
+            var offset = 0
+            while offset < buf.count {
+                let n = Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += n
+            }
+            return 0
+        }
+        if result != 0 { throw SetupError(step(), errno: result) }
+    }
+
+    /// Atomically replaces `path` with `bytes` (write a temp file in the same
+    /// directory, then rename), so readers never see a torn file.
+    public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(SetupError) {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        if fd < 0 { throw SetupError("write \(path)", errno: errno) }
+        do {
+            try writeAll(fd: fd, bytes: bytes, step: "write \(path)")
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+        close(fd)
+        if rename(tmp, path) < 0 {
+            let code = errno
+            unlink(tmp)
+            throw SetupError("write \(path)", errno: code)
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// `mkdir -p`; returns the directories it created, outermost first.
+    @discardableResult
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SetupError) -> [String] {
+        var created: [String] = []
+        var current = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            current += "/" + part
+            if mkdir(current, mode) == 0 {
+                created.append(current)
+            } else if errno != EEXIST {
+                throw SetupError("create directory \(current)", errno: errno)
+            }
+        }
+        return created
+    }
+
+    /// Removes a directory tree (state dirs only: small, no mounts inside).
+    public static func removeTree(_ path: String) {
+        if unlink(path) == 0 || errno == ENOENT { return }
+        guard let dir = opendir(path) else { return }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                raw.bindMemory(to: CChar.self).baseAddress.map { String(cString: $0) } ?? ""
+            }
+            if name == "." || name == ".." { continue }
+            removeTree(path + "/" + name)
+        }
+        closedir(dir)
+        rmdir(path)
+    }
+
+    public static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                guard let base = raw.bindMemory(to: CChar.self).baseAddress else { return "" }
+                return String(cString: base)
+            }
+            if name == "." || name == ".." || name.isEmpty { continue }
+            names.append(name)
+        }
+        return names
+    }
+}
+
+extension String {
+    /// Without leading and trailing ASCII whitespace (FoundationEssentials has no
+    /// `trimmingCharacters`).
+    public var trimmed: String {
+        let utf8 = self.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x09 || c == 0x0D }
+        while start < end, isSpace(utf8[start]) { start = utf8.index(after: start) }
+        while end > start, isSpace(utf8[utf8.index(before: end)]) { end = utf8.index(before: end) }
+        return String(self[start..<end])
+    }
+}

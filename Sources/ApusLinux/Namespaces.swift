@@ -1,0 +1,94 @@
+import CApus
+import Glibc
+import OCI
+
+extension Spec.Linux.Namespace.Kind {
+    /// The CLONE_NEW* flag of this namespace type.
+    public var cloneFlag: Int32 {
+        switch self {
+        case .pid: return APUS_CLONE_NEWPID
+        case .network: return APUS_CLONE_NEWNET
+        case .mount: return APUS_CLONE_NEWNS
+        case .ipc: return APUS_CLONE_NEWIPC
+        case .uts: return APUS_CLONE_NEWUTS
+        case .user: return APUS_CLONE_NEWUSER
+        case .cgroup: return APUS_CLONE_NEWCGROUP
+        case .time: return 0x80  // CLONE_NEWTIME (Linux 5.6), not in older headers
+        }
+    }
+
+    /// The name of the namespace link under /proc/PID/ns.
+    public var procName: String {
+        switch self {
+        case .pid: return "pid"
+        case .network: return "net"
+        case .mount: return "mnt"
+        case .ipc: return "ipc"
+        case .uts: return "uts"
+        case .user: return "user"
+        case .cgroup: return "cgroup"
+        case .time: return "time"
+        }
+    }
+}
+
+/// How the init process gets its namespaces: which are created by clone flags,
+/// which are created later by unshare (cgroup and time must come after the
+/// cgroup join / offsets write), and which are joined from a path.
+public struct NamespacePlan: Sendable {
+    public var cloneFlags: Int32 = 0
+    public var unshareCgroup = false
+    public var unshareTime = false
+    public var joins: [(kind: Spec.Linux.Namespace.Kind, path: String, index: Int)] = []
+    public var newKinds: Set<Spec.Linux.Namespace.Kind> = []
+
+    public init(_ namespaces: [Spec.Linux.Namespace]) {
+        for (index, ns) in namespaces.enumerated() {
+            if let path = ns.path, !path.isEmpty {
+                joins.append((ns.type, path, index))
+                continue
+            }
+            newKinds.insert(ns.type)
+            switch ns.type {
+            case .cgroup: unshareCgroup = true
+            case .time: unshareTime = true
+            default: cloneFlags |= ns.type.cloneFlag
+            }
+        }
+        // The user namespace is joined first so the others are entered with
+        // its capabilities; mount last so the namespace paths stay reachable.
+        let order: [Spec.Linux.Namespace.Kind] = [.user, .ipc, .uts, .network, .pid, .cgroup, .time, .mount]
+        joins.sort { a, b in
+            (order.firstIndex(of: a.kind) ?? 0) < (order.firstIndex(of: b.kind) ?? 0)
+        }
+    }
+
+    public func has(_ kind: Spec.Linux.Namespace.Kind) -> Bool {
+        newKinds.contains(kind) || joins.contains { $0.kind == kind }
+    }
+
+    public var joinsUser: Bool { joins.contains { $0.kind == .user } }
+}
+
+/// Opens every namespace path up front (before any setns changes what paths mean).
+public func openNamespaceFiles(_ plan: NamespacePlan) throws(SetupError) -> [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)] {
+    var fds: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)] = []
+    for join in plan.joins {
+        let fd = open(join.path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            for opened in fds { close(opened.fd) }
+            throw SetupError(
+                "open \(join.kind.rawValue) namespace \(join.path)", errno: code,
+                field: ".linux.namespaces[\(join.index)].path")
+        }
+        fds.append((join.kind, fd, join.index))
+    }
+    return fds
+}
+
+public func joinNamespace(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int) throws(SetupError) {
+    try sys("join \(kind.rawValue) namespace", field: ".linux.namespaces[\(index)].path") {
+        apus_setns(fd, kind.cloneFlag)
+    }
+}

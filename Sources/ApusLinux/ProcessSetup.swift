@@ -1,0 +1,120 @@
+import CApus
+import Glibc
+import OCI
+
+/// The last steps before execve, each a function named after the step.
+public enum ProcessSetup {
+    public static func applyRlimits(_ rlimits: [Spec.Process.Rlimit]) throws(SetupError) {
+        for (i, limit) in rlimits.enumerated() {
+            guard let resource = rlimitResource(named: limit.type) else {
+                throw SetupError(
+                    "set rlimit", detail: "unknown rlimit type \"\(limit.type)\"",
+                    field: ".process.rlimits[\(i)].type")
+            }
+            try sys("set rlimit \(limit.type) to soft \(limit.soft) hard \(limit.hard)", field: ".process.rlimits[\(i)]") {
+                apus_setrlimit(resource, limit.soft, limit.hard)
+            }
+        }
+    }
+
+    public static func setOOMScoreAdj(_ value: Int) throws(SetupError) {
+        try FileIO.write(
+            "/proc/self/oom_score_adj", String(value),
+            step: "set oom_score_adj to \(value) (config.json .process.oomScoreAdj)")
+    }
+
+    /// setgroups → setgid → setuid, in that order: after setuid the process may
+    /// no longer change its groups.
+    public static func switchUser(_ user: Spec.User, setgroupsAllowed: Bool) throws(SetupError) {
+        if setgroupsAllowed {
+            let groups = (user.additionalGids ?? []).map { gid_t($0) }
+            try sys("setgroups \(groups)", field: ".process.user.additionalGids") {
+                groups.withUnsafeBufferPointer { apus_setgroups(groups.count, $0.baseAddress) }
+            }
+        } else if let extra = user.additionalGids, !extra.isEmpty {
+            throw SetupError(
+                "setgroups", detail: "additional groups need setgroups, which this user namespace denies",
+                field: ".process.user.additionalGids")
+        }
+        try sys("setgid \(user.gid)", field: ".process.user.gid") { apus_setresgid(user.gid, user.gid, user.gid) }
+        try sys("setuid \(user.uid)", field: ".process.user.uid") { apus_setresuid(user.uid, user.uid, user.uid) }
+    }
+
+    /// Resolves the executable like execvp would, against the container's PATH,
+    /// so that a missing binary fails `create` rather than the container.
+    public static func lookPath(_ name: String, env: [String]) throws(SetupError) -> String {
+        if name.contains("/") {
+            try checkExecutable(name, shown: name)
+            return name
+        }
+        let pathVar = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in pathVar.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            var st = stat()
+            if stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        throw SetupError(
+            "exec: \"\(name)\"", detail: "executable file not found in $PATH", field: ".process.args[0]")
+    }
+
+    static func checkExecutable(_ path: String, shown: String) throws(SetupError) {
+        var st = stat()
+        if stat(path, &st) < 0 {
+            throw SetupError("exec: \"\(shown)\"", errno: errno, field: ".process.args[0]")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            throw SetupError("exec: \"\(shown)\"", detail: "is a directory", field: ".process.args[0]")
+        }
+        if access(path, X_OK) < 0 {
+            throw SetupError("exec: \"\(shown)\"", errno: errno, field: ".process.args[0]")
+        }
+    }
+
+    /// Marks every fd from `first` up as close-on-exec, so no runtime fd reaches
+    /// the container (CVE-2024-21626: a leaked directory fd let cwd escape).
+    public static func closeFileDescriptors(from first: Int32) {
+        // close_range(first, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11.
+        if apus_close_range_cloexec(UInt32(first)) == 0 { return }
+        for name in FileIO.listDirectory("/proc/self/fd") {
+            if let fd = Int32(name), fd >= first {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+        }
+    }
+
+    /// execve with the config's args and env; returns only on failure.
+    public static func exec(path: String, args: [String], env: [String]) -> SetupError {
+        var cArgs = args.map { strdup($0) }
+        cArgs.append(nil)
+        var cEnv = env.map { strdup($0) }
+        cEnv.append(nil)
+        execve(path, &cArgs, &cEnv)
+        return SetupError("exec \(path)", errno: errno, field: ".process.args")
+    }
+}
+
+/// RLIMIT_* names and their resource numbers on Linux.
+public func rlimitResource(named name: String) -> Int32? {
+    switch name {
+    case "RLIMIT_CPU": return 0
+    case "RLIMIT_FSIZE": return 1
+    case "RLIMIT_DATA": return 2
+    case "RLIMIT_STACK": return 3
+    case "RLIMIT_CORE": return 4
+    case "RLIMIT_RSS": return 5
+    case "RLIMIT_NPROC": return 6
+    case "RLIMIT_NOFILE": return 7
+    case "RLIMIT_MEMLOCK": return 8
+    case "RLIMIT_AS": return 9
+    case "RLIMIT_LOCKS": return 10
+    case "RLIMIT_SIGPENDING": return 11
+    case "RLIMIT_MSGQUEUE": return 12
+    case "RLIMIT_NICE": return 13
+    case "RLIMIT_RTPRIO": return 14
+    case "RLIMIT_RTTIME": return 15
+    default: return nil
+    }
+}

@@ -1,0 +1,414 @@
+import CApus
+import Glibc
+import OCI
+
+/// The container's view of its cgroups, for `"type": "cgroup"` mounts: the host
+/// directories of the container's own cgroup in each hierarchy.
+public struct CgroupMountView: Sendable {
+    /// cgroup v1: (name under /sys/fs/cgroup, host directory of the container's cgroup).
+    public var v1: [(name: String, hostDirectory: String)]
+    /// cgroup v2 (pure unified hosts): host directory of the container's cgroup.
+    public var unified: String?
+
+    public init(v1: [(name: String, hostDirectory: String)], unified: String?) {
+        self.v1 = v1
+        self.unified = unified
+    }
+}
+
+/// Everything the mount step needs to know besides config.json.
+public struct RootfsContext {
+    public var bundle: String
+    public var rootfs: String
+    public var cgroups: CgroupMountView
+    public var inUserNamespace: Bool
+    public var warn: (String) -> Void
+
+    public init(
+        bundle: String, rootfs: String, cgroups: CgroupMountView, inUserNamespace: Bool,
+        warn: @escaping (String) -> Void
+    ) {
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.cgroups = cgroups
+        self.inUserNamespace = inUserNamespace
+        self.warn = warn
+    }
+}
+
+let msRdonly: UInt = 1
+let msNosuid: UInt = 2
+let msNodev: UInt = 4
+let msNoexec: UInt = 8
+let msRemount: UInt = 32
+let msBind: UInt = 4096
+let msMove: UInt = 8192
+let msRec: UInt = 16384
+let msPrivate: UInt = 1 << 18
+let msSlave: UInt = 1 << 19
+let msShared: UInt = 1 << 20
+let msUnbindable: UInt = 1 << 17
+let msStrictatime: UInt = 1 << 24
+let msRelatime: UInt = 1 << 21
+let msNoatime: UInt = 1024
+let msNodiratime: UInt = 2048
+
+/// Setup of the container's mount namespace, one function per step, called in
+/// this order by `ContainerInit`: prepareRoot → mountAll → populateDev →
+/// pivotRoot → (console) → readonlyPaths → maskPaths → finishRoot.
+public enum Rootfs {
+    /// Propagation flags from `linux.rootfsPropagation` (validated by OCI).
+    public static func propagationFlags(_ value: String?) -> UInt {
+        switch value {
+        case "shared": return msShared
+        case "rshared": return msShared | msRec
+        case "slave": return msSlave
+        case "rslave": return msSlave | msRec
+        case "private": return msPrivate
+        case "unbindable": return msUnbindable
+        case "runbindable": return msUnbindable | msRec
+        default: return msPrivate | msRec
+        }
+    }
+
+    /// Makes the whole tree private (or what `rootfsPropagation` asks) so nothing
+    /// we mount propagates back to the host, then binds the rootfs onto itself so
+    /// it is a mount point pivot_root can use.
+    public static func prepareRoot(_ spec: Spec, context: RootfsContext) throws(SetupError) -> RootfsDirectory {
+        var flags = propagationFlags(spec.linux?.rootfsPropagation)
+        // Shared propagation of "/" would leak our mounts to the host; start
+        // from rslave and apply the requested mode to the new root at the end.
+        if flags & msShared != 0 { flags = msSlave | msRec }
+        try sys("make / \(flags & msSlave != 0 ? "rslave" : "private")", field: ".linux.rootfsPropagation") {
+            apus_mount(nil, "/", nil, flags | msRec, nil)
+        }
+        try sys("bind rootfs \(context.rootfs) onto itself", field: ".root.path") {
+            apus_mount(context.rootfs, context.rootfs, nil, msBind | msRec, nil)
+        }
+        return try RootfsDirectory(path: context.rootfs)
+    }
+
+    public static func mountAll(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext) throws(SetupError) {
+        for (index, entry) in (spec.mounts ?? []).enumerated() {
+            do {
+                try mountEntry(entry, root: root, context: context)
+            } catch {
+                throw error.with(field: ".mounts[\(index)]")
+            }
+        }
+    }
+
+    static func mountEntry(_ entry: Spec.Mount, root: borrowing RootfsDirectory, context: RootfsContext) throws(SetupError) {
+        let options = parseMountOptions(entry.options ?? [])
+        let type = entry.type ?? ""
+        let isBind = options.isBind || type == "bind"
+        let destination = entry.destination
+        if isBind {
+            try bindMount(entry, options: options, root: root, context: context)
+        } else if type == "cgroup" || type == "cgroup2" {
+            try mountCgroups(entry, options: options, root: root, context: context)
+        } else {
+            // Kernel filesystems must land exactly where asked: a symlinked /proc
+            // would leave the real procfs unmasked (CVE-2019-19921, CVE-2025-52565).
+            let strict = ["proc", "sysfs", "devpts", "mqueue"].contains(type)
+            let target = try createTarget(destination, root: root, file: false, noSymlinks: strict, type: type)
+            defer { close(target) }
+            let source = entry.source ?? type
+            let data = options.data.isEmpty ? nil : options.data.joined(separator: ",")
+            try sys("mount \(type) to \(destination)") {
+                apus_mount(source, procFD(target), type, options.flags, data)
+            }
+            try applyPropagation(options, destination: destination, root: root)
+        }
+    }
+
+    static func createTarget(
+        _ destination: String, root: borrowing RootfsDirectory, file: Bool, noSymlinks: Bool, type: String
+    ) throws(SetupError) -> Int32 {
+        let fd = try root.create(destination, file: file, step: "create mount target \(destination)")
+        if noSymlinks {
+            // Re-open without following any symlink: the target must be a real directory.
+            let strict = apus_openat2(
+                root.fd, RootfsDirectory.relative(destination), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
+                RootfsDirectory.resolveInRoot | 0x04 /* RESOLVE_NO_SYMLINKS */)
+            if strict < 0 {
+                let code = errno
+                close(fd)
+                throw SetupError(
+                    "mount \(type) to \(destination)", errno: code,
+                    detail: code == ELOOP ? "the target must not be a symlink" : nil)
+            }
+            close(fd)
+            return strict
+        }
+        return fd
+    }
+
+    static func bindMount(
+        _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
+    ) throws(SetupError) {
+        guard var source = entry.source, !source.isEmpty else {
+            throw SetupError("bind mount to \(entry.destination)", detail: "no source given")
+        }
+        if !source.hasPrefix("/") { source = context.bundle + "/" + source }
+        var st = stat()
+        if stat(source, &st) < 0 {
+            throw SetupError("bind mount \(source) to \(entry.destination)", errno: errno, detail: "source")
+        }
+        let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+        let target = try createTarget(entry.destination, root: root, file: !isDirectory, noSymlinks: false, type: "bind")
+        defer { close(target) }
+        let recursive = options.isRecursiveBind
+        try sys("bind mount \(source) to \(entry.destination)") {
+            apus_mount(source, procFD(target), nil, msBind | (recursive ? msRec : 0), nil)
+        }
+        // MS_BIND ignores the other flags: apply them with a remount of the new
+        // mount, keeping the flags the kernel locks (nosuid/nodev/noexec) when
+        // the source mount has them, or the remount fails in a user namespace.
+        let wanted = options.flags & ~(msBind | msRec | msRemount)
+        if wanted != 0 {
+            let mounted = try root.open(entry.destination, step: "open bind mount \(entry.destination)")
+            defer { close(mounted) }
+            var vfs = statvfs()
+            var locked: UInt = 0
+            if fstatvfs(mounted, &vfs) == 0 {
+                locked = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
+            }
+            try sys("remount \(entry.destination) with \(entry.options ?? [])") {
+                apus_mount(nil, procFD(mounted), nil, msBind | msRemount | wanted | locked, nil)
+            }
+        }
+        try applyPropagation(options, destination: entry.destination, root: root)
+    }
+
+    static func applyPropagation(_ options: ParsedMountOptions, destination: String, root: borrowing RootfsDirectory) throws(SetupError) {
+        if options.propagation.isEmpty { return }
+        let mounted = try root.open(destination, step: "open mount \(destination)")
+        defer { close(mounted) }
+        for flag in options.propagation {
+            try sys("set propagation of \(destination)") { apus_mount(nil, procFD(mounted), nil, flag, nil) }
+        }
+    }
+
+    /// cgroup mounts as runc does them: v2 → the cgroup2 fs (or a bind of the
+    /// container's cgroup when there is no cgroup namespace); v1 → a tmpfs with
+    /// one read-only bind of the container's cgroup per hierarchy.
+    static func mountCgroups(
+        _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
+    ) throws(SetupError) {
+        let destination = entry.destination
+        let readonly = options.flags & msRdonly != 0
+        if let unified = context.cgroups.unified {
+            let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
+            defer { close(target) }
+            try sys("bind cgroup \(unified) to \(destination)") {
+                apus_mount(unified, procFD(target), nil, msBind | msRec, nil)
+            }
+            try sys("remount cgroup \(destination)") {
+                apus_mount(nil, procFD(target), nil, msBind | msRemount | (options.flags & ~msBind), nil)
+            }
+            return
+        }
+        let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup")
+        defer { close(target) }
+        let tmpfsFlags = options.flags & ~(msRdonly | msBind | msRec)
+        try sys("mount tmpfs for cgroups to \(destination)") {
+            apus_mount("tmpfs", procFD(target), "tmpfs", tmpfsFlags, "mode=755")
+        }
+        for hierarchy in context.cgroups.v1 {
+            let inside = destination + "/" + hierarchy.name
+            let dir = try root.create(inside, file: false, step: "create cgroup mount point \(inside)")
+            defer { close(dir) }
+            try sys("bind cgroup \(hierarchy.hostDirectory) to \(inside)") {
+                apus_mount(hierarchy.hostDirectory, procFD(dir), nil, msBind, nil)
+            }
+            let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
+            let mounted = try root.open(inside, step: "open cgroup mount \(inside)")
+            defer { close(mounted) }
+            try sys("remount cgroup \(inside)") { apus_mount(nil, procFD(mounted), nil, flags, nil) }
+        }
+        // runc leaves the tmpfs itself writable (only the hierarchies are
+        // read-only); so does apus, so the container sees the same mounts.
+        _ = readonly
+    }
+
+    /// Default devices, `linux.devices`, /dev/ptmx and the /dev/fd links, when
+    /// /dev is a fresh tmpfs of ours (runc skips this for a bind-mounted /dev).
+    public static func populateDev(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext) throws(SetupError) {
+        let mounts = spec.mounts ?? []
+        guard mounts.contains(where: { $0.destination == "/dev" && $0.type != "bind" && !parseMountOptions($0.options ?? []).isBind })
+        else { return }
+        let oldMask = umask(0)
+        defer { umask(oldMask) }
+        let defaults: [(String, UInt32, UInt32)] = [
+            ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+            ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+        ]
+        var configured = Set<String>()
+        for (index, device) in (spec.linux?.devices ?? []).enumerated() {
+            configured.insert(device.path)
+            let mode: UInt32
+            switch device.type {
+            case "c", "u": mode = UInt32(S_IFCHR)
+            case "b": mode = UInt32(S_IFBLK)
+            case "p": mode = UInt32(S_IFIFO)
+            default:
+                throw SetupError("create device \(device.path)", detail: "unknown type \"\(device.type)\"", field: ".linux.devices[\(index)].type")
+            }
+            do {
+                try makeDevice(
+                    device.path, mode: mode | (device.fileMode ?? 0o666) & 0o7777,
+                    major: UInt32(clamping: device.major ?? 0), minor: UInt32(clamping: device.minor ?? 0),
+                    uid: device.uid ?? 0, gid: device.gid ?? 0, root: root, context: context)
+            } catch {
+                throw error.with(field: ".linux.devices[\(index)]")
+            }
+        }
+        for (path, major, minor) in defaults where !configured.contains(path) {
+            try makeDevice(path, mode: UInt32(S_IFCHR) | 0o666, major: major, minor: minor, uid: 0, gid: 0, root: root, context: context)
+        }
+        let dev = try root.open("/dev", flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "open /dev")
+        defer { close(dev) }
+        let links: [(String, String)] = [
+            ("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"),
+        ]
+        for (target, name) in links {
+            if symlinkat(target, dev, name) < 0 && errno != EEXIST {
+                throw SetupError("create symlink /dev/\(name)", errno: errno)
+            }
+        }
+        if access("/proc/kcore", F_OK) == 0 && symlinkat("/proc/kcore", dev, "core") < 0 && errno != EEXIST {
+            throw SetupError("create symlink /dev/core", errno: errno)
+        }
+    }
+
+    static func makeDevice(
+        _ path: String, mode: UInt32, major: UInt32, minor: UInt32, uid: UInt32, gid: UInt32,
+        root: borrowing RootfsDirectory, context: RootfsContext
+    ) throws(SetupError) {
+        guard path.hasPrefix("/dev/") else {
+            throw SetupError("create device \(path)", detail: "devices must be under /dev")
+        }
+        let parentPath = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
+        let parent = try root.create(parentPath, file: false, step: "create directory \(parentPath)")
+        defer { close(parent) }
+        if !context.inUserNamespace {
+            let rc = mknodat(parent, name, mode_t(mode), dev_t(apus_makedev(major, minor)))
+            if rc == 0 {
+                if fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 {
+                    throw SetupError("chown device \(path)", errno: errno)
+                }
+                return
+            }
+            if errno == EEXIST { return }
+            if errno != EPERM { throw SetupError("create device \(path)", errno: errno) }
+        }
+        // In a user namespace mknod is not allowed: bind the host's node instead.
+        let fd = openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
+        if fd < 0 && errno != EEXIST { throw SetupError("create device \(path)", errno: errno) }
+        if fd >= 0 { close(fd) }
+        let target = try root.open(path, step: "open device \(path)")
+        defer { close(target) }
+        try sys("bind device \(path) from the host") { apus_mount(path, procFD(target), nil, msBind, nil) }
+    }
+
+    /// pivot_root into the rootfs and detach the old root. pivot_root(".", ".")
+    /// stacks the old root on "/", so no directory has to be created for it.
+    public static func pivotRoot(into rootfs: String) throws(SetupError) {
+        try sys("chdir to rootfs \(rootfs)", field: ".root.path") { chdir(rootfs) }
+        try sys("pivot_root into \(rootfs)") { apus_pivot_root(".", ".") }
+        // Make the old root rslave so its unmount cannot propagate to the host.
+        try sys("make old root rslave") { apus_mount(nil, ".", nil, msSlave | msRec, nil) }
+        try sys("detach old root") { apus_umount2(".", 2 /* MNT_DETACH */) }
+        try sys("chdir to /") { chdir("/") }
+    }
+
+    /// `--no-pivot`: move the rootfs onto / and chroot, for roots (ramfs/initramfs)
+    /// where pivot_root is not allowed.
+    public static func moveRoot(into rootfs: String) throws(SetupError) {
+        try sys("chdir to rootfs \(rootfs)", field: ".root.path") { chdir(rootfs) }
+        try sys("move rootfs onto /") { apus_mount(rootfs, "/", nil, msMove, nil) }
+        try sys("chroot into rootfs") { chroot(".") }
+        try sys("chdir to /") { chdir("/") }
+    }
+
+    /// `linux.readonlyPaths`: bind each onto itself and remount read-only,
+    /// keeping the flags the mount already has.
+    public static func readonlyPaths(_ paths: [String]) throws(SetupError) {
+        for (index, path) in paths.enumerated() {
+            let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
+            if fd < 0 {
+                if errno == ENOENT { continue }
+                throw SetupError("make \(path) read-only", errno: errno, field: ".linux.readonlyPaths[\(index)]")
+            }
+            defer { close(fd) }
+            try sys("bind \(path) onto itself", field: ".linux.readonlyPaths[\(index)]") {
+                apus_mount(procFD(fd), path, nil, msBind | msRec, nil)
+            }
+            var vfs = statvfs()
+            var keep: UInt = msNosuid | msNodev | msNoexec
+            if statvfs(path, &vfs) == 0 {
+                keep = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
+            }
+            try sys("remount \(path) read-only", field: ".linux.readonlyPaths[\(index)]") {
+                apus_mount(nil, path, nil, msBind | msRemount | msRdonly | msRec | keep, nil)
+            }
+        }
+    }
+
+    /// `linux.maskedPaths`: files are covered with /dev/null, directories with a
+    /// read-only tmpfs. /dev/null is checked to be the real 1:3 character device
+    /// first, so a rootfs cannot redirect the mask (CVE-2025-31133).
+    public static func maskPaths(_ paths: [String]) throws(SetupError) {
+        if paths.isEmpty { return }
+        let null = Glibc.open("/dev/null", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
+        if null < 0 { throw SetupError("open /dev/null to mask paths", errno: errno, field: ".linux.maskedPaths") }
+        defer { close(null) }
+        var st = stat()
+        guard fstat(null, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, apus_major(UInt64(st.st_rdev)) == 1,
+            apus_minor(UInt64(st.st_rdev)) == 3
+        else {
+            throw SetupError("mask paths", detail: "/dev/null is not the null device", field: ".linux.maskedPaths")
+        }
+        for (index, path) in paths.enumerated() {
+            let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
+            if fd < 0 {
+                if errno == ENOENT { continue }
+                throw SetupError("mask \(path)", errno: errno, field: ".linux.maskedPaths[\(index)]")
+            }
+            defer { close(fd) }
+            var target = stat()
+            fstat(fd, &target)
+            if (target.st_mode & S_IFMT) == S_IFDIR {
+                try sys("mask directory \(path)", field: ".linux.maskedPaths[\(index)]") {
+                    apus_mount("tmpfs", procFD(fd), "tmpfs", msRdonly, nil)
+                }
+            } else {
+                try sys("mask \(path)", field: ".linux.maskedPaths[\(index)]") {
+                    apus_mount(procFD(null), procFD(fd), nil, msBind, nil)
+                }
+            }
+        }
+    }
+
+    /// `root.readonly` and the final propagation of the new root.
+    public static func finishRoot(_ spec: Spec) throws(SetupError) {
+        if spec.root?.readonly == true {
+            var vfs = statvfs()
+            var keep: UInt = 0
+            if statvfs("/", &vfs) == 0 {
+                keep = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
+            }
+            try sys("remount / read-only", field: ".root.readonly") {
+                apus_mount(nil, "/", nil, msBind | msRemount | msRdonly | keep, nil)
+            }
+        }
+        if let propagation = spec.linux?.rootfsPropagation {
+            try sys("set propagation of / to \(propagation)", field: ".linux.rootfsPropagation") {
+                apus_mount(nil, "/", nil, propagationFlags(propagation), nil)
+            }
+        }
+    }
+}

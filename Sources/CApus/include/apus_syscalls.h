@@ -1,0 +1,72 @@
+// Raw syscalls and variadic/macro-only libc calls that Swift cannot reach
+// through the Glibc module. Every function returns -1 and leaves errno set on
+// failure, like the syscall it wraps.
+#ifndef APUS_SYSCALLS_H
+#define APUS_SYSCALLS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+int apus_mount(const char *source, const char *target, const char *fstype,
+               unsigned long flags, const char *data);
+int apus_umount2(const char *target, int flags);
+int apus_pivot_root(const char *new_root, const char *put_old);
+int apus_setns(int fd, int nstype);
+int apus_unshare(int flags);
+int apus_pipe2(int fds[2], int flags);
+int apus_prctl(int option, unsigned long a2, unsigned long a3,
+               unsigned long a4, unsigned long a5);
+pid_t apus_gettid(void);
+int apus_ioctl_int(int fd, unsigned long request, int value);
+int apus_ioctl_ptr(int fd, unsigned long request, void *arg);
+int apus_setrlimit(int resource, uint64_t soft, uint64_t hard);
+int apus_getrlimit(int resource, uint64_t *soft, uint64_t *hard);
+int apus_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+uint64_t apus_makedev(unsigned int major, unsigned int minor);
+unsigned int apus_major(uint64_t dev);
+unsigned int apus_minor(uint64_t dev);
+
+/* openat2 with the given resolve flags (RESOLVE_IN_ROOT etc.). */
+int apus_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+
+int apus_pidfd_open(pid_t pid, unsigned int flags);
+int apus_pidfd_send_signal(int pidfd, int sig);
+
+/* capget/capset on the calling thread, version 3 (64-bit sets). */
+int apus_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
+int apus_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+int apus_last_cap(void);
+
+/* Bring up the loopback interface of the current network namespace. */
+int apus_loopback_up(void);
+
+/* SCM_RIGHTS: send one fd with a short text payload; receive one fd. */
+int apus_send_fd(int sock, int fd, const char *name);
+int apus_recv_fd(int sock, char *name, size_t name_len);
+/* recvmsg of one datagram; *fd_out receives an SCM_RIGHTS fd or -1. */
+ssize_t apus_recv_msg(int sock, void *buf, size_t len, int *fd_out);
+
+/* Reset every signal disposition to default and unblock all signals,
+ * so the container process does not inherit ignored/blocked signals. */
+void apus_reset_signals(void);
+
+/* Block every catchable signal and return a signalfd for them (used by the
+ * foreground `run`/`exec` process to forward signals). old_mask receives
+ * the previous mask so it can be restored in children. */
+int apus_signalfd_all(void);
+/* Read one signal number from a signalfd, -1 on error. Fills sender pid. */
+int apus_signalfd_read(int fd, int *sig, int *code, int *status);
+void apus_unblock_all_signals(void);
+
+int apus_raise_default(int sig);
+/* Ignore SIGPIPE in the runtime so cleanup always runs. */
+void apus_ignore_sigpipe(void);
+
+int apus_dup3(int oldfd, int newfd, int flags);
+int apus_setresuid(uid_t r, uid_t e, uid_t s);
+int apus_setresgid(gid_t r, gid_t e, gid_t s);
+int apus_setgroups(size_t n, const gid_t *groups);
+/* close_range(first, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11. */
+int apus_close_range_cloexec(unsigned int first);
+
+#endif

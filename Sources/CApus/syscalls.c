@@ -1,0 +1,311 @@
+#include "apus_syscalls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <grp.h>
+
+int apus_mount(const char *source, const char *target, const char *fstype,
+	       unsigned long flags, const char *data)
+{
+	return mount(source, target, fstype, flags, data);
+}
+
+int apus_umount2(const char *target, int flags) { return umount2(target, flags); }
+
+int apus_pivot_root(const char *new_root, const char *put_old)
+{
+	return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int apus_setns(int fd, int nstype) { return setns(fd, nstype); }
+int apus_unshare(int flags) { return unshare(flags); }
+int apus_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int apus_prctl(int option, unsigned long a2, unsigned long a3,
+	       unsigned long a4, unsigned long a5)
+{
+	return prctl(option, a2, a3, a4, a5);
+}
+
+pid_t apus_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int apus_ioctl_int(int fd, unsigned long request, int value)
+{
+	return ioctl(fd, request, value);
+}
+
+int apus_ioctl_ptr(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+int apus_setrlimit(int resource, uint64_t soft, uint64_t hard)
+{
+	struct rlimit rl = { .rlim_cur = soft, .rlim_max = hard };
+	return setrlimit(resource, &rl);
+}
+
+int apus_getrlimit(int resource, uint64_t *soft, uint64_t *hard)
+{
+	struct rlimit rl;
+	if (getrlimit(resource, &rl) < 0)
+		return -1;
+	*soft = rl.rlim_cur;
+	*hard = rl.rlim_max;
+	return 0;
+}
+
+int apus_mknod(const char *path, unsigned int mode, unsigned int maj, unsigned int min)
+{
+	return mknod(path, mode, makedev(maj, min));
+}
+
+uint64_t apus_makedev(unsigned int maj, unsigned int min) { return makedev(maj, min); }
+unsigned int apus_major(uint64_t dev) { return major(dev); }
+unsigned int apus_minor(uint64_t dev) { return minor(dev); }
+
+int apus_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = flags;
+	how.mode = mode;
+	how.resolve = resolve;
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int apus_pidfd_open(pid_t pid, unsigned int flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+int apus_pidfd_send_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int apus_capget(uint64_t *eff, uint64_t *perm, uint64_t *inh)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	*eff = (uint64_t)d[1].effective << 32 | d[0].effective;
+	*perm = (uint64_t)d[1].permitted << 32 | d[0].permitted;
+	*inh = (uint64_t)d[1].inheritable << 32 | d[0].inheritable;
+	return 0;
+}
+
+int apus_capset(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = {
+		{ (uint32_t)eff, (uint32_t)perm, (uint32_t)inh },
+		{ (uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32) },
+	};
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+int apus_last_cap(void)
+{
+	/* Probe the bounding set: PR_CAPBSET_READ fails with EINVAL past the
+	 * last capability the running kernel knows. */
+	int cap = 0;
+	while (cap < 64 && prctl(PR_CAPBSET_READ, cap + 1, 0, 0, 0) >= 0)
+		cap++;
+	return cap;
+}
+
+int apus_loopback_up(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	memset(&ifr, 0, sizeof ifr);
+	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		goto fail;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		goto fail;
+	close(s);
+	return 0;
+fail:;
+	int e = errno;
+	close(s);
+	errno = e;
+	return -1;
+}
+
+int apus_send_fd(int sock, int fd, const char *name)
+{
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+
+	/* An empty payload would not be delivered on a stream socket. */
+	if (iov.iov_len == 0) {
+		iov.iov_base = (void *)"\0";
+		iov.iov_len = 1;
+	}
+	memset(buf, 0, sizeof buf);
+	memset(&msg, 0, sizeof msg);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = buf;
+	msg.msg_controllen = sizeof buf;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+int apus_recv_fd(int sock, char *name, size_t name_len)
+{
+	char buf[CMSG_SPACE(sizeof(int))];
+	char dummy[1];
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	int fd = -1;
+
+	iov.iov_base = name_len ? name : dummy;
+	iov.iov_len = name_len ? name_len - 1 : 1;
+	memset(&msg, 0, sizeof msg);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = buf;
+	msg.msg_controllen = sizeof buf;
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if (name_len)
+		name[n] = 0;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	if (fd < 0)
+		errno = EBADMSG;
+	return fd;
+}
+
+void apus_reset_signals(void)
+{
+	sigset_t all;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+int apus_signalfd_all(void)
+{
+	sigset_t set;
+	sigfillset(&set);
+	sigdelset(&set, SIGKILL);
+	sigdelset(&set, SIGSTOP);
+	/* Faults must stay deliverable to the runtime itself. */
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGBUS);
+	sigdelset(&set, SIGILL);
+	sigdelset(&set, SIGFPE);
+	sigdelset(&set, SIGTRAP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int apus_signalfd_read(int fd, int *sig, int *code, int *status)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+	do
+		n = read(fd, &si, sizeof si);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof si)
+		return -1;
+	*sig = (int)si.ssi_signo;
+	*code = si.ssi_code;
+	*status = si.ssi_status;
+	return (int)si.ssi_pid;
+}
+
+void apus_unblock_all_signals(void)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+int apus_raise_default(int sig)
+{
+	signal(sig, SIG_DFL);
+	return raise(sig);
+}
+
+void apus_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+ssize_t apus_recv_msg(int sock, void *buf, size_t len, int *fd_out)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	ssize_t n;
+
+	*fd_out = -1;
+	memset(&msg, 0, sizeof msg);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control;
+	msg.msg_controllen = sizeof control;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+			memcpy(fd_out, CMSG_DATA(cmsg), sizeof(int));
+	return n;
+}
+
+int apus_dup3(int oldfd, int newfd, int flags) { return dup3(oldfd, newfd, flags); }
+int apus_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int apus_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+int apus_setgroups(size_t n, const gid_t *groups) { return setgroups(n, groups); }
+
+int apus_close_range_cloexec(unsigned int first)
+{
+	return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+}

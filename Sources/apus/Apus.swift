@@ -1,0 +1,146 @@
+import ApusCore
+import ArgumentParser
+import CApus
+import Glibc
+
+/// Global options, given before the subcommand as runc takes them
+/// (`apus --root R --log L --log-format json create …`).
+struct GlobalOptions {
+    var root: String = StateStore.defaultRoot
+    var log: String? = nil
+    var logFormat: Logger.Format = .text
+    var debug = false
+
+    /// Set once by `main` before any command runs; read by the commands.
+    nonisolated(unsafe) static var current = GlobalOptions()
+
+    var runtime: Runtime {
+        Runtime(store: StateStore(root: root), log: Logger(path: log, format: logFormat, debug: debug))
+    }
+
+    /// Splits runc-style global flags off the front of argv. Unknown flags
+    /// are left for the parser to report.
+    static func extract(_ arguments: [String]) throws -> (GlobalOptions, [String]) {
+        var options = GlobalOptions()
+        var rest: [String] = []
+        var index = 0
+        func value(_ flag: String) throws -> String {
+            index += 1
+            guard index < arguments.count else { throw ValidationError("flag needs an argument: \(flag)") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let arg = arguments[index]
+            if !arg.hasPrefix("-") || arg == "-" { break }
+            var name = arg
+            var inline: String? = nil
+            if let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq])
+                inline = String(arg[arg.index(after: eq)...])
+            }
+            switch name.hasPrefix("--") ? name : "-" + name {
+            case "--root": options.root = try inline ?? value(name)
+            case "--log": options.log = try inline ?? value(name)
+            case "--log-format":
+                let text = try inline ?? value(name)
+                guard let format = Logger.Format(rawValue: text) else {
+                    throw ValidationError("invalid log format \"\(text)\": use text or json")
+                }
+                options.logFormat = format
+            case "--debug": options.debug = true
+            // Accepted for runc compatibility; apus manages cgroupfs paths itself.
+            case "--systemd-cgroup", "--no-subreaper": break
+            case "--rootless": if inline == nil, index + 1 < arguments.count, ["true", "false", "auto"].contains(arguments[index + 1]) { index += 1 }
+            case "--criu": _ = try inline ?? value(name)
+            default:
+                rest.append(contentsOf: arguments[index...])
+                return (options, rest)
+            }
+            index += 1
+        }
+        rest.append(contentsOf: arguments[index...])
+        if !options.root.hasPrefix("/") { options.root = absolutePath(options.root) }
+        return (options, rest)
+    }
+}
+
+enum Version {
+    static let apus = "0.1.0"
+    static let spec = "1.3.0"
+    static var text: String {
+        let seccomp = seccomp_version()
+        var out = "apus version \(apus)\nspec: \(spec)\n"
+        if let seccomp { out += "libseccomp: \(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)\n" }
+        return out
+    }
+}
+
+struct Apus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apus",
+        abstract: "An OCI container runtime: a drop-in for runc.",
+        discussion: """
+            Global options go before the command: apus [--root DIR] [--log FILE] \
+            [--log-format text|json] [--debug] COMMAND ...
+            State lives in --root (default /run/apus, or $XDG_RUNTIME_DIR/apus when not root).
+            """,
+        subcommands: [
+            SpecCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self, StateCommand.self,
+            KillCommand.self, DeleteCommand.self, ListCommand.self,
+        ]
+    )
+
+    @Option(help: "Root directory for container state.") var root: String = StateStore.defaultRoot
+    @Option(help: "Log file (errors also go to stderr).") var log: String?
+    @Option(name: .customLong("log-format"), help: "Log format: text or json.") var logFormat: String = "text"
+    @Flag(help: "Log debug messages.") var debug = false
+    @Flag(name: .long, help: "Print the version.") var version = false
+
+    func run() throws {
+        if version {
+            printOut(Version.text)
+            return
+        }
+        throw CleanExit.helpRequest(self)
+    }
+}
+
+/// Entry point: errors print one line naming what failed and exit 1 (runc's
+/// contract); a container's own exit code passes through `ExitCode`.
+@main
+enum Main {
+    static func main() {
+        apus_ignore_sigpipe()
+        let argv = Array(CommandLine.arguments.dropFirst())
+        if argv == ["--version"] || argv == ["-v"] || argv == ["version"] {
+            printOut(Version.text)
+            exit(0)
+        }
+        do {
+            let (global, rest) = try GlobalOptions.extract(argv)
+            GlobalOptions.current = global
+            var command = try Apus.parseAsRoot(rest)
+            try command.run()
+            exit(0)
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch let error as RuntimeError {
+            GlobalOptions.current.runtime.log.error(error.description)
+            exit(1)
+        } catch {
+            let code = Apus.exitCode(for: error)
+            if code == .success {
+                Apus.exit(withError: error)
+            }
+            let message = Apus.fullMessage(for: error)
+            if error is ValidationError || error is CommandError || "\(type(of: error))".contains("Parser") {
+                printError(message)
+            } else {
+                GlobalOptions.current.runtime.log.error(message)
+            }
+            exit(1)
+        }
+    }
+}
+
+typealias CommandError = ArgumentParser.ValidationError
