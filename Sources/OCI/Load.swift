@@ -1,0 +1,125 @@
+import FoundationEssentials
+
+/// A problem with config.json, located by a jq-style JSON path (`.mounts[3].destination`,
+/// `.linux.resources.memory.limit`; `""` for the whole document).
+public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String {
+        path.isEmpty ? "config.json: \(reason)" : "config.json \(path): \(reason)"
+    }
+}
+
+extension Spec {
+    /// runc reads config.json without a limit. Real configs are a few KiB (seccomp profiles
+    /// push them to ~30 KiB); the cap only stops a runaway or hostile file from being read
+    /// into memory whole.
+    public static let maxConfigSize = 16 * 1024 * 1024
+
+    /// Decodes config.json: strict RFC 8259 JSON (as Go's encoding/json, so what runc rejects
+    /// apus rejects), unknown fields ignored, every error located by JSON path or, for
+    /// malformed JSON, by line and column.
+    public static func decode(_ data: Data) throws(ConfigError) -> Spec {
+        if data.count > maxConfigSize {
+            throw ConfigError(
+                path: "",
+                reason: "file is \(data.count) bytes, larger than the \(maxConfigSize / 1024 / 1024) MiB apus accepts")
+        }
+        let tree: JSONNode
+        do {
+            tree = try JSONParser.parse(data)
+        } catch {
+            throw ConfigError(path: "", reason: "malformed JSON: \(error.description)")
+        }
+        do {
+            return try Spec(from: TreeDecoder(node: tree))
+        } catch {
+            throw configError(from: error)
+        }
+    }
+
+    /// Reads and decodes `<bundle>/config.json`.
+    public static func load(bundle: String) throws(ConfigError) -> Spec {
+        let path = bundle.hasSuffix("/") ? bundle + "config.json" : bundle + "/config.json"
+        let data: Data
+        do {
+            data = try readFile(path)
+        } catch {
+            throw ConfigError(path: "", reason: "cannot read \(path): \(error.reason)")
+        }
+        return try decode(data)
+    }
+}
+
+/// Maps any error thrown while decoding to a `ConfigError`. `TreeDecoder` throws
+/// `ConfigError`s itself; `DecodingError`s come from hand-written `init(from:)`s.
+func configError(from error: any Error) -> ConfigError {
+    if let e = error as? ConfigError {
+        return e
+    }
+    guard let e = error as? DecodingError else {
+        return ConfigError(path: "", reason: String(describing: error))
+    }
+    switch e {
+    case .typeMismatch(let type, let context):
+        var reason = "expected \(expectedJSONDescription(type))"
+        if let found = foundPhrase(context.debugDescription) {
+            reason += ", got \(found)"
+        }
+        return ConfigError(path: jsonPath(context.codingPath), reason: reason)
+    case .valueNotFound(let type, let context):
+        return ConfigError(
+            path: jsonPath(context.codingPath), reason: "expected \(expectedJSONDescription(type)), got null")
+    case .keyNotFound(let key, let context):
+        return ConfigError(
+            path: jsonPath(context.codingPath + [key]), reason: "missing required field \"\(key.stringValue)\"")
+    case .dataCorrupted(let context):
+        if context.codingPath.isEmpty && context.debugDescription.contains("not valid JSON") {
+            return ConfigError(path: "", reason: "malformed JSON: \(context.debugDescription)")
+        }
+        return ConfigError(path: jsonPath(context.codingPath), reason: context.debugDescription)
+    @unknown default:
+        return ConfigError(path: "", reason: String(describing: e))
+    }
+}
+
+/// Extracts "a string" from JSONDecoder's "Expected to decode X but found a string instead.".
+private func foundPhrase(_ debugDescription: String) -> String? {
+    let marker = "but found "
+    guard let start = debugDescription.firstRange(of: marker) else { return nil }
+    var rest = debugDescription[start.upperBound...]
+    if let end = rest.firstRange(of: " instead") {
+        rest = rest[..<end.lowerBound]
+    }
+    let phrase = String(rest)
+    switch phrase {
+    case "number": return "a number"
+    case "null", "a null value": return "null"
+    default: return phrase
+    }
+}
+
+struct FileReadError: Error {
+    var reason: String
+}
+
+/// Reads a whole file with FoundationEssentials (no Foundation, no threads).
+func readFile(_ path: String) throws(FileReadError) -> Data {
+    do {
+        return try Data(contentsOf: URL(fileURLWithPath: path), options: [])
+    } catch let error as CocoaError {
+        switch error.code {
+        case .fileReadNoSuchFile, .fileNoSuchFile: throw FileReadError(reason: "no such file")
+        case .fileReadNoPermission: throw FileReadError(reason: "permission denied")
+        default: throw FileReadError(reason: String(describing: error))
+        }
+    } catch {
+        throw FileReadError(reason: String(describing: error))
+    }
+}
