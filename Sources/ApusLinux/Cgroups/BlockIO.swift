@@ -1,0 +1,127 @@
+import OCI
+
+/// `linux.resources.blockIO`: the v1 blkio controller, the v2 io controller.
+public enum CgroupBlockIO {
+    static let field = ".linux.resources.blockIO"
+    /// The spec's (and CFQ's) weight range.
+    public static let weightRange: ClosedRange<UInt16> = 10...1000
+
+    /// runc's and crun's blkio weight → io.weight mapping ([10, 1000] → [1, 10000]),
+    /// used when BFQ (which takes the v1 weight unchanged) is not the scheduler.
+    public static func ioWeight(fromBlkioWeight weight: UInt16) -> UInt64 {
+        let weight = UInt64(min(max(weight, weightRange.lowerBound), weightRange.upperBound))
+        return 1 + (weight - 10) * 9999 / 990
+    }
+
+    public static func writes(_ blockIO: Spec.Linux.Resources.BlockIO, version: CgroupVersion) throws(CgroupError)
+        -> CgroupWrites
+    {
+        var out = CgroupWrites()
+        func add(_ file: String, _ value: String, _ name: String, ifMissing: CgroupWrite.IfMissing = .fail) {
+            out.writes.append(
+                CgroupWrite("blkio", version, file, value, field: field + "." + name, ifMissing: ifMissing))
+        }
+        // 0 is unset (runc); other values outside the range are refused by the kernel
+        // anyway, and the v2 conversion is undefined for them.
+        let weight = blockIO.weight.flatMap { $0 == 0 ? nil : $0 }
+        let leafWeight = blockIO.leafWeight.flatMap { $0 == 0 ? nil : $0 }
+        for (value, name) in [(weight, "weight"), (leafWeight, "leafWeight")] {
+            if let value, !weightRange.contains(value) {
+                throw CgroupError.invalid("blkio \(name) \(value) is out of range 10-1000", field: field + "." + name)
+            }
+        }
+        let devices = blockIO.weightDevice ?? []
+        for (index, device) in devices.enumerated() {
+            try checkDevice(major: device.major, minor: device.minor, field: field + ".weightDevice[\(index)]")
+            for (value, name) in [(device.weight, "weight"), (device.leafWeight, "leafWeight")] {
+                if let value, value != 0, !weightRange.contains(value) {
+                    throw CgroupError.invalid(
+                        "blkio \(name) \(value) is out of range 10-1000",
+                        field: field + ".weightDevice[\(index)].\(name)")
+                }
+            }
+        }
+        let throttles: [(list: [Spec.Linux.Resources.BlockIO.ThrottleDevice]?, name: String, v1: String, v2: String)] =
+            [
+                (blockIO.throttleReadBpsDevice, "throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
+                (blockIO.throttleWriteBpsDevice, "throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),
+                (blockIO.throttleReadIOPSDevice, "throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops"),
+                (
+                    blockIO.throttleWriteIOPSDevice, "throttleWriteIOPSDevice", "blkio.throttle.write_iops_device",
+                    "wiops"
+                ),
+            ]
+        for throttle in throttles {
+            for (index, device) in (throttle.list ?? []).enumerated() {
+                try checkDevice(major: device.major, minor: device.minor, field: field + ".\(throttle.name)[\(index)]")
+            }
+        }
+
+        switch version {
+        case .v1:
+            // blkio.weight is CFQ's (gone with the legacy block layer in 5.0); BFQ's
+            // blkio.bfq.weight takes the same values.
+            if let weight {
+                add(
+                    "blkio.weight", String(weight), "weight",
+                    ifMissing: .fallback(file: "blkio.bfq.weight", value: String(weight)))
+            }
+            if let leafWeight { add("blkio.leaf_weight", String(leafWeight), "leafWeight") }
+            for (index, device) in devices.enumerated() {
+                let id = "\(device.major):\(device.minor)"
+                if let w = device.weight, w != 0 {
+                    let value = "\(id) \(w)"
+                    add(
+                        "blkio.weight_device", value, "weightDevice[\(index)].weight",
+                        ifMissing: .fallback(file: "blkio.bfq.weight_device", value: value))
+                }
+                if let w = device.leafWeight, w != 0 {
+                    add("blkio.leaf_weight_device", "\(id) \(w)", "weightDevice[\(index)].leafWeight")
+                }
+            }
+            for throttle in throttles {
+                for (index, device) in (throttle.list ?? []).enumerated() {
+                    add(throttle.v1, "\(device.major):\(device.minor) \(device.rate)", "\(throttle.name)[\(index)]")
+                }
+            }
+        case .v2:
+            if leafWeight != nil {
+                throw CgroupError.invalid("cgroup v2 has no leaf weights", field: field + ".leafWeight")
+            }
+            // BFQ takes the v1 weight as is; without BFQ the io controller's own weight
+            // uses the 1-10000 scale.
+            if let weight {
+                add(
+                    "io.bfq.weight", String(weight), "weight",
+                    ifMissing: .fallback(file: "io.weight", value: String(ioWeight(fromBlkioWeight: weight))))
+            }
+            for (index, device) in devices.enumerated() {
+                if let w = device.leafWeight, w != 0 {
+                    throw CgroupError.invalid(
+                        "cgroup v2 has no leaf weights", field: field + ".weightDevice[\(index)].leafWeight")
+                }
+                // Only BFQ has per-device weights on v2 (io.weight's per-device form is
+                // for the iocost controller, with another scale).
+                if let w = device.weight, w != 0 {
+                    add("io.bfq.weight", "\(device.major):\(device.minor) \(w)", "weightDevice[\(index)].weight")
+                }
+            }
+            for throttle in throttles {
+                for (index, device) in (throttle.list ?? []).enumerated() {
+                    // v1 removes a throttle with rate 0; v2 refuses 0 (ERANGE) and spells it "max".
+                    let rate = device.rate == 0 ? "max" : String(device.rate)
+                    add(
+                        "io.max", "\(device.major):\(device.minor) \(throttle.v2)=\(rate)", "\(throttle.name)[\(index)]"
+                    )
+                }
+            }
+        }
+        return out
+    }
+
+    static func checkDevice(major: Int64, minor: Int64, field: String) throws(CgroupError) {
+        guard major >= 0, minor >= 0, major <= Int64(UInt32.max), minor <= Int64(UInt32.max) else {
+            throw CgroupError.invalid("device \(major):\(minor) is not a valid major:minor", field: field)
+        }
+    }
+}

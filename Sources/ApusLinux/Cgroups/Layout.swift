@@ -1,0 +1,121 @@
+import Glibc
+
+/// How the host mounts cgroups. Detected once per command from statfs(2) or
+/// /proc/self/mountinfo; never guessed from the kernel version.
+public enum CgroupLayoutKind: String, Codable, Sendable {
+    /// Every controller on cgroup v1 hierarchies, no cgroup2 mount.
+    case v1
+    /// Pure cgroup v2 (the default of every current distribution).
+    case unified
+    /// v1 controllers plus a cgroup2 hierarchy (systemd's /sys/fs/cgroup/unified) that
+    /// holds whatever controllers no v1 hierarchy took.
+    case hybrid
+}
+
+public enum CgroupVersion: String, Codable, Sendable {
+    case v1, v2
+}
+
+public struct CgroupLayout: Sendable, Equatable {
+    public var kind: CgroupLayoutKind
+    /// v1 controller (co-mounted ones each get an entry; `name=systemd` included) →
+    /// mountpoint of its hierarchy.
+    public var v1: [String: String]
+    /// Mountpoint of the cgroup2 hierarchy, if any.
+    public var unified: String?
+
+    public init(kind: CgroupLayoutKind, v1: [String: String] = [:], unified: String? = nil) {
+        self.kind = kind
+        self.v1 = v1
+        self.unified = unified
+    }
+
+    /// The v1 controllers runc places a container in (its `subsystems` list), plus
+    /// `misc`. Other named hierarchies (name=elogind…) are left alone, as runc does.
+    static let v1Controllers: Set<String> = [
+        "cpuset", "cpu", "cpuacct", "blkio", "memory", "devices", "freezer", "net_cls", "net_prio",
+        "perf_event", "hugetlb", "pids", "rdma", "misc", "name=systemd",
+    ]
+
+    static let cgroupRoot = "/sys/fs/cgroup"
+
+    /// The host's layout. On a pure v2 host this is one access(2) (only the root of a
+    /// cgroup2 mount has cgroup.controllers there, runc's own test); otherwise one read
+    /// of /proc/self/mountinfo.
+    public static func detect() throws(CgroupError) -> CgroupLayout {
+        if access(cgroupRoot + "/cgroup.controllers", F_OK) == 0 {
+            return CgroupLayout(kind: .unified, unified: cgroupRoot)
+        }
+        guard let text = CgroupFS.read("/proc/self/mountinfo") else {
+            throw CgroupError("read /proc/self/mountinfo", errno: errno)
+        }
+        return try parse(mountinfo: text)
+    }
+
+    /// Parses mountinfo(5) text: `id parent maj:min root mountpoint options [optional…] - fstype source superoptions`.
+    public static func parse(mountinfo: String) throws(CgroupError) -> CgroupLayout {
+        var v1: [String: String] = [:]
+        var cgroup2: [String] = []
+        for line in mountinfo.split(separator: "\n", omittingEmptySubsequences: true) {
+            // Cheap filter first: most lines of a busy host are not cgroups.
+            guard line.contains(" - cgroup") else { continue }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count > dash + 3 else { continue }
+            let mountpoint = unescape(fields[4])
+            switch fields[dash + 1] {
+            case "cgroup2":
+                cgroup2.append(mountpoint)
+            case "cgroup":
+                for option in fields[dash + 3].split(separator: ",") {
+                    let name = String(option)
+                    guard v1Controllers.contains(name) else { continue }
+                    // A hierarchy can be mounted more than once (bind mounts, containers);
+                    // the one under /sys/fs/cgroup is the canonical one.
+                    if let existing = v1[name],
+                        existing.hasPrefix(cgroupRoot + "/") || !mountpoint.hasPrefix(cgroupRoot + "/")
+                    {
+                        continue
+                    }
+                    v1[name] = mountpoint
+                }
+            default:
+                continue
+            }
+        }
+        let unified =
+            cgroup2.first { $0 == cgroupRoot } ?? cgroup2.first { $0 == cgroupRoot + "/unified" } ?? cgroup2.first
+        if v1.isEmpty {
+            guard let unified else {
+                throw CgroupError("detect cgroup layout", detail: "no cgroup or cgroup2 filesystem is mounted")
+            }
+            return CgroupLayout(kind: .unified, unified: unified)
+        }
+        if unified == cgroupRoot {
+            // cgroup2 owns /sys/fs/cgroup: stray v1 mounts elsewhere do not make a hybrid.
+            return CgroupLayout(kind: .unified, unified: unified)
+        }
+        return CgroupLayout(kind: unified == nil ? .v1 : .hybrid, v1: v1, unified: unified)
+    }
+
+    /// mountinfo escapes space, tab, newline and backslash as \ooo.
+    static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        let utf8 = Array(field.utf8)
+        var i = 0
+        while i < utf8.count {
+            if utf8[i] == UInt8(ascii: "\\"), i + 3 < utf8.count {
+                let digits = utf8[(i + 1)...(i + 3)]
+                if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }) {
+                    let value = digits.reduce(0) { $0 * 8 + Int($1 - UInt8(ascii: "0")) }
+                    bytes.append(UInt8(truncatingIfNeeded: value))
+                    i += 4
+                    continue
+                }
+            }
+            bytes.append(utf8[i])
+            i += 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
