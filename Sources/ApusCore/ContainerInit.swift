@@ -30,6 +30,8 @@ public struct InitContext {
     public var lastCap: Int
     public var capabilities: CapabilitySets
     public var forkAgainForPid: Bool
+    /// The parent's flock'd state-dir fd: the child must not keep the lock.
+    public var lockFD: Int32
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -56,6 +58,12 @@ public enum ContainerInit {
     }
 
     static func setUp(_ context: InitContext) throws {
+        // A forked child shares the parent's open files: holding the state
+        // lock would block every later command on this container.
+        close(context.lockFD)
+        var keep = [context.sync.fd, context.consoleSocket] + context.joins.map(\.fd)
+        if case .fifo(let fd) = context.trigger { keep.append(fd) }
+        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds, except: keep)
         let spec = context.spec
         let sync = context.sync
         guard let process = spec.process else {

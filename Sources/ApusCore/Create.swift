@@ -85,7 +85,7 @@ public struct Runtime {
         do {
             let created = try createClaimed(
                 id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger,
-                rollback: rollback)
+                lockFD: lock.fd, rollback: rollback)
             rollback.disarm()
             withExtendedLifetime(lock) {}
             return created
@@ -99,7 +99,7 @@ public struct Runtime {
 
     private func createClaimed(
         id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: TriggerKind,
-        rollback: Rollback
+        lockFD: Int32, rollback: Rollback
     ) throws -> CreatedContainer {
         let linux = spec.linux ?? Spec.Linux()
         let plan = NamespacePlan(linux.namespaces ?? [])
@@ -176,7 +176,7 @@ public struct Runtime {
             trigger: startTrigger, consoleSocket: consoleSocket,
             cgroupView: cgroup?.mountView ?? CgroupMountView(v1: [], unified: nil), noPivot: options.noPivot,
             preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
-            forkAgainForPid: forkAgainForPid)
+            forkAgainForPid: forkAgainForPid, lockFD: lockFD)
 
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.

@@ -85,6 +85,19 @@ public enum ProcessSetup {
         }
     }
 
+    /// Closes every fd from `first` up except `keep`. The init is a fork of the
+    /// runtime, so it holds whatever the caller left open; runc's freshly
+    /// exec'd init does not, and callers rely on that (e.g. a pipe whose EOF
+    /// tells them `create` has exited).
+    public static func closeFileDescriptors(from first: Int32, except keep: [Int32]) {
+        var next = first
+        for fd in keep.filter({ $0 >= first }).sorted() {
+            if fd > next { _ = apus_close_range(UInt32(next), UInt32(fd - 1)) }
+            next = max(next, fd + 1)
+        }
+        _ = apus_close_range(UInt32(next), UInt32.max)
+    }
+
     /// execve with the config's args and env; returns only on failure.
     public static func exec(path: String, args: [String], env: [String]) -> SetupError {
         var cArgs = args.map { strdup($0) }

@@ -309,3 +309,8 @@ int apus_close_range_cloexec(unsigned int first)
 {
 	return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
 }
+
+int apus_close_range(unsigned int first, unsigned int last)
+{
+	return (int)syscall(SYS_close_range, first, last, 0);
+}

@@ -19,7 +19,7 @@ struct SpecCommand: ParsableCommand {
         }
         let data: [UInt8]
         do {
-            data = [UInt8](try Spec.defaultSpec(rootless: rootless).encodedSpec())
+            data = [UInt8](try Spec.defaultSpec(rootless: rootless, hostUID: geteuid(), hostGID: getegid()).encodedSpec())
         } catch {
             throw RuntimeError("encode default spec: \(error)")
         }

@@ -68,5 +68,6 @@ int apus_setresgid(gid_t r, gid_t e, gid_t s);
 int apus_setgroups(size_t n, const gid_t *groups);
 /* close_range(first, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11. */
 int apus_close_range_cloexec(unsigned int first);
+int apus_close_range(unsigned int first, unsigned int last);
 
 #endif

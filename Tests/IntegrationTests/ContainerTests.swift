@@ -1,0 +1,249 @@
+import Foundation
+import OCI
+import Testing
+
+/// What the process inside sees, for each part of config.json.
+@Suite("container setup", .enabled(if: Env.enabled))
+struct ContainerTests {
+    func run(_ bundle: TestBundle, _ script: String) throws -> Output {
+        try bundle.command("sh", "-c", script)
+        return try apus("run", "--bundle", bundle.path, uniqueID())
+    }
+
+    @Test("pid, uts, ipc, network and mount namespaces are new")
+    func newNamespaces() throws {
+        let bundle = try TestBundle { $0.hostname = "box-1"; $0.domainname = "example.test" }
+        let out = try run(bundle, "echo $$; hostname; domainname; ip -o link 2>/dev/null | wc -l; cat /sys/class/net/lo/operstate; for n in pid uts ipc net mnt; do readlink /proc/self/ns/$n; done")
+        #expect(out.status == 0, "\(out.stderr)")
+        let lines = out.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "1")
+        #expect(lines.dropFirst().first == "box-1")
+        #expect(lines.dropFirst(2).first == "example.test")
+        #expect(lines.contains("unknown") || lines.contains("up"), "lo is up: \(lines)")
+        for ns in ["pid", "uts", "ipc", "net", "mnt"] {
+            let host = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(ns)")
+            #expect(!lines.contains(host), "\(ns) namespace is the host's")
+        }
+    }
+
+    @Test("cgroup and time namespaces, with time offsets")
+    func cgroupAndTimeNamespaces() throws {
+        let bundle = try TestBundle {
+            $0.linux?.namespaces?.append(.init(type: .cgroup))
+            $0.linux?.namespaces?.append(.init(type: .time))
+            $0.linux?.timeOffsets = ["boottime": .init(secs: 86_400 * 365, nanosecs: 0)]
+        }
+        let out = try run(bundle, "cat /proc/self/cgroup | head -1; cut -d. -f1 /proc/uptime")
+        #expect(out.status == 0, "\(out.stderr)")
+        let lines = out.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasSuffix(":/") == true, "cgroup namespace root: \(lines)")
+        let uptime = Int(lines.last ?? "") ?? 0
+        #expect(uptime >= 86_400 * 365, "boottime offset applied: \(uptime)")
+    }
+
+    @Test("a user namespace with mappings")
+    func userNamespace() throws {
+        let bundle = try TestBundle {
+            $0.linux?.namespaces?.append(.init(type: .user))
+            $0.linux?.uidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+            $0.linux?.gidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+            // sysfs cannot be mounted in a user namespace without a new netns owner: keep default netns new.
+        }
+        // The rootfs must be owned by the mapped root to be usable.
+        _ = try sh("/bin/chown", ["-R", "100000:100000", bundle.rootfs])
+        let out = try run(bundle, "cat /proc/self/uid_map; id -u; ls -ln / | grep -c ' 0 *0 '")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("100000"), "\(out.stdout)")
+        #expect(out.stdout.split(separator: "\n").dropFirst().first == "0")
+    }
+
+    @Test("namespaces joined from a path")
+    func joinedNamespaces() throws {
+        let first = try TestBundle { $0.hostname = "shared-uts" }
+        try first.command("sleep", "30")
+        let firstID = uniqueID("join-a")
+        #expect(try apus("run", "-d", "--bundle", first.path, firstID).status == 0)
+        defer { _ = try? apus("delete", "--force", firstID) }
+        let pid = try decodeState(try apus("state", firstID).stdout)["pid"] as? Int ?? 0
+        let names: [Spec.Linux.Namespace.Kind: String] = [.uts: "uts", .network: "net", .ipc: "ipc", .pid: "pid"]
+        let second = try TestBundle { spec in
+            spec.hostname = nil
+            let joined = (spec.linux?.namespaces ?? []).map { ns -> Spec.Linux.Namespace in
+                guard let name = names[ns.type] else { return ns }
+                return .init(type: ns.type, path: "/proc/\(pid)/ns/\(name)")
+            }
+            spec.linux?.namespaces = joined
+        }
+        let out = try run(second, "hostname; readlink /proc/self/ns/net; ps -o pid,comm | grep -c sleep")
+        #expect(out.status == 0, "\(out.stderr)")
+        let lines: [String] = out.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "shared-uts")
+        let net = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")
+        #expect(lines.dropFirst().first == net)
+        #expect(lines.last == "1", "sees the other container's sleep in the shared pid namespace")
+    }
+
+    @Test("bind mounts of files and directories, read-only, with missing targets created")
+    func bindMounts() throws {
+        let host = NSTemporaryDirectory() + "apus-bind-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: host + "/dir/sub", withIntermediateDirectories: true)
+        try "file-content".write(toFile: host + "/file.txt", atomically: true, encoding: .utf8)
+        try "nested".write(toFile: host + "/dir/sub/n.txt", atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: host) }
+        let bundle = try TestBundle {
+            $0.mounts? += [
+                .init(destination: "/mnt/deep/file.txt", type: "bind", source: host + "/file.txt", options: ["bind", "ro"]),
+                .init(destination: "/data", type: "bind", source: host + "/dir", options: ["rbind", "rw"]),
+                .init(destination: "/ro", source: host + "/dir", options: ["rbind", "ro", "nosuid", "nodev"]),
+            ]
+        }
+        let out = try run(bundle, "cat /mnt/deep/file.txt; echo; cat /data/sub/n.txt; echo; touch /data/new && echo rw-ok; touch /ro/x 2>&1 | grep -o 'Read-only'; grep ' /ro ' /proc/mounts | grep -o 'ro,nosuid,nodev'")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == "file-content\nnested\nrw-ok\nRead-only\nro,nosuid,nodev\n", "\(out.stdout)")
+        #expect(FileManager.default.fileExists(atPath: host + "/dir/new"))
+    }
+
+    @Test("tmpfs options, overlay lower/upper/work")
+    func tmpfsAndOverlay() throws {
+        let base = NSTemporaryDirectory() + "apus-ovl-\(UInt32.random(in: 0..<UInt32.max))"
+        for dir in ["lower", "upper", "work"] {
+            try FileManager.default.createDirectory(atPath: base + "/" + dir, withIntermediateDirectories: true)
+        }
+        try "from-lower".write(toFile: base + "/lower/l.txt", atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let bundle = try TestBundle {
+            $0.mounts? += [
+                .init(destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "size=1m", "mode=1770"]),
+                .init(destination: "/layered", type: "overlay", source: "overlay",
+                      options: ["lowerdir=\(base)/lower", "upperdir=\(base)/upper", "workdir=\(base)/work"]),
+            ]
+        }
+        let out = try run(bundle, "stat -c %a /scratch; grep ' /scratch ' /proc/mounts | grep -o 'size=1024k'; cat /layered/l.txt; echo; echo up > /layered/u.txt")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == "1770\nsize=1024k\nfrom-lower\n", "\(out.stdout)")
+        #expect((try? String(contentsOfFile: base + "/upper/u.txt", encoding: .utf8)) == "up\n")
+    }
+
+    @Test("linux.devices entries are created with their mode and owner")
+    func devices() throws {
+        let bundle = try TestBundle {
+            $0.linux?.devices = [.init(type: "c", path: "/dev/fuse", major: 10, minor: 229, fileMode: 0o640, uid: 1000, gid: 1000)]
+        }
+        let out = try run(bundle, "stat -c '%A %u %g %t %T' /dev/fuse /dev/null")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == "crw-r----- 1000 1000 a e5\ncrw-rw-rw- 0 0 1 3\n", "\(out.stdout)")
+    }
+
+    @Test("process user, groups, umask, cwd, env, rlimits, oomScoreAdj, noNewPrivileges")
+    func processSettings() throws {
+        let bundle = try TestBundle {
+            $0.process?.user = Spec.User(uid: 1000, gid: 1000, umask: 0o027, additionalGids: [5, 100])
+            $0.process?.cwd = "/home/apus/work"
+            $0.process?.env = ["PATH=/bin:/usr/bin", "GREETING=hello world"]
+            $0.process?.rlimits = [.init(type: "RLIMIT_NOFILE", hard: 2048, soft: 512), .init(type: "RLIMIT_NPROC", hard: 300, soft: 200)]
+            $0.process?.oomScoreAdj = 500
+            $0.process?.noNewPrivileges = true
+        }
+        let out = try run(bundle, "id; umask; pwd; echo $GREETING; ulimit -n; ulimit -Hn; ulimit -u; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == """
+            uid=1000(apus) gid=1000(apus) groups=5,100,1000(apus)
+            0027
+            /home/apus/work
+            hello world
+            512
+            2048
+            200
+            500
+            NoNewPrivs:\t1
+
+            """, "\(out.stdout)")
+    }
+
+    @Test("process.terminal with --console-socket sends the pty master (recvtty protocol)")
+    func consoleSocket() throws {
+        let bundle = try TestBundle { $0.process?.terminal = true }
+        try bundle.command("sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; stat -c %t:%T /dev/console")
+        let socket = bundle.path + "/console.sock"
+        let id = uniqueID("tty")
+        // A recvtty stand-in: accept one connection, receive the fd, copy the
+        // pty's output to stdout.
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = ["-c", """
+            import socket, os, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+            print("listening", flush=True)
+            c, _ = s.accept()
+            msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+            out = b""
+            while True:
+                try:
+                    d = os.read(fds[0], 4096)
+                except OSError:
+                    break
+                if not d: break
+                out += d
+            sys.stdout.write(msg.decode(errors="replace") + "\\n" + out.decode(errors="replace"))
+            """, socket]
+        let pipe = Pipe()
+        receiver.standardOutput = pipe
+        try receiver.run()
+        _ = pipe.fileHandleForReading.availableData  // "listening"
+        let created = try apus("create", "--bundle", bundle.path, "--console-socket", socket, id)
+        #expect(created.status == 0, "\(created.all)")
+        defer { _ = try? apus("delete", "--force", id) }
+        #expect(try apus("start", id).status == 0)
+        receiver.waitUntilExit()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("/dev/ptmx"), "fd name: \(text)")
+        #expect(text.contains("/dev/pts/0"), "\(text)")
+        #expect(text.contains("stdin-is-tty"), "\(text)")
+        #expect(text.contains("88:0"), "/dev/console is the pty slave: \(text)")
+    }
+
+    @Test("foreground run with a terminal proxies the pty")
+    func foregroundTerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            print("SKIP foreground terminal: util-linux `script` is missing")
+            return
+        }
+        let bundle = try TestBundle { $0.process?.terminal = true }
+        try bundle.command("sh", "-c", "tty; echo exit-soon; exit 3")
+        let command = "\(Env.apus ?? "") --root \(Env.stateRoot) run --bundle \(bundle.path) \(uniqueID("fgtty"))"
+        let out = try sh("/usr/bin/script", ["-qec", command, "/dev/null"])
+        #expect(out.status == 3, "\(out.all)")
+        #expect(out.stdout.contains("/dev/pts/0"), "\(out.stdout)")
+        #expect(out.stdout.contains("exit-soon"))
+    }
+
+    @Test("read-only root, masked and read-only paths")
+    func readonlyAndMasked() throws {
+        let bundle = try TestBundle()
+        let out = try run(bundle, "touch /x 2>&1 | grep -c Read-only; cat /proc/kcore | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/hostname 2>&1 | grep -c Read-only")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == "1\n0\n0\n1\n", "\(out.stdout)")
+    }
+
+    @Test("--no-pivot uses MS_MOVE and chroot")
+    func noPivot() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "cat /etc/hostname; ls / | grep -c bin")
+        let out = try apus("run", "--no-pivot", "--bundle", bundle.path, uniqueID("nopivot"))
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == "apus\n1\n")
+    }
+
+    @Test("--preserve-fds passes extra fds; other fds are closed")
+    func preserveFds() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '")
+        // fd 3 is given by bash; fd 4 is opened too but not preserved.
+        let command = "exec 3</dev/null 4</dev/null; \(Env.apus ?? "") --root \(Env.stateRoot) run --preserve-fds 1 --bundle \(bundle.path) \(uniqueID("fds"))"
+        let out = try sh("/bin/bash", ["-c", command])
+        #expect(out.status == 0, "\(out.stderr)")
+        // 0-2, 3 (preserved), and the fd ls uses to read the directory.
+        #expect(out.stdout.hasPrefix("0 1 2 3 "), "\(out.stdout)")
+        #expect(!out.stdout.contains(" 4 ") || out.stdout.split(separator: " ").count == 5, "\(out.stdout)")
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import OCI
+import Testing
+
+/// A failed create names the step and the config.json field, exits non-zero
+/// and leaves nothing behind: no state dir, mount, cgroup or process.
+@Suite("failed create", .enabled(if: Env.enabled))
+struct FailureTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var name: String
+        var expect: [String]
+        var edit: @Sendable (TestBundle) throws -> Void
+        var description: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "malformed json", expect: ["config.json", "JSON"]) { bundle in
+            try bundle.writeRawConfig("{\"ociVersion\": \"1.2.0\", \"process\": ")
+        },
+        Case(name: "wrong type", expect: [".process.user.uid"]) { bundle in
+            var text = try String(contentsOfFile: bundle.path + "/config.json", encoding: .utf8)
+            text = text.replacingOccurrences(
+                of: #""uid"\s*:\s*0"#, with: "\"uid\": \"zero\"", options: .regularExpression)
+            try bundle.writeRawConfig(text)
+        },
+        Case(name: "unsupported ociVersion", expect: [".ociVersion", "9.9.9"]) { bundle in
+            bundle.spec.ociVersion = "9.9.9"
+            try bundle.save()
+        },
+        Case(name: "missing rootfs", expect: ["rootfs", ".root.path"]) { bundle in
+            bundle.spec.root?.path = "no-such-rootfs"
+            try bundle.save()
+        },
+        Case(name: "rootfs is a file", expect: ["not a directory", ".root.path"]) { bundle in
+            FileManager.default.createFile(atPath: bundle.path + "/afile", contents: Data())
+            bundle.spec.root?.path = "afile"
+            try bundle.save()
+        },
+        Case(name: "bind mount of a missing source", expect: ["/does/not/exist", ".mounts[7]"]) { bundle in
+            bundle.spec.mounts?.append(Spec.Mount(destination: "/data", type: "bind", source: "/does/not/exist", options: ["rbind"]))
+            try bundle.save()
+        },
+        Case(name: "unknown namespace path", expect: ["/proc/0/ns/net", ".linux.namespaces[1].path"]) { bundle in
+            bundle.spec.linux?.namespaces?[1] = Spec.Linux.Namespace(type: .network, path: "/proc/0/ns/net")
+            try bundle.save()
+        },
+        Case(name: "missing executable", expect: ["nosuchbinary", "not found", ".process.args[0]"]) { bundle in
+            try bundle.command("nosuchbinary")
+        },
+        Case(name: "unknown capability", expect: ["CAP_NOT_A_CAP", ".process.capabilities"]) { bundle in
+            bundle.spec.process?.capabilities?.bounding?.append("CAP_NOT_A_CAP")
+            try bundle.save()
+        },
+        Case(name: "relative cwd", expect: [".process.cwd"]) { bundle in
+            bundle.spec.process?.cwd = "relative/dir"
+            try bundle.save()
+        },
+    ]
+
+    @Test("fails clearly and leaves no trace", arguments: cases)
+    func failsCleanly(_ testCase: Case) throws {
+        let bundle = try TestBundle()
+        try bundle.command("true")
+        try testCase.edit(bundle)
+        let id = uniqueID("fail")
+        let before = HostSnapshot.take(mentioning: id)
+        for command in ["create", "run"] {
+            let result = try apus(command, "--bundle", bundle.path, id)
+            #expect(result.status != 0, "\(command) \(testCase.name) succeeded")
+            for needle in testCase.expect {
+                #expect(result.stderr.contains(needle), "\(command) \(testCase.name): stderr lacks \(needle): \(result.stderr)")
+            }
+            #expect(result.stderr.split(separator: "\n").count <= 2, "one clear message: \(result.stderr)")
+            let after = HostSnapshot.take(mentioning: id)
+            #expect(after == before, "\(command) \(testCase.name) left: \(after)")
+            #expect(processes(mentioning: id).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+        }
+    }
+}
+
+@Suite("concurrency", .enabled(if: Env.enabled))
+struct ConcurrencyTests {
+    @Test("20 concurrent creates with distinct ids all succeed")
+    func twentyConcurrent() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let ids = (0..<20).map { uniqueID("conc\($0)") }
+        nonisolated(unsafe) var results = [Int32](repeating: -1, count: ids.count)
+        DispatchQueue.concurrentPerform(iterations: ids.count) { i in
+            results[i] = (try? apus("create", "--bundle", bundle.path, ids[i]).status) ?? -1
+        }
+        defer { for id in ids { _ = try? apus("delete", "--force", id) } }
+        #expect(results.allSatisfy { $0 == 0 }, "\(results)")
+        for id in ids {
+            #expect(try decodeState(try apus("state", id).stdout)["status"] as? String == "created")
+        }
+    }
+
+    @Test("two concurrent creates of one id: exactly one wins")
+    func sameIDRace() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        for round in 0..<5 {
+            let id = uniqueID("race\(round)")
+            nonisolated(unsafe) var results: [Output?] = [nil, nil]
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                results[i] = try? apus("create", "--bundle", bundle.path, id)
+            }
+            let statuses = results.map { $0?.status ?? -1 }
+            #expect(statuses.filter { $0 == 0 }.count == 1, "\(statuses)")
+            #expect(results.contains { $0?.stderr.contains("already exists") == true })
+            #expect(try decodeState(try apus("state", id).stdout)["status"] as? String == "created")
+            #expect(try apus("delete", "--force", id).status == 0)
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import OCI
+import Testing
+
+/// Integration tests run real containers with the built binary. They need root
+/// and the binary (APUS_BIN, set by `make test`; else .build/release/apus or
+/// .build/debug/apus). When either is missing the tests are skipped with the
+/// reason printed — never passed silently.
+enum Env {
+    static let repo: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static let apus: String? = {
+        if let bin = ProcessInfo.processInfo.environment["APUS_BIN"], FileManager.default.isExecutableFile(atPath: bin) {
+            return bin
+        }
+        for candidate in [".build/release/apus", ".build/debug/apus"] {
+            let path = repo.appendingPathComponent(candidate).path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }()
+
+    static let isRoot = getuid() == 0
+
+    static let runc: String? = ["/usr/sbin/runc", "/usr/bin/runc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// nil when integration tests can run; otherwise why not.
+    static let skipReason: String? = {
+        if !isRoot { return "integration tests need root (run `sudo make test`)" }
+        if apus == nil { return "no apus binary: run `make build` or set APUS_BIN" }
+        if !FileManager.default.isExecutableFile(atPath: "/bin/busybox") {
+            return "busybox-static is not installed (apt-get install busybox-static)"
+        }
+        return nil
+    }()
+
+    static var enabled: Bool {
+        if let skipReason {
+            print("SKIP integration: \(skipReason)")
+            return false
+        }
+        return true
+    }
+
+    /// A state root of the test run's own, so tests never see other containers.
+    static let stateRoot: String = {
+        let path = NSTemporaryDirectory() + "apus-it-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+}
+
+struct Output {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var all: String { stdout + stderr }
+}
+
+/// Runs a command to completion and captures its output. Output goes to temp
+/// files, not pipes: a container started by `create` or `run -d` inherits the
+/// runtime's stdio and may hold it open long after the command returns.
+@discardableResult
+func sh(_ executable: String, _ args: [String], stdin: String? = nil, environment: [String: String]? = nil, timeout: TimeInterval = 60)
+    throws -> Output
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = args
+    if let environment { process.environment = environment }
+    let base = NSTemporaryDirectory() + "apus-out-\(UInt32.random(in: 0..<UInt32.max))"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try process.run()
+    try? out.close()
+    try? err.close()
+    if let stdin {
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try? input.fileHandleForWriting.close()
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(2000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+    }
+    process.waitUntilExit()
+    return Output(
+        status: process.terminationStatus,
+        stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+}
+
+/// `apus --root <test root> ARGS…`
+@discardableResult
+func apus(_ args: String..., stdin: String? = nil, root: String = Env.stateRoot, timeout: TimeInterval = 60) throws -> Output {
+    try sh(Env.apus ?? "/nonexistent", ["--root", root] + args, stdin: stdin, timeout: timeout)
+}
+
+func apusArgs(_ args: [String], root: String = Env.stateRoot, timeout: TimeInterval = 60) throws -> Output {
+    try sh(Env.apus ?? "/nonexistent", ["--root", root] + args, timeout: timeout)
+}
+
+/// A unique container id for this test run.
+func uniqueID(_ prefix: String = "it") -> String {
+    "\(prefix)-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+}
+
+/// A busybox bundle in a temp dir, with config.json from `apus spec` edited by
+/// the test. Removed (rootfs included) at deinit.
+final class TestBundle: @unchecked Sendable {
+    let path: String
+    var rootfs: String { path + "/rootfs" }
+    var spec: Spec
+
+    init(_ edit: (inout Spec) -> Void = { _ in }) throws {
+        path = NSTemporaryDirectory() + "apus-bundle-\(UInt32.random(in: 0..<UInt32.max))"
+        let made = try sh("/bin/bash", [Env.repo.appendingPathComponent("spec-fixtures/make-bundle.sh").path, path])
+        guard made.status == 0 else { throw TestFailure("make-bundle.sh failed: \(made.all)") }
+        let specOut = try sh(Env.apus ?? "/nonexistent", ["spec", "--bundle", path])
+        guard specOut.status == 0 else { throw TestFailure("apus spec failed: \(specOut.all)") }
+        spec = try Spec.decode(Data(contentsOf: URL(fileURLWithPath: path + "/config.json")))
+        spec.process?.terminal = false
+        edit(&spec)
+        try save()
+    }
+
+    /// Sets the command and saves.
+    func command(_ args: String...) throws {
+        spec.process?.args = args
+        try save()
+    }
+
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted]
+        try encoder.encode(spec).write(to: URL(fileURLWithPath: path + "/config.json"))
+    }
+
+    func writeRawConfig(_ text: String) throws {
+        try text.write(toFile: path + "/config.json", atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        // Never follow into mounts: the bundle has none (container mounts live
+        // in the container's mount namespace).
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// What a container could leave behind on the host: state dirs, mounts that
+/// mention a path, cgroup dirs named after an id, processes.
+struct HostSnapshot: Equatable {
+    var stateEntries: [String]
+    var mounts: [String]
+    var cgroups: [String]
+
+    static func take(root: String = Env.stateRoot, mentioning needle: String) -> HostSnapshot {
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.contains(needle) }.sorted()
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let mounts = mountinfo.split(separator: "\n").map(String.init).filter { $0.contains(needle) }
+        var cgroups: [String] = []
+        if let controllers = try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup") {
+            for controller in controllers {
+                let base = "/sys/fs/cgroup/" + controller
+                if let found = findDirectories(named: needle, under: base, depth: 4) { cgroups += found }
+            }
+        }
+        return HostSnapshot(stateEntries: entries, mounts: mounts, cgroups: cgroups.sorted())
+    }
+
+    static func findDirectories(named needle: String, under base: String, depth: Int) -> [String]? {
+        guard depth > 0, let children = try? FileManager.default.contentsOfDirectory(atPath: base) else { return nil }
+        var found: [String] = []
+        for child in children {
+            let path = base + "/" + child
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { continue }
+            if child.contains(needle) { found.append(path) }
+            found += findDirectories(named: needle, under: path, depth: depth - 1) ?? []
+        }
+        return found
+    }
+}
+
+/// Processes whose command line mentions `needle` (our unique ids / bundle paths).
+func processes(mentioning needle: String) -> [Int32] {
+    guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var found: [Int32] = []
+    for name in pids {
+        guard let pid = Int32(name), pid != getpid() else { continue }
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+        let text = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        if text.contains(needle) { found.append(pid) }
+    }
+    return found
+}

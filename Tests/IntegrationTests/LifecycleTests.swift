@@ -1,0 +1,216 @@
+import Foundation
+import OCI
+import Testing
+
+@Suite("lifecycle", .enabled(if: Env.enabled))
+struct LifecycleTests {
+    @Test("run prints the process output and returns its exit code")
+    func runExitCode() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "echo out; echo err >&2; exit 7")
+        let id = uniqueID()
+        let result = try apus("run", "--bundle", bundle.path, id)
+        #expect(result.status == 7)
+        #expect(result.stdout == "out\n")
+        #expect(result.stderr == "err\n")
+        // Foreground run deletes the container afterwards.
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+
+    @Test("a container killed by a signal exits 128+signal")
+    func killedBySignal() throws {
+        let bundle = try TestBundle()
+        // Signals sent from inside the pid namespace cannot kill its init, so
+        // the kill comes from outside, through `apus kill`.
+        try bundle.command("sleep", "30")
+        let id = uniqueID()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Env.apus ?? "")
+        process.arguments = ["--root", Env.stateRoot, "run", "--bundle", bundle.path, id]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try waitFor { (try? decodeState(try apus("state", id).stdout)["status"] as? String) == "running" }
+        #expect(try apus("kill", id, "KILL").status == 0)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 137)
+    }
+
+    @Test("create, state, start, kill, delete walk the OCI lifecycle")
+    func createStartKillDelete() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID()
+        let pidFile = bundle.path + "/init.pid"
+        let created = try apus("create", "--bundle", bundle.path, "--pid-file", pidFile, id)
+        #expect(created.status == 0, "\(created.all)")
+
+        let state = try decodeState(try apus("state", id).stdout)
+        #expect(state["status"] as? String == "created")
+        #expect(state["id"] as? String == id)
+        #expect(state["bundle"] as? String == bundle.path)
+        let pid = state["pid"] as? Int ?? 0
+        #expect(pid > 0)
+        #expect((try? String(contentsOfFile: pidFile, encoding: .utf8)) == String(pid))
+        // The init waits in its namespaces: it is not yet running `sleep`.
+        let comm = try String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)
+        #expect(comm != "sleep\n")
+
+        #expect(try apus("start", id).status == 0)
+        #expect(try decodeState(try apus("state", id).stdout)["status"] as? String == "running")
+        #expect(try String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) == "sleep\n")
+        // A second start is refused.
+        let again = try apus("start", id)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("running"))
+
+        // Not stopped: delete without --force is refused.
+        let refused = try apus("delete", id)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("not stopped"))
+
+        #expect(try apus("kill", id, "KILL").status == 0)
+        try waitFor { (try? decodeState(try apus("state", id).stdout)["status"] as? String) == "stopped" }
+        let stopped = try decodeState(try apus("state", id).stdout)
+        #expect(stopped["pid"] as? Int == 0)
+        #expect(try apus("delete", id).status == 0)
+        let gone = try apus("state", id)
+        #expect(gone.status == 1)
+        #expect(gone.stderr.contains("does not exist"))
+    }
+
+    @Test("deleting a created container kills its waiting init")
+    func deleteCreated() throws {
+        let bundle = try TestBundle()
+        try bundle.command("true")
+        let id = uniqueID()
+        #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
+        let pid = try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0
+        #expect(try apus("delete", id).status == 0)
+        #expect(isGone(Int32(pid)))
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+
+    @Test("run --detach returns once started; delete --force stops it")
+    func detachAndForceDelete() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "60")
+        let id = uniqueID()
+        let run = try apus("run", "--detach", "--bundle", bundle.path, id)
+        #expect(run.status == 0, "\(run.all)")
+        let state = try decodeState(try apus("state", id).stdout)
+        #expect(state["status"] as? String == "running")
+        let pid = Int32(state["pid"] as? Int ?? 0)
+        #expect(try apus("delete", "--force", id).status == 0)
+        #expect(isGone(pid))
+        #expect(try apus("state", id).status == 1)
+    }
+
+    @Test("kill accepts signal names with and without SIG, and numbers")
+    func killSignalForms() throws {
+        let bundle = try TestBundle()
+        // The trap proves which signal arrived.
+        try bundle.command("sh", "-c", "trap 'echo got-usr1 > /tmp/sig' USR1; trap 'exit 0' TERM; while :; do sleep 0.05; done")
+        bundle.spec.root?.readonly = false
+        try bundle.save()
+        let id = uniqueID()
+        #expect(try apus("run", "-d", "--bundle", bundle.path, id).status == 0)
+        defer { _ = try? apus("delete", "--force", id) }
+        #expect(try apus("kill", id, "USR1").status == 0)
+        try waitFor { FileManager.default.fileExists(atPath: bundle.rootfs + "/tmp/sig") }
+        #expect(try apus("kill", id, "SIGUSR1").status == 0)
+        #expect(try apus("kill", id, "15").status == 0)
+        try waitFor { (try? decodeState(try apus("state", id).stdout)["status"] as? String) == "stopped" }
+        let bad = try apus("kill", id, "NOTASIGNAL")
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("unknown signal"))
+    }
+
+    @Test("list shows runc's columns, json and quiet forms")
+    func list() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let root = NSTemporaryDirectory() + "apus-list-\(UInt32.random(in: 0..<UInt32.max))"
+        let id = uniqueID("list")
+        #expect(try apus("create", "--bundle", bundle.path, id, root: root).status == 0)
+        defer {
+            _ = try? apus("delete", "--force", id, root: root)
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let table = try apus("list", root: root).stdout.split(separator: "\n")
+        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"])
+        #expect(table.count == 2)
+        let row = table.last?.split(separator: " ", omittingEmptySubsequences: true).map(String.init) ?? []
+        #expect(row.first == id)
+        #expect(row.count > 2 && row[2] == "created")
+        #expect(row.last == "root")
+        #expect(try apus("list", "-q", root: root).stdout == id + "\n")
+        let json = try JSONSerialization.jsonObject(with: Data(try apus("list", "--format", "json", root: root).stdout.utf8)) as? [[String: Any]]
+        #expect(json?.first?["id"] as? String == id)
+        #expect(json?.first?["status"] as? String == "created")
+    }
+
+    @Test("unknown ids, bad ids and duplicate ids are clear errors with exit 1")
+    func idErrors() throws {
+        for command in [["start"], ["state"], ["kill"], ["delete"]] {
+            let result = try apusArgs(command + ["no-such-container-\(getpid())"])
+            #expect(result.status == 1, "\(command)")
+            #expect(result.stderr.contains("does not exist"), "\(command): \(result.stderr)")
+        }
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        for bad in ["../escape", "a/b", "..", ""] {
+            let result = try apus("create", "--bundle", bundle.path, bad)
+            #expect(result.status == 1, "id \(bad)")
+            #expect(result.stderr.contains("id"), "id \(bad): \(result.stderr)")
+        }
+        let id = uniqueID()
+        #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
+        defer { _ = try? apus("delete", "--force", id) }
+        let duplicate = try apus("create", "--bundle", bundle.path, id)
+        #expect(duplicate.status == 1)
+        #expect(duplicate.stderr.contains("already exists"))
+    }
+
+    @Test("a foreground run forwards signals to the container")
+    func signalForwarding() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done")
+        let id = uniqueID()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Env.apus ?? "")
+        process.arguments = ["--root", Env.stateRoot, "run", "--bundle", bundle.path, id]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        // Wait for the container to print "ready", then signal apus itself.
+        let line = out.fileHandleForReading.availableData
+        #expect(String(decoding: line, as: UTF8.self).contains("ready"))
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 42)
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+}
+
+func decodeState(_ text: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw TestFailure("state is not a JSON object: \(text)")
+    }
+    return object
+}
+
+/// Polls `condition` for up to `seconds` (not a timing assertion: a bound on waiting).
+func waitFor(_ seconds: Double = 10, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(10_000)
+    }
+    throw TestFailure("condition not met within \(seconds) s")
+}
+
+/// The process has exited (it may still be a zombie until its parent reaps it).
+func isGone(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    return stat.contains(") Z ") || stat.contains(") X ")
+}

@@ -1,0 +1,42 @@
+import Foundation
+import OCI
+import Testing
+
+/// The default `apus spec` bundle, run under apus and under runc (Debian's
+/// package): what the process sees must be the same, minus ids and times.
+@Suite("runc parity", .enabled(if: Env.enabled))
+struct RuncParityTests {
+    static let probes: [(name: String, script: String)] = [
+        ("status", "grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups|Umask)' /proc/self/status"),
+        ("mount", "mount"),
+        ("dev", "ls -l /dev"),
+        ("hostname", "hostname"),
+        ("id", "id"),
+        ("ulimit", "ulimit -a"),
+        ("pid1", "cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'"),
+        ("net", "cat /proc/net/dev | tail -n +3 | awk '{print $1}'; cat /sys/class/net/lo/operstate"),
+        ("cwd-env", "pwd; env | sort | grep -v '^PWD='"),
+        ("masked", "cat /proc/kcore 2>&1 | wc -c; ls /proc/acpi 2>&1 | wc -l; touch /proc/sys/x 2>&1 | sed 's/^.*: //'"),
+    ]
+
+    @Test("the process sees the same under apus and runc", arguments: probes.map(\.name))
+    func sameAsRunc(probe: String) throws {
+        guard let runc = Env.runc else {
+            print("SKIP runc parity: runc is not installed (apt-get install runc)")
+            return
+        }
+        let script = Self.probes.first { $0.name == probe }?.script ?? ""
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", script)
+        let ours = try apus("run", "--bundle", bundle.path, uniqueID("parity"))
+        let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())"
+        let theirs = try sh(runc, ["--root", runcRoot, "run", "--bundle", bundle.path, uniqueID("parity-runc")])
+        #expect(ours.status == theirs.status, "exit: apus \(ours.status) runc \(theirs.status): \(ours.stderr)")
+        #expect(normalize(ours.stdout) == normalize(theirs.stdout), "\(probe) differs:\n--- apus\n\(ours.stdout)--- runc\n\(theirs.stdout)")
+    }
+
+    /// Times differ between two runs; everything else must not.
+    func normalize(_ text: String) -> String {
+        text.replacingOccurrences(of: #"[A-Z][a-z]{2} +\d+ \d\d:\d\d"#, with: "TIME", options: .regularExpression)
+    }
+}
