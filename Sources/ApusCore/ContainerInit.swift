@@ -200,7 +200,11 @@ public enum ContainerInit {
             try sys("set no_new_privs", field: ".process.noNewPrivileges") { apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
         }
 
-        let env = process.env ?? []
+        var env = process.env ?? []
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) {
+            // runc sets HOME from the container's /etc/passwd when the config does not.
+            env.append("HOME=" + homeDirectory(uid: process.user.uid))
+        }
         let args = process.args ?? []
         guard let command = args.first else {
             throw SetupError("exec", detail: "process.args is empty", field: ".process.args")
@@ -226,6 +230,16 @@ public enum ContainerInit {
         apus_reset_signals()
         let error = ProcessSetup.exec(path: path, args: args, env: env)
         fail(sync, error.description)
+    }
+
+    /// The user's home in the container's /etc/passwd, "/" when there is none.
+    static func homeDirectory(uid: UInt32) -> String {
+        guard let text = FileIO.readString("/etc/passwd") else { return "/" }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count > 5, UInt32(fields[2]) == uid, !fields[5].isEmpty { return String(fields[5]) }
+        }
+        return "/"
     }
 
     /// `linux.sysctl`: only keys of namespaces the container owns are allowed

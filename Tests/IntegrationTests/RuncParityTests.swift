@@ -13,7 +13,7 @@ struct RuncParityTests {
         ("hostname", "hostname"),
         ("id", "id"),
         ("ulimit", "ulimit -a"),
-        ("pid1", "cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'"),
+        ("pid1", "grep -E '^(Pid|PPid|NSpid|Threads)' /proc/1/status; cat /proc/1/cmdline | tr '\\0' ' '"),
         ("net", "cat /proc/net/dev | tail -n +3 | awk '{print $1}'; cat /sys/class/net/lo/operstate"),
         ("cwd-env", "pwd; env | sort | grep -v '^PWD='"),
         ("masked", "cat /proc/kcore 2>&1 | wc -c; ls /proc/acpi 2>&1 | wc -l; touch /proc/sys/x 2>&1 | sed 's/^.*: //'"),

@@ -23,11 +23,15 @@ public struct CgroupLayout: Sendable, Equatable {
     public var v1: [String: String]
     /// Mountpoint of the cgroup2 hierarchy, if any.
     public var unified: String?
+    /// v1 mountpoints in mountinfo order: runc mounts the hierarchies into the
+    /// container in this order, and `mount` inside shows it.
+    public var v1Order: [String] = []
 
-    public init(kind: CgroupLayoutKind, v1: [String: String] = [:], unified: String? = nil) {
+    public init(kind: CgroupLayoutKind, v1: [String: String] = [:], unified: String? = nil, v1Order: [String] = []) {
         self.kind = kind
         self.v1 = v1
         self.unified = unified
+        self.v1Order = v1Order
     }
 
     /// The v1 controllers runc places a container in (its `subsystems` list), plus
@@ -56,6 +60,7 @@ public struct CgroupLayout: Sendable, Equatable {
     public static func parse(mountinfo: String) throws(CgroupError) -> CgroupLayout {
         var v1: [String: String] = [:]
         var cgroup2: [String] = []
+        var order: [String] = []
         for line in mountinfo.split(separator: "\n", omittingEmptySubsequences: true) {
             // Cheap filter first: most lines of a busy host are not cgroups.
             guard line.contains(" - cgroup") else { continue }
@@ -77,6 +82,7 @@ public struct CgroupLayout: Sendable, Equatable {
                         continue
                     }
                     v1[name] = mountpoint
+                    if !order.contains(mountpoint) { order.append(mountpoint) }
                 }
             default:
                 continue
@@ -94,7 +100,7 @@ public struct CgroupLayout: Sendable, Equatable {
             // cgroup2 owns /sys/fs/cgroup: stray v1 mounts elsewhere do not make a hybrid.
             return CgroupLayout(kind: .unified, unified: unified)
         }
-        return CgroupLayout(kind: unified == nil ? .v1 : .hybrid, v1: v1, unified: unified)
+        return CgroupLayout(kind: unified == nil ? .v1 : .hybrid, v1: v1, unified: unified, v1Order: order)
     }
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo.

@@ -23,6 +23,8 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         nonmutating set { createdBox.dirs = newValue }
     }
     private var createdBox = CreatedDirectories()
+    /// v1 mountpoints in mountinfo order (known at resolve time; not persisted).
+    public var mountOrder: [String] = []
 
     public init(layout: CgroupLayout, path: String) {
         self.layout = layout.kind
@@ -41,6 +43,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         }
         self.paths = paths
         self.mountpoints = mountpoints
+        self.mountOrder = layout.v1Order
     }
 
     enum CodingKeys: String, CodingKey { case layout, path, paths, mountpoints, created }
@@ -122,7 +125,12 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                 let name = mountpoint.split(separator: "/").last.map(String.init) ?? key
                 v1.append((name, dir))
             }
-            v1.sort { $0.name < $1.name }
+            let order = mountOrder
+            v1.sort { a, b in
+                let ia = order.firstIndex { $0.hasSuffix("/" + a.name) } ?? Int.max
+                let ib = order.firstIndex { $0.hasSuffix("/" + b.name) } ?? Int.max
+                return ia == ib ? a.name < b.name : ia < ib
+            }
         }
         return CgroupMountView(v1: v1, unified: layout == .unified ? paths["unified"] : nil)
     }
