@@ -4,7 +4,7 @@ PREFIX       ?= /usr/local
 # Fully static: no dynamic loader work at start, runs on any x86_64 Linux.
 STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 BIN           = .build/release/apus
-DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine
+DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2
 
 .PHONY: all build deps test unit integration lint fmt bench install clean demo
 
@@ -38,10 +38,7 @@ fmt:
 
 # Runs a busybox container from the bundled fixtures: the README's first command.
 demo: deps build
-	@d=$$(mktemp -d) && spec-fixtures/make-bundle.sh $$d >/dev/null && \
-	  (cd $$d && $(CURDIR)/$(BIN) spec && \
-	   sed -i 's/"terminal": true/"terminal": false/; s/"sh"$$/"sh", "-c", "echo hello from $$(hostname) in apus; id; cat \/proc\/self\/cgroup | head -3"/' config.json && \
-	   $(CURDIR)/$(BIN) run demo-$$$$); rc=$$?; rm -rf $$d; exit $$rc
+	bash spec-fixtures/demo.sh
 
 bench: deps build
 	bash spec-fixtures/bench/bench.sh

@@ -182,6 +182,17 @@ public enum Rootfs {
     }
 
     static func applyPropagation(_ options: ParsedMountOptions, destination: String, root: borrowing RootfsDirectory) throws(SetupError) {
+        if options.hasRecursiveAttrs {
+            // rro, rnosuid, ...: mount_setattr applies them to the whole subtree
+            // (Linux 5.12), which a remount cannot.
+            let mounted = try root.open(destination, step: "open mount \(destination)")
+            defer { close(mounted) }
+            try sys("set recursive mount attributes of \(destination)") {
+                apus_mount_setattr(
+                    mounted, "", UInt32(0x1000 | 0x8000) /* AT_EMPTY_PATH | AT_RECURSIVE */,
+                    options.recursiveAttrSet, options.recursiveAttrClear, 0, -1)
+            }
+        }
         if options.propagation.isEmpty { return }
         let mounted = try root.open(destination, step: "open mount \(destination)")
         defer { close(mounted) }

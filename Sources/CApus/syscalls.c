@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
+#include <linux/mount.h>
 #include <sched.h>
 #include <grp.h>
 
@@ -313,4 +315,31 @@ int apus_close_range_cloexec(unsigned int first)
 int apus_close_range(unsigned int first, unsigned int last)
 {
 	return (int)syscall(SYS_close_range, first, last, 0);
+}
+
+int apus_eventfd_cloexec(unsigned int initval)
+{
+	return eventfd(initval, EFD_CLOEXEC);
+}
+
+int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+		       uint64_t attr_clr, uint64_t propagation, int userns_fd)
+{
+#ifdef SYS_mount_setattr
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = attr_set;
+	attr.attr_clr = attr_clr;
+	attr.propagation = propagation;
+	if (userns_fd >= 0) {
+		attr.attr_set |= MOUNT_ATTR_IDMAP;
+		attr.userns_fd = (uint64_t)userns_fd;
+	}
+	return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr);
+#else
+	(void)dirfd; (void)path; (void)flags; (void)attr_set; (void)attr_clr;
+	(void)propagation; (void)userns_fd;
+	errno = ENOSYS;
+	return -1;
+#endif
 }

@@ -86,7 +86,8 @@ struct Apus: ParsableCommand {
             """,
         subcommands: [
             SpecCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self, StateCommand.self,
-            KillCommand.self, DeleteCommand.self, ListCommand.self,
+            KillCommand.self, DeleteCommand.self, ListCommand.self, UpdateCommand.self, PauseCommand.self,
+            ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self,
         ]
     )
 
@@ -124,23 +125,20 @@ enum Main {
             exit(0)
         } catch let code as ExitCode {
             exit(code.rawValue)
-        } catch let error as RuntimeError {
-            GlobalOptions.current.runtime.log.error(error.description)
-            exit(1)
         } catch {
             let code = Apus.exitCode(for: error)
             if code == .success {
                 Apus.exit(withError: error)
             }
-            let message = Apus.fullMessage(for: error)
-            if error is ValidationError || error is CommandError || "\(type(of: error))".contains("Parser") {
-                printError(message)
+            if code == .failure, let described = error as? CustomStringConvertible {
+                // The runtime's own errors: one line naming step, object and field.
+                GlobalOptions.current.runtime.log.error(described.description)
             } else {
-                GlobalOptions.current.runtime.log.error(message)
+                // Usage errors from the parser, with its hint.
+                printError(Apus.fullMessage(for: error))
             }
             exit(1)
         }
     }
 }
 
-typealias CommandError = ArgumentParser.ValidationError

@@ -246,4 +246,25 @@ struct ContainerTests {
         #expect(out.stdout.hasPrefix("0 1 2 3 "), "\(out.stdout)")
         #expect(!out.stdout.contains(" 4 ") || out.stdout.split(separator: " ").count == 5, "\(out.stdout)")
     }
+
+    @Test("recursive mount attributes (rro) reach nested mounts")
+    func recursiveReadOnly() throws {
+        let host = NSTemporaryDirectory() + "apus-rro-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: host + "/inner", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: host) }
+        let bundle = try TestBundle {
+            $0.mounts? += [
+                .init(destination: "/outer", type: "bind", source: host, options: ["rbind", "rw"]),
+                .init(destination: "/outer/inner", type: "tmpfs", source: "tmpfs", options: ["size=1m"]),
+            ]
+        }
+        bundle.spec.root?.readonly = false
+        try bundle.save()
+        // The host dir is bound again at /view with rro: read-only there,
+        // while /outer stays writable.
+        bundle.spec.mounts?.append(.init(destination: "/view", type: "bind", source: host, options: ["rbind", "rro"]))
+        try bundle.save()
+        let out = try run(bundle, "touch /view/x 2>&1 | grep -c Read-only; touch /outer/inner/y && echo inner-rw")
+        #expect(out.stdout == "1\ninner-rw\n", "\(out.all)")
+    }
 }

@@ -171,6 +171,25 @@ struct LifecycleTests {
         #expect(duplicate.stderr.contains("already exists"))
     }
 
+    @Test("--log with --log-format json writes one JSON object per line, with the error")
+    func jsonLog() throws {
+        let bundle = try TestBundle()
+        try bundle.command("nosuchbinary")
+        let log = bundle.path + "/apus.log"
+        let result = try sh(Env.apus ?? "", ["--root", Env.stateRoot, "--log", log, "--log-format", "json", "run", "--bundle", bundle.path, uniqueID()])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("executable file not found"))
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] != nil && object?["msg"] != nil && object?["time"] != nil, "\(line)")
+        }
+        let last = try JSONSerialization.jsonObject(with: Data((lines.last ?? "").utf8)) as? [String: Any]
+        #expect(last?["level"] as? String == "error")
+        #expect((last?["msg"] as? String)?.contains("nosuchbinary") == true)
+    }
+
     @Test("a foreground run forwards signals to the container")
     func signalForwarding() throws {
         let bundle = try TestBundle()

@@ -70,4 +70,12 @@ int apus_setgroups(size_t n, const gid_t *groups);
 int apus_close_range_cloexec(unsigned int first);
 int apus_close_range(unsigned int first, unsigned int last);
 
+/* eventfd(2) with EFD_CLOEXEC: the v1 memory cgroup's OOM notification
+   (cgroup.event_control) needs one; sys/eventfd.h is not in the Glibc module. */
+int apus_eventfd_cloexec(unsigned int initval);
+/* mount_setattr(2) (Linux 5.12) on the mount at dirfd/path; userns_fd >= 0 adds
+ * MOUNT_ATTR_IDMAP with that user namespace. */
+int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                       uint64_t attr_clr, uint64_t propagation, int userns_fd);
+
 #endif
