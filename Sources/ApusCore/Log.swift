@@ -1,6 +1,7 @@
 import ApusLinux
 import CApus
 import Glibc
+import OCI
 
 /// Runtime logging as runc does it: human text on stderr for errors, and with
 /// `--log FILE` every message also goes to FILE, as text or one JSON object per
@@ -70,27 +71,8 @@ public func printOut(_ text: String) {
     try? FileIO.writeAll(fd: 1, text, step: "stdout")
 }
 
-/// JSON string literal with the escapes JSON requires.
-public func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
+/// JSON string literal, escaped as runc's Go encoder does.
+public func jsonString(_ text: String) -> String { jsonQuoted(text) }
 
 /// Wall-clock time formatted as RFC 3339 with nanoseconds in UTC, as runc prints it.
 public struct Timestamp: Sendable {

@@ -40,20 +40,7 @@ public enum FileIO {
     }
 
     public static func writeAll(fd: Int32, _ text: String, step: @autoclosure () -> String) throws(SetupError) {
-        var text = text
-        let result: Int32 = text.withUTF8 { buf in
-            var offset = 0
-            while offset < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += n
-            }
-            return 0
-        }
-        if result != 0 { throw SetupError(step(), errno: result) }
+        try writeAll(fd: fd, bytes: Array(text.utf8), step: step())
     }
 
     public static func writeAll(fd: Int32, bytes: [UInt8], step: @autoclosure () -> String) throws(SetupError) {

@@ -39,6 +39,12 @@ public struct RootfsDirectory: ~Copyable {
     public func create(_ inside: String, file: Bool, mode: mode_t = 0o755, step: @autoclosure () -> String)
         throws(SetupError) -> Int32
     {
+        // Most targets exist already (proc, dev, sys in any image): one openat2
+        // instead of a mkdirat per component.
+        let existing = apus_openat2(
+            fd, Self.relative(inside), UInt64(APUS_O_PATH | O_CLOEXEC) | (file ? 0 : UInt64(APUS_O_DIRECTORY)), 0,
+            Self.resolveInRoot | Self.resolveNoMagiclinks)
+        if existing >= 0 { return existing }
         let parts = Self.relative(inside).split(separator: "/").map(String.init)
         var dirfd = try sys(step()) { Glibc.openat(fd, ".", APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
         var walked = ""

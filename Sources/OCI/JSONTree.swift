@@ -658,6 +658,10 @@ struct TreeUnkeyedContainer: UnkeyedDecodingContainer {
 /// Writes JSON the way Go's `json.MarshalIndent(v, "", "\t")` does (runc's `spec` output):
 /// tab indentation, `"key": value`, `[]`/`{}` for empty containers, HTML-safe escaping,
 /// no trailing newline.
+/// A JSON string literal escaped as Go's encoding/json does it, so state and
+/// log output read like runc's.
+public func jsonQuoted(_ s: String) -> String { JSONPrinter.quoted(s) }
+
 enum JSONPrinter {
     static func quoted(_ s: String) -> String {
         var out = "\""
