@@ -267,4 +267,32 @@ struct ContainerTests {
         let out = try run(bundle, "touch /view/x 2>&1 | grep -c Read-only; touch /outer/inner/y && echo inner-rw")
         #expect(out.stdout == "1\ninner-rw\n", "\(out.all)")
     }
+
+    @Test("a rootless container: `apus spec --rootless` and `apus run` as nobody")
+    func rootless() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            print("SKIP rootless: util-linux setpriv is missing")
+            return
+        }
+        let bundle = try TestBundle()
+        let runtimeDir = NSTemporaryDirectory() + "apus-rootless-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: runtimeDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: runtimeDir) }
+        try FileManager.default.removeItem(atPath: bundle.path + "/config.json")
+        for path in [bundle.path, runtimeDir] { _ = try sh("/bin/chown", ["-R", "65534:65534", path]) }
+        let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        let env = ["XDG_RUNTIME_DIR": runtimeDir, "PATH": "/usr/bin:/bin"]
+        let spec = try sh("/usr/bin/setpriv", asNobody + [Env.apus ?? "", "spec", "--rootless", "--bundle", bundle.path], environment: env)
+        #expect(spec.status == 0, "\(spec.all)")
+        bundle.spec = try Spec.decode(Data(contentsOf: URL(fileURLWithPath: bundle.path + "/config.json")))
+        bundle.spec.process?.terminal = false
+        bundle.spec.process?.args = ["sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' '"]
+        try bundle.save()
+        _ = try sh("/bin/chown", ["65534:65534", bundle.path + "/config.json"])
+        let out = try sh("/usr/bin/setpriv", asNobody + [Env.apus ?? "", "run", "--bundle", bundle.path, uniqueID("rootless")], environment: env)
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout == "0\n 0 65534 1\n", "\(out.stdout)")
+        // State went to $XDG_RUNTIME_DIR/apus, and is gone after the foreground run.
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: runtimeDir + "/apus"))?.isEmpty ?? true)
+    }
 }
