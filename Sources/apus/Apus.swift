@@ -85,7 +85,7 @@ struct Apus: ParsableCommand {
             State lives in --root (default /run/apus, or $XDG_RUNTIME_DIR/apus when not root).
             """,
         subcommands: [
-            SpecCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self, StateCommand.self,
+            SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self, StateCommand.self,
             KillCommand.self, DeleteCommand.self, ListCommand.self, UpdateCommand.self, PauseCommand.self,
             ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self,
         ]

@@ -115,3 +115,27 @@ struct ConcurrencyTests {
         }
     }
 }
+
+@Suite("validate", .enabled(if: Env.enabled))
+struct ValidateTests {
+    @Test("validate passes a good bundle and lists every problem of a bad one at once")
+    func validate() throws {
+        let bundle = try TestBundle()
+        let good = try apus("validate", "--bundle", bundle.path)
+        #expect(good.status == 0, "\(good.all)")
+        bundle.spec.ociVersion = "7.0.0"
+        bundle.spec.root?.path = "missing-rootfs"
+        bundle.spec.process?.cwd = "relative"
+        bundle.spec.mounts?.append(.init(destination: "/x", type: "bind", source: "/no/such/source", options: ["bind"]))
+        try bundle.save()
+        let id = uniqueID("validate")
+        let before = HostSnapshot.take(mentioning: id)
+        let bad = try apus("validate", "--bundle", bundle.path)
+        #expect(bad.status == 1)
+        for path in [".ociVersion", ".root.path", ".process.cwd", ".mounts[7].source"] {
+            #expect(bad.stderr.contains("config.json \(path)"), "missing \(path): \(bad.stderr)")
+        }
+        #expect(bad.stderr.contains("4 problems found"), "\(bad.stderr)")
+        #expect(HostSnapshot.take(mentioning: id) == before)
+    }
+}
