@@ -21,7 +21,7 @@ deps:
 # The README's test command: lint, unit tests, then integration tests (root)
 # against the release binary.
 test: deps build lint
-	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --parallel --num-workers 2
+	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
 
 unit:
 	$(SWIFT) test --skip IntegrationTests
