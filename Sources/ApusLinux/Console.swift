@@ -44,8 +44,18 @@ public struct Console {
         } else if errno != EEXIST {
             throw SetupError("create /dev/console", errno: errno)
         }
+        // Mount onto the inode we checked, never onto the path again: a rootfs
+        // could swap /dev/console for a symlink to a host file in between
+        // (CVE-2025-52565).
+        let target = Glibc.open("/dev/console", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
+        if target < 0 { throw SetupError("open /dev/console", errno: errno) }
+        defer { close(target) }
+        var st = stat()
+        guard fstat(target, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFCHR else {
+            throw SetupError("bind \(slavePath) to /dev/console", detail: "/dev/console is not a file or a device")
+        }
         try sys("bind \(slavePath) to /dev/console") {
-            apus_mount(procFD(slave), "/dev/console", nil, UInt(MS_BIND), nil)
+            apus_mount(procFD(slave), procFD(target), nil, UInt(MS_BIND), nil)
         }
     }
 

@@ -4,5 +4,6 @@
 #include "apus_syscalls.h"
 #include "apus_seccomp.h"
 #include "apus_bpf.h"
+#include "apus_sched.h"
 #include "apus_constants.h"
 #endif

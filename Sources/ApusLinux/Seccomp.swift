@@ -1,0 +1,160 @@
+import CApus
+import Glibc
+import OCI
+
+/// `linux.seccomp` compiled to a classic BPF program. libseccomp builds the
+/// filter; apus loads it with seccomp(2) itself (runc does the same in
+/// patchbpf) so that every SECCOMP_FILTER_FLAG_* works whatever libseccomp
+/// version was linked, and so that loading never sets no_new_privs behind the
+/// config's back (libseccomp's seccomp_load does by default).
+public struct SeccompFilter: Sendable {
+    /// sock_filter instructions, 8 bytes each.
+    public var program: [UInt8]
+    /// SECCOMP_FILTER_FLAG_* passed to seccomp(2).
+    public var flags: UInt32
+    /// A rule uses SCMP_ACT_NOTIFY: load with NEW_LISTENER and hand the fd on.
+    public var usesNotify: Bool
+    /// Syscall and architecture names this libseccomp does not know (skipped, as runc does).
+    public var warnings: [String]
+
+    static let newListener: UInt32 = 1 << 3
+    static let tsync: UInt32 = 1 << 0
+    static let tsyncESRCH: UInt32 = 1 << 4
+    static let waitKillableRecv: UInt32 = 1 << 5
+
+    public static func compile(_ seccomp: Spec.Linux.Seccomp) throws(SetupError) -> SeccompFilter {
+        let base = ".linux.seccomp"
+        let defaultAction = try action(
+            seccomp.defaultAction, errnoRet: seccomp.defaultErrnoRet, field: base + ".defaultAction")
+        guard let ctx = seccomp_init(defaultAction) else {
+            throw SetupError(
+                "seccomp init", detail: "libseccomp rejected default action \(seccomp.defaultAction)",
+                field: base + ".defaultAction")
+        }
+        defer { seccomp_release(ctx) }
+        var warnings: [String] = []
+
+        for (i, name) in (seccomp.architectures ?? []).enumerated() {
+            let field = base + ".architectures[\(i)]"
+            let short = name.hasPrefix("SCMP_ARCH_") ? String(name.dropFirst("SCMP_ARCH_".count)).lowercased() : name
+            let token = seccomp_arch_resolve_name(short)
+            if token == 0 {
+                // Newer than the linked libseccomp (e.g. loongarch64 before 2.6):
+                // no binary of that architecture can run on this host anyway.
+                warnings.append("seccomp: architecture \(name) unknown to libseccomp, skipped (config.json \(field))")
+                continue
+            }
+            let rc = seccomp_arch_add(ctx, token)
+            if rc < 0 && rc != -EEXIST {
+                throw SetupError("seccomp add architecture \(name)", errno: -rc, field: field)
+            }
+        }
+
+        var flags: UInt32 = 0
+        for (i, name) in (seccomp.flags ?? []).enumerated() {
+            guard let bit = knownSeccompFlags[name] else {
+                throw SetupError("seccomp flag \(name)", detail: "unknown flag", field: base + ".flags[\(i)]")
+            }
+            flags |= bit
+        }
+
+        var usesNotify = false
+        for (i, call) in (seccomp.syscalls ?? []).enumerated() {
+            let field = base + ".syscalls[\(i)]"
+            let callAction = try action(call.action, errnoRet: call.errnoRet, field: field + ".action")
+            // libseccomp refuses a rule whose action is the default one (EACCES);
+            // such a rule changes nothing, runc skips it too.
+            if callAction == defaultAction { continue }
+            if call.action == "SCMP_ACT_NOTIFY" { usesNotify = true }
+            let conditions = try (call.args ?? []).enumerated().map { (j, arg) throws(SetupError) in
+                try condition(arg, field: field + ".args[\(j)]")
+            }
+            // libseccomp cannot compare one argument twice in a rule; runc then
+            // adds one rule per condition (they OR), and so do we.
+            let indexes = conditions.map(\.arg)
+            let repeated = Set(indexes).count != indexes.count
+            for name in call.names {
+                let number = seccomp_syscall_resolve_name(name)
+                if number == __NR_SCMP_ERROR {
+                    warnings.append("seccomp: syscall \(name) unknown to libseccomp, skipped (config.json \(field))")
+                    continue
+                }
+                let groups: [[scmp_arg_cmp]] = repeated ? conditions.map { [$0] } : [conditions]
+                for group in groups {
+                    let rc = group.withUnsafeBufferPointer {
+                        seccomp_rule_add_array(ctx, callAction, number, UInt32($0.count), $0.baseAddress)
+                    }
+                    if rc < 0 {
+                        throw SetupError("seccomp add rule \(call.action) for \(name)", errno: -rc, field: field)
+                    }
+                }
+            }
+        }
+
+        var buffer: UnsafeMutablePointer<UInt8>? = nil
+        var length = 0
+        let rc = apus_seccomp_export(ctx, &buffer, &length)
+        guard rc == 0, let buffer else {
+            throw SetupError("seccomp export BPF", errno: -rc, field: base)
+        }
+        defer { free(buffer) }
+        let program = Array(UnsafeBufferPointer(start: buffer, count: length))
+
+        if usesNotify {
+            flags |= newListener
+            // TSYNC and NEW_LISTENER both want the return value (Linux 5.7+).
+            if flags & tsync != 0 { flags |= tsyncESRCH }
+        } else {
+            // The kernel refuses WAIT_KILLABLE_RECV without a listener (EINVAL);
+            // libseccomp 2.6, and so runc, only pass it when notify is used.
+            flags &= ~waitKillableRecv
+        }
+        return SeccompFilter(program: program, flags: flags, usesNotify: usesNotify, warnings: warnings)
+    }
+
+    /// Installs the filter on the calling thread. Returns the notify listener
+    /// fd when a rule uses SCMP_ACT_NOTIFY, else nil.
+    @discardableResult
+    public func load() throws(SetupError) -> Int32? {
+        let rc = program.withUnsafeBufferPointer { apus_seccomp_load($0.baseAddress, $0.count, flags) }
+        if rc < 0 {
+            throw SetupError("load seccomp filter", errno: errno, field: ".linux.seccomp")
+        }
+        return usesNotify ? rc : nil
+    }
+
+    static func action(_ name: String, errnoRet: UInt32?, field: String) throws(SetupError) -> UInt32 {
+        // SCMP_ACT_ERRNO(x) / SCMP_ACT_TRACE(x) are function-like macros Swift cannot import.
+        let code = (errnoRet ?? UInt32(EPERM)) & 0xffff
+        switch name {
+        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return 0x0000_0000
+        case "SCMP_ACT_KILL_PROCESS": return 0x8000_0000
+        case "SCMP_ACT_TRAP": return 0x0003_0000
+        case "SCMP_ACT_ERRNO": return 0x0005_0000 | code
+        case "SCMP_ACT_TRACE": return 0x7ff0_0000 | code
+        case "SCMP_ACT_LOG": return 0x7ffc_0000
+        case "SCMP_ACT_ALLOW": return 0x7fff_0000
+        case "SCMP_ACT_NOTIFY": return 0x7fc0_0000
+        default: throw SetupError("seccomp action \(name)", detail: "unknown action", field: field)
+        }
+    }
+
+    static func condition(_ arg: Spec.Linux.Seccomp.Arg, field: String) throws(SetupError) -> scmp_arg_cmp {
+        let op: scmp_compare
+        switch arg.op {
+        case "SCMP_CMP_NE": op = SCMP_CMP_NE
+        case "SCMP_CMP_LT": op = SCMP_CMP_LT
+        case "SCMP_CMP_LE": op = SCMP_CMP_LE
+        case "SCMP_CMP_EQ": op = SCMP_CMP_EQ
+        case "SCMP_CMP_GE": op = SCMP_CMP_GE
+        case "SCMP_CMP_GT": op = SCMP_CMP_GT
+        // (argument & value) == valueTwo, as runc and libseccomp define it.
+        case "SCMP_CMP_MASKED_EQ": op = SCMP_CMP_MASKED_EQ
+        default: throw SetupError("seccomp operator \(arg.op)", detail: "unknown operator", field: field + ".op")
+        }
+        guard arg.index < 6 else {
+            throw SetupError("seccomp argument \(arg.index)", detail: "index must be 0...5", field: field + ".index")
+        }
+        return scmp_arg_cmp(arg: UInt32(arg.index), op: op, datum_a: arg.value, datum_b: arg.valueTwo ?? 0)
+    }
+}
