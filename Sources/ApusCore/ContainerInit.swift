@@ -73,6 +73,17 @@ public enum ContainerInit {
         // The parent writes uid/gid maps and joins us to our cgroups first.
         guard sync.receive() == .proceed else { _exit(1) }
 
+        // Errors before `proceed` would not reach the parent, hence here.
+        // The filter is compiled early and loaded as late as possible below.
+        try ProcessAttributes.checkIntelRdt(spec)
+        var seccompFilter: SeccompFilter? = nil
+        if let seccomp = spec.linux?.seccomp {
+            let filter = try SeccompFilter.compile(seccomp)
+            for warning in filter.warnings { _ = sync.send(.warning(warning)) }
+            seccompFilter = filter
+        }
+        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
         // User namespace first: joining it gives the capabilities to enter or
         // create the others.
         for join in context.joins where join.kind == .user {
@@ -136,6 +147,7 @@ public enum ContainerInit {
         }
 
         let inUserNamespace = context.plan.has(.user)
+        var hookState: String? = nil
         if context.plan.has(.mount) {
             let rootContext = RootfsContext(
                 bundle: context.bundle, rootfs: context.rootfs, cgroups: context.cgroupView,
@@ -146,12 +158,16 @@ public enum ContainerInit {
             // cwd is created as root before the switch to the container user.
             let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
             close(cwd)
+            // Hooks after the mounts, before pivot_root (runc's order): the
+            // createContainer hook's path resolves in the host tree still visible here.
+            hookState = try runCreateHooks(context)
             if context.noPivot {
                 try Rootfs.moveRoot(into: context.rootfs)
             } else {
                 try Rootfs.pivotRoot(into: context.rootfs)
             }
         } else {
+            hookState = try runCreateHooks(context)
             try sys("chroot into \(context.rootfs)", field: ".root.path") { chroot(context.rootfs) }
         }
 
@@ -182,11 +198,22 @@ public enum ContainerInit {
 
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
         if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj) }
+        // Personality, I/O priority, scheduler and LSM exec labels, while still root.
+        try ProcessAttributes.apply(spec)
 
         // Capabilities around the user switch: bounding set first (needs
         // CAP_SETPCAP), keep permitted caps across setuid, then set the final
         // sets (runc's order).
         let caps = context.capabilities
+        // seccomp, runc's order: without no_new_privs, loading a filter needs
+        // CAP_SYS_ADMIN, so it goes in before the capability drop; with it, as
+        // late as possible so the profile need not allow apus's own syscalls
+        // (right before execve; before `ready` when a notify listener fd has to
+        // reach the runtime, which is gone after `create` returns).
+        let noNewPrivileges = process.noNewPrivileges == true
+        if let filter = seccompFilter, !noNewPrivileges {
+            try loadSeccomp(filter, sync: sync)
+        }
         try caps.applyBounding(lastCap: context.lastCap)
         try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
         let setgroupsAllowed = !inUserNamespace || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
@@ -196,8 +223,11 @@ public enum ContainerInit {
         try verifyCwdInsideRoot(process.cwd)
         try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
         try caps.applyProcessSets(lastCap: context.lastCap)
-        if process.noNewPrivileges == true {
+        if noNewPrivileges {
             try sys("set no_new_privs", field: ".process.noNewPrivileges") { apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
+            if let filter = seccompFilter, filter.usesNotify {
+                try loadSeccomp(filter, sync: sync)
+            }
         }
 
         var env = process.env ?? []
@@ -215,19 +245,39 @@ public enum ContainerInit {
         ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
 
         guard sync.send(.ready) else { _exit(1) }
+        var fifoWriter: Int32 = -1
         switch context.trigger {
         case .fifo(let fifo):
-            // Blocks until `apus start` opens the fifo for reading.
+            // Blocks until `apus start` opens the fifo for reading. The writer
+            // stays open until execve closes it: `start` waits for that EOF, so
+            // poststart runs after the exec and a failed startContainer hook
+            // ("E" before EOF) fails `start`.
             let writer = open(procFD(fifo), O_WRONLY | O_CLOEXEC)
             if writer < 0 { fail(sync, "open exec fifo: \(errorString(errno))") }
             _ = Glibc.write(writer, "0", 1)
-            close(writer)
+            fifoWriter = writer
             close(fifo)
         case .syncMessage:
             guard sync.receive() == .start else { _exit(1) }
         }
 
+        // startContainer: after start, in the container, before the user
+        // process (runc runs them here too, with the process's credentials).
+        if let hookState, let hooks = spec.hooks?.startContainer, !hooks.isEmpty {
+            let state = Hooks.state(hookState, status: .created)
+            if let error = Hooks.runAll(hooks, kind: "startContainer", state: state) {
+                if fifoWriter >= 0 { _ = Glibc.write(fifoWriter, "E", 1) }
+                fail(sync, error)
+            }
+        }
         apus_reset_signals()
+        if let filter = seccompFilter, noNewPrivileges, !filter.usesNotify {
+            do {
+                try filter.load()
+            } catch {
+                fail(sync, error.description)
+            }
+        }
         let error = ProcessSetup.exec(path: path, args: args, env: env)
         fail(sync, error.description)
     }
@@ -240,6 +290,41 @@ public enum ContainerInit {
             if fields.count > 5, UInt32(fields[2]) == uid, !fields[5].isEmpty { return String(fields[5]) }
         }
         return "/"
+    }
+
+    /// Asks the parent to run the prestart and createRuntime hooks, receives
+    /// the state JSON, then runs createContainer here, in the container's mount
+    /// namespace. Returns the state for startContainer (nil: no hooks at all).
+    static func runCreateHooks(_ context: InitContext) throws(SetupError) -> String? {
+        let hooks = context.spec.hooks
+        let kinds = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer, hooks?.startContainer]
+        guard kinds.contains(where: { !($0 ?? []).isEmpty }) else { return nil }
+        guard context.sync.send(.runtimeHooks) else { _exit(1) }
+        var state: String? = nil
+        waiting: while true {
+            switch context.sync.receive() {
+            case .hookState(let text): state = text
+            case .hooksDone: break waiting
+            // EOF: a hook failed and the parent is tearing the container down.
+            default: _exit(1)
+            }
+        }
+        guard let state else { _exit(1) }
+        if let error = Hooks.runAll(hooks?.createContainer, kind: "createContainer", state: state) {
+            throw SetupError(error)
+        }
+        return state
+    }
+
+    /// Loads the filter; a notify listener fd goes to the runtime, which sends
+    /// it to listenerPath, and init waits until that is done (runc's procSeccomp).
+    static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(SetupError) {
+        guard let listener = try filter.load() else { return }
+        guard sync.send(.seccompListener(listener)) else {
+            throw SetupError("send seccomp listener fd to the runtime", errno: errno)
+        }
+        close(listener)
+        guard sync.receive() == .hooksDone else { _exit(1) }
     }
 
     /// `linux.sysctl`: only keys of namespaces the container owns are allowed

@@ -107,6 +107,8 @@ public struct Runtime {
         let capabilities = try CapabilitySets(
             spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
         let rootless = geteuid() != 0
+        // One creation time for the hooks' state and the record.
+        let createdAt = Timestamp.now().rfc3339
 
         // The exec fifo: `start` opens it for reading, which lets init exec.
         var startTrigger = StartTrigger.syncMessage
@@ -182,16 +184,18 @@ public struct Runtime {
         // child after setns(user); otherwise clone creates them at once.
         let flags = plan.joinsUser ? 0 : plan.cloneFlags
         assertSingleThreaded()
-        // The runtime's memory must not be readable from the container while
-        // init is still apus (CVE-2019-5736): non-dumpable until execve.
-        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        // The runtime's memory and /proc/<pid>/exe must not be reachable from
+        // the container while init is still apus (CVE-2019-5736): non-dumpable
+        // until execve. Rootless, the parent must still write the child's
+        // /proc files (uid_map), so the child turns it off itself right after.
+        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
         let pid = apus_clone(UInt(UInt32(bitPattern: flags)))
         if pid == 0 {
             parentEnd.close()
             ContainerInit.run(context)
         }
         let cloneErrno = errno
-        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0)
+        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
         if ownPidNamespace >= 0 {
             _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
             close(ownPidNamespace)
@@ -225,6 +229,16 @@ public struct Runtime {
             case .failure(let text): throw RuntimeError(text)
             case .warning(let text): log.warn(text)
             case .terminal(let fd): terminalMaster = fd
+            case .runtimeHooks:
+                try runCreateHooks(
+                    spec: spec, id: id, pid: initPid, bundle: bundle, rootfs: rootfs, created: createdAt,
+                    rootless: rootless, sync: parentEnd, rollback: rollback)
+            case .seccompListener(let fd):
+                // init waits for this before it goes on (runc's procSeccomp).
+                try SeccompListener.send(listener: fd, spec: spec, id: id, initPid: initPid, bundle: bundle)
+                guard parentEnd.send(.hooksDone) else {
+                    throw RuntimeError("container init exited during setup: \(reap(pid))")
+                }
             case .initPid(let real):
                 _ = reap(pid)
                 initPid = real
@@ -240,12 +254,14 @@ public struct Runtime {
         guard let stat = ProcessStat.read(pid: initPid) else {
             throw RuntimeError("container init \(initPid) vanished after setup")
         }
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, pid: initPid, pidStartTime: stat.startTime, bundle: bundle, rootfs: rootfs,
-            created: Timestamp.now().rfc3339, owner: userName(uid: geteuid()), annotations: spec.annotations,
+            created: createdAt, owner: userName(uid: geteuid()), annotations: spec.annotations,
             ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
             ownPidNamespace: plan.newKinds.contains(.pid), rootless: rootless,
             namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
+        record.process = spec.process
+        record.seccomp = linux.seccomp
         try store.save(record)
         if let pidFile = options.pidFile {
             do {
@@ -255,6 +271,34 @@ public struct Runtime {
             }
         }
         return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+    }
+
+    /// prestart and createRuntime hooks, in the runtime namespace, once init
+    /// has its namespaces and mounts and waits before pivot_root; then init gets
+    /// the state for the hooks it runs itself. From here on a failure runs the
+    /// poststop hooks: the spec continues the lifecycle at its poststop step.
+    func runCreateHooks(
+        spec: Spec, id: String, pid: Int32, bundle: String, rootfs: String, created: String, rootless: Bool,
+        sync: SyncSocket, rollback: Rollback
+    ) throws {
+        let creating = ContainerRecord(
+            id: id, pid: pid, pidStartTime: 0, bundle: bundle, rootfs: rootfs, created: created,
+            owner: userName(uid: geteuid()), annotations: spec.annotations, ociVersion: spec.ociVersion,
+            cgroup: nil, hooks: spec.hooks, ownPidNamespace: false, rootless: rootless, namespaceKinds: nil)
+        rollback.add { [self] in
+            Glibc.kill(pid, SIGKILL)
+            runHooks(spec.hooks?.poststop, kind: "poststop", record: creating, status: .stopped, fatal: false)
+        }
+        let state = stateJSON(creating, status: .creating, pretty: false)
+        if let error = Hooks.runAll(spec.hooks?.prestart, kind: "prestart", state: state) {
+            throw RuntimeError(error)
+        }
+        if let error = Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state) {
+            throw RuntimeError(error)
+        }
+        guard sync.send(.hookState(state)), sync.send(.hooksDone) else {
+            throw RuntimeError("container init exited during setup: \(reap(pid))")
+        }
     }
 
     /// uid_map/gid_map of the child, written from outside its user namespace.

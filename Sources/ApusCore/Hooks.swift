@@ -5,6 +5,26 @@ import OCI
 
 /// OCI hooks: a hook is a host program run with the container state on stdin.
 public enum Hooks {
+    /// Runs `hooks` in order and stops at the first failure, which it returns
+    /// (for the hooks whose failure aborts the lifecycle: prestart, createRuntime,
+    /// createContainer, startContainer).
+    public static func runAll(_ hooks: [Spec.Hook]?, kind: String, state: String) -> String? {
+        for (index, hook) in (hooks ?? []).enumerated() {
+            if let error = run(hook, stdin: state) {
+                return "\(kind) hook #\(index) (\(hook.path)): \(error) (config.json .hooks.\(kind)[\(index)])"
+            }
+        }
+        return nil
+    }
+
+    /// The state hooks run by init itself see: the parent's "creating" state,
+    /// with the status the spec gives at that point. The text is apus's own
+    /// compact JSON, where a quote inside a value is always escaped, so the
+    /// field cannot occur elsewhere.
+    public static func state(_ creating: String, status: Status) -> String {
+        creating.replacing("\"status\":\"creating\"", with: "\"status\":\"\(status.rawValue)\"", maxReplacements: 1)
+    }
+
     /// Runs one hook to completion (or its timeout). Returns nil on success,
     /// else what went wrong. Uses fork+execve directly: no threads, no shell.
     public static func run(_ hook: Spec.Hook, stdin state: String) -> String? {

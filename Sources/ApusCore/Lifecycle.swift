@@ -35,6 +35,24 @@ extension Runtime {
             }
         }
         unlink(fifoPath)
+        // init keeps the fifo open until execve: EOF means the user process
+        // runs; "E" first means a startContainer hook failed and init exited
+        // (it printed why on the container's stderr).
+        var pending = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
+        waiting: while true {
+            let n = poll(&pending, 1, -1)
+            if n < 0 && errno == EINTR { continue }
+            var byte: UInt8 = 0
+            switch Glibc.read(fifo, &byte, 1) {
+            case 1 where byte == UInt8(ascii: "E"):
+                throw RuntimeError("cannot start container \(id): a startContainer hook failed")
+            case 1: continue
+            case 0: break waiting
+            default:
+                if errno == EAGAIN || errno == EINTR { continue }
+                break waiting
+            }
+        }
         runHooks(record.hooks?.poststart, kind: "poststart", record: record, status: .running, fatal: false)
     }
 

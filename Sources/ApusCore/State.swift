@@ -30,6 +30,12 @@ public struct ContainerRecord: Codable, Sendable {
     public var rootless: Bool
     /// Paths of the namespaces of the init process at create time, for exec.
     public var namespaceKinds: [String]?
+    /// The config's process, seccomp profile and user-namespace facts, written once at
+    /// create: `exec` starts from them (runc keeps the whole config for the same reason).
+    public var process: Spec.Process? = nil
+    public var seccomp: Spec.Linux.Seccomp? = nil
+    /// The resources as last set by `update` (nil until then: config.json has them).
+    public var resources: Spec.Linux.Resources? = nil
 }
 
 /// The state directory of one container, holding state.json, the exec fifo and

@@ -27,6 +27,12 @@ public struct SyncSocket: Sendable {
         case runtimeHooks
         /// init → parent: the console pty master (run without a console socket).
         case terminal(Int32)
+        /// parent → init: the state JSON (status "creating") for the hooks init
+        /// runs itself (createContainer, startContainer): init cannot know its
+        /// host pid from inside its pid namespace.
+        case hookState(String)
+        /// init → parent: the seccomp notify listener fd, for linux.seccomp.listenerPath.
+        case seccompListener(Int32)
     }
 
     public static func pair() throws(RuntimeError) -> (parent: SyncSocket, child: SyncSocket) {
@@ -48,7 +54,9 @@ public struct SyncSocket: Sendable {
         case .failure(let text): bytes = [UInt8(ascii: "E")] + Array(text.utf8.prefix(60_000))
         case .warning(let text): bytes = [UInt8(ascii: "W")] + Array(text.utf8.prefix(60_000))
         case .initPid(let pid): bytes = [UInt8(ascii: "P")] + Array(String(pid).utf8)
+        case .hookState(let text): bytes = [UInt8(ascii: "J")] + Array(text.utf8.prefix(60_000))
         case .terminal(let master): return apus_send_fd(fd, master, "T") == 0
+        case .seccompListener(let listener): return apus_send_fd(fd, listener, "N") == 0
         }
         while true {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -65,7 +73,7 @@ public struct SyncSocket: Sendable {
             let n = buffer.withUnsafeMutableBytes { apus_recv_msg(fd, $0.baseAddress, $0.count, &passed) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return nil }
-            if passed >= 0 { return .terminal(passed) }
+            if passed >= 0 { return buffer[0] == UInt8(ascii: "N") ? .seccompListener(passed) : .terminal(passed) }
             let body = String(decoding: buffer[1..<n], as: UTF8.self)
             switch buffer[0] {
             case UInt8(ascii: "G"): return .proceed
@@ -75,6 +83,7 @@ public struct SyncSocket: Sendable {
             case UInt8(ascii: "C"): return .runtimeHooks
             case UInt8(ascii: "E"): return .failure(body)
             case UInt8(ascii: "W"): return .warning(body)
+            case UInt8(ascii: "J"): return .hookState(body)
             case UInt8(ascii: "P"): return Int32(body).map { .initPid($0) } ?? .failure("bad init pid message")
             default: return .failure("unknown sync message")
             }

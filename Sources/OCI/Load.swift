@@ -44,6 +44,25 @@ extension Spec {
         }
     }
 
+    /// Decodes a bare `process` object, as `exec --process FILE` takes it, with the
+    /// same strictness as config.json; error paths are relative to the process object.
+    public static func decodeProcess(_ data: Data) throws(ConfigError) -> Spec.Process {
+        if data.count > maxConfigSize {
+            throw ConfigError(path: "", reason: "file is \(data.count) bytes, larger than apus accepts")
+        }
+        let tree: JSONNode
+        do {
+            tree = try JSONParser.parse(data)
+        } catch {
+            throw ConfigError(path: "", reason: "malformed JSON: \(error.description)")
+        }
+        do {
+            return try Spec.Process(from: TreeDecoder(node: tree))
+        } catch {
+            throw configError(from: error)
+        }
+    }
+
     /// Reads and decodes `<bundle>/config.json`.
     public static func load(bundle: String) throws(ConfigError) -> Spec {
         let path = bundle.hasSuffix("/") ? bundle + "config.json" : bundle + "/config.json"

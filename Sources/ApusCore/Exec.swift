@@ -1,0 +1,414 @@
+import ApusLinux
+import CApus
+import FoundationEssentials
+import Glibc
+import OCI
+
+/// Options of `exec`, with runc's names and semantics.
+public struct ExecOptions: Sendable {
+    /// `--process FILE`: a spec `process` object; the other process flags are then ignored (runc).
+    public var processFile: String?
+    public var args: [String] = []
+    public var tty = false
+    public var consoleSocket: String?
+    public var detach = false
+    public var pidFile: String?
+    public var cwd: String?
+    public var env: [String] = []
+    /// `UID[:GID]`.
+    public var user: String?
+    public var additionalGids: [UInt32] = []
+    public var capabilities: [String] = []
+    public var noNewPrivileges = false
+    public var processLabel: String?
+    public var apparmor: String?
+    public var preserveFds: Int32 = 0
+    public var ignorePaused = false
+    /// `--cgroup`: `SUB` (every hierarchy) or `ctrl[,ctrl]:SUB` (v1 controllers).
+    public var cgroups: [String] = []
+
+    public init() {}
+}
+
+/// What the exec child needs; everything is resolved in the parent so the child
+/// does only syscalls.
+struct ExecContext {
+    var process: Spec.Process
+    var initPid: Int32
+    var pidfd: Int32
+    var namespaceFlags: Int32
+    var sync: SyncSocket
+    var consoleSocket: Int32
+    var capabilities: CapabilitySets
+    var lastCap: Int
+    var seccomp: SeccompFilter?
+    var preserveFds: Int32
+}
+
+extension Runtime {
+    /// `exec`: runs a new process in a running container. The apus process
+    /// stays on the host (its own cgroup, namespaces); it forks once, into the
+    /// container's pid namespace, and only that child enters the container's
+    /// cgroup and namespaces: under a pids limit with room for one process the
+    /// exec still fits (runc forks twice inside the cgroup: runc issue 4083).
+    public func exec(id: String, options: ExecOptions) throws -> Int32 {
+        try StateStore.validate(id: id)
+        let record: ContainerRecord
+        do {
+            let lock = try store.lock(id, exclusive: false)
+            defer { withExtendedLifetime(lock) {} }
+            record = try store.load(id)
+        }
+        switch record.status(store: store) {
+        case .stopped, .creating:
+            throw RuntimeError("cannot exec in a stopped container")
+        case .paused where !options.ignorePaused:
+            throw RuntimeError("cannot exec in a paused container (use --ignore-paused to override)")
+        default: break
+        }
+        let process = try execProcess(record, options)
+        if process.terminal == true {
+            if options.detach && options.consoleSocket == nil {
+                throw RuntimeError("cannot allocate tty if apus will detach without setting console socket")
+            }
+        } else if options.consoleSocket != nil {
+            throw RuntimeError("cannot use console socket if apus will not detach or allocate tty")
+        }
+        let lastCap = lastCapability()
+        let capabilities: CapabilitySets
+        do {
+            capabilities = try CapabilitySets(process.capabilities, lastCap: lastCap, warn: { log.warn($0) })
+        } catch {
+            throw RuntimeError("exec: \(error)")
+        }
+        var seccomp: SeccompFilter? = nil
+        if let profile = record.seccomp {
+            do {
+                let filter = try SeccompFilter.compile(profile)
+                for warning in filter.warnings { log.warn(warning) }
+                seccomp = filter
+            } catch {
+                throw RuntimeError("exec: \(error)")
+            }
+        }
+        if process.apparmorProfile != nil || process.selinuxLabel != nil {
+            // TODO(issue 5): apply apparmor/selinux once ContainerInit does; the host has neither LSM enabled.
+            log.debug("exec: apparmor profile / selinux label not applied (no LSM support yet)")
+        }
+
+        let pidfd = apus_pidfd_open(record.pid, 0)
+        if pidfd < 0 { throw RuntimeError("open container init \(record.pid): \(errorString(errno))") }
+        defer { close(pidfd) }
+        // The pid was checked against its start time after the pidfd pins it.
+        guard record.initAlive else { throw RuntimeError("cannot exec in a stopped container") }
+        let flags = namespacesToJoin(pid: record.pid)
+
+        var consoleSocket: Int32 = -1
+        if let path = options.consoleSocket {
+            consoleSocket = try connectUnixSocket(path)
+        }
+        defer { if consoleSocket >= 0 { close(consoleSocket) } }
+        let (parentEnd, childEnd) = try SyncSocket.pair()
+        defer { parentEnd.close() }
+
+        let foreground = !options.detach
+        var signals: Int32 = -1
+        if foreground {
+            // Blocked before fork so nothing is lost; the child unblocks them
+            // before execve.
+            signals = apus_signalfd_all()
+        }
+
+        // A pid namespace applies to children: enter it for the fork only.
+        var ownPidNamespace: Int32 = -1
+        if flags & APUS_CLONE_NEWPID != 0 {
+            ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+            if apus_setns(pidfd, APUS_CLONE_NEWPID) < 0 {
+                let code = errno
+                if ownPidNamespace >= 0 { close(ownPidNamespace) }
+                throw RuntimeError("join pid namespace of container \(id): \(errorString(code))")
+            }
+        }
+        let context = ExecContext(
+            process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~APUS_CLONE_NEWPID,
+            sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
+            seccomp: seccomp, preserveFds: options.preserveFds)
+        assertSingleThreaded()
+        // Not dumpable until execve: the child is apus until then, and its
+        // /proc/PID/exe (the host binary) must not be opened from inside the
+        // container (CVE-2019-5736).
+        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        let pid = apus_clone(0)
+        if pid == 0 {
+            parentEnd.close()
+            ExecChild.run(context)
+        }
+        let forkErrno = errno
+        if ownPidNamespace >= 0 {
+            _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+            close(ownPidNamespace)
+        }
+        childEnd.close()
+        if pid < 0 { throw RuntimeError("fork exec process: \(errorString(forkErrno))") }
+        func abandon() {
+            Glibc.kill(pid, SIGKILL)
+            _ = reapChild(pid)
+        }
+
+        do {
+            try joinCgroups(record, pid: pid, subgroups: options.cgroups)
+        } catch {
+            abandon()
+            throw error
+        }
+        guard parentEnd.send(.proceed) else {
+            throw RuntimeError("exec process exited before setup: \(reap(pid))")
+        }
+        var master: Int32? = nil
+        // EOF on the close-on-exec socket: the process has exec'd.
+        while let message = parentEnd.receive() {
+            switch message {
+            case .terminal(let fd): master = fd
+            case .warning(let text): log.warn(text)
+            case .failure(let text):
+                _ = reapChild(pid)
+                throw RuntimeError(text)
+            default:
+                abandon()
+                throw RuntimeError("unexpected message from exec process")
+            }
+        }
+        if let pidFile = options.pidFile {
+            do {
+                try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(pid).utf8), mode: 0o644)
+            } catch {
+                throw RuntimeError("write pid file: \(error)")
+            }
+        }
+        if options.detach { return 0 }
+        let status = forwardUntilExit(pid: pid, signals: signals, master: master)
+        return exitCode(waitStatus: status)
+    }
+
+    /// The process to run: `--process FILE` as is, else the container's process
+    /// with the command-line overrides (runc's getProcess).
+    func execProcess(_ record: ContainerRecord, _ options: ExecOptions) throws -> Spec.Process {
+        if let file = options.processFile {
+            guard let bytes = FileIO.read(absolutePath(file)) else {
+                throw RuntimeError("read process file \(file): \(errorString(errno))")
+            }
+            let process: Spec.Process
+            do {
+                process = try Spec.decodeProcess(Data(bytes))
+            } catch {
+                throw RuntimeError("process file \(file): \(error.description.replacing("config.json", with: "process"))")
+            }
+            guard let first = process.args?.first, !first.isEmpty else {
+                throw RuntimeError("process file \(file): args must not be empty")
+            }
+            return process
+        }
+        guard var process = record.process else {
+            throw RuntimeError("container \(record.id) has no process in its state (created by an older apus?)")
+        }
+        guard !options.args.isEmpty else { throw RuntimeError("exec args cannot be empty") }
+        process.args = options.args
+        process.terminal = options.tty
+        if let cwd = options.cwd { process.cwd = cwd }
+        process.env = (process.env ?? []) + options.env
+        if let user = options.user {
+            let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let uid = UInt32(parts[0]) else { throw RuntimeError("parsing \(user) as user: invalid uid") }
+            process.user.uid = uid
+            if parts.count > 1 {
+                guard let gid = UInt32(parts[1]) else { throw RuntimeError("parsing \(user) as user: invalid gid") }
+                process.user.gid = gid
+            }
+        }
+        if !options.additionalGids.isEmpty {
+            process.user.additionalGids = (process.user.additionalGids ?? []) + options.additionalGids
+        }
+        if !options.capabilities.isEmpty {
+            var caps = process.capabilities ?? Spec.Process.Capabilities()
+            for name in options.capabilities {
+                let cap = name.uppercased().hasPrefix("CAP_") ? name.uppercased() : "CAP_" + name.uppercased()
+                caps.bounding = (caps.bounding ?? []) + [cap]
+                caps.effective = (caps.effective ?? []) + [cap]
+                caps.permitted = (caps.permitted ?? []) + [cap]
+                // Ambient needs inheritable, which --cap does not add: only when
+                // the config has an inheritable set (runc's rule).
+                if caps.inheritable != nil { caps.ambient = (caps.ambient ?? []) + [cap] }
+            }
+            process.capabilities = caps
+        }
+        if options.noNewPrivileges { process.noNewPrivileges = true }
+        if let label = options.processLabel { process.selinuxLabel = label }
+        if let profile = options.apparmor { process.apparmorProfile = profile }
+        return process
+    }
+
+    /// The namespaces of init that differ from ours: setns into one's own user
+    /// namespace fails (EINVAL), and joining the rest is needless work.
+    func namespacesToJoin(pid: Int32) -> Int32 {
+        let kinds: [Spec.Linux.Namespace.Kind] = [.user, .mount, .pid, .network, .ipc, .uts, .cgroup, .time]
+        var flags: Int32 = 0
+        for kind in kinds {
+            var theirs = stat()
+            var ours = stat()
+            guard stat("/proc/\(pid)/ns/\(kind.procName)", &theirs) == 0,
+                stat("/proc/self/ns/\(kind.procName)", &ours) == 0
+            else { continue }
+            if theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev { flags |= kind.cloneFlag }
+        }
+        return flags
+    }
+
+    /// Puts the exec process in the container's cgroups, or in sub-cgroups of
+    /// them (`--cgroup`), written from the host before the process runs.
+    func joinCgroups(_ record: ContainerRecord, pid: Int32, subgroups: [String]) throws {
+        guard let cgroup = record.cgroup else {
+            if !subgroups.isEmpty { throw RuntimeError("exec --cgroup: container \(record.id) has no cgroup") }
+            return
+        }
+        if subgroups.isEmpty {
+            do {
+                try cgroup.join(pid: pid)
+            } catch {
+                throw RuntimeError("exec: \(error)")
+            }
+            return
+        }
+        var targets: [String: String] = [:]
+        for entry in subgroups {
+            var controllers: [String]? = nil
+            var sub = entry
+            if let colon = entry.firstIndex(of: ":") {
+                controllers = entry[..<colon].split(separator: ",").map(String.init)
+                sub = String(entry[entry.index(after: colon)...])
+            }
+            let parts = sub.split(separator: "/")
+            if sub.isEmpty || parts.contains("..") {
+                throw RuntimeError("exec --cgroup \(entry): invalid sub-cgroup path")
+            }
+            for (controller, dir) in cgroup.paths where controllers?.contains(controller) ?? true {
+                targets[dir] = dir + "/" + parts.joined(separator: "/")
+            }
+            if let controllers, let missing = controllers.first(where: { cgroup.paths[$0] == nil }) {
+                throw RuntimeError("exec --cgroup \(entry): the container has no \(missing) cgroup")
+            }
+        }
+        for dir in Set(cgroup.paths.values) {
+            let target = targets[dir] ?? dir
+            guard FileIO.exists(target) else { throw RuntimeError("exec --cgroup: \(target) does not exist") }
+            do {
+                try FileIO.write(target + "/cgroup.procs", String(pid), step: "join exec process to \(target)")
+            } catch {
+                throw RuntimeError("exec: \(error)")
+            }
+        }
+    }
+}
+
+/// The exec'd process before execve: runs in the child of fork, which the
+/// parent already placed in the container's pid namespace and cgroups.
+enum ExecChild {
+    static func run(_ context: ExecContext) -> Never {
+        do {
+            try setUp(context)
+        } catch {
+            ContainerInit.fail(context.sync, "\(error)")
+        }
+        _exit(1)
+    }
+
+    static func setUp(_ context: ExecContext) throws(SetupError) {
+        let sync = context.sync
+        let process = context.process
+        ProcessSetup.closeFileDescriptors(
+            from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket])
+        guard sync.receive() == .proceed else { _exit(1) }
+
+        if context.namespaceFlags != 0 {
+            // One setns with a pidfd enters them all at once, in the kernel's
+            // order (user first), Linux 5.8+; older kernels take one file each.
+            if apus_setns(context.pidfd, context.namespaceFlags) < 0 {
+                let code = errno
+                guard code == EINVAL else { throw SetupError("join the container's namespaces", errno: code) }
+                try joinOneByOne(pid: context.initPid, flags: context.namespaceFlags)
+            }
+        }
+        close(context.pidfd)
+
+        if process.terminal == true {
+            let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
+            if context.consoleSocket >= 0 {
+                if apus_send_fd(context.consoleSocket, console.master, "/dev/ptmx") < 0 {
+                    throw SetupError("send console to --console-socket", errno: errno)
+                }
+                close(context.consoleSocket)
+            } else if !sync.send(.terminal(console.master)) {
+                throw SetupError("send console to apus exec", errno: errno)
+            }
+            close(console.master)
+            try console.becomeStdio()
+            close(console.slave)
+        }
+
+        if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
+        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj) }
+
+        // Same order as ContainerInit.setUp, for the same reasons.
+        let noNewPrivileges = process.noNewPrivileges == true
+        if let filter = context.seccomp, !noNewPrivileges { try load(filter, sync: sync) }
+        let caps = context.capabilities
+        try caps.applyBounding(lastCap: context.lastCap)
+        try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
+        let setgroupsAllowed = FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
+        try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
+        if let mask = process.user.umask { umask(mode_t(mask)) }
+        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
+        try ContainerInit.verifyCwdInsideRoot(process.cwd)
+        try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
+        try caps.applyProcessSets(lastCap: context.lastCap)
+        if noNewPrivileges {
+            try sys("set no_new_privs", field: ".process.noNewPrivileges") {
+                apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            }
+        }
+
+        let env = process.env ?? []
+        let args = process.args ?? []
+        guard let command = args.first else {
+            throw SetupError("exec", detail: "process.args is empty", field: ".process.args")
+        }
+        let path = try ProcessSetup.lookPath(command, env: env)
+        // No runtime fd may reach the container (CVE-2024-21626).
+        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
+        apus_reset_signals()
+        if let filter = context.seccomp, noNewPrivileges { try load(filter, sync: sync) }
+        let error = ProcessSetup.exec(path: path, args: args, env: env)
+        ContainerInit.fail(sync, error.description)
+    }
+
+    static func load(_ filter: SeccompFilter, sync: SyncSocket) throws(SetupError) {
+        guard let listener = try filter.load() else { return }
+        // TODO(issue 5): forward the notify listener to linux.seccomp.listenerPath as
+        // create does (needs the spec's listener metadata in the state).
+        _ = sync.send(.warning("exec: seccomp notify listener not forwarded; notified syscalls fail with ENOSYS"))
+        close(listener)
+    }
+
+    static func joinOneByOne(pid: Int32, flags: Int32) throws(SetupError) {
+        let order: [Spec.Linux.Namespace.Kind] = [.user, .ipc, .uts, .network, .cgroup, .time, .mount]
+        var fds: [(Spec.Linux.Namespace.Kind, Int32)] = []
+        for kind in order where flags & kind.cloneFlag != 0 {
+            let fd = open("/proc/\(pid)/ns/\(kind.procName)", O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw SetupError("open \(kind.rawValue) namespace of \(pid)", errno: errno) }
+            fds.append((kind, fd))
+        }
+        for (kind, fd) in fds {
+            try sys("join \(kind.rawValue) namespace of \(pid)") { apus_setns(fd, kind.cloneFlag) }
+            close(fd)
+        }
+    }
+}
