@@ -133,7 +133,8 @@ public enum ContainerInit {
                     text += "\(clock) \(offset.secs ?? 0) \(offset.nanosecs ?? 0)\n"
                 }
                 try FileIO.write(
-                    "/proc/self/timens_offsets", text, step: "write time namespace offsets (config.json .linux.timeOffsets)")
+                    "/proc/self/timens_offsets", text,
+                    step: "write time namespace offsets (config.json .linux.timeOffsets)")
             }
         }
 
@@ -224,7 +225,9 @@ public enum ContainerInit {
         try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
         try caps.applyProcessSets(lastCap: context.lastCap)
         if noNewPrivileges {
-            try sys("set no_new_privs", field: ".process.noNewPrivileges") { apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }
+            try sys("set no_new_privs", field: ".process.noNewPrivileges") {
+                apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            }
             if let filter = seccompFilter, filter.usesNotify {
                 try loadSeccomp(filter, sync: sync)
             }
@@ -342,10 +345,13 @@ public enum ContainerInit {
     static func verifyCwdInsideRoot(_ cwd: String) throws(SetupError) {
         var buffer = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buffer, buffer.count) != nil else {
-            throw SetupError("chdir to \(cwd)", errno: errno, detail: "working directory is outside the container", field: ".process.cwd")
+            throw SetupError(
+                "chdir to \(cwd)", errno: errno, detail: "working directory is outside the container",
+                field: ".process.cwd")
         }
         if buffer.first != CChar(UInt8(ascii: "/")) {
-            throw SetupError("chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
+            throw SetupError(
+                "chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
         }
     }
 }

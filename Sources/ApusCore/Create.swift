@@ -56,7 +56,10 @@ public struct Runtime {
         }
         let problems = spec.validate()
         if let first = problems.first {
-            let more = problems.count > 1 ? " (and \(problems.count - 1) more problem\(problems.count > 2 ? "s" : ""); run `apus validate` to list them)" : ""
+            let more =
+                problems.count > 1
+                ? " (and \(problems.count - 1) more problem\(problems.count > 2 ? "s" : ""); run `apus validate` to list them)"
+                : ""
             throw RuntimeError("invalid \(first)\(more)")
         }
         guard let root = spec.root else { throw RuntimeError("invalid config.json .root: missing") }
@@ -202,7 +205,8 @@ public struct Runtime {
         }
         childEnd.close()
         if pid < 0 {
-            throw RuntimeError("clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))")
+            throw RuntimeError(
+                "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))")
         }
         var initPid = pid
         rollback.add {
@@ -313,10 +317,12 @@ public struct Runtime {
             try FileIO.write("/proc/\(pid)/setgroups", "deny", step: "deny setgroups in the user namespace")
         }
         if !uids.isEmpty {
-            try FileIO.write("/proc/\(pid)/uid_map", text(uids), step: "write uid mappings (config.json .linux.uidMappings)")
+            try FileIO.write(
+                "/proc/\(pid)/uid_map", text(uids), step: "write uid mappings (config.json .linux.uidMappings)")
         }
         if !gids.isEmpty {
-            try FileIO.write("/proc/\(pid)/gid_map", text(gids), step: "write gid mappings (config.json .linux.gidMappings)")
+            try FileIO.write(
+                "/proc/\(pid)/gid_map", text(gids), step: "write gid mappings (config.json .linux.gidMappings)")
         }
     }
 }

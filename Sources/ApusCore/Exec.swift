@@ -201,7 +201,8 @@ extension Runtime {
             do {
                 process = try Spec.decodeProcess(Data(bytes))
             } catch {
-                throw RuntimeError("process file \(file): \(error.description.replacing("config.json", with: "process"))")
+                throw RuntimeError(
+                    "process file \(file): \(error.description.replacing("config.json", with: "process"))")
             }
             guard let first = process.args?.first, !first.isEmpty else {
                 throw RuntimeError("process file \(file): args must not be empty")

@@ -196,7 +196,11 @@ extension Runtime {
         ]
         if let annotations = record.annotations, !annotations.isEmpty {
             let body = annotations.sorted { $0.key < $1.key }
-                .map { pretty ? "    \(jsonString($0.key)): \(jsonString($0.value))" : "\(jsonString($0.key)):\(jsonString($0.value))" }
+                .map {
+                    pretty
+                        ? "    \(jsonString($0.key)): \(jsonString($0.value))"
+                        : "\(jsonString($0.key)):\(jsonString($0.value))"
+                }
                 .joined(separator: pretty ? ",\n" : ",")
             fields.append(("annotations", pretty ? "{\n\(body)\n  }" : "{\(body)}"))
         }

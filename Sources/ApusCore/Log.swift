@@ -55,7 +55,8 @@ public struct Logger: Sendable {
         let line: String
         switch format {
         case .json:
-            line = "{\"level\":\"\(level.name)\",\"msg\":\(jsonString(message)),\"time\":\"\(Timestamp.now().rfc3339)\"}\n"
+            line =
+                "{\"level\":\"\(level.name)\",\"msg\":\(jsonString(message)),\"time\":\"\(Timestamp.now().rfc3339)\"}\n"
         case .text:
             line = "time=\"\(Timestamp.now().rfc3339)\" level=\(level.name) msg=\(jsonString(message))\n"
         }

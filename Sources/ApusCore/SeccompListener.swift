@@ -37,7 +37,8 @@ enum SeccompListener {
         defer { close(socket) }
         if apus_send_fd(socket, listener, message) < 0 {
             throw RuntimeError(
-                "seccomp notify: send listener fd to \(path): \(errorString(errno)) (config.json .linux.seccomp.listenerPath)")
+                "seccomp notify: send listener fd to \(path): \(errorString(errno)) (config.json .linux.seccomp.listenerPath)"
+            )
         }
     }
 }

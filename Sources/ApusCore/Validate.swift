@@ -50,7 +50,8 @@ extension Runtime {
         }
         for (index, ns) in (spec.linux?.namespaces ?? []).enumerated() {
             if let path = ns.path, !path.isEmpty, let code = exists(path) {
-                problem(".linux.namespaces[\(index)].path", "\(ns.type.rawValue) namespace \(path): \(errorString(code))")
+                problem(
+                    ".linux.namespaces[\(index)].path", "\(ns.type.rawValue) namespace \(path): \(errorString(code))")
             }
             if ns.type == .time && ns.path == nil, exists("/proc/self/ns/time") != nil {
                 problem(".linux.namespaces[\(index)]", "this kernel has no time namespaces")
@@ -64,7 +65,9 @@ extension Runtime {
         ] {
             for (i, name) in (names ?? []).enumerated() {
                 if let number = knownCapabilities[name], number > lastCap {
-                    problem(".process.capabilities.\(set)[\(i)]", "\(name) is not supported by this kernel (it would be ignored)")
+                    problem(
+                        ".process.capabilities.\(set)[\(i)]",
+                        "\(name) is not supported by this kernel (it would be ignored)")
                 }
             }
         }

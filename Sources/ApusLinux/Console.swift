@@ -9,7 +9,9 @@ public struct Console {
 
     /// Opens /dev/ptmx of the (already pivoted) container root.
     public static func open(width: UInt?, height: UInt?) throws(SetupError) -> Console {
-        let master = try sys("open /dev/ptmx for the console") { Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC) }
+        let master = try sys("open /dev/ptmx for the console") {
+            Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        }
         var unlock: Int32 = 0
         var number: UInt32 = 0
         // TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430
@@ -31,7 +33,8 @@ public struct Console {
     }
 
     public func resize(width: UInt, height: UInt) {
-        var size = winsize(ws_row: UInt16(clamping: height), ws_col: UInt16(clamping: width), ws_xpixel: 0, ws_ypixel: 0)
+        var size = winsize(
+            ws_row: UInt16(clamping: height), ws_col: UInt16(clamping: width), ws_xpixel: 0, ws_ypixel: 0)
         _ = apus_ioctl_ptr(master, UInt(TIOCSWINSZ), &size)
     }
 

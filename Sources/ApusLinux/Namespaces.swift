@@ -71,7 +71,9 @@ public struct NamespacePlan: Sendable {
 }
 
 /// Opens every namespace path up front (before any setns changes what paths mean).
-public func openNamespaceFiles(_ plan: NamespacePlan) throws(SetupError) -> [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)] {
+public func openNamespaceFiles(_ plan: NamespacePlan) throws(SetupError) -> [(
+    kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int
+)] {
     var fds: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)] = []
     for join in plan.joins {
         let fd = open(join.path, O_RDONLY | O_CLOEXEC)

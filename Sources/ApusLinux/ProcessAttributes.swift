@@ -23,13 +23,15 @@ public enum ProcessAttributes {
         if let personality = spec.linux?.personality {
             guard let domain = knownPersonalityDomains[personality.domain] else {
                 throw SetupError(
-                    "set personality", detail: "unknown domain \(personality.domain)", field: ".linux.personality.domain")
+                    "set personality", detail: "unknown domain \(personality.domain)",
+                    field: ".linux.personality.domain")
             }
             try sys("set personality \(personality.domain)", field: ".linux.personality") { apus_personality(domain) }
         }
         if let io = process.ioPriority {
             guard let ioclass = knownIOPriorityClasses[io.class] else {
-                throw SetupError("set I/O priority", detail: "unknown class \(io.class)", field: ".process.ioPriority.class")
+                throw SetupError(
+                    "set I/O priority", detail: "unknown class \(io.class)", field: ".process.ioPriority.class")
             }
             try sys("set I/O priority \(io.class) \(io.priority)", field: ".process.ioPriority") {
                 apus_ioprio_set(ioclass, Int32(clamping: io.priority))
@@ -37,7 +39,8 @@ public enum ProcessAttributes {
         }
         if let s = process.scheduler {
             guard let policy = knownSchedulerPolicies[s.policy] else {
-                throw SetupError("set scheduler", detail: "unknown policy \(s.policy)", field: ".process.scheduler.policy")
+                throw SetupError(
+                    "set scheduler", detail: "unknown policy \(s.policy)", field: ".process.scheduler.policy")
             }
             var flags: UInt64 = 0
             for flag in s.flags ?? [] { flags |= knownSchedulerFlags[flag] ?? 0 }
@@ -55,9 +58,11 @@ public enum ProcessAttributes {
             }
             // Linux 5.8+ has the per-LSM directory; older kernels only the shared file.
             let path =
-                access("/proc/self/attr/apparmor/exec", F_OK) == 0 ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec"
+                access("/proc/self/attr/apparmor/exec", F_OK) == 0
+                ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec"
             try FileIO.write(
-                path, "exec \(profile)", step: "apply AppArmor profile \(profile) (config.json .process.apparmorProfile)")
+                path, "exec \(profile)",
+                step: "apply AppArmor profile \(profile) (config.json .process.apparmorProfile)")
         }
         if let label = process.selinuxLabel, !label.isEmpty {
             guard access("/sys/fs/selinux/enforce", F_OK) == 0 else {

@@ -11,7 +11,9 @@ public enum ProcessSetup {
                     "set rlimit", detail: "unknown rlimit type \"\(limit.type)\"",
                     field: ".process.rlimits[\(i)].type")
             }
-            try sys("set rlimit \(limit.type) to soft \(limit.soft) hard \(limit.hard)", field: ".process.rlimits[\(i)]") {
+            try sys(
+                "set rlimit \(limit.type) to soft \(limit.soft) hard \(limit.hard)", field: ".process.rlimits[\(i)]"
+            ) {
                 apus_setrlimit(resource, limit.soft, limit.hard)
             }
         }
@@ -47,7 +49,8 @@ public enum ProcessSetup {
             try checkExecutable(name, shown: name)
             return name
         }
-        let pathVar = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        let pathVar =
+            env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in pathVar.split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name

@@ -88,7 +88,9 @@ public enum Rootfs {
         return try RootfsDirectory(path: context.rootfs)
     }
 
-    public static func mountAll(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext) throws(SetupError) {
+    public static func mountAll(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext)
+        throws(SetupError)
+    {
         for (index, entry) in (spec.mounts ?? []).enumerated() {
             do {
                 try mountEntry(entry, root: root, context: context)
@@ -98,7 +100,9 @@ public enum Rootfs {
         }
     }
 
-    static func mountEntry(_ entry: Spec.Mount, root: borrowing RootfsDirectory, context: RootfsContext) throws(SetupError) {
+    static func mountEntry(_ entry: Spec.Mount, root: borrowing RootfsDirectory, context: RootfsContext)
+        throws(SetupError)
+    {
         let options = parseMountOptions(entry.options ?? [])
         let type = entry.type ?? ""
         let isBind = options.isBind || type == "bind"
@@ -156,7 +160,8 @@ public enum Rootfs {
             throw SetupError("bind mount \(source) to \(entry.destination)", errno: errno, detail: "source")
         }
         let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
-        let target = try createTarget(entry.destination, root: root, file: !isDirectory, noSymlinks: false, type: "bind")
+        let target = try createTarget(
+            entry.destination, root: root, file: !isDirectory, noSymlinks: false, type: "bind")
         defer { close(target) }
         let recursive = options.isRecursiveBind
         try sys("bind mount \(source) to \(entry.destination)") {
@@ -181,7 +186,9 @@ public enum Rootfs {
         try applyPropagation(options, destination: entry.destination, root: root)
     }
 
-    static func applyPropagation(_ options: ParsedMountOptions, destination: String, root: borrowing RootfsDirectory) throws(SetupError) {
+    static func applyPropagation(_ options: ParsedMountOptions, destination: String, root: borrowing RootfsDirectory)
+        throws(SetupError)
+    {
         if options.hasRecursiveAttrs {
             // rro, rnosuid, ...: mount_setattr applies them to the whole subtree
             // (Linux 5.12), which a remount cannot.
@@ -245,9 +252,14 @@ public enum Rootfs {
 
     /// Default devices, `linux.devices`, /dev/ptmx and the /dev/fd links, when
     /// /dev is a fresh tmpfs of ours (runc skips this for a bind-mounted /dev).
-    public static func populateDev(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext) throws(SetupError) {
+    public static func populateDev(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext)
+        throws(SetupError)
+    {
         let mounts = spec.mounts ?? []
-        guard mounts.contains(where: { $0.destination == "/dev" && $0.type != "bind" && !parseMountOptions($0.options ?? []).isBind })
+        guard
+            mounts.contains(where: {
+                $0.destination == "/dev" && $0.type != "bind" && !parseMountOptions($0.options ?? []).isBind
+            })
         else { return }
         let oldMask = umask(0)
         defer { umask(oldMask) }
@@ -264,7 +276,9 @@ public enum Rootfs {
             case "b": mode = UInt32(S_IFBLK)
             case "p": mode = UInt32(S_IFIFO)
             default:
-                throw SetupError("create device \(device.path)", detail: "unknown type \"\(device.type)\"", field: ".linux.devices[\(index)].type")
+                throw SetupError(
+                    "create device \(device.path)", detail: "unknown type \"\(device.type)\"",
+                    field: ".linux.devices[\(index)].type")
             }
             do {
                 try makeDevice(
@@ -276,7 +290,9 @@ public enum Rootfs {
             }
         }
         for (path, major, minor) in defaults where !configured.contains(path) {
-            try makeDevice(path, mode: UInt32(S_IFCHR) | 0o666, major: major, minor: minor, uid: 0, gid: 0, root: root, context: context)
+            try makeDevice(
+                path, mode: UInt32(S_IFCHR) | 0o666, major: major, minor: minor, uid: 0, gid: 0, root: root,
+                context: context)
         }
         let dev = try root.open("/dev", flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "open /dev")
         defer { close(dev) }

@@ -69,7 +69,8 @@ public struct RootfsDirectory: ~Copyable {
                 throw SetupError(step(), errno: code)
             }
             let next = apus_openat2(
-                fd, Self.relative(walked), UInt64(APUS_O_PATH | O_CLOEXEC) | (last && file ? 0 : UInt64(APUS_O_DIRECTORY)),
+                fd, Self.relative(walked),
+                UInt64(APUS_O_PATH | O_CLOEXEC) | (last && file ? 0 : UInt64(APUS_O_DIRECTORY)),
                 0, Self.resolveInRoot | Self.resolveNoMagiclinks)
             let code = errno
             close(dirfd)

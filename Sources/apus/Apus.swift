@@ -50,7 +50,11 @@ struct GlobalOptions {
             case "--debug": options.debug = true
             // Accepted for runc compatibility; apus manages cgroupfs paths itself.
             case "--systemd-cgroup", "--no-subreaper": break
-            case "--rootless": if inline == nil, index + 1 < arguments.count, ["true", "false", "auto"].contains(arguments[index + 1]) { index += 1 }
+            case "--rootless":
+                if inline == nil, index + 1 < arguments.count, ["true", "false", "auto"].contains(arguments[index + 1])
+                {
+                    index += 1
+                }
             case "--criu": _ = try inline ?? value(name)
             default:
                 rest.append(contentsOf: arguments[index...])
@@ -70,7 +74,9 @@ enum Version {
     static var text: String {
         let seccomp = seccomp_version()
         var out = "apus version \(apus)\nspec: \(spec)\n"
-        if let seccomp { out += "libseccomp: \(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)\n" }
+        if let seccomp {
+            out += "libseccomp: \(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)\n"
+        }
         return out
     }
 }
@@ -85,7 +91,8 @@ struct Apus: ParsableCommand {
             State lives in --root (default /run/apus, or $XDG_RUNTIME_DIR/apus when not root).
             """,
         subcommands: [
-            SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self, StateCommand.self,
+            SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self,
+            StateCommand.self,
             KillCommand.self, DeleteCommand.self, ListCommand.self, UpdateCommand.self, PauseCommand.self,
             ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self,
         ]
@@ -141,4 +148,3 @@ enum Main {
         }
     }
 }
-

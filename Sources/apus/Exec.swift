@@ -7,7 +7,9 @@ struct ExecCommand: ParsableCommand {
         commandName: "exec", abstract: "Run a new process inside a running container.",
         discussion: "apus exec [OPTIONS] ID COMMAND [ARGS...], or --process FILE with a spec process object.")
 
-    @Option(name: [.customShort("p"), .long], help: "JSON file with a spec process object (other process flags are ignored).")
+    @Option(
+        name: [.customShort("p"), .long],
+        help: "JSON file with a spec process object (other process flags are ignored).")
     var process: String?
     @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-TTY.") var tty = false
     @Option(name: .customLong("console-socket"), help: "Unix socket to send the pty master to.")

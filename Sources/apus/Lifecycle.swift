@@ -118,7 +118,9 @@ struct ListCommand: ParsableCommand {
     @Flag(name: [.customShort("q"), .long], help: "Print only the ids.") var quiet = false
 
     func validate() throws {
-        if format != "table" && format != "json" { throw ValidationError("invalid format option \"\(format)\": use table or json") }
+        if format != "table" && format != "json" {
+            throw ValidationError("invalid format option \"\(format)\": use table or json")
+        }
     }
 
     func run() throws {

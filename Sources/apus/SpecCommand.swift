@@ -1,8 +1,8 @@
 import ApusCore
-import ArgumentParser
 import ApusLinux
-import Glibc
+import ArgumentParser
 import FoundationEssentials
+import Glibc
 import OCI
 
 struct SpecCommand: ParsableCommand {
@@ -19,7 +19,8 @@ struct SpecCommand: ParsableCommand {
         }
         let data: [UInt8]
         do {
-            data = [UInt8](try Spec.defaultSpec(rootless: rootless, hostUID: geteuid(), hostGID: getegid()).encodedSpec())
+            data = [UInt8](
+                try Spec.defaultSpec(rootless: rootless, hostUID: geteuid(), hostGID: getegid()).encodedSpec())
         } catch {
             throw RuntimeError("encode default spec: \(error)")
         }

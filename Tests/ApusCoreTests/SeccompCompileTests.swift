@@ -12,7 +12,7 @@ struct SeccompCompileTests {
         let ops = knownSeccompOperators.sorted()
         let calls = actions.enumerated().map { i, action in
             Seccomp.Syscall(
-                names: ["getpid", "personality", "mkdir", "chmod", "fchmod", "rename"][i % 6 ..< i % 6 + 1].map { $0 },
+                names: ["getpid", "personality", "mkdir", "chmod", "fchmod", "rename"][i % 6..<i % 6 + 1].map { $0 },
                 action: action, errnoRet: action == "SCMP_ACT_ERRNO" || action == "SCMP_ACT_TRACE" ? 5 : nil,
                 args: [.init(index: UInt(i % 6), value: 0xff, valueTwo: 1, op: ops[i % ops.count])])
         }
@@ -35,7 +35,9 @@ struct SeccompCompileTests {
                 syscalls: [
                     .init(
                         names: ["personality"], action: "SCMP_ACT_ALLOW",
-                        args: [.init(index: 0, value: 0, op: "SCMP_CMP_EQ"), .init(index: 0, value: 8, op: "SCMP_CMP_EQ")])
+                        args: [
+                            .init(index: 0, value: 0, op: "SCMP_CMP_EQ"), .init(index: 0, value: 8, op: "SCMP_CMP_EQ"),
+                        ])
                 ]))
         #expect(!filter.program.isEmpty)
     }
@@ -59,7 +61,11 @@ struct SeccompCompileTests {
             try SeccompFilter.compile(
                 Seccomp(
                     defaultAction: "SCMP_ACT_ALLOW",
-                    syscalls: [.init(names: ["mkdir"], action: "SCMP_ACT_ERRNO", args: [.init(index: 0, value: 1, op: "SCMP_CMP_XX")])]))
+                    syscalls: [
+                        .init(
+                            names: ["mkdir"], action: "SCMP_ACT_ERRNO",
+                            args: [.init(index: 0, value: 1, op: "SCMP_CMP_XX")])
+                    ]))
         } throws: { error in
             "\(error)".contains(".linux.seccomp.syscalls[0].args[0].op")
         }

@@ -12,8 +12,13 @@ struct ContainerTests {
 
     @Test("pid, uts, ipc, network and mount namespaces are new")
     func newNamespaces() throws {
-        let bundle = try TestBundle { $0.hostname = "box-1"; $0.domainname = "example.test" }
-        let out = try run(bundle, "echo $$; hostname; cat /proc/sys/kernel/domainname; ip -o link 2>/dev/null | wc -l; cat /sys/class/net/lo/operstate; for n in pid uts ipc net mnt; do readlink /proc/self/ns/$n; done")
+        let bundle = try TestBundle {
+            $0.hostname = "box-1"; $0.domainname = "example.test"
+        }
+        let out = try run(
+            bundle,
+            "echo $$; hostname; cat /proc/sys/kernel/domainname; ip -o link 2>/dev/null | wc -l; cat /sys/class/net/lo/operstate; for n in pid uts ipc net mnt; do readlink /proc/self/ns/$n; done"
+        )
         #expect(out.status == 0, "\(out.stderr)")
         let lines = out.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "1")
@@ -92,12 +97,17 @@ struct ContainerTests {
         defer { try? FileManager.default.removeItem(atPath: host) }
         let bundle = try TestBundle {
             $0.mounts? += [
-                .init(destination: "/mnt/deep/file.txt", type: "bind", source: host + "/file.txt", options: ["bind", "ro"]),
+                .init(
+                    destination: "/mnt/deep/file.txt", type: "bind", source: host + "/file.txt",
+                    options: ["bind", "ro"]),
                 .init(destination: "/data", type: "bind", source: host + "/dir", options: ["rbind", "rw"]),
                 .init(destination: "/ro", source: host + "/dir", options: ["rbind", "ro", "nosuid", "nodev"]),
             ]
         }
-        let out = try run(bundle, "cat /mnt/deep/file.txt; echo; cat /data/sub/n.txt; echo; touch /data/new && echo rw-ok; touch /ro/x 2>&1 | grep -o 'Read-only'; grep ' /ro ' /proc/mounts | grep -o 'ro,nosuid,nodev'")
+        let out = try run(
+            bundle,
+            "cat /mnt/deep/file.txt; echo; cat /data/sub/n.txt; echo; touch /data/new && echo rw-ok; touch /ro/x 2>&1 | grep -o 'Read-only'; grep ' /ro ' /proc/mounts | grep -o 'ro,nosuid,nodev'"
+        )
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout == "file-content\nnested\nrw-ok\nRead-only\nro,nosuid,nodev\n", "\(out.stdout)")
         #expect(FileManager.default.fileExists(atPath: host + "/dir/new"))
@@ -113,12 +123,18 @@ struct ContainerTests {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let bundle = try TestBundle {
             $0.mounts? += [
-                .init(destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["nosuid", "size=1m", "mode=1770"]),
-                .init(destination: "/layered", type: "overlay", source: "overlay",
-                      options: ["lowerdir=\(base)/lower", "upperdir=\(base)/upper", "workdir=\(base)/work"]),
+                .init(
+                    destination: "/scratch", type: "tmpfs", source: "tmpfs",
+                    options: ["nosuid", "size=1m", "mode=1770"]),
+                .init(
+                    destination: "/layered", type: "overlay", source: "overlay",
+                    options: ["lowerdir=\(base)/lower", "upperdir=\(base)/upper", "workdir=\(base)/work"]),
             ]
         }
-        let out = try run(bundle, "stat -c %a /scratch; grep ' /scratch ' /proc/mounts | grep -o 'size=1024k'; cat /layered/l.txt; echo; echo up > /layered/u.txt")
+        let out = try run(
+            bundle,
+            "stat -c %a /scratch; grep ' /scratch ' /proc/mounts | grep -o 'size=1024k'; cat /layered/l.txt; echo; echo up > /layered/u.txt"
+        )
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout == "1770\nsize=1024k\nfrom-lower\n", "\(out.stdout)")
         #expect((try? String(contentsOfFile: base + "/upper/u.txt", encoding: .utf8)) == "up\n")
@@ -127,7 +143,9 @@ struct ContainerTests {
     @Test("linux.devices entries are created with their mode and owner")
     func devices() throws {
         let bundle = try TestBundle {
-            $0.linux?.devices = [.init(type: "c", path: "/dev/fuse", major: 10, minor: 229, fileMode: 0o640, uid: 1000, gid: 1000)]
+            $0.linux?.devices = [
+                .init(type: "c", path: "/dev/fuse", major: 10, minor: 229, fileMode: 0o640, uid: 1000, gid: 1000)
+            ]
         }
         let out = try run(bundle, "stat -c '%A %u %g %t %T' /dev/fuse /dev/null")
         #expect(out.status == 0, "\(out.stderr)")
@@ -140,24 +158,30 @@ struct ContainerTests {
             $0.process?.user = Spec.User(uid: 1000, gid: 1000, umask: 0o027, additionalGids: [5, 100])
             $0.process?.cwd = "/home/apus/work"
             $0.process?.env = ["PATH=/bin:/usr/bin", "GREETING=hello world"]
-            $0.process?.rlimits = [.init(type: "RLIMIT_NOFILE", hard: 2048, soft: 512), .init(type: "RLIMIT_NPROC", hard: 300, soft: 200)]
+            $0.process?.rlimits = [
+                .init(type: "RLIMIT_NOFILE", hard: 2048, soft: 512), .init(type: "RLIMIT_NPROC", hard: 300, soft: 200),
+            ]
             $0.process?.oomScoreAdj = 500
             $0.process?.noNewPrivileges = true
         }
-        let out = try run(bundle, "id; umask; pwd; echo $GREETING; ulimit -n; ulimit -Hn; ulimit -u; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status")
+        let out = try run(
+            bundle,
+            "id; umask; pwd; echo $GREETING; ulimit -n; ulimit -Hn; ulimit -u; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status"
+        )
         #expect(out.status == 0, "\(out.stderr)")
-        #expect(out.stdout == """
-            uid=1000(apus) gid=1000(apus) groups=5(tty),100
-            0027
-            /home/apus/work
-            hello world
-            512
-            2048
-            200
-            500
-            NoNewPrivs:\t1
+        #expect(
+            out.stdout == """
+                uid=1000(apus) gid=1000(apus) groups=5(tty),100
+                0027
+                /home/apus/work
+                hello world
+                512
+                2048
+                200
+                500
+                NoNewPrivs:\t1
 
-            """, "\(out.stdout)")
+                """, "\(out.stdout)")
     }
 
     @Test("process.terminal with --console-socket sends the pty master (recvtty protocol)")
@@ -170,7 +194,9 @@ struct ContainerTests {
         // pty's output to stdout.
         let receiver = Process()
         receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        receiver.arguments = ["-c", """
+        receiver.arguments = [
+            "-c",
+            """
             import socket, os, sys
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
             print("listening", flush=True)
@@ -185,7 +211,8 @@ struct ContainerTests {
                 if not d: break
                 out += d
             sys.stdout.write(msg.decode(errors="replace") + "\\n" + out.decode(errors="replace"))
-            """, socket]
+            """, socket,
+        ]
         let pipe = Pipe()
         receiver.standardOutput = pipe
         try receiver.run()
@@ -220,7 +247,10 @@ struct ContainerTests {
     @Test("read-only root, masked and read-only paths")
     func readonlyAndMasked() throws {
         let bundle = try TestBundle()
-        let out = try run(bundle, "touch /x 2>&1 | grep -c Read-only; cat /proc/timer_list | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/hostname) 2>&1 | grep -c Read-only")
+        let out = try run(
+            bundle,
+            "touch /x 2>&1 | grep -c Read-only; cat /proc/timer_list | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/hostname) 2>&1 | grep -c Read-only"
+        )
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout == "1\n0\n0\n1\n", "\(out.stdout)")
     }
@@ -239,7 +269,8 @@ struct ContainerTests {
         let bundle = try TestBundle()
         try bundle.command("sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '")
         // fd 3 is given by bash; fd 4 is opened too but not preserved.
-        let command = "exec 3</dev/null 4</dev/null; \(Env.apus ?? "") --root \(Env.stateRoot) run --preserve-fds 1 --bundle \(bundle.path) \(uniqueID("fds"))"
+        let command =
+            "exec 3</dev/null 4</dev/null; \(Env.apus ?? "") --root \(Env.stateRoot) run --preserve-fds 1 --bundle \(bundle.path) \(uniqueID("fds"))"
         let out = try sh("/bin/bash", ["-c", command])
         #expect(out.status == 0, "\(out.stderr)")
         // 0-2, 3 (preserved), and the fd ls uses to read the directory.
@@ -282,14 +313,18 @@ struct ContainerTests {
         for path in [bundle.path, runtimeDir] { _ = try sh("/bin/chown", ["-R", "65534:65534", path]) }
         let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"]
         let env = ["XDG_RUNTIME_DIR": runtimeDir, "PATH": "/usr/bin:/bin"]
-        let spec = try sh("/usr/bin/setpriv", asNobody + [Env.apus ?? "", "spec", "--rootless", "--bundle", bundle.path], environment: env)
+        let spec = try sh(
+            "/usr/bin/setpriv", asNobody + [Env.apus ?? "", "spec", "--rootless", "--bundle", bundle.path],
+            environment: env)
         #expect(spec.status == 0, "\(spec.all)")
         bundle.spec = try Spec.decode(Data(contentsOf: URL(fileURLWithPath: bundle.path + "/config.json")))
         bundle.spec.process?.terminal = false
         bundle.spec.process?.args = ["sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' '"]
         try bundle.save()
         _ = try sh("/bin/chown", ["65534:65534", bundle.path + "/config.json"])
-        let out = try sh("/usr/bin/setpriv", asNobody + [Env.apus ?? "", "run", "--bundle", bundle.path, uniqueID("rootless")], environment: env)
+        let out = try sh(
+            "/usr/bin/setpriv", asNobody + [Env.apus ?? "", "run", "--bundle", bundle.path, uniqueID("rootless")],
+            environment: env)
         #expect(out.status == 0, "\(out.all)")
         #expect(out.stdout == "0\n 0 65534 1\n", "\(out.stdout)")
         // State went to $XDG_RUNTIME_DIR/apus, and is gone after the foreground run.

@@ -133,13 +133,15 @@ struct ExecTests {
     func processFile() throws {
         let container = try RunningContainer()
         let file = container.bundle.path + "/process.json"
-        try #"{"user": {"uid": 0, "gid": 0}, "cwd": "/etc", "args": ["sh", "-c", "echo $X $(pwd)"], "env": ["X=from-file", "PATH=/bin"]}"#
+        try
+            #"{"user": {"uid": 0, "gid": 0}, "cwd": "/etc", "args": ["sh", "-c", "echo $X $(pwd)"], "env": ["X=from-file", "PATH=/bin"]}"#
             .write(toFile: file, atomically: true, encoding: .utf8)
         let result = try container.exec(["--process", file])
         #expect(result.status == 0, "\(result.all)")
         #expect(result.stdout == "from-file /etc\n")
 
-        try #"{"user": {"uid": "zero"}, "cwd": "/", "args": ["true"]}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        try #"{"user": {"uid": "zero"}, "cwd": "/", "args": ["true"]}"#.write(
+            toFile: file, atomically: true, encoding: .utf8)
         let bad = try container.exec(["--process", file])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains(".user.uid"), "\(bad.stderr)")
@@ -264,7 +266,9 @@ struct ExecTests {
     func capsAndNoNewPrivs() throws {
         let container = try RunningContainer { spec in spec.process?.noNewPrivileges = false }
         let without = try container.exec(["sh", "-c", "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"])
-        let with = try container.exec(["--cap", "CAP_SYS_ADMIN", "--no-new-privs", "sh", "-c", "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"])
+        let with = try container.exec([
+            "--cap", "CAP_SYS_ADMIN", "--no-new-privs", "sh", "-c", "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
+        ])
         #expect(without.stdout.contains("NoNewPrivs:\t0"), "\(without.all)")
         #expect(with.stdout.contains("NoNewPrivs:\t1"), "\(with.all)")
         func effective(_ text: String) -> UInt64 {

@@ -37,7 +37,8 @@ struct FailureTests {
             try bundle.save()
         },
         Case(name: "bind mount of a missing source", expect: ["/does/not/exist", ".mounts[7]"]) { bundle in
-            bundle.spec.mounts?.append(Spec.Mount(destination: "/data", type: "bind", source: "/does/not/exist", options: ["rbind"]))
+            bundle.spec.mounts?.append(
+                Spec.Mount(destination: "/data", type: "bind", source: "/does/not/exist", options: ["rbind"]))
             try bundle.save()
         },
         Case(name: "unknown namespace path", expect: ["/proc/0/ns/net", ".linux.namespaces[1].path"]) { bundle in
@@ -68,7 +69,9 @@ struct FailureTests {
             let result = try apus(command, "--bundle", bundle.path, id)
             #expect(result.status != 0, "\(command) \(testCase.name) succeeded")
             for needle in testCase.expect {
-                #expect(result.stderr.contains(needle), "\(command) \(testCase.name): stderr lacks \(needle): \(result.stderr)")
+                #expect(
+                    result.stderr.contains(needle),
+                    "\(command) \(testCase.name): stderr lacks \(needle): \(result.stderr)")
             }
             #expect(result.stderr.split(separator: "\n").count <= 2, "one clear message: \(result.stderr)")
             let after = HostSnapshot.take(mentioning: id)

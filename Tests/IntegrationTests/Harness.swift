@@ -14,7 +14,8 @@ enum Env {
     }()
 
     static let apus: String? = {
-        if let bin = ProcessInfo.processInfo.environment["APUS_BIN"], FileManager.default.isExecutableFile(atPath: bin) {
+        if let bin = ProcessInfo.processInfo.environment["APUS_BIN"], FileManager.default.isExecutableFile(atPath: bin)
+        {
             return bin
         }
         for candidate in [".build/release/apus", ".build/debug/apus"] {
@@ -26,7 +27,9 @@ enum Env {
 
     static let isRoot = getuid() == 0
 
-    static let runc: String? = ["/usr/sbin/runc", "/usr/bin/runc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let runc: String? = ["/usr/sbin/runc", "/usr/bin/runc"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 
     /// nil when integration tests can run; otherwise why not.
     static let skipReason: String? = {
@@ -65,7 +68,10 @@ struct Output {
 /// files, not pipes: a container started by `create` or `run -d` inherits the
 /// runtime's stdio and may hold it open long after the command returns.
 @discardableResult
-func sh(_ executable: String, _ args: [String], stdin: String? = nil, environment: [String: String]? = nil, timeout: TimeInterval = 60)
+func sh(
+    _ executable: String, _ args: [String], stdin: String? = nil, environment: [String: String]? = nil,
+    timeout: TimeInterval = 60
+)
     throws -> Output
 {
     let process = Process()
@@ -106,7 +112,9 @@ func sh(_ executable: String, _ args: [String], stdin: String? = nil, environmen
 
 /// `apus --root <test root> ARGS…`
 @discardableResult
-func apus(_ args: String..., stdin: String? = nil, root: String = Env.stateRoot, timeout: TimeInterval = 60) throws -> Output {
+func apus(_ args: String..., stdin: String? = nil, root: String = Env.stateRoot, timeout: TimeInterval = 60) throws
+    -> Output
+{
     try sh(Env.apus ?? "/nonexistent", ["--root", root] + args, stdin: stdin, timeout: timeout)
 }
 
@@ -174,7 +182,9 @@ struct HostSnapshot: Equatable {
     var cgroups: [String]
 
     static func take(root: String = Env.stateRoot, mentioning needle: String) -> HostSnapshot {
-        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.contains(needle) }.sorted()
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter {
+            $0.contains(needle)
+        }.sorted()
         let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         let mounts = mountinfo.split(separator: "\n").map(String.init).filter { $0.contains(needle) }
         var cgroups: [String] = []

@@ -24,7 +24,9 @@ func readHookLog(_ path: String) -> [HookLine] {
     let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     return text.split(separator: "\n").map { line in
         let f = line.split(separator: " ").map(String.init)
-        return HookLine(kind: f[0], status: f.count > 1 ? f[1] : "", pid: f.count > 2 ? Int(f[2]) ?? -1 : -1, mountNamespace: f.count > 3 ? f[3] : "")
+        return HookLine(
+            kind: f[0], status: f.count > 1 ? f[1] : "", pid: f.count > 2 ? Int(f[2]) ?? -1 : -1,
+            mountNamespace: f.count > 3 ? f[3] : "")
     }
 }
 
@@ -40,9 +42,10 @@ func hookBundle(failing: String? = nil, command: [String] = ["true"]) throws -> 
     let log = shared + "/log"
     FileManager.default.createFile(atPath: log, contents: nil)
     try FileManager.default.createDirectory(atPath: bundle.rootfs + "/shared", withIntermediateDirectories: true)
-    bundle.spec.mounts = (bundle.spec.mounts ?? []) + [
-        Spec.Mount(destination: "/shared", type: "bind", source: shared, options: ["rbind", "rw"])
-    ]
+    bundle.spec.mounts =
+        (bundle.spec.mounts ?? []) + [
+            Spec.Mount(destination: "/shared", type: "bind", source: shared, options: ["rbind", "rw"])
+        ]
     var hooks = Spec.Hooks()
     func hook(_ kind: String) -> [Spec.Hook] {
         [loggingHook(kind, log: kind == "startContainer" ? "/shared/log" : log, exit: kind == failing ? 1 : 0)]
@@ -106,7 +109,8 @@ struct HookTests {
         "a failing prestart, createRuntime, createContainer or startContainer hook aborts; poststop still runs",
         arguments: ["prestart", "createRuntime", "createContainer", "startContainer"])
     func failureAborts(kind: String) throws {
-        let (bundle, log) = try hookBundle(failing: kind, command: ["sh", "-c", "echo user-process-ran >> /shared/log"])
+        let (bundle, log) = try hookBundle(
+            failing: kind, command: ["sh", "-c", "echo user-process-ran >> /shared/log"])
         let id = uniqueID("hookfail")
         let before = HostSnapshot.take(mentioning: id)
         let created = try apus("create", "--bundle", bundle.path, id)
@@ -142,7 +146,9 @@ struct HookTests {
     @Test("a hook that outlives its timeout fails the create")
     func timeout() throws {
         let bundle = try TestBundle()
-        bundle.spec.hooks = Spec.Hooks(createRuntime: [Spec.Hook(path: "/bin/sleep", args: ["sleep", "30"], timeout: 1)])
+        bundle.spec.hooks = Spec.Hooks(createRuntime: [
+            Spec.Hook(path: "/bin/sleep", args: ["sleep", "30"], timeout: 1)
+        ])
         try bundle.save()
         let id = uniqueID("hooktimeout")
         let start = Date()
@@ -158,7 +164,8 @@ struct HookTests {
         let bundle = try TestBundle()
         let out = bundle.path + "/env.out"
         bundle.spec.hooks = Spec.Hooks(createRuntime: [
-            Spec.Hook(path: "/bin/sh", args: ["sh", "-c", "echo \"$0 $1 $HOOKVAR\" > \(out)", "a0", "a1"], env: ["HOOKVAR=v"])
+            Spec.Hook(
+                path: "/bin/sh", args: ["sh", "-c", "echo \"$0 $1 $HOOKVAR\" > \(out)", "a0", "a1"], env: ["HOOKVAR=v"])
         ])
         bundle.spec.process?.args = ["true"]
         try bundle.save()
@@ -168,7 +175,9 @@ struct HookTests {
 
     @Test("a createRuntime hook that moves a veth end into the container gives it a working interface")
     func vethNetworking() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"),
+        guard
+            FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+                || FileManager.default.isExecutableFile(atPath: "/sbin/ip"),
             FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter")
         else {
             print("SKIP veth hook: needs ip (iproute2) and nsenter (util-linux) on the host")

@@ -109,7 +109,8 @@ struct LifecycleTests {
     func killSignalForms() throws {
         let bundle = try TestBundle()
         // The trap proves which signal arrived.
-        try bundle.command("sh", "-c", "trap 'echo got-usr1 > /tmp/sig' USR1; trap 'exit 0' TERM; while :; do sleep 0.05; done")
+        try bundle.command(
+            "sh", "-c", "trap 'echo got-usr1 > /tmp/sig' USR1; trap 'exit 0' TERM; while :; do sleep 0.05; done")
         bundle.spec.root?.readonly = false
         try bundle.save()
         let id = uniqueID()
@@ -137,14 +138,19 @@ struct LifecycleTests {
             try? FileManager.default.removeItem(atPath: root)
         }
         let table = try apus("list", root: root).stdout.split(separator: "\n")
-        #expect(table.first?.split(separator: " ", omittingEmptySubsequences: true) == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"])
+        #expect(
+            table.first?.split(separator: " ", omittingEmptySubsequences: true) == [
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER",
+            ])
         #expect(table.count == 2)
         let row = table.last?.split(separator: " ", omittingEmptySubsequences: true).map(String.init) ?? []
         #expect(row.first == id)
         #expect(row.count > 2 && row[2] == "created")
         #expect(row.last == "root")
         #expect(try apus("list", "-q", root: root).stdout == id + "\n")
-        let json = try JSONSerialization.jsonObject(with: Data(try apus("list", "--format", "json", root: root).stdout.utf8)) as? [[String: Any]]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(try apus("list", "--format", "json", root: root).stdout.utf8))
+            as? [[String: Any]]
         #expect(json?.first?["id"] as? String == id)
         #expect(json?.first?["status"] as? String == "created")
     }
@@ -176,7 +182,9 @@ struct LifecycleTests {
         let bundle = try TestBundle()
         try bundle.command("nosuchbinary")
         let log = bundle.path + "/apus.log"
-        let result = try sh(Env.apus ?? "", ["--root", Env.stateRoot, "--log", log, "--log-format", "json", "run", "--bundle", bundle.path, uniqueID()])
+        let result = try sh(
+            Env.apus ?? "",
+            ["--root", Env.stateRoot, "--log", log, "--log-format", "json", "run", "--bundle", bundle.path, uniqueID()])
         #expect(result.status == 1)
         #expect(result.stderr.contains("executable file not found"))
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")

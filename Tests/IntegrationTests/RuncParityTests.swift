@@ -16,7 +16,10 @@ struct RuncParityTests {
         ("pid1", "grep -E '^(Pid|PPid|NSpid|Threads)' /proc/1/status; cat /proc/1/cmdline | tr '\\0' ' '"),
         ("net", "cat /proc/net/dev | tail -n +3 | awk '{print $1}'; cat /sys/class/net/lo/operstate"),
         ("cwd-env", "pwd; env | sort | grep -v '^PWD='"),
-        ("masked", "cat /proc/kcore 2>&1 | wc -c; ls /proc/acpi 2>&1 | wc -l; touch /proc/sys/x 2>&1 | sed 's/^.*: //'"),
+        (
+            "masked",
+            "cat /proc/kcore 2>&1 | wc -c; ls /proc/acpi 2>&1 | wc -l; touch /proc/sys/x 2>&1 | sed 's/^.*: //'"
+        ),
     ]
 
     @Test("the process sees the same under apus and runc", arguments: probes.map(\.name))
@@ -32,7 +35,9 @@ struct RuncParityTests {
         let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())"
         let theirs = try sh(runc, ["--root", runcRoot, "run", "--bundle", bundle.path, uniqueID("parity-runc")])
         #expect(ours.status == theirs.status, "exit: apus \(ours.status) runc \(theirs.status): \(ours.stderr)")
-        #expect(normalize(ours.stdout) == normalize(theirs.stdout), "\(probe) differs:\n--- apus\n\(ours.stdout)--- runc\n\(theirs.stdout)")
+        #expect(
+            normalize(ours.stdout) == normalize(theirs.stdout),
+            "\(probe) differs:\n--- apus\n\(ours.stdout)--- runc\n\(theirs.stdout)")
     }
 
     /// Times differ between two runs; everything else must not.

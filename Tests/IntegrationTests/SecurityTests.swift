@@ -23,7 +23,8 @@ struct SecurityTests {
                 defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
                 syscalls: [.init(names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO")])
         }
-        let out = try run(bundle, "mkdir /dev/shm/x; echo rc=$?; touch /dev/shm/y && echo touched; grep Seccomp: /proc/self/status")
+        let out = try run(
+            bundle, "mkdir /dev/shm/x; echo rc=$?; touch /dev/shm/y && echo touched; grep Seccomp: /proc/self/status")
         #expect(out.status == 0, "\(out.all)")
         #expect(out.stderr.contains("Operation not permitted"), "\(out.all)")
         #expect(out.stdout.contains("rc=1"), "\(out.all)")
@@ -42,7 +43,9 @@ struct SecurityTests {
         #expect(out.stderr.contains("No space left on device"), "\(out.all)")
     }
 
-    @Test("a profile that kills on a syscall", arguments: ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD"])
+    @Test(
+        "a profile that kills on a syscall",
+        arguments: ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD"])
     func kill(action: String) throws {
         let bundle = try TestBundle {
             $0.linux?.seccomp = Seccomp(
@@ -156,7 +159,8 @@ struct SecurityTests {
         let bundle = try TestBundle {
             $0.process?.noNewPrivileges = noNewPrivileges
             $0.linux?.seccomp = Seccomp(
-                defaultAction: "SCMP_ACT_ALLOW", syscalls: [.init(names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO")])
+                defaultAction: "SCMP_ACT_ALLOW",
+                syscalls: [.init(names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO")])
         }
         try bundle.command("sh", "-c", "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; mkdir /dev/shm/x 2>&1")
         let ours = try apus("run", "--bundle", bundle.path, uniqueID("parity"))
@@ -194,7 +198,9 @@ struct SecurityTests {
         }
         let out = try run(bundle, "ping -c 1 -W 1 127.0.0.1 >/dev/null; echo rc=$?")
         #expect(out.stdout.contains(withCap ? "rc=0" : "rc=1"), "\(out.all)")
-        if !withCap { #expect(out.stderr.contains("ermission denied") || out.stderr.contains("not permitted"), "\(out.all)") }
+        if !withCap {
+            #expect(out.stderr.contains("ermission denied") || out.stderr.contains("not permitted"), "\(out.all)")
+        }
     }
 
     // MARK: runc CVE classes
@@ -264,7 +270,9 @@ struct SecurityTests {
         if out.status == 0 {
             #expect(!out.stdout.contains("unreachable"), "\(out.all)")
             let host = (try? String(contentsOfFile: "/etc/hostname", encoding: .utf8)) ?? "\u{0}"
-            #expect(!out.stdout.contains(host.trimmingCharacters(in: .whitespacesAndNewlines)) || host.isEmpty, "\(out.all)")
+            #expect(
+                !out.stdout.contains(host.trimmingCharacters(in: .whitespacesAndNewlines)) || host.isEmpty, "\(out.all)"
+            )
         }
     }
 
@@ -281,7 +289,8 @@ struct SecurityTests {
 
     /// CVE-2021-30465 class: a mount destination through a symlink resolves
     /// inside the rootfs, never on the host.
-    @Test("CVE-2021-30465: a symlinked mount target stays in the rootfs", arguments: ["/etc", "../../../../../etc", "/"])
+    @Test(
+        "CVE-2021-30465: a symlinked mount target stays in the rootfs", arguments: ["/etc", "../../../../../etc", "/"])
     func symlinkedMountTarget(link: String) throws {
         let hostEtc = try FileManager.default.contentsOfDirectory(atPath: "/etc").sorted()
         let hostMounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
@@ -291,13 +300,15 @@ struct SecurityTests {
         defer { try? FileManager.default.removeItem(atPath: source) }
         let bundle = try TestBundle {
             $0.mounts?.append(.init(destination: "/evil/tmp", type: "tmpfs", source: "tmpfs"))
-            $0.mounts?.append(.init(destination: "/evil/bound", type: "bind", source: source, options: ["rbind", "ro"]))
+            $0.mounts?.append(
+                .init(destination: "/evil/bound", type: "bind", source: source, options: ["rbind", "ro"]))
         }
         try FileManager.default.createSymbolicLink(atPath: bundle.rootfs + "/evil", withDestinationPath: link)
         let out = try run(bundle, "ls /evil/bound; mount | grep -c evil; true")
         #expect(try FileManager.default.contentsOfDirectory(atPath: "/etc").sorted() == hostEtc)
         #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) == hostMounts)
-        #expect(!FileManager.default.fileExists(atPath: "/etc/bound") && !FileManager.default.fileExists(atPath: "/bound"))
+        #expect(
+            !FileManager.default.fileExists(atPath: "/etc/bound") && !FileManager.default.fileExists(atPath: "/bound"))
         if out.status == 0 {
             #expect(out.stdout.contains("MARKER"), "\(out.all)")
         }
@@ -335,7 +346,10 @@ struct SecurityTests {
         let bundle = try TestBundle {
             $0.process?.terminal = true
             $0.mounts = $0.mounts?.filter { $0.destination != "/dev" && !$0.destination.hasPrefix("/dev/") }
-            $0.mounts?.append(.init(destination: "/dev/pts", type: "devpts", source: "devpts", options: ["newinstance", "ptmxmode=0666"]))
+            $0.mounts?.append(
+                .init(
+                    destination: "/dev/pts", type: "devpts", source: "devpts",
+                    options: ["newinstance", "ptmxmode=0666"]))
         }
         try FileManager.default.createDirectory(atPath: bundle.rootfs + "/dev/pts", withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: bundle.rootfs + "/dev/console")
