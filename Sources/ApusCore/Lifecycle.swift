@@ -74,6 +74,11 @@ extension Runtime {
             return
         }
         try signalInit(record, signal)
+        if status == .paused && signal == SIGKILL {
+            // A task frozen by the v1 freezer cannot act on SIGKILL until it is
+            // thawed; thaw so the kill takes effect, as runc does.
+            try? record.cgroup?.thaw()
+        }
     }
 
     func signalInit(_ record: ContainerRecord, _ signal: Int32) throws {
