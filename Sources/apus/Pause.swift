@@ -1,0 +1,22 @@
+import ApusCore
+import ArgumentParser
+
+struct PauseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Suspend every process of a container (cgroup freezer).")
+    @Argument(help: "Container id.") var id: String
+
+    func run() throws {
+        try GlobalOptions.current.runtime.pause(id: id)
+    }
+}
+
+struct ResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Resume every process of a paused container.")
+    @Argument(help: "Container id.") var id: String
+
+    func run() throws {
+        try GlobalOptions.current.runtime.resume(id: id)
+    }
+}

@@ -1,0 +1,105 @@
+import ApusCore
+import ApusLinux
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import OCI
+
+struct UpdateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Update a running container's resource limits.",
+        discussion: """
+            With --resources (a file, or - for stdin, holding linux.resources JSON) all other \
+            options are ignored, as in runc. Memory sizes take suffixes: 512m, 1g, 100MiB.
+            """)
+    @Option(name: [.customShort("r"), .long], help: "File with the resources to set, or - for stdin.")
+    var resources: String?
+    @Option(name: .customLong("blkio-weight"), help: "Block I/O weight, 10 to 1000.") var blkioWeight: String?
+    @Option(name: .customLong("cpu-period"), help: "CPU CFS period (µs).") var cpuPeriod: String?
+    @Option(name: .customLong("cpu-quota"), help: "CPU CFS quota (µs per period; -1: none).") var cpuQuota: String?
+    @Option(name: .customLong("cpu-burst"), help: "CPU CFS burst (µs).") var cpuBurst: String?
+    @Option(name: [.customLong("cpu-share"), .customLong("cpu-shares")], help: "CPU shares.") var cpuShares: String?
+    @Option(name: .customLong("cpu-rt-period"), help: "CPU realtime period (µs).") var cpuRtPeriod: String?
+    @Option(name: .customLong("cpu-rt-runtime"), help: "CPU realtime runtime (µs).") var cpuRtRuntime: String?
+    @Option(name: .customLong("cpuset-cpus"), help: "CPUs to use.") var cpusetCpus: String?
+    @Option(name: .customLong("cpuset-mems"), help: "Memory nodes to use.") var cpusetMems: String?
+    @Option(name: .customLong("kernel-memory"), help: "Kernel memory limit (ignored by kernels 5.4+).")
+    var kernelMemory: String?
+    @Option(name: .customLong("kernel-memory-tcp"), help: "Kernel TCP buffer memory limit.")
+    var kernelMemoryTCP: String?
+    @Option(help: "Memory limit.") var memory: String?
+    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit.") var memoryReservation: String?
+    @Option(name: .customLong("memory-swap"), help: "Memory + swap limit; -1 for unlimited swap.")
+    var memorySwap: String?
+    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes.") var pidsLimit: String?
+    @Option(name: .customLong("l3-cache-schema"), help: "Intel RDT/CAT L3 cache schema.") var l3CacheSchema: String?
+    @Option(name: .customLong("mem-bw-schema"), help: "Intel RDT/MBA memory bandwidth schema.") var memBwSchema: String?
+    @Argument(help: "Container id.") var id: String
+
+    func run() throws {
+        let request = try makeRequest()
+        try GlobalOptions.current.runtime.update(id: id, request)
+    }
+
+    func makeRequest() throws -> UpdateRequest {
+        if let resources {
+            let bytes: [UInt8]?
+            if resources == "-" {
+                bytes = FileIO.readAll(fd: 0)
+            } else {
+                bytes = FileIO.read(absolutePath(resources))
+            }
+            guard let bytes else { throw RuntimeError("update: read \(resources): \(errorString(errno))") }
+            do {
+                return UpdateRequest(resources: try JSONDecoder().decode(Spec.Linux.Resources.self, from: Data(bytes)))
+            } catch {
+                throw RuntimeError("update: decode resources from \(resources): \(error)")
+            }
+        }
+        var r = Spec.Linux.Resources()
+        var memory = Spec.Linux.Resources.Memory()
+        var hasMemory = false
+        func size(_ value: String?, _ flag: String) throws -> Int64? {
+            guard let value else { return nil }
+            hasMemory = true
+            if value == "-1" { return -1 }
+            guard let bytes = parseMemorySize(value) else {
+                throw ValidationError("invalid value for \(flag): \(value)")
+            }
+            return bytes
+        }
+        memory.limit = try size(self.memory, "memory")
+        memory.swap = try size(memorySwap, "memory-swap")
+        memory.kernel = try size(kernelMemory, "kernel-memory")
+        memory.kernelTCP = try size(kernelMemoryTCP, "kernel-memory-tcp")
+        memory.reservation = try size(memoryReservation, "memory-reservation")
+        if hasMemory { r.memory = memory }
+
+        func unsigned(_ value: String?, _ flag: String) throws -> UInt64? {
+            guard let value else { return nil }
+            guard let n = UInt64(value) else { throw ValidationError("invalid value for \(flag): \(value)") }
+            return n
+        }
+        func signed(_ value: String?, _ flag: String) throws -> Int64? {
+            guard let value else { return nil }
+            guard let n = Int64(value) else { throw ValidationError("invalid value for \(flag): \(value)") }
+            return n
+        }
+        var cpu = Spec.Linux.Resources.CPU()
+        cpu.period = try unsigned(cpuPeriod, "cpu-period")
+        cpu.quota = try signed(cpuQuota, "cpu-quota")
+        cpu.burst = try unsigned(cpuBurst, "cpu-burst")
+        cpu.shares = try unsigned(cpuShares, "cpu-share")
+        cpu.realtimePeriod = try unsigned(cpuRtPeriod, "cpu-rt-period")
+        cpu.realtimeRuntime = try signed(cpuRtRuntime, "cpu-rt-runtime")
+        cpu.cpus = cpusetCpus
+        cpu.mems = cpusetMems
+        if cpu != Spec.Linux.Resources.CPU() { r.cpu = cpu }
+        if let limit = try signed(pidsLimit, "pids-limit") { r.pids = .init(limit: limit) }
+        if let weight = try unsigned(blkioWeight, "blkio-weight") {
+            guard let w = UInt16(exactly: weight) else { throw ValidationError("invalid value for blkio-weight: \(weight)") }
+            r.blockIO = .init(weight: w)
+        }
+        return UpdateRequest(resources: r, l3CacheSchema: l3CacheSchema, memBwSchema: memBwSchema)
+    }
+}
