@@ -91,10 +91,6 @@ extension Runtime {
                 throw RuntimeError("exec: \(error)")
             }
         }
-        if process.apparmorProfile != nil || process.selinuxLabel != nil {
-            // TODO(issue 5): apply apparmor/selinux once ContainerInit does; the host has neither LSM enabled.
-            log.debug("exec: apparmor profile / selinux label not applied (no LSM support yet)")
-        }
 
         let pidfd = apus_pidfd_open(record.pid, 0)
         if pidfd < 0 { throw RuntimeError("open container init \(record.pid): \(errorString(errno))") }
@@ -357,6 +353,9 @@ enum ExecChild {
 
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
         if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj) }
+        // I/O priority, scheduler and the LSM exec labels (--apparmor,
+        // --process-label): the same step as init's, for the exec'd process.
+        try ProcessAttributes.apply(Spec(ociVersion: "", process: process))
 
         // Same order as ContainerInit.setUp, for the same reasons.
         let noNewPrivileges = process.noNewPrivileges == true

@@ -75,6 +75,25 @@ struct ExecTests {
         #expect(initCgroups.contains(container.id))
     }
 
+    @Test("exec --apparmor / --process-label: applied when the LSM is there, a clear error when not")
+    func lsmLabels() throws {
+        let container = try RunningContainer()
+        let apparmor =
+            (try? String(contentsOfFile: "/sys/module/apparmor/parameters/enabled", encoding: .utf8)) == "Y\n"
+        let result = try container.exec(["--apparmor", "unconfined", "true"])
+        if apparmor {
+            #expect(result.status == 0, "\(result.all)")
+        } else {
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("AppArmor is not enabled on this host"), "\(result.stderr)")
+        }
+        if !FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce") {
+            let label = try container.exec(["--process-label", "system_u:system_r:container_t:s0", "true"])
+            #expect(label.status == 1)
+            #expect(label.stderr.contains("SELinux is not enabled on this host"), "\(label.stderr)")
+        }
+    }
+
     @Test("exec joins the container's cgroups (seen from the host)")
     func cgroupFromHost() throws {
         let container = try RunningContainer()
