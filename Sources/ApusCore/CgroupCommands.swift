@@ -392,7 +392,9 @@ extension Runtime {
         let pids = Set(try processes(id: id))
         let args = ["ps"] + (options.isEmpty ? ["-ef"] : options)
         let (status, output) = try Self.capture(args)
-        if status != 0 { throw RuntimeError("ps \(args.dropFirst().joined(separator: " ")): exit status \(status): \(output)") }
+        if status != 0 {
+            throw RuntimeError("ps \(args.dropFirst().joined(separator: " ")): exit status \(status): \(output)")
+        }
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         guard let header = lines.first,
             let pidIndex = header.split(separator: " ", omittingEmptySubsequences: true).firstIndex(of: "PID")
@@ -413,7 +415,9 @@ extension Runtime {
     /// Runs a host program found in $PATH with stdout and stderr captured together.
     static func capture(_ args: [String]) throws -> (status: Int32, output: String) {
         var pipeFDs: [Int32] = [-1, -1]
-        if apus_pipe2(&pipeFDs, O_CLOEXEC) < 0 { throw RuntimeError("create pipe for \(args[0]): \(errorString(errno))") }
+        if apus_pipe2(&pipeFDs, O_CLOEXEC) < 0 {
+            throw RuntimeError("create pipe for \(args[0]): \(errorString(errno))")
+        }
         var cArgs = args.map { strdup($0) }
         cArgs.append(nil)
         defer { for p in cArgs { free(p) } }

@@ -97,7 +97,9 @@ struct UpdateCommand: ParsableCommand {
         if cpu != Spec.Linux.Resources.CPU() { r.cpu = cpu }
         if let limit = try signed(pidsLimit, "pids-limit") { r.pids = .init(limit: limit) }
         if let weight = try unsigned(blkioWeight, "blkio-weight") {
-            guard let w = UInt16(exactly: weight) else { throw ValidationError("invalid value for blkio-weight: \(weight)") }
+            guard let w = UInt16(exactly: weight) else {
+                throw ValidationError("invalid value for blkio-weight: \(weight)")
+            }
             r.blockIO = .init(weight: w)
         }
         return UpdateRequest(resources: r, l3CacheSchema: l3CacheSchema, memBwSchema: memBwSchema)

@@ -74,7 +74,8 @@ struct CgroupTests {
     func memoryHogIsOOMKilled() throws {
         let limit: Int64 = 32 << 20
         let bundle = try TestBundle { $0.linux?.resources = Resources(memory: .init(limit: limit, swap: limit)) }
-        try bundle.command("sh", "-c", "sleep 2; x=$(dd if=/dev/zero bs=1M count=300 2>/dev/null | tr '\\0' a); echo survived")
+        try bundle.command(
+            "sh", "-c", "sleep 2; x=$(dd if=/dev/zero bs=1M count=300 2>/dev/null | tr '\\0' a); echo survived")
         let id = uniqueID("oom")
         defer { _ = try? apus("delete", "-f", id) }
         let runLog = NSTemporaryDirectory() + "\(id).run"
@@ -91,7 +92,8 @@ struct CgroupTests {
         try wait(events, seconds: 10)
         #expect(events.terminationStatus == 0)
         let lines = try String(contentsOfFile: eventsLog, encoding: .utf8).split(separator: "\n")
-        #expect(lines.contains { $0 == "{\"type\":\"oom\",\"id\":\"\(id)\"}" }, "events: \(lines.map { $0.prefix(60) })")
+        #expect(
+            lines.contains { $0 == "{\"type\":\"oom\",\"id\":\"\(id)\"}" }, "events: \(lines.map { $0.prefix(60) })")
         #expect(try cgroupFile(id, "memory", "memory.oom_control").contains("oom_kill 1") || isUnifiedHost)
     }
 
@@ -156,7 +158,8 @@ struct CgroupTests {
     func filesMatchConfig() throws {
         let bundle = try TestBundle {
             $0.linux?.resources = Resources(
-                memory: .init(limit: 96 << 20, reservation: 48 << 20), cpu: .init(shares: 512, quota: 25_000, period: 50_000),
+                memory: .init(limit: 96 << 20, reservation: 48 << 20),
+                cpu: .init(shares: 512, quota: 25_000, period: 50_000),
                 pids: .init(limit: 42))
         }
         let id = uniqueID("files")
@@ -255,9 +258,14 @@ struct CgroupTests {
         let bundle = try TestBundle { $0.root?.readonly = false }
         let id = uniqueID("pause")
         defer { _ = try? apus("delete", "-f", id) }
-        try runDetached(bundle, "i=0; while :; do i=$((i+1)); echo $i > /c.tmp; mv /c.tmp /count; sleep 0.05; done", id: id)
+        try runDetached(
+            bundle, "i=0; while :; do i=$((i+1)); echo $i > /c.tmp; mv /c.tmp /count; sleep 0.05; done", id: id)
         let countFile = bundle.rootfs + "/count"
-        func count() -> Int { Int(((try? String(contentsOfFile: countFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        func count() -> Int {
+            Int(
+                ((try? String(contentsOfFile: countFile, encoding: .utf8)) ?? "").trimmingCharacters(
+                    in: .whitespacesAndNewlines)) ?? -1
+        }
         try waitFor(10) { count() > 0 }
 
         let notPaused = try apus("resume", id)
@@ -317,8 +325,9 @@ struct CgroupTests {
         #expect(rows.count == 4, "\(table.stdout)")
         #expect(rows.contains { $0.contains("sleep 31") } && rows.contains { $0.contains("sleep 32") })
         let custom = try apus("ps", id, "--", "-o", "pid,comm")
-        #expect(custom.stdout.split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
-            .sorted() == pids.sorted().map { "\($0) " + ($0 == initPid ? "sh" : "sleep") }.sorted(),
+        #expect(
+            custom.stdout.split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+                .sorted() == pids.sorted().map { "\($0) " + ($0 == initPid ? "sh" : "sleep") }.sorted(),
             "\(custom.stdout)")
         let bad = try apus("ps", "--format", "xml", id)
         #expect(bad.status != 0)
@@ -351,7 +360,9 @@ struct CgroupTests {
         let log = NSTemporaryDirectory() + "\(id).events"
         defer { try? FileManager.default.removeItem(atPath: log) }
         let events = try spawn(["events", "--interval", "200ms", id], log: log)
-        try waitFor(10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count >= 2 }
+        try waitFor(10) {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count >= 2
+        }
         kill(events.processIdentifier, SIGTERM)
         try wait(events, seconds: 5)
         #expect(events.terminationStatus == 0)
@@ -372,7 +383,9 @@ struct CgroupTests {
 
     @Test("100 create/delete cycles leave no cgroup behind")
     func createDeleteCyclesLeakNothing() throws {
-        let bundle = try TestBundle { $0.linux?.resources = Resources(memory: .init(limit: 64 << 20), pids: .init(limit: 50)) }
+        let bundle = try TestBundle {
+            $0.linux?.resources = Resources(memory: .init(limit: 64 << 20), pids: .init(limit: 50))
+        }
         try bundle.command("true")
         let prefix = uniqueID("cycle")
         for index in 0..<100 {
