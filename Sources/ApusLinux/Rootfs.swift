@@ -222,9 +222,12 @@ public enum Rootfs {
             try sys("bind cgroup \(unified) to \(destination)") {
                 apus_mount(unified, procFD(target), nil, msBind | msRec, nil)
             }
-            try sys("remount cgroup \(destination)") {
-                apus_mount(nil, procFD(target), nil, msBind | msRemount | (options.flags & ~msBind), nil)
-            }
+            // The remount must name the new bind mount itself: `target` was opened before
+            // the bind and still refers to the directory under it (EINVAL).
+            let mounted = try root.open(destination, step: "open cgroup mount \(destination)")
+            defer { close(mounted) }
+            let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
+            try sys("remount cgroup \(destination)") { apus_mount(nil, procFD(mounted), nil, flags, nil) }
             return
         }
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup")

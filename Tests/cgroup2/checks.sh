@@ -1,0 +1,149 @@
+#!/bin/bash
+# Runs inside the pure cgroup v2 VM (see run.sh) as PID 1: real busybox containers with
+# limits, checking the cgroup2 files and the effects. Prints one line
+# "APUS-CGROUP2: PASS (n checks)" or "APUS-CGROUP2: FAIL (names)", then powers off.
+# Environment (from the kernel command line): APUS_BIN, APUS_REPO.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TMPDIR=/tmp
+A="$APUS_BIN"
+ROOT=/run/apus-cg2
+CG=/sys/fs/cgroup
+passed=0
+failed=()
+
+finish() {
+    if [ ${#failed[@]} -eq 0 ] && [ $passed -gt 0 ]; then
+        echo "APUS-CGROUP2: PASS ($passed checks)"
+    else
+        echo "APUS-CGROUP2: FAIL (${failed[*]:-nothing ran})"
+    fi
+    sync
+    /bin/busybox poweroff -f
+}
+trap finish EXIT
+
+check() { # check NAME COMMAND...: passes when COMMAND succeeds
+    local name="$1"
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok   $name"
+    else
+        failed+=("$name")
+        echo "FAIL $name"
+    fi
+}
+
+eq() { [ "$1" = "$2" ] || { echo "  expected '$2', got '$1'"; return 1; }; }
+
+apus() { "$A" --root "$ROOT" "$@"; }
+
+# bundle DIR RESOURCES_JSON ARGS_JSON [EXTRA_PYTHON]: busybox bundle with linux.resources set.
+bundle() {
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" "$1" >/dev/null || return 1
+    (cd "$1" && apus spec) || return 1
+    python3 - "$1/config.json" "$2" "$3" "${4:-}" <<'PY'
+import json, sys
+path, resources, args, extra = sys.argv[1:5]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = json.loads(args)
+c["root"]["readonly"] = False
+c["linux"]["resources"] = {**c["linux"].get("resources", {}), **json.loads(resources)}
+if extra:
+    exec(extra)
+json.dump(c, open(path, "w"))
+PY
+}
+
+state_of() { apus state "$1" 2>/dev/null | sed -n 's/.*"status": "\(.*\)".*/\1/p'; }
+
+wait_for() { # wait_for SECONDS COMMAND...
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+
+echo "apus cgroup2 checks: kernel $(uname -r), $(cat /proc/cmdline | grep -o 'cgroup_no_v1=[a-z]*')"
+check "pure cgroup v2 layout" bash -c "[ -f $CG/cgroup.controllers ] && ! grep -q ' cgroup ' /proc/mounts"
+
+B=/tmp/b1
+ID=files
+bundle $B '{"memory":{"limit":33554432,"reservation":16777216},"cpu":{"shares":512,"quota":10000,"period":100000},"pids":{"limit":20}}' '["sh","-c","while :; do :; done"]'
+check "run -d with limits" apus run -d --bundle $B $ID
+D=$CG/apus/$ID
+check "memory.max" eq "$(cat $D/memory.max)" 33554432
+check "memory.low" eq "$(cat $D/memory.low)" 16777216
+check "cpu.max" eq "$(cat $D/cpu.max)" "10000 100000"
+check "cpu.weight from shares 512" eq "$(cat $D/cpu.weight)" 20
+check "pids.max" eq "$(cat $D/pids.max)" 20
+check "cpu quota throttles" wait_for 20 bash -c "awk '\$1==\"nr_throttled\" && \$2>0 {ok=1} END {exit !ok}' $D/cpu.stat"
+check "events --stats" bash -c "'$A' --root $ROOT events --stats $ID | grep -q '\"type\":\"stats\"'"
+check "update --memory 64m --pids-limit 30" apus update --memory 64m --pids-limit 30 --cpu-quota 20000 $ID
+check "memory.max after update" eq "$(cat $D/memory.max)" 67108864
+check "pids.max after update" eq "$(cat $D/pids.max)" 30
+check "cpu.max after update" eq "$(cat $D/cpu.max)" "20000 100000"
+check "ps --format json" bash -c "'$A' --root $ROOT ps --format json $ID | grep -q \"\$('$A' --root $ROOT state $ID | sed -n 's/.*\"pid\": \([0-9]*\).*/\1/p')\""
+check "pause" apus pause $ID
+check "state paused" eq "$(state_of $ID)" paused
+check "cgroup.freeze is 1" eq "$(cat $D/cgroup.freeze)" 1
+check "resume" apus resume $ID
+check "state running" eq "$(state_of $ID)" running
+check "pause again" apus pause $ID
+check "kill a paused container" apus kill $ID KILL
+check "paused container stops" wait_for 10 bash -c "[ \"\$('$A' --root $ROOT state $ID 2>/dev/null | grep -c stopped)\" = 1 ]"
+check "delete" apus delete $ID
+check "cgroup removed" bash -c "[ ! -e $D ]"
+
+B=/tmp/b2
+bundle $B '{"memory":{"limit":33554432,"swap":33554432}}' '["sh","-c","sleep 2; x=$(dd if=/dev/zero bs=1M count=300 2>/dev/null | tr \"\\\\0\" a); echo survived"]'
+apus run --keep --bundle $B oom > /tmp/oom.out 2>&1 &
+runpid=$!
+wait_for 20 bash -c "[ \"\$('$A' --root $ROOT state oom 2>/dev/null | grep -c running)\" = 1 ]"
+"$A" --root $ROOT events --interval 1s oom > /tmp/oom.events 2>&1 &
+evpid=$!
+wait $runpid
+code=$?
+check "memory hog exits 137" eq "$code" 137
+wait $evpid
+check "oom event" grep -q '{"type":"oom","id":"oom"}' /tmp/oom.events
+check "memory.events oom_kill" bash -c "grep -q 'oom_kill [1-9]' $CG/apus/oom/memory.events"
+apus delete -f oom
+
+B=/tmp/b3
+bundle $B '{"pids":{"limit":20}}' '["sh","-c","for i in $(seq 60); do sleep 3 & echo started; done; echo finished"]'
+apus run --bundle $B pids > /tmp/pids.out 2>&1
+check "fork bomb stops at pids.max" bash -c "grep -q \"can't fork\" /tmp/pids.out && [ \$(grep -c started /tmp/pids.out) -le 19 ]"
+
+for allowed in false true; do
+    B=/tmp/b4-$allowed
+    # Allowed means the open got past the device cgroup to the driver: ENXIO (no loop
+    # driver in this VM) is fine, EPERM is the device rule.
+    bundle $B '{}' '["sh","-c","head -c 0 /dev/loop-apus 2>&1 | grep -q \"not permitted\" && echo DENIED || echo OPENED"]' \
+        "c['linux']['devices']=[{'path':'/dev/loop-apus','type':'b','major':7,'minor':0,'fileMode':0o660}]; c['linux']['resources']['devices'].append({'allow':$([ $allowed = true ] && echo True || echo False),'type':'b','major':7,'minor':0,'access':'rw'})"
+    out=$(apus run --bundle $B dev-$allowed 2>&1)
+    check "device rule allow=$allowed (eBPF)" eq "$(echo "$out" | grep -o 'OPENED\|DENIED')" "$([ $allowed = true ] && echo OPENED || echo DENIED)"
+done
+
+B=/tmp/b5
+bundle $B '{"memory":{"limit":67108864},"pids":{"limit":50}}' '["true"]'
+for i in $(seq 20); do apus create --bundle $B cycle-$i && apus delete -f cycle-$i; done
+check "20 create/delete cycles leave no cgroup" bash -c "! ls -d $CG/apus/cycle-* 2>/dev/null"
+
+B=/tmp/b6
+bundle $B '{"rdma":{"mlx5_0":{"hcaHandles":2}}}' '["true"]'
+out=$(apus run --bundle $B lack 2>&1)
+if grep -qw rdma $CG/cgroup.controllers; then
+    echo "skip rdma: the VM has the rdma controller"
+else
+    check "missing controller names the field" bash -c "echo '$out' | grep -q 'linux.resources.rdma'"
+fi
+
+if [ -n "${APUS_TESTS:-}" ] && [ -x "$APUS_TESTS" ]; then
+    echo "--- integration tests (swift-testing, CgroupTests) ---"
+    cd "$APUS_REPO"
+    check "swift CgroupTests under pure v2" env APUS_BIN="$A" "$APUS_TESTS" --testing-library swift-testing --filter CgroupTests
+fi
