@@ -18,10 +18,11 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBS); \
 	fi
 
-# The README's test command: lint, unit tests, then integration tests (root)
-# against the release binary.
+# The README's test command: lint, unit and integration tests (root) against
+# the release binary, then the cgroup checks on a pure cgroup v2 kernel (qemu).
 test: deps build lint
 	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
+	Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
 # The cgroup checks again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
 # this host is hybrid and cannot switch layouts.
