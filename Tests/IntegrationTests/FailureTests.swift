@@ -100,6 +100,29 @@ struct ConcurrencyTests {
         }
     }
 
+    @Test("containers sharing a parent cgroup, deleted concurrently, leave the parent behind in no hierarchy")
+    func sharedParentRemoved() throws {
+        let group = "shared-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        let ids = (0..<6).map { uniqueID("parent\($0)") }
+        let bundles = try ids.map { id in
+            try TestBundle {
+                $0.process?.args = ["sleep", "30"]
+                $0.linux?.cgroupsPath = "\(group)/\(id)"
+            }
+        }
+        nonisolated(unsafe) var created = [Int32](repeating: -1, count: ids.count)
+        DispatchQueue.concurrentPerform(iterations: ids.count) { i in
+            created[i] = (try? apus("create", "--bundle", bundles[i].path, ids[i]).status) ?? -1
+        }
+        #expect(created.allSatisfy { $0 == 0 }, "\(created)")
+        #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/apus/\(group)"))
+        DispatchQueue.concurrentPerform(iterations: ids.count) { i in
+            _ = try? apus("delete", "--force", ids[i])
+        }
+        let left = HostSnapshot.take(mentioning: group).cgroups
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
     @Test("two concurrent creates of one id: exactly one wins")
     func sameIDRace() throws {
         let bundle = try TestBundle()

@@ -184,7 +184,24 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                 if firstError == nil { firstError = CgroupError("remove \(dir)", errno: errno) }
             }
         }
+        removeEmptyDefaultParents()
         if let firstError { throw firstError }
+    }
+
+    /// The default parent (/apus) is apus's own: whoever deletes the last
+    /// container under it removes it, whether or not that container's create
+    /// made it, so concurrent containers leave nothing behind. A parent still
+    /// in use fails with ENOTEMPTY/EBUSY and stays.
+    private func removeEmptyDefaultParents() {
+        let parent = CgroupPath.defaultParent
+        guard path.hasPrefix(parent + "/") else { return }
+        for mountpoint in Set(mountpoints.values) {
+            var dir = mountpoint + path
+            while let slash = dir.lastIndex(of: "/") {
+                dir = String(dir[..<slash])
+                if dir.count < (mountpoint + parent).count || rmdir(dir) < 0 { break }
+            }
+        }
     }
 
     // MARK: processes
