@@ -12,4 +12,4 @@ jq '.process.terminal = false
     | .process.args = ["sh", "-c", "echo \"hello from $(hostname), pid $$ in its own namespaces\"; id; grep -E \"^Cap(Eff|Bnd)\" /proc/self/status; mount | head -4"]' \
     "$bundle/config.json" > "$bundle/config.json.new"
 mv "$bundle/config.json.new" "$bundle/config.json"
-exec "$apus" run --bundle "$bundle" "demo-$$"
+"$apus" run --bundle "$bundle" "demo-$$"

@@ -53,6 +53,8 @@ enum Env {
     static let stateRoot: String = {
         let path = NSTemporaryDirectory() + "apus-it-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // Removed when the test process exits (each test deletes its containers).
+        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "apus-it-\(getpid())") }
         return path
     }()
 }
