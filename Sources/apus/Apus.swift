@@ -127,6 +127,7 @@ enum Main {
         do {
             let (global, rest) = try GlobalOptions.extract(argv)
             GlobalOptions.current = global
+            if let code = try FastPath.run(rest) { exit(code) }
             var command = try Apus.parseAsRoot(rest)
             try command.run()
             exit(0)

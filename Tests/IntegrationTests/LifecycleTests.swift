@@ -198,6 +198,26 @@ struct LifecycleTests {
         #expect((last?["msg"] as? String)?.contains("nosuchbinary") == true)
     }
 
+    @Test("the direct parser of hot commands and ArgumentParser agree on odd command lines")
+    func commandLineEdges() throws {
+        let help = try apus("run", "--help")
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--pid-file"), "\(help.all)")
+        for args in [
+            ["kill"], ["start"], ["state", "a", "b"], ["run", "-d", "--keep", "x"], ["create", "--bundle"],
+            ["create", "--preserve-fds", "-1", "x"], ["delete", "--bogus", "x"],
+        ] {
+            let result = try apusArgs(args)
+            #expect(result.status == 1, "\(args): \(result.all)")
+            #expect(!result.stderr.isEmpty, "\(args)")
+        }
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "exit 4")
+        // Flags after the id and the --flag=value form, as runc's users write them.
+        let run = try apus("run", uniqueID(), "--bundle=\(bundle.path)")
+        #expect(run.status == 4, "\(run.all)")
+    }
+
     @Test("a foreground run forwards signals to the container")
     func signalForwarding() throws {
         let bundle = try TestBundle()
