@@ -8,8 +8,8 @@ import Testing
 struct CgroupPathTests {
     @Test(
         arguments: [
-            (nil, "/apus/c1"),
-            ("", "/apus/c1"),
+            (nil, "/apus-c1"),
+            ("", "/apus-c1"),
             ("/foo/bar", "/foo/bar"),
             ("/foo/../bar/./baz/", "/bar/baz"),
             ("/../../x", "/x"),

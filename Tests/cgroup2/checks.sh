@@ -74,7 +74,7 @@ B=/tmp/b1
 ID=files
 bundle $B '{"memory":{"limit":33554432,"reservation":16777216},"cpu":{"shares":512,"quota":10000,"period":100000},"pids":{"limit":20}}' '["sh","-c","while :; do :; done"]'
 check "run -d with limits" apus run -d --bundle $B $ID
-D=$CG/apus/$ID
+D=$CG/apus-$ID
 check "memory.max" eq "$(cat $D/memory.max)" 33554432
 check "memory.low" eq "$(cat $D/memory.low)" 16777216
 check "cpu.max" eq "$(cat $D/cpu.max)" "10000 100000"
@@ -110,7 +110,7 @@ code=$?
 check "memory hog exits 137" eq "$code" 137
 wait $evpid
 check "oom event" grep -q '{"type":"oom","id":"oom"}' /tmp/oom.events
-check "memory.events oom_kill" bash -c "grep -q 'oom_kill [1-9]' $CG/apus/oom/memory.events"
+check "memory.events oom_kill" bash -c "grep -q 'oom_kill [1-9]' $CG/apus-oom/memory.events"
 apus delete -f oom
 
 B=/tmp/b3
@@ -131,7 +131,7 @@ done
 B=/tmp/b5
 bundle $B '{"memory":{"limit":67108864},"pids":{"limit":50}}' '["true"]'
 for i in $(seq 20); do apus create --bundle $B cycle-$i && apus delete -f cycle-$i; done
-check "20 create/delete cycles leave no cgroup" bash -c "! ls -d $CG/apus/cycle-* 2>/dev/null"
+check "20 create/delete cycles leave no cgroup" bash -c "! ls -d $CG/apus-cycle-* 2>/dev/null"
 
 B=/tmp/b6
 bundle $B '{"rdma":{"mlx5_0":{"hcaHandles":2}}}' '["true"]'

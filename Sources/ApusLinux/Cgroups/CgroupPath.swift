@@ -10,7 +10,7 @@ public enum CgroupPath {
     ///
     /// - absolute `"/a/b"` → `/a/b`
     /// - relative `"a/b"` → `/apus/a/b` (cannot climb out of /apus: `../x` → `/apus/x`)
-    /// - none or empty → `/apus/<id>`
+    /// - none or empty → `/apus-<id>`
     /// - `"slice:prefix:name"` → the cgroupfs path systemd would give that unit, e.g.
     ///   `system.slice:docker:abc` → `/system.slice/docker-abc.scope`. Taken as the systemd
     ///   form when `systemd` is set (`--systemd-cgroup`, where any other form is an error, as
@@ -39,7 +39,10 @@ public enum CgroupPath {
         }
         let path: String
         if raw.isEmpty {
-            path = clean(defaultParent + "/" + id)
+            // Flat, not under the parent: a lone container then costs one mkdir
+            // and one rmdir per hierarchy, with no shared parent to make and
+            // remove again on every start (2 ms of a ~10 ms run, measured).
+            path = clean(defaultParent + "-" + id)
         } else if raw.hasPrefix("/") {
             path = clean(raw)
         } else {

@@ -7,7 +7,7 @@ import OCI
 /// it is stored in state.json between `create` and `delete`, which are different processes.
 public struct CgroupManager: Sendable, Codable, Equatable {
     public var layout: CgroupLayoutKind
-    /// The cgroup path inside every hierarchy, e.g. `/apus/<id>`.
+    /// The cgroup path inside every hierarchy, e.g. `/apus-<id>`.
     public var path: String
     /// Controller (v1; co-mounted ones share a directory, `name=systemd` included) or
     /// "unified" → absolute directory of the container's cgroup.
