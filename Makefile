@@ -6,7 +6,7 @@ STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xl
 BIN           = .build/release/apus
 DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86
 
-.PHONY: all build deps test test-cgroup2 unit integration lint fmt bench install clean demo
+.PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo
 
 all: build
 
@@ -45,6 +45,10 @@ fmt:
 # Runs a busybox container from the bundled fixtures: the README's first command.
 demo: deps build
 	bash spec-fixtures/demo.sh
+
+# 1,000 sequential run/delete cycles; fails if mounts, cgroups, state or open files grow.
+soak: deps build
+	bash spec-fixtures/soak.sh 1000
 
 bench: deps build
 	bash spec-fixtures/bench/bench.sh
