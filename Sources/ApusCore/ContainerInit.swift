@@ -178,19 +178,8 @@ public enum ContainerInit {
         try applySysctl(spec.linux?.sysctl ?? [:])
 
         if process.terminal == true {
-            let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
-            try console.mountOnDevConsole()
-            if context.consoleSocket >= 0 {
-                if apus_send_fd(context.consoleSocket, console.master, "/dev/ptmx") < 0 {
-                    throw SetupError("send console to --console-socket", errno: errno)
-                }
-                close(context.consoleSocket)
-            } else if !sync.send(.terminal(console.master)) {
-                throw SetupError("send console to apus run", errno: errno)
-            }
-            close(console.master)
-            try console.becomeStdio()
-            close(console.slave)
+            try attachTerminal(
+                process, consoleSocket: context.consoleSocket, sync: sync, mountOnDevConsole: true, proxy: "apus run")
         }
 
         try Rootfs.readonlyPaths(spec.linux?.readonlyPaths ?? [])
@@ -283,6 +272,28 @@ public enum ContainerInit {
         }
         let error = ProcessSetup.exec(path: path, args: args, env: env)
         fail(sync, error.description)
+    }
+
+    /// The pty of a process with `terminal: true`, from the container's devpts:
+    /// the master goes to the console socket (runc's recvtty protocol) or to
+    /// the apus process that proxies it (`proxy`); the slave becomes stdio.
+    /// Init also binds the slave onto /dev/console; an exec'd process does not.
+    static func attachTerminal(
+        _ process: Spec.Process, consoleSocket: Int32, sync: SyncSocket, mountOnDevConsole: Bool, proxy: String
+    ) throws(SetupError) {
+        let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
+        if mountOnDevConsole { try console.mountOnDevConsole() }
+        if consoleSocket >= 0 {
+            if apus_send_fd(consoleSocket, console.master, "/dev/ptmx") < 0 {
+                throw SetupError("send console to --console-socket", errno: errno)
+            }
+            close(consoleSocket)
+        } else if !sync.send(.terminal(console.master)) {
+            throw SetupError("send console to \(proxy)", errno: errno)
+        }
+        close(console.master)
+        try console.becomeStdio()
+        close(console.slave)
     }
 
     /// The user's home in the container's /etc/passwd, "/" when there is none.

@@ -337,18 +337,9 @@ enum ExecChild {
         close(context.pidfd)
 
         if process.terminal == true {
-            let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
-            if context.consoleSocket >= 0 {
-                if apus_send_fd(context.consoleSocket, console.master, "/dev/ptmx") < 0 {
-                    throw SetupError("send console to --console-socket", errno: errno)
-                }
-                close(context.consoleSocket)
-            } else if !sync.send(.terminal(console.master)) {
-                throw SetupError("send console to apus exec", errno: errno)
-            }
-            close(console.master)
-            try console.becomeStdio()
-            close(console.slave)
+            try ContainerInit.attachTerminal(
+                process, consoleSocket: context.consoleSocket, sync: sync, mountOnDevConsole: false,
+                proxy: "apus exec")
         }
 
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
