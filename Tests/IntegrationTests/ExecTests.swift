@@ -169,20 +169,10 @@ struct ExecTests {
     @Test("foreground exec forwards signals to the process")
     func forwardsSignals() throws {
         let container = try RunningContainer()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Env.apus ?? "")
-        process.arguments = [
-            "--root", Env.stateRoot, "exec", container.id, "sh", "-c",
-            "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done",
-        ]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let line = out.fileHandleForReading.availableData
-        #expect(String(decoding: line, as: UTF8.self).contains("ready"))
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 42)
+        let status = try terminateAfterReady([
+            "exec", container.id, "sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        #expect(status == 42)
     }
 
     @Test("exec -t gives the process a pty and proxies it; without -t stdio is inherited")

@@ -124,6 +124,23 @@ func apusArgs(_ args: [String], root: String = Env.stateRoot, timeout: TimeInter
     try sh(Env.apus ?? "/nonexistent", ["--root", root] + args, timeout: timeout)
 }
 
+/// Starts `apus --root <test root> ARGS…` in the background, waits until the
+/// container prints "ready", sends SIGTERM to apus itself and returns apus's
+/// exit status: what a foreground `run` or `exec` does with a signal it gets.
+func terminateAfterReady(_ args: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Env.apus ?? "")
+    process.arguments = ["--root", Env.stateRoot] + args
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let line = out.fileHandleForReading.availableData
+    #expect(String(decoding: line, as: UTF8.self).contains("ready"))
+    kill(process.processIdentifier, SIGTERM)
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
 /// A unique container id for this test run.
 func uniqueID(_ prefix: String = "it") -> String {
     "\(prefix)-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"

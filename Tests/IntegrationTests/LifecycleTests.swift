@@ -223,18 +223,7 @@ struct LifecycleTests {
         let bundle = try TestBundle()
         try bundle.command("sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done")
         let id = uniqueID()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Env.apus ?? "")
-        process.arguments = ["--root", Env.stateRoot, "run", "--bundle", bundle.path, id]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        // Wait for the container to print "ready", then signal apus itself.
-        let line = out.fileHandleForReading.availableData
-        #expect(String(decoding: line, as: UTF8.self).contains("ready"))
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 42)
+        #expect(try terminateAfterReady(["run", "--bundle", bundle.path, id]) == 42)
         #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
     }
 }
