@@ -21,7 +21,7 @@ deps:
 # The README's test command: lint, unit and integration tests (root) against
 # the release binary, then the cgroup checks on a pure cgroup v2 kernel (qemu).
 test: deps build lint
-	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test
+	scripts/swift-test.sh $(CURDIR)/$(BIN)
 	Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
 # The cgroup checks again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
