@@ -240,6 +240,7 @@ public enum ContainerInit {
         var fifoWriter: Int32 = -1
         switch context.trigger {
         case .fifo(let fifo):
+            guard sync.receive() == .committed else { _exit(1) }
             // Blocks until `apus start` opens the fifo for reading. The writer
             // stays open until execve closes it: `start` waits for that EOF, so
             // poststart runs after the exec and a failed startContainer hook

@@ -85,6 +85,7 @@ public struct Runtime {
         let lock = try store.claim(id)
         let rollback = Rollback()
         rollback.add { [store] in store.remove(id) }
+        crashPoint("claimed")
         do {
             let created = try createClaimed(
                 id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger,
@@ -141,6 +142,19 @@ public struct Runtime {
                 log.warn("no cgroups for rootless container: \(error)")
             }
         }
+
+        // A record before any process exists, with pid 0 ("creating"): if apus dies from
+        // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
+        var record = ContainerRecord(
+            id: id, pid: 0, pidStartTime: 0, bundle: bundle, rootfs: rootfs,
+            created: createdAt, owner: userName(uid: geteuid()), annotations: spec.annotations,
+            ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
+            ownPidNamespace: plan.newKinds.contains(.pid), rootless: rootless,
+            namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
+        record.process = spec.process
+        record.seccomp = linux.seccomp
+        try store.save(record)
+        crashPoint("recorded")
 
         var consoleSocket: Int32 = -1
         if spec.process?.terminal == true {
@@ -208,6 +222,7 @@ public struct Runtime {
             throw RuntimeError(
                 "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))")
         }
+        crashPoint("cloned")
         var initPid = pid
         rollback.add {
             Glibc.kill(pid, SIGKILL)
@@ -222,6 +237,7 @@ public struct Runtime {
         guard parentEnd.send(.proceed) else {
             throw RuntimeError("container init exited before setup: \(reap(pid))")
         }
+        crashPoint("proceeded")
 
         var terminalMaster: Int32? = nil
         waiting: while true {
@@ -251,6 +267,7 @@ public struct Runtime {
             default: throw RuntimeError("unexpected message from container init")
             }
         }
+        crashPoint("ready")
         for join in joins { close(join.fd) }
         if case .fifo(let fd) = startTrigger { close(fd) }
         if consoleSocket >= 0 { close(consoleSocket) }
@@ -258,21 +275,19 @@ public struct Runtime {
         guard let stat = ProcessStat.read(pid: initPid) else {
             throw RuntimeError("container init \(initPid) vanished after setup")
         }
-        var record = ContainerRecord(
-            id: id, pid: initPid, pidStartTime: stat.startTime, bundle: bundle, rootfs: rootfs,
-            created: createdAt, owner: userName(uid: geteuid()), annotations: spec.annotations,
-            ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
-            ownPidNamespace: plan.newKinds.contains(.pid), rootless: rootless,
-            namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
-        record.process = spec.process
-        record.seccomp = linux.seccomp
+        record.pid = initPid
+        record.pidStartTime = stat.startTime
         try store.save(record)
+        crashPoint("saved")
         if let pidFile = options.pidFile {
             do {
                 try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
             } catch {
                 throw RuntimeError("write pid file: \(error)")
             }
+        }
+        if trigger == .fifo, !parentEnd.send(.committed) {
+            throw RuntimeError("container init exited after setup, before start")
         }
         return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
     }

@@ -123,6 +123,20 @@ extension Runtime {
             }
             throw error
         }
+        if record.pid == 0 {
+            // The create died before init was recorded (we hold the lock, so it is not
+            // running): init exits on its own; what it may still hold is in the cgroup.
+            if let cgroup = record.cgroup {
+                try? cgroup.killAll(signal: SIGKILL)
+                do {
+                    try cgroup.destroy()
+                } catch {
+                    throw RuntimeError("delete \(id): remove cgroup: \(error)")
+                }
+            }
+            store.remove(id)
+            return
+        }
         let status = record.status(store: store)
         switch status {
         case .stopped:
@@ -224,7 +238,16 @@ extension Runtime {
     public func list() -> [ListEntry] {
         var entries: [ListEntry] = []
         for id in store.ids() {
-            guard let record = try? store.load(id) else { continue }
+            let record: ContainerRecord
+            do {
+                record = try store.load(id)
+            } catch {
+                // Claimed, state not written yet (or never: the create died); `delete` removes it.
+                guard !FileIO.exists(store.statePath(id)) else { continue }
+                let placeholder = ContainerRecord.unrecorded(id: id)
+                entries.append(ListEntry(record: placeholder, status: placeholder.status(store: store)))
+                continue
+            }
             entries.append(ListEntry(record: record, status: record.status(store: store)))
         }
         return entries

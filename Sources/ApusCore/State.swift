@@ -114,7 +114,8 @@ public struct StateStore: Sendable {
         guard let bytes = FileIO.read(statePath(id)) else {
             if errno == ENOENT {
                 if !FileIO.exists(directory(id)) { throw RuntimeError("container \"\(id)\" does not exist") }
-                throw RuntimeError("container \"\(id)\" has no state (its create did not finish)")
+                throw RuntimeError(
+                    "container \"\(id)\" has no state: its create did not finish (`delete --force \(id)` removes it)")
             }
             throw RuntimeError("read \(statePath(id)): \(errorString(errno))")
         }
@@ -136,6 +137,14 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Whether a command holds the container's lock now (without waiting for it).
+    public func isLocked(_ id: String) -> Bool {
+        let fd = open(directory(id), O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK
+    }
+
     public func remove(_ id: String) {
         FileIO.removeTree(directory(id))
     }
@@ -155,6 +164,16 @@ public final class ContainerLock {
 public struct RuntimeError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension ContainerRecord {
+    /// What `list` shows for a state directory without state.json: a create that has
+    /// only claimed the id, or died right after.
+    static func unrecorded(id: String) -> ContainerRecord {
+        ContainerRecord(
+            id: id, pid: 0, pidStartTime: 0, bundle: "", rootfs: "", created: "", owner: "",
+            ociVersion: "", ownPidNamespace: false, rootless: false)
+    }
 }
 
 /// Facts about a live process read from /proc/PID/stat.
@@ -184,6 +203,8 @@ extension ContainerRecord {
     }
 
     public func status(store: StateStore) -> Status {
+        // No init recorded yet: a create holds the lock, or it died.
+        if pid == 0 { return store.isLocked(id) ? .creating : .stopped }
         guard initAlive else { return .stopped }
         if FileIO.exists(store.fifoPath(id)) { return .created }
         if let cgroup, cgroup.isFrozen() { return .paused }

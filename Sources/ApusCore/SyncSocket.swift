@@ -15,6 +15,10 @@ public struct SyncSocket: Sendable {
         case ready
         /// parent → init (run without fifo): exec now.
         case start
+        /// parent → init (create with fifo): state.json records init; wait for start. Until
+        /// then a runtime that dies leaves init to exit on EOF instead of blocking on the
+        /// fifo where no state names it.
+        case committed
         /// init → parent: setup failed with this text.
         case failure(String)
         /// init (intermediate) → parent: the real init's pid.
@@ -49,6 +53,7 @@ public struct SyncSocket: Sendable {
         case .proceed: bytes = [UInt8(ascii: "G")]
         case .ready: bytes = [UInt8(ascii: "R")]
         case .start: bytes = [UInt8(ascii: "S")]
+        case .committed: bytes = [UInt8(ascii: "K")]
         case .hooksDone: bytes = [UInt8(ascii: "H")]
         case .runtimeHooks: bytes = [UInt8(ascii: "C")]
         case .failure(let text): bytes = [UInt8(ascii: "E")] + Array(text.utf8.prefix(60_000))
@@ -79,6 +84,7 @@ public struct SyncSocket: Sendable {
             case UInt8(ascii: "G"): return .proceed
             case UInt8(ascii: "R"): return .ready
             case UInt8(ascii: "S"): return .start
+            case UInt8(ascii: "K"): return .committed
             case UInt8(ascii: "H"): return .hooksDone
             case UInt8(ascii: "C"): return .runtimeHooks
             case UInt8(ascii: "E"): return .failure(body)

@@ -165,3 +165,50 @@ struct ValidateTests {
         #expect(HostSnapshot.take(mentioning: id) == before)
     }
 }
+
+/// apus SIGKILLed at each step of create (a manager's timeout, the OOM killer): init must
+/// not outlive it, `list` shows the remains as stopped, and `delete --force` removes all of
+/// it. The crash points exist only in debug builds (`APUS_CRASH_AT`), so this suite runs the
+/// debug binary `swift test` builds next to the tests.
+@Suite("crash recovery", .enabled(if: Env.enabled))
+struct CrashRecoveryTests {
+    static let debugBinary: String? = {
+        let path = Env.repo.appendingPathComponent(".build/debug/apus").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+
+    /// Every crash point of create, in the order create reaches them.
+    static let points = ["claimed", "recorded", "cloned", "proceeded", "ready", "saved"]
+
+    @Test("a create killed at any step leaves nothing delete --force cannot remove", arguments: points)
+    func killedCreateIsRecoverable(point: String) throws {
+        guard let debug = Self.debugBinary else {
+            print("SKIP crash recovery: no debug build at .build/debug/apus (run `swift build`)")
+            return
+        }
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        for command in ["create", "run"] {
+            let id = uniqueID("crash")
+            let before = HostSnapshot.take(mentioning: id)
+            var environment = ProcessInfo.processInfo.environment
+            environment["APUS_CRASH_AT"] = point
+            let crashed = try sh(
+                debug, ["--root", Env.stateRoot, command, "--bundle", bundle.path, id], environment: environment)
+            #expect(crashed.status == SIGKILL, "\(command) did not reach crash point \(point): \(crashed.all)")
+            // init learns of the runtime's death from the sync socket and exits by itself.
+            try waitFor(10) { processes(mentioning: id).isEmpty }
+
+            let list = try apus("list", "--format", "json")
+            #expect(list.status == 0, "\(list.all)")
+            let entries = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+            let entry = entries.first { $0["id"] as? String == id }
+            #expect(entry?["status"] as? String == "stopped", "\(command) at \(point): list shows \(list.stdout)")
+
+            let deleted = try apus("delete", "--force", id)
+            #expect(deleted.status == 0, "\(command) at \(point): \(deleted.all)")
+            let after = HostSnapshot.take(mentioning: id)
+            #expect(after == before, "\(command) at \(point) left: \(after)")
+        }
+    }
+}
