@@ -100,6 +100,61 @@ struct ConcurrencyTests {
         }
     }
 
+    @Test("100 parallel run -d with distinct ids all succeed, and 100 parallel delete --force remove all")
+    func hundredParallelRuns() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "60")
+        let tag = "par\(getpid())x\(UInt32.random(in: 0..<UInt32.max))"
+        let ids = (0..<100).map { "\(tag)-\($0)" }
+        let before = HostSnapshot.take(mentioning: tag)
+        defer { for id in ids { _ = try? apus("delete", "--force", id) } }
+        let runs = try apusAllAtOnce(ids.map { ["run", "-d", "--bundle", bundle.path, $0] })
+        let failed = zip(ids, runs).filter { $0.1.status != 0 }.map { "\($0.0): \($0.1.stderr)" }
+        #expect(failed.isEmpty, "\(failed.count) failed: \(failed.prefix(3))")
+
+        let list = try apus("list", "--format", "json")
+        let entries = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+        let running = entries.filter {
+            ($0["id"] as? String)?.hasPrefix(tag) == true && $0["status"] as? String == "running"
+        }
+        #expect(running.count == 100, "\(running.count) running")
+
+        let deletes = try apusAllAtOnce(ids.map { ["delete", "--force", $0] })
+        #expect(deletes.allSatisfy { $0.status == 0 }, "\(deletes.filter { $0.status != 0 }.prefix(3).map(\.stderr))")
+        try waitFor(10) { processes(mentioning: tag).isEmpty }
+        #expect(HostSnapshot.take(mentioning: tag) == before)
+    }
+
+    @Test("parallel commands on one id are serialized: poststop runs once, state is never torn")
+    func oneIDManyCommands() throws {
+        let log = NSTemporaryDirectory() + "apus-poststop-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let bundle = try TestBundle {
+            $0.process?.args = ["sleep", "60"]
+            $0.hooks = Spec.Hooks(poststop: [Spec.Hook(path: "/bin/sh", args: ["sh", "-c", "echo once >> \(log)"])])
+            $0.linux?.resources = Spec.Linux.Resources(pids: .init(limit: 100))
+        }
+        let id = uniqueID("oneid")
+        defer { _ = try? apus("delete", "--force", id) }
+        #expect(try apus("run", "-d", "--bundle", bundle.path, id).status == 0)
+        // Readers racing writers of state.json (update rewrites it) and each other.
+        var commands: [[String]] = []
+        for i in 0..<20 {
+            commands.append(["state", id])
+            commands.append(["update", "--pids-limit", String(200 + i), id])
+        }
+        let mixed = try apusAllAtOnce(commands)
+        for (command, out) in zip(commands, mixed) {
+            #expect(out.status == 0, "\(command): \(out.stderr)")
+            if command[0] == "state" { #expect(throws: Never.self) { try decodeState(out.stdout) } }
+        }
+        // Ten deletes at once: one removes the container, the others find it gone.
+        let deletes = try apusAllAtOnce(Array(repeating: ["delete", "--force", id], count: 10))
+        #expect(deletes.allSatisfy { $0.status == 0 }, "\(deletes.map(\.stderr))")
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "once\n")
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+
     @Test("containers sharing a parent cgroup, deleted concurrently, leave the parent behind in no hierarchy")
     func sharedParentRemoved() throws {
         let group = "shared-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"

@@ -242,3 +242,47 @@ func processes(mentioning needle: String) -> [Int32] {
     }
     return found
 }
+
+/// Starts every `apus --root <test root> ARGS…` at once (all processes exist before the
+/// first is waited for, unlike a thread pool of 2 on 2 cores) and returns their outputs in
+/// order. stdin is /dev/null; output goes to temp files, as in `sh`.
+func apusAllAtOnce(_ argvs: [[String]], timeout: TimeInterval = 120) throws -> [Output] {
+    let base = NSTemporaryDirectory() + "apus-par-\(UInt32.random(in: 0..<UInt32.max))"
+    var processes: [Process] = []
+    defer {
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for i in argvs.indices {
+            try? FileManager.default.removeItem(atPath: "\(base)-\(i).out")
+            try? FileManager.default.removeItem(atPath: "\(base)-\(i).err")
+        }
+    }
+    for (i, args) in argvs.enumerated() {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Env.apus ?? "/nonexistent")
+        process.arguments = ["--root", Env.stateRoot] + args
+        FileManager.default.createFile(atPath: "\(base)-\(i).out", contents: nil)
+        FileManager.default.createFile(atPath: "\(base)-\(i).err", contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(base)-\(i).out"))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(base)-\(i).err"))
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? out.close()
+        try? err.close()
+        processes.append(process)
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    var outputs: [Output] = []
+    for (i, process) in processes.enumerated() {
+        while process.isRunning && Date() < deadline { usleep(2000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        outputs.append(
+            Output(
+                status: process.terminationStatus,
+                stdout: (try? String(contentsOfFile: "\(base)-\(i).out", encoding: .utf8)) ?? "",
+                stderr: (try? String(contentsOfFile: "\(base)-\(i).err", encoding: .utf8)) ?? ""))
+    }
+    return outputs
+}
