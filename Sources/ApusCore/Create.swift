@@ -82,6 +82,9 @@ public struct Runtime {
     public func create(id: String, options: CreateOptions, trigger: TriggerKind) throws -> CreatedContainer {
         try StateStore.validate(id: id)
         let (spec, bundle, rootfs) = try loadBundle(options.bundle)
+        let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
+        try RuntimeBinary.protect(
+            bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)
         let lock = try store.claim(id)
         let rollback = Rollback()
         rollback.add { [store] in store.remove(id) }

@@ -67,6 +67,9 @@ extension Runtime {
         default: break
         }
         let process = try execProcess(record, options)
+        try RuntimeBinary.protect(
+            bounding: record.process?.capabilities?.bounding, process.capabilities?.bounding,
+            sharedPidNamespace: !record.ownPidNamespace)
         if process.terminal == true {
             if options.detach && options.consoleSocket == nil {
                 throw RuntimeError("cannot allocate tty if apus will detach without setting console socket")

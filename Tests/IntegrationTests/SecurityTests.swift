@@ -248,17 +248,81 @@ struct SecurityTests {
         // The victim's init (apus, pid 1 of that namespace) is not dumpable: its
         // exe link is not even readable...
         if ptrace {
-            // ...except with CAP_SYS_PTRACE, which overrides dumpable: such a
-            // container could hold the host binary open and write it once no apus
-            // process runs (ETXTBSY stops it only while one does). runc answers
-            // with a sealed memfd / read-only overlay copy of itself; apus does
-            // not yet (issue 4).
-            withKnownIssue("CAP_SYS_PTRACE reaches the host apus binary through /proc/1/exe") {
+            // ...except with CAP_SYS_PTRACE, which overrides dumpable. apus re-executes from
+            // a sealed copy when the container it sets up may have CAP_SYS_PTRACE or shares
+            // its pid namespace (tests below); a privileged container that later joins the
+            // pid namespace of one still in "created" state is not foreseen at its create.
+            withKnownIssue("a later joiner with CAP_SYS_PTRACE reaches the host binary through /proc/1/exe") {
                 #expect(!out.stdout.contains("/proc/1/exe -> "), "\(out.all)")
             }
         } else {
             #expect(!out.stdout.contains("/proc/1/exe -> "), "\(out.all)")
         }
+        #expect(try sha256(binary) == before)
+    }
+
+    /// Looks at every /proc/*/exe; any that is not busybox or a sealed memfd is opened
+    /// read-only and held, then written through /proc/self/fd (the CVE-2019-5736 attack).
+    static let exeScanner =
+        "for f in /proc/[0-9]*/exe; do l=$(readlink $f 2>/dev/null) || continue; echo \"$f -> $l\";"
+        + " case \"$l\" in /bin/busybox|/memfd:*) ;; *) (exec 3<$f && echo OPENED $f;"
+        + " echo x >>/proc/self/fd/3 && echo WROTE $f) 2>/dev/null;; esac; done; echo done"
+
+    /// CVE-2019-5736 with CAP_SYS_PTRACE, which overrides PR_SET_DUMPABLE: a process of the
+    /// container (here one exec'd while init is still apus) sees init's /proc/1/exe. It must
+    /// be apus's sealed copy, never the host binary.
+    @Test("CVE-2019-5736 with CAP_SYS_PTRACE in the container: init runs from a sealed copy")
+    func ptraceInsideContainer() throws {
+        let binary = try #require(Env.apus)
+        let before = try sha256(binary)
+        let bundle = try TestBundle {
+            $0.process?.capabilities?.bounding?.append("CAP_SYS_PTRACE")
+            $0.process?.capabilities?.effective?.append("CAP_SYS_PTRACE")
+            $0.process?.capabilities?.permitted?.append("CAP_SYS_PTRACE")
+        }
+        try bundle.command("sleep", "30")
+        let id = uniqueID("ptrace")
+        defer { _ = try? apus("delete", "--force", id) }
+        let created = try apus("create", "--bundle", bundle.path, id)
+        try #require(created.status == 0, "\(created.all)")
+        let out = try apus("exec", id, "sh", "-c", Self.exeScanner)
+        #expect(out.stdout.contains("done"), "\(out.all)")
+        #expect(out.stdout.contains("/proc/1/exe -> /memfd:apus"), "\(out.all)")
+        #expect(!out.stdout.contains("OPENED") && !out.stdout.contains("WROTE"), "\(out.all)")
+        #expect(try sha256(binary) == before)
+    }
+
+    /// The same through a shared pid namespace (a pod): a container with CAP_SYS_PTRACE
+    /// sees the init of a second container that joins its pid namespace.
+    @Test("CVE-2019-5736 in a shared pid namespace: a joining container's init runs from a sealed copy")
+    func ptraceSharedPidNamespace() throws {
+        let binary = try #require(Env.apus)
+        let before = try sha256(binary)
+        let owner = try TestBundle {
+            $0.process?.capabilities?.bounding?.append("CAP_SYS_PTRACE")
+            $0.process?.capabilities?.effective?.append("CAP_SYS_PTRACE")
+            $0.process?.capabilities?.permitted?.append("CAP_SYS_PTRACE")
+        }
+        try owner.command("sleep", "30")
+        let ownerID = uniqueID("pod")
+        defer { _ = try? apus("delete", "--force", ownerID) }
+        try #require(try apus("run", "-d", "--bundle", owner.path, ownerID).status == 0)
+        let pid = try #require(try decodeState(try apus("state", ownerID).stdout)["pid"] as? Int)
+        let joiner = try TestBundle {
+            let namespaces = $0.linux?.namespaces?.map { ns in
+                ns.type == .pid ? Spec.Linux.Namespace(type: .pid, path: "/proc/\(pid)/ns/pid") : ns
+            }
+            $0.linux?.namespaces = namespaces
+        }
+        try joiner.command("sleep", "30")
+        let joinerID = uniqueID("podmember")
+        defer { _ = try? apus("delete", "--force", joinerID) }
+        let created = try apus("create", "--bundle", joiner.path, joinerID)
+        try #require(created.status == 0, "\(created.all)")
+        let out = try apus("exec", ownerID, "sh", "-c", Self.exeScanner)
+        #expect(out.stdout.contains("done"), "\(out.all)")
+        #expect(out.stdout.contains("/exe -> /memfd:apus"), "\(out.all)")
+        #expect(!out.stdout.contains("OPENED") && !out.stdout.contains("WROTE"), "\(out.all)")
         #expect(try sha256(binary) == before)
     }
 

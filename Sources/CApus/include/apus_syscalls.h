@@ -78,4 +78,13 @@ int apus_eventfd_cloexec(unsigned int initval);
 int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
                        uint64_t attr_clr, uint64_t propagation, int userns_fd);
 
+/* 1 when this process's executable cannot be written through /proc/PID/exe: a sealed
+ * memfd (F_SEAL_WRITE) or a file on a read-only mount. */
+int apus_self_exe_protected(void);
+
+/* Re-executes this program from a sealed memfd copy of itself with the same argv and
+ * envp (CVE-2019-5736: a process with CAP_SYS_PTRACE in the container can open
+ * /proc/PID/exe of apus while apus runs there). Returns -1 with errno only on failure. */
+int apus_reexec_sealed(char *const argv[], char *const envp[]);
+
 #endif
