@@ -6,7 +6,7 @@ STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xl
 BIN           = .build/release/apus
 DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86
 
-.PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo
+.PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo fuzz
 
 all: build
 
@@ -22,12 +22,24 @@ deps:
 # the release binary, then the cgroup checks on a pure cgroup v2 kernel (qemu).
 test: deps build lint
 	scripts/swift-test.sh $(CURDIR)/$(BIN)
+	$(MAKE) fuzz
 	Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
 # The cgroup checks again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
 # this host is hybrid and cannot switch layouts.
 test-cgroup2: deps build
 	Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
+
+# libFuzzer on config.json decoding + validation (Fuzz/), seeded with Fuzz/corpus (the
+# spec-fixtures configs); `make test` runs it for FUZZ_SECONDS. A crash leaves the input
+# in .build/fuzz/crash-*: replay with `.build/fuzz/config-fuzz FILE`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	mkdir -p .build/fuzz/corpus
+	swiftc -sanitize=fuzzer,address -parse-as-library -module-name OCI -O \
+	  Sources/OCI/*.swift Fuzz/ConfigFuzz.swift -o .build/fuzz/config-fuzz
+	.build/fuzz/config-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
+	  -dict=Fuzz/json.dict -artifact_prefix=.build/fuzz/ -print_final_stats=1 .build/fuzz/corpus Fuzz/corpus
 
 unit:
 	$(SWIFT) test --skip IntegrationTests
