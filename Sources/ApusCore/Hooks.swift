@@ -5,6 +5,10 @@ import OCI
 
 /// OCI hooks: a hook is a host program run with the container state on stdin.
 public enum Hooks {
+    /// The hook kinds, in the spec's order: the fields of `Spec.Hooks`, whose property
+    /// names are the JSON keys, so the list cannot drift from the model.
+    public static var kinds: [String] { Mirror(reflecting: Spec.Hooks()).children.compactMap(\.label) }
+
     /// Runs `hooks` in order and stops at the first failure, which it returns
     /// (for the hooks whose failure aborts the lifecycle: prestart, createRuntime,
     /// createContainer, startContainer).

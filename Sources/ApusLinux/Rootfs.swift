@@ -442,3 +442,14 @@ public enum Rootfs {
         }
     }
 }
+
+extension MountOption {
+    /// Whether a mount step acts on the option; `apus features` lists only these. "tmpcopyup"
+    /// and "idmap"/"ridmap" are parsed and validated, but nothing applies them yet.
+    public var isImplemented: Bool {
+        switch self {
+        case .flag, .propagation, .recursiveAttr, .ignored: return true
+        case .tmpcopyup, .idmap: return false
+        }
+    }
+}

@@ -36,8 +36,7 @@ public struct SeccompFilter: Sendable {
 
         for (i, name) in (seccomp.architectures ?? []).enumerated() {
             let field = base + ".architectures[\(i)]"
-            let short = name.hasPrefix("SCMP_ARCH_") ? String(name.dropFirst("SCMP_ARCH_".count)).lowercased() : name
-            let token = seccomp_arch_resolve_name(short)
+            let token = architectureToken(name)
             if token == 0 {
                 // Newer than the linked libseccomp (e.g. loongarch64 before 2.6):
                 // no binary of that architecture can run on this host anyway.
@@ -156,5 +155,30 @@ public struct SeccompFilter: Sendable {
             throw SetupError("seccomp argument \(arg.index)", detail: "index must be 0...5", field: field + ".index")
         }
         return scmp_arg_cmp(arg: UInt32(arg.index), op: op, datum_a: arg.value, datum_b: arg.valueTwo ?? 0)
+    }
+}
+
+extension SeccompFilter {
+    /// libseccomp's token for an SCMP_ARCH_* name; 0 when the linked libseccomp does not know it.
+    static func architectureToken(_ name: String) -> UInt32 {
+        let short = name.hasPrefix("SCMP_ARCH_") ? String(name.dropFirst("SCMP_ARCH_".count)).lowercased() : name
+        return seccomp_arch_resolve_name(short)
+    }
+
+    /// What `compile` accepts, for `apus features`: names that validation knows and this
+    /// file translates, so the list never promises what either step rejects.
+    public static var supportedActions: [String] {
+        knownSeccompActions.filter { (try? action($0, errnoRet: nil, field: "")) != nil }.sorted()
+    }
+
+    public static var supportedOperators: [String] {
+        knownSeccompOperators.filter {
+            (try? condition(Spec.Linux.Seccomp.Arg(index: 0, value: 0, op: $0), field: "")) != nil
+        }.sorted()
+    }
+
+    /// Architectures the linked libseccomp resolves; `compile` skips the others with a warning.
+    public static var supportedArchitectures: [String] {
+        knownSeccompArchitectures.filter { architectureToken($0) != 0 }.sorted()
     }
 }

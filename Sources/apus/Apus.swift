@@ -94,7 +94,8 @@ struct Apus: ParsableCommand {
             SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self,
             StateCommand.self,
             KillCommand.self, DeleteCommand.self, ListCommand.self, UpdateCommand.self, PauseCommand.self,
-            ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self,
+            ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self, FeaturesCommand.self,
+            InfoCommand.self,
         ]
     )
 
