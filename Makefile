@@ -65,8 +65,16 @@ soak: deps build
 bench: deps build
 	bash spec-fixtures/bench/bench.sh
 
+# The binary, bash/zsh/fish completions and the man page (apus.8), all generated from
+# the CLI definition.
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/apus
+	install -d $(DESTDIR)/usr/share/bash-completion/completions $(DESTDIR)/usr/share/zsh/vendor-completions \
+	  $(DESTDIR)/usr/share/fish/vendor_completions.d $(DESTDIR)$(PREFIX)/share/man/man8
+	$(BIN) --generate-completion-script bash > $(DESTDIR)/usr/share/bash-completion/completions/apus
+	$(BIN) --generate-completion-script zsh > $(DESTDIR)/usr/share/zsh/vendor-completions/_apus
+	$(BIN) --generate-completion-script fish > $(DESTDIR)/usr/share/fish/vendor_completions.d/apus.fish
+	python3 scripts/gen-man.py $(BIN) > $(DESTDIR)$(PREFIX)/share/man/man8/apus.8
 
 clean:
 	rm -rf .build
