@@ -32,6 +32,8 @@ public struct InitContext {
     public var forkAgainForPid: Bool
     /// The parent's flock'd state-dir fd: the child must not keep the lock.
     public var lockFD: Int32
+    /// Mount index → id-mapped tree prepared on the host (`IDMappedMounts`).
+    public var idmappedTrees: [Int: Int32] = [:]
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -61,7 +63,7 @@ public enum ContainerInit {
         // A forked child shares the parent's open files: holding the state
         // lock would block every later command on this container.
         close(context.lockFD)
-        var keep = [context.sync.fd, context.consoleSocket] + context.joins.map(\.fd)
+        var keep = [context.sync.fd, context.consoleSocket] + context.joins.map(\.fd) + context.idmappedTrees.values
         if case .fifo(let fd) = context.trigger { keep.append(fd) }
         ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds, except: keep)
         let spec = context.spec
@@ -152,7 +154,8 @@ public enum ContainerInit {
         if context.plan.has(.mount) {
             let rootContext = RootfsContext(
                 bundle: context.bundle, rootfs: context.rootfs, cgroups: context.cgroupView,
-                inUserNamespace: inUserNamespace, warn: { _ = sync.send(.warning($0)) })
+                inUserNamespace: inUserNamespace, idmappedTrees: context.idmappedTrees,
+                warn: { _ = sync.send(.warning($0)) })
             let root = try Rootfs.prepareRoot(spec, context: rootContext)
             try Rootfs.mountAll(spec, root: root, context: rootContext)
             try Rootfs.populateDev(spec, root: root, context: rootContext)

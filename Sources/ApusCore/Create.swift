@@ -172,6 +172,13 @@ public struct Runtime {
             throw RuntimeError("cannot use console socket if apus will not detach or allocate tty")
         }
 
+        let idmappedTrees: [Int: Int32]
+        do {
+            idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
+        } catch {
+            throw RuntimeError(error.description)
+        }
+        rollback.add { for fd in idmappedTrees.values { close(fd) } }
         let joins = try openNamespaceFiles(plan)
         rollback.add { for join in joins { close(join.fd) } }
         let (parentEnd, childEnd) = try SyncSocket.pair()
@@ -198,7 +205,7 @@ public struct Runtime {
             trigger: startTrigger, consoleSocket: consoleSocket,
             cgroupView: cgroup?.mountView ?? CgroupMountView(v1: [], unified: nil), noPivot: options.noPivot,
             preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
-            forkAgainForPid: forkAgainForPid, lockFD: lockFD)
+            forkAgainForPid: forkAgainForPid, lockFD: lockFD, idmappedTrees: idmappedTrees)
 
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
@@ -272,6 +279,7 @@ public struct Runtime {
         }
         crashPoint("ready")
         for join in joins { close(join.fd) }
+        for fd in idmappedTrees.values { close(fd) }
         if case .fifo(let fd) = startTrigger { close(fd) }
         if consoleSocket >= 0 { close(consoleSocket) }
 

@@ -22,16 +22,19 @@ public struct RootfsContext {
     public var rootfs: String
     public var cgroups: CgroupMountView
     public var inUserNamespace: Bool
+    /// Mount index → the id-mapped tree the runtime prepared (`IDMappedMounts`).
+    public var idmappedTrees: [Int: Int32]
     public var warn: (String) -> Void
 
     public init(
         bundle: String, rootfs: String, cgroups: CgroupMountView, inUserNamespace: Bool,
-        warn: @escaping (String) -> Void
+        idmappedTrees: [Int: Int32] = [:], warn: @escaping (String) -> Void
     ) {
         self.bundle = bundle
         self.rootfs = rootfs
         self.cgroups = cgroups
         self.inUserNamespace = inUserNamespace
+        self.idmappedTrees = idmappedTrees
         self.warn = warn
     }
 }
@@ -93,22 +96,22 @@ public enum Rootfs {
     {
         for (index, entry) in (spec.mounts ?? []).enumerated() {
             do {
-                try mountEntry(entry, root: root, context: context)
+                try mountEntry(entry, root: root, context: context, idmappedTree: context.idmappedTrees[index])
             } catch {
                 throw error.with(field: ".mounts[\(index)]")
             }
         }
     }
 
-    static func mountEntry(_ entry: Spec.Mount, root: borrowing RootfsDirectory, context: RootfsContext)
-        throws(SetupError)
-    {
+    static func mountEntry(
+        _ entry: Spec.Mount, root: borrowing RootfsDirectory, context: RootfsContext, idmappedTree: Int32? = nil
+    ) throws(SetupError) {
         let options = parseMountOptions(entry.options ?? [])
         let type = entry.type ?? ""
         let isBind = options.isBind || type == "bind"
         let destination = entry.destination
         if isBind {
-            try bindMount(entry, options: options, root: root, context: context)
+            try bindMount(entry, options: options, root: root, context: context, idmappedTree: idmappedTree)
         } else if type == "cgroup" || type == "cgroup2" {
             try mountCgroups(entry, options: options, root: root, context: context)
         } else {
@@ -149,7 +152,8 @@ public enum Rootfs {
     }
 
     static func bindMount(
-        _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
+        _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext,
+        idmappedTree: Int32? = nil
     ) throws(SetupError) {
         guard var source = entry.source, !source.isEmpty else {
             throw SetupError("bind mount to \(entry.destination)", detail: "no source given")
@@ -164,8 +168,15 @@ public enum Rootfs {
             entry.destination, root: root, file: !isDirectory, noSymlinks: false, type: "bind")
         defer { close(target) }
         let recursive = options.isRecursiveBind
-        try sys("bind mount \(source) to \(entry.destination)") {
-            apus_mount(source, procFD(target), nil, msBind | (recursive ? msRec : 0), nil)
+        if let idmappedTree {
+            defer { close(idmappedTree) }
+            try sys("move id-mapped mount \(source) to \(entry.destination)") {
+                apus_move_mount_onto(idmappedTree, target)
+            }
+        } else {
+            try sys("bind mount \(source) to \(entry.destination)") {
+                apus_mount(source, procFD(target), nil, msBind | (recursive ? msRec : 0), nil)
+            }
         }
         // MS_BIND ignores the other flags: apply them with a remount of the new
         // mount, keeping the flags the kernel locks (nosuid/nodev/noexec) when
@@ -445,11 +456,11 @@ public enum Rootfs {
 
 extension MountOption {
     /// Whether a mount step acts on the option; `apus features` lists only these. "tmpcopyup"
-    /// and "idmap"/"ridmap" are parsed and validated, but nothing applies them yet.
+    /// is parsed and validated, but nothing applies it yet.
     public var isImplemented: Bool {
         switch self {
-        case .flag, .propagation, .recursiveAttr, .ignored: return true
-        case .tmpcopyup, .idmap: return false
+        case .flag, .propagation, .recursiveAttr, .ignored, .idmap: return true
+        case .tmpcopyup: return false
         }
     }
 }

@@ -331,3 +331,82 @@ struct ContainerTests {
         #expect((try? FileManager.default.contentsOfDirectory(atPath: runtimeDir + "/apus"))?.isEmpty ?? true)
     }
 }
+
+/// Id-mapped bind mounts: file owners on disk appear shifted through the mount's mappings
+/// (or the container's, for a bare "idmap"), without chown.
+@Suite("id-mapped mounts", .enabled(if: Env.enabled))
+struct IDMappedMountTests {
+    typealias Mapping = Spec.Linux.IDMapping
+
+    /// A host dir with /a owned by 0:0 and /b by 1000:1000; removed by the caller.
+    func hostDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "apus-idmap-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: dir + "/a", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/b", contents: nil)
+        chown(dir + "/b", 1000, 1000)
+        return dir
+    }
+
+    @Test("mounts[].uidMappings shift on-disk owners in a container without a user namespace")
+    func explicitMappings() throws {
+        let dir = try hostDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bundle = try TestBundle {
+            $0.mounts?.append(
+                Spec.Mount(
+                    destination: "/data", type: "bind", source: dir, options: ["rbind"],
+                    uidMappings: [Mapping(containerID: 0, hostID: 100_000, size: 65536)],
+                    gidMappings: [Mapping(containerID: 0, hostID: 200_000, size: 65536)]))
+        }
+        try bundle.command("sh", "-c", "stat -c '%n %u %g' /data/a /data/b")
+        let out = try apus("run", "--bundle", bundle.path, uniqueID("idmap"))
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout == "/data/a 100000 200000\n/data/b 101000 201000\n", "\(out.all)")
+    }
+
+    @Test(
+        "\"idmap\" takes the user namespace's mappings: container root owns what host root owns",
+        arguments: [true, false])
+    func containerMappings(idmap: Bool) throws {
+        let dir = try hostDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bundle = try TestBundle {
+            $0.linux?.namespaces?.append(.init(type: .user))
+            $0.linux?.uidMappings = [Mapping(containerID: 0, hostID: 100_000, size: 65536)]
+            $0.linux?.gidMappings = [Mapping(containerID: 0, hostID: 100_000, size: 65536)]
+            // A cgroup v1 bind needs privilege over the host's cgroupfs.
+            $0.mounts = $0.mounts?.filter { $0.type != "cgroup" }
+            $0.mounts?.append(
+                Spec.Mount(
+                    destination: "/data", type: "bind", source: dir, options: ["rbind"] + (idmap ? ["idmap"] : [])))
+        }
+        // Container root maps to host 100000, which may not create the target in a root-owned rootfs.
+        try FileManager.default.createDirectory(atPath: bundle.rootfs + "/data", withIntermediateDirectories: true)
+        try bundle.command("sh", "-c", "stat -c '%n %u %g' /data/a /data/b; touch /data/new 2>&1; echo touched")
+        let out = try apus("run", "--bundle", bundle.path, uniqueID("idmapns"))
+        #expect(out.status == 0, "\(out.all)")
+        if idmap {
+            #expect(out.stdout.hasPrefix("/data/a 0 0\n/data/b 1000 1000\n"), "\(out.all)")
+            // Written by container root through the mapping: owned by host root on disk.
+            var st = stat()
+            #expect(stat(dir + "/new", &st) == 0 && st.st_uid == 0, "\(out.all)")
+        } else {
+            // The control: without the id mapping host root's files belong to nobody.
+            #expect(out.stdout.hasPrefix("/data/a 65534 65534\n/data/b 65534 65534\n"), "\(out.all)")
+        }
+    }
+
+    @Test("an id-mapped mount that is not a bind mount is refused, naming the mount")
+    func notABind() throws {
+        let bundle = try TestBundle {
+            $0.mounts?.append(Spec.Mount(destination: "/data", type: "tmpfs", source: "tmpfs", options: ["idmap"]))
+        }
+        try bundle.command("true")
+        let id = uniqueID("idmapbad")
+        let out = try apus("run", "--bundle", bundle.path, id)
+        #expect(out.status != 0)
+        #expect(out.stderr.contains(".mounts[7]") && out.stderr.contains("bind"), "\(out.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+}

@@ -91,7 +91,7 @@ struct FeaturesTests {
         for option in f["mountOptions"] as? [String] ?? [] {
             let parsed = parseMountOptions([option])
             #expect(parsed.data.isEmpty, "\(option) is not recognised: it would go to the filesystem")
-            #expect(!parsed.tmpcopyup && !parsed.idmap, "\(option) is listed but apus does not apply it")
+            #expect(!parsed.tmpcopyup, "\(option) is listed but apus does not apply it")
         }
         for ns in linux["namespaces"] as? [String] ?? [] {
             #expect(Spec.Linux.Namespace.Kind(rawValue: ns) != nil, "\(ns)")
@@ -107,7 +107,8 @@ struct FeaturesTests {
         let supported = Set(seccomp["supportedFlags"] as? [String] ?? [])
         #expect(supported.isSubset(of: Set(knownSeccompFlags.keys)))
         let idmap = (linux["mountExtensions"] as? [String: Any])?["idmap"] as? [String: Bool]
-        #expect(idmap?["enabled"] == false, "apus does not apply mounts[].uidMappings yet")
+        #expect(idmap?["enabled"] == true, "apus applies mounts[].uidMappings and idmap/ridmap")
+        #expect((f["mountOptions"] as? [String] ?? []).contains("ridmap"))
     }
 
     @Test("a container runs with a profile using every listed action, operator, architecture and flag")

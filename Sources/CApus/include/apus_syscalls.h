@@ -87,4 +87,15 @@ int apus_self_exe_protected(void);
  * /proc/PID/exe of apus while apus runs there). Returns -1 with errno only on failure. */
 int apus_reexec_sealed(char *const argv[], char *const envp[]);
 
+/* A user namespace with these uid_map/gid_map texts, for id-mapped mounts: returns an
+ * O_RDONLY fd of it (its short-lived owner process is already reaped), -1 with errno. */
+int apus_userns_with_maps(const char *uid_map, const char *gid_map);
+
+/* A detached clone of the mount tree at source (open_tree, Linux 5.2) with the id
+ * mapping of userns_fd applied (mount_setattr MOUNT_ATTR_IDMAP, Linux 5.12). */
+int apus_open_idmapped_tree(const char *source, int recursive_bind, int recursive_idmap, int userns_fd);
+
+/* move_mount(2) of a detached tree onto the directory or file open as target_fd. */
+int apus_move_mount_onto(int tree, int target_fd);
+
 #endif

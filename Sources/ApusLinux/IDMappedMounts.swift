@@ -1,0 +1,59 @@
+import CApus
+import Glibc
+import OCI
+
+/// Id-mapped bind mounts (`mounts[].uidMappings`/`gidMappings`, options "idmap"/"ridmap").
+/// The runtime prepares them on the host: mount_setattr(MOUNT_ATTR_IDMAP) needs privilege
+/// over the source filesystem, which init loses once it is in a new user namespace. Each
+/// becomes a detached mount tree (open_tree) that init moves onto its target.
+public enum IDMappedMounts {
+    /// uid_map/gid_map text: "containerID hostID size" per line.
+    public static func mapText(_ mappings: [Spec.Linux.IDMapping]) -> String {
+        mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+    }
+
+    /// Mount index → detached, id-mapped tree fd, for every mount that asks for one. The
+    /// caller closes them once init has them (clone copies the fd table).
+    public static func prepare(_ spec: Spec, bundle: String) throws(SetupError) -> [Int: Int32] {
+        var trees: [Int: Int32] = [:]
+        var namespaces: [String: Int32] = [:]
+        defer { for fd in namespaces.values { close(fd) } }
+        do throws(SetupError) {
+            for (index, entry) in (spec.mounts ?? []).enumerated() {
+                let options = parseMountOptions(entry.options ?? [])
+                guard options.idmap || entry.uidMappings != nil || entry.gidMappings != nil else { continue }
+                let field = ".mounts[\(index)]"
+                // "idmap" alone takes the container's own mappings (runc, crun).
+                let explicit = entry.uidMappings != nil || entry.gidMappings != nil
+                let uids = explicit ? entry.uidMappings ?? [] : spec.linux?.uidMappings ?? []
+                let gids = explicit ? entry.gidMappings ?? [] : spec.linux?.gidMappings ?? []
+                guard !uids.isEmpty, !gids.isEmpty else {
+                    throw SetupError(
+                        "id-mapped mount to \(entry.destination)",
+                        detail: "needs uidMappings and gidMappings on the mount or in linux", field: field)
+                }
+                var source = entry.source ?? ""
+                if !source.hasPrefix("/") { source = bundle + "/" + source }
+                let key = mapText(uids) + "|" + mapText(gids)
+                let userns: Int32
+                if let known = namespaces[key] {
+                    userns = known
+                } else {
+                    userns = try sys("create a user namespace for the id-mapped mount of \(source)", field: field) {
+                        apus_userns_with_maps(mapText(uids), mapText(gids))
+                    }
+                    namespaces[key] = userns
+                }
+                let recursiveBind = options.isRecursiveBind
+                trees[index] = try sys("id-mapped mount \(source) to \(entry.destination)", field: field) {
+                    apus_open_idmapped_tree(
+                        source, recursiveBind ? 1 : 0, options.recursiveIDMap ? 1 : 0, userns)
+                }
+            }
+        } catch {
+            for fd in trees.values { close(fd) }
+            throw error
+        }
+        return trees
+    }
+}
