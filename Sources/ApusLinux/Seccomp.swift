@@ -33,6 +33,7 @@ public struct SeccompFilter: Sendable {
         }
         defer { seccomp_release(ctx) }
         var warnings: [String] = []
+        var archTokens: [UInt32] = [seccomp_arch_native()]
 
         for (i, name) in (seccomp.architectures ?? []).enumerated() {
             let field = base + ".architectures[\(i)]"
@@ -47,6 +48,7 @@ public struct SeccompFilter: Sendable {
             if rc < 0 && rc != -EEXIST {
                 throw SetupError("seccomp add architecture \(name)", errno: -rc, field: field)
             }
+            archTokens.append(token)
         }
 
         var flags: UInt32 = 0
@@ -97,7 +99,12 @@ public struct SeccompFilter: Sendable {
             throw SetupError("seccomp export BPF", errno: -rc, field: base)
         }
         defer { free(buffer) }
-        let program = Array(UnsafeBufferPointer(start: buffer, count: length))
+        var program = Array(UnsafeBufferPointer(start: buffer, count: length))
+        if !allowLike.contains(seccomp.defaultAction) {
+            let names = (seccomp.syscalls ?? []).flatMap(\.names)
+            let stub = enosysStub(maxima: newestSyscalls(names, architectures: archTokens))
+            if (stub.count + program.count) / 8 <= 4096 { program = stub + program }
+        }
 
         if usesNotify {
             flags |= newListener
@@ -109,6 +116,109 @@ public struct SeccompFilter: Sendable {
             flags &= ~waitKillableRecv
         }
         return SeccompFilter(program: program, flags: flags, usesNotify: usesNotify, warnings: warnings)
+    }
+
+    /// Default actions that let unknown syscalls through: no ENOSYS stub (runc's list; a
+    /// tracer is expected to handle new syscalls itself).
+    static let allowLike: Set<String> = ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"]
+
+    /// Per audit architecture, the highest syscall number the profile names: (native ABI,
+    /// x32 ABI on x86_64, whose numbers carry bit 30).
+    static func newestSyscalls(_ names: [String], architectures: [UInt32]) -> [UInt32: (plain: UInt32?, x32: UInt32?)] {
+        let x32Token = architectureToken("SCMP_ARCH_X32")
+        let x86_64 = architectureToken("SCMP_ARCH_X86_64")
+        var maxima: [UInt32: (plain: UInt32?, x32: UInt32?)] = [:]
+        for token in Set(architectures) {
+            var newest: UInt32? = nil
+            for name in names {
+                let number = seccomp_syscall_resolve_name_arch(token, name)
+                // Negative: unknown here, or a pseudo-syscall (socketcall on x86_64).
+                if number >= 0 { newest = max(newest ?? 0, UInt32(number)) }
+            }
+            guard let newest else { continue }
+            let isX32 = token == x32Token && x32Token != 0
+            let audit = isX32 ? x86_64 : token
+            var entry = maxima[audit] ?? (nil, nil)
+            if isX32 { entry.x32 = newest } else { entry.plain = newest }
+            maxima[audit] = entry
+        }
+        return maxima
+    }
+
+    /// runc's answer to syscalls newer than the profile (libcontainer/seccomp/patchbpf): a
+    /// syscall numbered above every one the profile names for its architecture returns
+    /// ENOSYS, not the default action, so a program probing a newer syscall (clone3,
+    /// openat2, ...) falls back as on an older kernel instead of failing with EPERM. The
+    /// stub goes in front of libseccomp's program; sock_filter instructions, native endian.
+    static func enosysStub(maxima: [UInt32: (plain: UInt32?, x32: UInt32?)]) -> [UInt8] {
+        guard !maxima.isEmpty else { return [] }
+        enum Op {
+            case load(UInt32)
+            case jump(code: UInt16, k: UInt32, yes: Int, no: Int)
+            case always(Int)
+            case ret(UInt32)
+            case label(Int)
+        }
+        let ldAbs: UInt16 = 0x20, jeq: UInt16 = 0x15, jgt: UInt16 = 0x25, jset: UInt16 = 0x45
+        let x32Bit: UInt32 = 1 << 30
+        let enosys = 1, filter = 2
+        var nextLabel = 3
+        var ops: [Op] = []
+        let x86_64 = architectureToken("SCMP_ARCH_X86_64")
+        for (audit, newest) in maxima.sorted(by: { $0.key < $1.key }) {
+            let next = nextLabel
+            nextLabel += 1
+            ops += [.load(4), .jump(code: jeq, k: audit, yes: 0, no: next), .load(0)]
+            if audit == x86_64 {
+                let x32Path = nextLabel
+                nextLabel += 1
+                ops.append(.jump(code: jset, k: x32Bit, yes: x32Path, no: 0))
+                if let plain = newest.plain {
+                    ops.append(.jump(code: jgt, k: plain, yes: enosys, no: filter))
+                } else {
+                    ops.append(.always(filter))
+                }
+                ops.append(.label(x32Path))
+                if let x32 = newest.x32 {
+                    ops.append(.jump(code: jgt, k: x32, yes: enosys, no: filter))
+                } else {
+                    ops.append(.always(filter))
+                }
+            } else if let plain = newest.plain {
+                ops.append(.jump(code: jgt, k: plain, yes: enosys, no: filter))
+            } else {
+                ops.append(.always(filter))
+            }
+            ops.append(.label(next))
+        }
+        // SECCOMP_RET_ERRNO | ENOSYS.
+        ops += [.always(filter), .label(enosys), .ret(0x0005_0000 | UInt32(ENOSYS)), .label(filter)]
+
+        var position: [Int: Int] = [:]
+        var count = 0
+        for op in ops {
+            if case .label(let id) = op { position[id] = count } else { count += 1 }
+        }
+        var bytes: [UInt8] = []
+        var pc = 0
+        func emit(_ code: UInt16, _ jt: UInt8, _ jf: UInt8, _ k: UInt32) {
+            withUnsafeBytes(of: code) { bytes += $0 }
+            bytes += [jt, jf]
+            withUnsafeBytes(of: k) { bytes += $0 }
+            pc += 1
+        }
+        // A label 0 means "the next instruction"; jumps here are short (a few per architecture).
+        func offset(_ label: Int) -> UInt8 { label == 0 ? 0 : UInt8(clamping: (position[label] ?? pc + 1) - pc - 1) }
+        for op in ops {
+            switch op {
+            case .load(let field): emit(ldAbs, 0, 0, field)
+            case .jump(let code, let k, let yes, let no): emit(code, offset(yes), offset(no), k)
+            case .always(let label): emit(0x05, 0, 0, UInt32((position[label] ?? pc + 1) - pc - 1))
+            case .ret(let value): emit(0x06, 0, 0, value)
+            case .label: break
+            }
+        }
+        return bytes
     }
 
     /// Installs the filter on the calling thread. Returns the notify listener

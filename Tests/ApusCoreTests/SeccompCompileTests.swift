@@ -1,6 +1,8 @@
-import ApusLinux
+import Glibc
 import OCI
 import Testing
+
+@testable import ApusLinux
 
 /// linux.seccomp → BPF translation, without loading anything (no root needed).
 struct SeccompCompileTests {
@@ -69,5 +71,78 @@ struct SeccompCompileTests {
         } throws: { error in
             "\(error)".contains(".linux.seccomp.syscalls[0].args[0].op")
         }
+    }
+}
+
+/// The ENOSYS stub in front of libseccomp's program, run through a small interpreter of
+/// the classic BPF subset it uses.
+@Suite("seccomp ENOSYS stub")
+struct EnosysStubTests {
+    static let x86_64: UInt32 = 0xC000_003E
+    static let i386: UInt32 = 0x4000_0003
+    static let enosys: UInt32 = 0x0005_0000 | UInt32(ENOSYS)
+
+    /// What the stub decides for (arch, nr): a return value, or nil for "falls through into
+    /// the filter" (the instruction right after the stub).
+    func run(_ stub: [UInt8], arch: UInt32, nr: UInt32) -> UInt32? {
+        let count = stub.count / 8
+        var pc = 0
+        var a: UInt32 = 0
+        var steps = 0
+        while pc < count, steps < 1000 {
+            steps += 1
+            let base = pc * 8
+            let code = UInt16(stub[base]) | UInt16(stub[base + 1]) << 8
+            let jt = Int(stub[base + 2])
+            let jf = Int(stub[base + 3])
+            let k = (0..<4).reduce(UInt32(0)) { $0 | UInt32(stub[base + 4 + $1]) << (8 * $1) }
+            pc += 1
+            switch code {
+            case 0x20: a = k == 0 ? nr : k == 4 ? arch : 0
+            case 0x15: pc += a == k ? jt : jf
+            case 0x25: pc += a > k ? jt : jf
+            case 0x45: pc += a & k != 0 ? jt : jf
+            case 0x05: pc += Int(k)
+            case 0x06: return k
+            default: Issue.record("unexpected opcode \(code)")
+            }
+        }
+        #expect(pc == count, "jumped past the filter's first instruction")
+        return nil
+    }
+
+    @Test("syscalls above the newest one named return ENOSYS, per ABI; the rest reach the filter")
+    func decisions() {
+        let stub = SeccompFilter.enosysStub(maxima: [
+            Self.x86_64: (plain: 334, x32: 0x4000_0000 + 334), Self.i386: (plain: 386, x32: nil),
+        ])
+        #expect(run(stub, arch: Self.x86_64, nr: 39) == nil)
+        #expect(run(stub, arch: Self.x86_64, nr: 334) == nil)
+        #expect(run(stub, arch: Self.x86_64, nr: 335) == Self.enosys)
+        #expect(run(stub, arch: Self.x86_64, nr: 435) == Self.enosys)
+        #expect(run(stub, arch: Self.x86_64, nr: 0x4000_0000 + 100) == nil)
+        #expect(run(stub, arch: Self.x86_64, nr: 0x4000_0000 + 500) == Self.enosys)
+        #expect(run(stub, arch: Self.i386, nr: 386) == nil)
+        #expect(run(stub, arch: Self.i386, nr: 387) == Self.enosys)
+        // An architecture the profile does not list is the filter's business (bad arch action).
+        #expect(run(stub, arch: 0xC000_00B7, nr: 9999) == nil)
+    }
+
+    @Test("without x32 rules an x32 syscall goes to the filter; no maxima, no stub")
+    func edges() {
+        let stub = SeccompFilter.enosysStub(maxima: [Self.x86_64: (plain: 100, x32: nil)])
+        #expect(run(stub, arch: Self.x86_64, nr: 0x4000_0000 + 5) == nil)
+        #expect(run(stub, arch: Self.x86_64, nr: 101) == Self.enosys)
+        #expect(SeccompFilter.enosysStub(maxima: [:]).isEmpty)
+    }
+
+    @Test("the maxima come from the names the profile uses, per architecture")
+    func maxima() {
+        let tokens = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"].map(SeccompFilter.architectureToken)
+        let maxima = SeccompFilter.newestSyscalls(
+            ["getpid", "rseq", "no_such_call", "socketcall"], architectures: tokens)
+        #expect(maxima[Self.x86_64]?.plain == 334)
+        #expect(maxima[Self.x86_64]?.x32 == UInt32(0x4000_0000 + 334))
+        #expect(maxima[Self.i386]?.plain == 386)
     }
 }

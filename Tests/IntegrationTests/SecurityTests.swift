@@ -15,6 +15,60 @@ struct SecurityTests {
 
     // MARK: seccomp
 
+    /// spec-fixtures/sysnr.c built static into `rootfs/bin/sysnr`; nil (with the reason
+    /// printed) where gcc or a static libc is missing.
+    func installSyscallProber(_ bundle: TestBundle) throws -> Bool {
+        let source = Env.repo.appendingPathComponent("spec-fixtures/sysnr.c").path
+        let built = try sh("/usr/bin/env", ["gcc", "-static", "-O1", "-o", bundle.rootfs + "/bin/sysnr", source])
+        if built.status != 0 {
+            print("SKIP seccomp ENOSYS: cannot build a static test program: \(built.stderr.prefix(200))")
+            return false
+        }
+        return true
+    }
+
+    /// Syscalls newer than every one a deny-by-default profile names get ENOSYS, not the
+    /// default errno, so programs fall back as on an older kernel (runc's patchbpf stub).
+    /// 400 is in x86_64's unused range, 435 is clone3, 1000 is past the table; 39 (getpid)
+    /// is allowed and 83 (mkdir) is older than the newest named syscall, so it gets the
+    /// default action. 335/336 are avoided: Linux lets uretprobe/uprobe bypass seccomp.
+    @Test(
+        "seccomp: syscalls newer than the profile return ENOSYS, older unlisted ones the default action, as with runc")
+    func enosysForNewerSyscalls() throws {
+        let allowed = [
+            "read", "write", "close", "fstat", "newfstatat", "mmap", "mprotect", "munmap", "brk", "rt_sigaction",
+            "rt_sigprocmask", "rt_sigreturn", "ioctl", "execve", "exit", "exit_group", "arch_prctl",
+            "set_tid_address", "set_robust_list", "rseq", "prlimit64", "getrandom", "readlinkat", "futex", "openat",
+            "fcntl", "getpid", "getppid", "gettid", "tgkill", "capget", "capset", "prctl", "setgroups", "setuid",
+            "setgid", "setresuid", "setresgid", "getcwd", "chdir", "fchdir", "epoll_create1", "epoll_ctl",
+            "epoll_pwait", "epoll_wait", "sched_yield", "nanosleep", "clone", "wait4", "sigaltstack", "madvise",
+            "dup3", "pipe2", "getdents64", "lseek", "pread64", "sched_getaffinity", "clock_gettime", "uname",
+            "fstatfs", "statfs", "umask", "access", "faccessat",
+        ]
+        let bundle = try TestBundle {
+            $0.linux?.seccomp = Seccomp(
+                defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+                architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                syscalls: [.init(names: allowed, action: "SCMP_ACT_ALLOW")])
+            // runc 1.1 refuses newer spec versions.
+            $0.ociVersion = "1.0.2"
+        }
+        guard try installSyscallProber(bundle) else { return }
+        try bundle.command("/bin/sysnr", "39", "83", "400", "435", "1000")
+        let out = try apus("run", "--bundle", bundle.path, uniqueID("enosys"))
+        #expect(out.status == 0, "\(out.all)")
+        let enosys = "Function not implemented"
+        #expect(
+            out.stdout == "39 ok\n83 Operation not permitted\n400 \(enosys)\n435 \(enosys)\n1000 \(enosys)\n",
+            "\(out.all)")
+        if let runc = Env.runc {
+            let root = NSTemporaryDirectory() + "apus-runc-\(getpid())"
+            let theirs = try sh(runc, ["--root", root, "run", "--bundle", bundle.path, uniqueID("enosys-runc")])
+            try? FileManager.default.removeItem(atPath: root)
+            #expect(theirs.stdout == out.stdout, "runc: \(theirs.all)")
+        }
+    }
+
     @Test("a profile that denies mkdir with EPERM", arguments: [true, false])
     func denyMkdir(noNewPrivileges: Bool) throws {
         let bundle = try TestBundle {
