@@ -38,8 +38,11 @@ fuzz:
 	mkdir -p .build/fuzz/corpus
 	swiftc -sanitize=fuzzer,address -parse-as-library -module-name OCI -O \
 	  Sources/OCI/*.swift Fuzz/ConfigFuzz.swift -o .build/fuzz/config-fuzz
-	.build/fuzz/config-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
-	  -dict=Fuzz/json.dict -artifact_prefix=.build/fuzz/ -print_final_stats=1 .build/fuzz/corpus Fuzz/corpus
+	@echo "fuzzing config.json decoding for $(FUZZ_SECONDS) s (log: .build/fuzz/fuzz.log)"
+	@if .build/fuzz/config-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
+	  -dict=Fuzz/json.dict -artifact_prefix=.build/fuzz/ -print_final_stats=1 .build/fuzz/corpus Fuzz/corpus \
+	  > .build/fuzz/fuzz.log 2>&1; then grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' .build/fuzz/fuzz.log; \
+	else tail -60 .build/fuzz/fuzz.log; ls .build/fuzz/crash-* .build/fuzz/timeout-* .build/fuzz/oom-* 2>/dev/null; exit 1; fi
 
 unit:
 	$(SWIFT) test --skip IntegrationTests
