@@ -74,6 +74,8 @@ public enum ContainerInit {
 
         // The parent writes uid/gid maps and joins us to our cgroups first.
         guard sync.receive() == .proceed else { _exit(1) }
+        // Before any mount or namespace join: the procfs all of init's /proc writes use.
+        let proc = try ProcFS()
 
         // Errors before `proceed` would not reach the parent, hence here.
         // The filter is compiled early and loaded as late as possible below.
@@ -134,8 +136,8 @@ public enum ContainerInit {
                 for (clock, offset) in offsets.sorted(by: { $0.key < $1.key }) {
                     text += "\(clock) \(offset.secs ?? 0) \(offset.nanosecs ?? 0)\n"
                 }
-                try FileIO.write(
-                    "/proc/self/timens_offsets", text,
+                try proc.write(
+                    "self/timens_offsets", text,
                     step: "write time namespace offsets (config.json .linux.timeOffsets)")
             }
         }
@@ -178,7 +180,7 @@ public enum ContainerInit {
         if context.plan.newKinds.contains(.network) {
             try sys("bring up lo") { apus_loopback_up() }
         }
-        try applySysctl(spec.linux?.sysctl ?? [:])
+        try applySysctl(spec.linux?.sysctl ?? [:], proc: proc)
 
         if process.terminal == true {
             try attachTerminal(
@@ -190,9 +192,9 @@ public enum ContainerInit {
         try Rootfs.finishRoot(spec)
 
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
-        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj) }
+        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj, proc: proc) }
         // Personality, I/O priority, scheduler and LSM exec labels, while still root.
-        try ProcessAttributes.apply(spec)
+        try ProcessAttributes.apply(spec, proc: proc)
 
         // Capabilities around the user switch: bounding set first (needs
         // CAP_SETPCAP), keep permitted caps across setuid, then set the final
@@ -347,10 +349,10 @@ public enum ContainerInit {
 
     /// `linux.sysctl`: only keys of namespaces the container owns are allowed
     /// (runc's rule), others would change the host.
-    static func applySysctl(_ sysctl: [String: String]) throws(SetupError) {
+    static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(SetupError) {
         for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
-            let path = "/proc/sys/" + key.replacing(".", with: "/")
-            try FileIO.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
+            let path = "sys/" + key.replacing(".", with: "/")
+            try proc.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
         }
     }
 

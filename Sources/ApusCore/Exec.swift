@@ -327,6 +327,8 @@ enum ExecChild {
         ProcessSetup.closeFileDescriptors(
             from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket])
         guard sync.receive() == .proceed else { _exit(1) }
+        // The host's procfs, before joining the container's mount namespace (CVE-2025-52881).
+        let proc = try ProcFS()
 
         if context.namespaceFlags != 0 {
             // One setns with a pidfd enters them all at once, in the kernel's
@@ -346,10 +348,10 @@ enum ExecChild {
         }
 
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
-        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj) }
+        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj, proc: proc) }
         // I/O priority, scheduler and the LSM exec labels (--apparmor,
         // --process-label): the same step as init's, for the exec'd process.
-        try ProcessAttributes.apply(Spec(ociVersion: "", process: process))
+        try ProcessAttributes.apply(Spec(ociVersion: "", process: process), proc: proc)
 
         // Same order as ContainerInit.setUp, for the same reasons.
         let noNewPrivileges = process.noNewPrivileges == true

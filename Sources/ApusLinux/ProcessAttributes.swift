@@ -18,7 +18,7 @@ public enum ProcessAttributes {
         throw SetupError("apply Intel RDT", detail: "not supported by apus yet", field: ".linux.intelRdt")
     }
 
-    public static func apply(_ spec: Spec) throws(SetupError) {
+    public static func apply(_ spec: Spec, proc: borrowing ProcFS) throws(SetupError) {
         guard let process = spec.process else { return }
         if let personality = spec.linux?.personality {
             guard let domain = knownPersonalityDomains[personality.domain] else {
@@ -57,10 +57,8 @@ public enum ProcessAttributes {
                     field: ".process.apparmorProfile")
             }
             // Linux 5.8+ has the per-LSM directory; older kernels only the shared file.
-            let path =
-                access("/proc/self/attr/apparmor/exec", F_OK) == 0
-                ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec"
-            try FileIO.write(
+            let path = proc.exists("self/attr/apparmor/exec") ? "self/attr/apparmor/exec" : "self/attr/exec"
+            try proc.write(
                 path, "exec \(profile)",
                 step: "apply AppArmor profile \(profile) (config.json .process.apparmorProfile)")
         }
@@ -70,8 +68,8 @@ public enum ProcessAttributes {
                     "apply SELinux label \(label)", detail: "SELinux is not enabled on this host",
                     field: ".process.selinuxLabel")
             }
-            try FileIO.write(
-                "/proc/self/attr/exec", label, step: "apply SELinux label \(label) (config.json .process.selinuxLabel)")
+            try proc.write(
+                "self/attr/exec", label, step: "apply SELinux label \(label) (config.json .process.selinuxLabel)")
         }
     }
 }

@@ -19,9 +19,9 @@ public enum ProcessSetup {
         }
     }
 
-    public static func setOOMScoreAdj(_ value: Int) throws(SetupError) {
-        try FileIO.write(
-            "/proc/self/oom_score_adj", String(value),
+    public static func setOOMScoreAdj(_ value: Int, proc: borrowing ProcFS) throws(SetupError) {
+        try proc.write(
+            "self/oom_score_adj", String(value),
             step: "set oom_score_adj to \(value) (config.json .process.oomScoreAdj)")
     }
 

@@ -101,3 +101,13 @@ int apus_move_mount_onto(int tree, int target_fd)
 	return -1;
 #endif
 }
+
+#include <sys/vfs.h>
+
+long apus_fs_type(int fd)
+{
+	struct statfs fs;
+	if (fstatfs(fd, &fs) < 0)
+		return -1;
+	return (long)fs.f_type;
+}

@@ -432,6 +432,31 @@ struct SecurityTests {
         }
     }
 
+    /// CVE-2025-52881: mounts over the procfs files init writes (a sysctl, oom_score_adj)
+    /// must not receive those writes: init writes through procfs it opened before any
+    /// container mount existed. The host files bound over them stay unchanged.
+    @Test("CVE-2025-52881: procfs writes are not redirected by mounts over /proc files")
+    func procfsWritesNotRedirected() throws {
+        let decoys = (0..<2).map { NSTemporaryDirectory() + "apus-decoy-\($0)-\(UInt32.random(in: 0..<UInt32.max))" }
+        for decoy in decoys { try "untouched\n".write(toFile: decoy, atomically: false, encoding: .utf8) }
+        defer { for decoy in decoys { try? FileManager.default.removeItem(atPath: decoy) } }
+        let bundle = try TestBundle {
+            $0.linux?.sysctl = ["net.ipv4.ip_unprivileged_port_start": "1234"]
+            $0.process?.oomScoreAdj = 123
+            $0.mounts?.append(
+                Spec.Mount(
+                    destination: "/proc/sys/net/ipv4/ip_unprivileged_port_start", type: "bind", source: decoys[0],
+                    options: ["bind"]))
+            $0.mounts?.append(
+                Spec.Mount(destination: "/proc/self/oom_score_adj", type: "bind", source: decoys[1], options: ["bind"]))
+        }
+        let out = try run(bundle, "cat /proc/sys/net/ipv4/ip_unprivileged_port_start; echo done")
+        #expect(out.status == 0, "\(out.all)")
+        for decoy in decoys {
+            #expect(try String(contentsOfFile: decoy, encoding: .utf8) == "untouched\n", "\(decoy) was written")
+        }
+    }
+
     /// CVE-2025-31133: a rootfs whose /dev/null is a symlink to a host-ish
     /// file must not turn masking into a bind of that file.
     @Test("CVE-2025-31133: masking is not redirected by a symlinked /dev/null")

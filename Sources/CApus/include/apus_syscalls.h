@@ -98,4 +98,7 @@ int apus_open_idmapped_tree(const char *source, int recursive_bind, int recursiv
 /* move_mount(2) of a detached tree onto the directory or file open as target_fd. */
 int apus_move_mount_onto(int tree, int target_fd);
 
+/* f_type of fstatfs(2) on fd (PROC_SUPER_MAGIC, ...), or -1 with errno. */
+long apus_fs_type(int fd);
+
 #endif

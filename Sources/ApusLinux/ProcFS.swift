@@ -1,0 +1,51 @@
+import CApus
+import Glibc
+
+/// procfs as init and exec write it (sysctls, oom_score_adj, LSM exec labels, time
+/// offsets): through a handle on procfs taken before any container mount or namespace
+/// join, never through /proc paths of the container's mount tree (CVE-2025-52881). A
+/// config or image mount over /proc/sys/... or /proc/self/attr/... would otherwise
+/// redirect the write to another file, e.g. /proc/sysrq-trigger or a host file.
+public struct ProcFS: ~Copyable {
+    public let fd: Int32
+
+    static let superMagic = 0x9fa0
+    static let resolveNoXdev: UInt64 = 0x01
+    static let resolveNoMagiclinks: UInt64 = 0x02
+    static let resolveBeneath: UInt64 = 0x08
+
+    public init() throws(SetupError) {
+        let fd = try sys("open /proc") { open("/proc", APUS_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+        guard apus_fs_type(fd) == Self.superMagic else {
+            close(fd)
+            throw SetupError("open /proc", detail: "/proc is not a procfs mount")
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Writes `value` to `relative` (e.g. "sys/net/ipv4/ip_forward", "self/attr/exec"):
+    /// resolved beneath the handle, within the one procfs mount, no magic links, and the
+    /// opened file checked to be procfs.
+    public func write(_ relative: String, _ value: String, step: @autoclosure () -> String) throws(SetupError) {
+        let file = try sys(step()) {
+            apus_openat2(
+                fd, relative, UInt64(O_WRONLY | O_NOFOLLOW | O_CLOEXEC), 0,
+                Self.resolveBeneath | Self.resolveNoXdev | Self.resolveNoMagiclinks)
+        }
+        defer { close(file) }
+        guard apus_fs_type(file) == Self.superMagic else {
+            throw SetupError(step(), detail: "/proc/\(relative) is not a procfs file")
+        }
+        let bytes = Array(value.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress, $0.count) }
+        if written < 0 { throw SetupError(step(), errno: errno) }
+        if written != bytes.count { throw SetupError(step(), detail: "short write") }
+    }
+
+    /// Whether `relative` exists (e.g. the per-LSM attr directory of Linux 5.8+).
+    public func exists(_ relative: String) -> Bool {
+        faccessat(fd, relative, F_OK, 0) == 0
+    }
+}
