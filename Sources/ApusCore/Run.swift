@@ -68,13 +68,22 @@ extension Runtime {
         proxy?.begin()
         defer { proxy?.end() }
         var initStatus: Int32? = nil
+        // A container still running after a moment keeps apus waiting for as long as it
+        // lives: its text pages (most of apus's resident memory, ~7 MiB) are then given
+        // back; the exit path faults in the little it needs. Short runs never pay for it.
+        var released = false
         while initStatus == nil {
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
             if let proxy { fds += proxy.pollSet() }
-            let n = poll(&fds, nfds_t(fds.count), -1)
+            let n = poll(&fds, nfds_t(fds.count), released ? -1 : 50)
             if n < 0 {
                 if errno == EINTR { continue }
                 break
+            }
+            if n == 0 {
+                released = true
+                _ = apus_release_own_text()
+                continue
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 var sig: Int32 = 0

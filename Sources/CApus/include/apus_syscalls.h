@@ -101,4 +101,9 @@ int apus_move_mount_onto(int tree, int target_fd);
 /* f_type of fstatfs(2) on fd (PROC_SUPER_MAGIC, ...), or -1 with errno. */
 long apus_fs_type(int fd);
 
+/* Drops this process's resident pages of its own executable's text (clean, file-backed:
+ * they fault back in from the page cache when next run). Returns the number of mappings
+ * released, or -1 with errno. */
+int apus_release_own_text(void);
+
 #endif
