@@ -171,7 +171,9 @@ extension Runtime {
             case .warning(let text): log.warn(text)
             case .failure(let text):
                 _ = reapChild(pid)
-                throw RuntimeError(text)
+                // The setup steps name fields as in config.json; an exec'd process
+                // comes from --process (podman, containerd) or the command line.
+                throw RuntimeError(text.replacing("(config.json .process.", with: "(exec process ."))
             default:
                 abandon()
                 throw RuntimeError("unexpected message from exec process")
