@@ -229,8 +229,14 @@ public struct Runtime {
         }
         childEnd.close()
         if pid < 0 {
+            var hint = ""
+            if cloneErrno == EPERM && rootless && !plan.has(.user) {
+                hint =
+                    " (not root and no user namespace in config.json .linux.namespaces: `apus spec --rootless` writes one)"
+            }
             throw RuntimeError(
-                "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))")
+                "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))"
+                    + hint)
         }
         crashPoint("cloned")
         var initPid = pid

@@ -327,6 +327,18 @@ struct ContainerTests {
             environment: env)
         #expect(out.status == 0, "\(out.all)")
         #expect(out.stdout == "0\n 0 65534 1\n", "\(out.stdout)")
+
+        // A root config run by nobody: the error says what is missing and how to get it.
+        let namespaces = bundle.spec.linux?.namespaces?.filter { $0.type != .user }
+        bundle.spec.linux?.namespaces = namespaces
+        bundle.spec.linux?.uidMappings = nil
+        bundle.spec.linux?.gidMappings = nil
+        try bundle.save()
+        let rootful = try sh(
+            "/usr/bin/setpriv", asNobody + [Env.apus ?? "", "run", "--bundle", bundle.path, uniqueID("rootless")],
+            environment: env)
+        #expect(rootful.status != 0)
+        #expect(rootful.stderr.contains("apus spec --rootless"), "\(rootful.stderr)")
         // State went to $XDG_RUNTIME_DIR/apus, and is gone after the foreground run.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: runtimeDir + "/apus"))?.isEmpty ?? true)
     }
