@@ -4,7 +4,7 @@ PREFIX       ?= /usr/local
 # Fully static: no dynamic loader work at start, runs on any x86_64 Linux.
 STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 BIN           = .build/release/apus
-DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman
+DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd
 
 .PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo fuzz
 
