@@ -145,12 +145,20 @@ public struct StateStore: Sendable {
         return flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK
     }
 
+    /// Renamed out of the way first, atomically: a command reading the container meanwhile
+    /// finds either all of its state or none, never a directory without state.json.
     public func remove(_ id: String) {
-        FileIO.removeTree(directory(id))
+        let doomed = root + "/.deleting@\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        if rename(directory(id), doomed) == 0 {
+            FileIO.removeTree(doomed)
+        } else {
+            FileIO.removeTree(directory(id))
+        }
     }
 
+    /// Container ids: directories whose names are valid ids ("@" never is).
     public func ids() -> [String] {
-        FileIO.listDirectory(root).filter { FileIO.isDirectory(root + "/" + $0) }.sorted()
+        FileIO.listDirectory(root).filter { !$0.contains("@") && FileIO.isDirectory(root + "/" + $0) }.sorted()
     }
 }
 

@@ -267,3 +267,90 @@ struct CrashRecoveryTests {
         }
     }
 }
+
+/// Filesystems in the way: a bundle on a read-only mount, state and pid file on a full one.
+@Suite("filesystems", .enabled(if: Env.enabled), .serialized)
+struct FilesystemTests {
+    /// A tmpfs of `size` at a fresh temp dir, unmounted and removed by `body`'s end.
+    func withTmpfs(size: String, _ body: (String) throws -> Void) throws {
+        let dir = NSTemporaryDirectory() + "apus-fs-\(UInt32.random(in: 0..<UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer {
+            _ = try? sh("/bin/umount", ["-l", dir])
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let mounted = try sh("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", dir])
+        try #require(mounted.status == 0, "\(mounted.all)")
+        try body(dir)
+    }
+
+    @Test("a bundle on a read-only mount runs: apus writes nothing into the bundle")
+    func readOnlyBundle() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "echo ran")
+        let bound = try sh("/bin/mount", ["--bind", "-o", "ro", bundle.path, bundle.path])
+        try #require(bound.status == 0, "\(bound.all)")
+        defer { _ = try? sh("/bin/umount", ["-l", bundle.path]) }
+        let out = try apus("run", "--bundle", bundle.path, uniqueID("robundle"))
+        #expect(out.status == 0 && out.stdout == "ran\n", "\(out.all)")
+    }
+
+    @Test("a full filesystem under the state root or the pid file fails create cleanly")
+    func fullFilesystem() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        try withTmpfs(size: "64k") { dir in
+            // Fill it: state.json and the pid file cannot be written.
+            let root = dir + "/root"
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
+            _ = try sh("/bin/sh", ["-c", "cat /dev/zero > \(dir)/filler 2>/dev/null; true"])
+            for (label, args) in [
+                ("state", ["--root", root]), ("pid file", ["--root", Env.stateRoot]),
+            ] {
+                let id = uniqueID("full")
+                let before = HostSnapshot.take(root: root, mentioning: id)
+                let pidArgs = label == "pid file" ? ["--pid-file", dir + "/init.pid"] : []
+                let out = try sh(
+                    Env.apus ?? "/nonexistent", args + ["create", "--bundle", bundle.path] + pidArgs + [id])
+                #expect(out.status != 0, "\(label): \(out.all)")
+                #expect(out.stderr.contains("No space left on device"), "\(label): \(out.stderr)")
+                try waitFor(10) { processes(mentioning: id).isEmpty }
+                #expect(HostSnapshot.take(root: root, mentioning: id) == before, "\(label)")
+                #expect(HostSnapshot.take(mentioning: id) == HostSnapshot.take(mentioning: "no-such-\(id)"))
+                _ = try? sh(Env.apus ?? "/nonexistent", args + ["delete", "--force", id])
+            }
+        }
+    }
+}
+
+/// kill and delete racing with a container's own exit: no hang, no crash, no double
+/// cleanup; each either acts or says the container is gone.
+@Suite("exit races", .enabled(if: Env.enabled))
+struct ExitRaceTests {
+    @Test("kill and delete --force at the moment the container exits")
+    func killDeleteAtExit() throws {
+        let log = NSTemporaryDirectory() + "apus-race-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let bundle = try TestBundle {
+            $0.process?.args = ["sleep", "0.02"]
+            $0.hooks = Spec.Hooks(poststop: [Spec.Hook(path: "/bin/sh", args: ["sh", "-c", "echo x >> \(log)"])])
+        }
+        let rounds = 15
+        for round in 0..<rounds {
+            let id = uniqueID("exitrace\(round)")
+            #expect(try apus("run", "-d", "--bundle", bundle.path, id).status == 0)
+            let outs = try apusAllAtOnce([["kill", id, "KILL"], ["delete", "--force", id], ["kill", id, "TERM"]])
+            for out in [outs[0], outs[2]] where out.status != 0 {
+                #expect(
+                    out.stderr.contains("not running") || out.stderr.contains("does not exist"),
+                    "kill: \(out.stderr)")
+            }
+            #expect(outs[1].status == 0, "delete: \(outs[1].stderr)")
+            #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+            try waitFor(10) { processes(mentioning: id).isEmpty }
+            #expect(HostSnapshot.take(mentioning: id).cgroups.isEmpty)
+        }
+        let lines = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        #expect(lines == rounds, "poststop ran \(lines) times for \(rounds) containers")
+    }
+}
