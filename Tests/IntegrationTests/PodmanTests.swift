@@ -41,11 +41,12 @@ final class PodmanLab: Sendable {
 
     /// Paths podman 4.3 writes on the host regardless of --root/--runroot: the
     /// image blob-info cache (podman import), netavark's run dir, and the
-    /// cgroupfs parent with conmon's own cgroup in every v1 hierarchy.
+    /// cgroupfs parent with conmon's own cgroup in every v1 hierarchy; and apus's default
+    /// state root, since podman passes no --root.
     static func hostPathsPodmanTouches() -> [String] {
         var paths = [
             "/var/lib/containers/cache/blob-info-cache-v1.boltdb", "/var/lib/containers/cache", "/var/lib/containers",
-            "/run/containers/networks", "/run/containers",
+            "/run/containers/networks", "/run/containers", "/run/apus",
         ]
         for controller in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
             let parent = "/sys/fs/cgroup/\(controller)/libpod_parent"

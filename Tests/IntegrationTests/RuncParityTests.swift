@@ -32,7 +32,9 @@ struct RuncParityTests {
         let bundle = try TestBundle()
         try bundle.command("sh", "-c", script)
         let ours = try apus("run", "--bundle", bundle.path, uniqueID("parity"))
-        let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())"
+        // A root of this run's own, removed after: parameterized cases run in parallel.
+        let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: runcRoot) }
         let theirs = try sh(runc, ["--root", runcRoot, "run", "--bundle", bundle.path, uniqueID("parity-runc")])
         #expect(ours.status == theirs.status, "exit: apus \(ours.status) runc \(theirs.status): \(ours.stderr)")
         #expect(

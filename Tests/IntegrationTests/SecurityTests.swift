@@ -218,7 +218,9 @@ struct SecurityTests {
         }
         try bundle.command("sh", "-c", "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; mkdir /dev/shm/x 2>&1")
         let ours = try apus("run", "--bundle", bundle.path, uniqueID("parity"))
-        let runcRoot = NSTemporaryDirectory() + "runc-sec-\(getpid())"
+        // A root of this run's own, removed after: parameterized cases run in parallel.
+        let runcRoot = NSTemporaryDirectory() + "runc-sec-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: runcRoot) }
         let theirs = try sh(runc, ["--root", runcRoot, "run", "--bundle", bundle.path, uniqueID("parity-runc")])
         #expect(ours.status == theirs.status, "apus \(ours.all) runc \(theirs.all)")
         #expect(ours.stdout == theirs.stdout, "--- apus\n\(ours.stdout)--- runc\n\(theirs.stdout)")
