@@ -154,10 +154,21 @@ public enum ContainerInit {
         let inUserNamespace = context.plan.has(.user)
         var hookState: String? = nil
         if context.plan.has(.mount) {
-            let rootContext = RootfsContext(
+            var rootContext = RootfsContext(
                 bundle: context.bundle, rootfs: context.rootfs, cgroups: context.cgroupView,
                 inUserNamespace: inUserNamespace, idmappedTrees: context.idmappedTrees,
                 warn: { _ = sync.send(.warning($0)) })
+            if let label = spec.linux?.mountLabel, !label.isEmpty {
+                // As runc: without SELinux the label has nothing to apply to; say so.
+                if access("/sys/fs/selinux/enforce", F_OK) == 0 {
+                    rootContext.mountLabel = label
+                } else {
+                    _ = sync.send(
+                        .warning(
+                            "mount label \(label) ignored: SELinux is not enabled on this host (config.json .linux.mountLabel)"
+                        ))
+                }
+            }
             let root = try Rootfs.prepareRoot(spec, context: rootContext)
             try Rootfs.mountAll(spec, root: root, context: rootContext)
             try Rootfs.populateDev(spec, root: root, context: rootContext)

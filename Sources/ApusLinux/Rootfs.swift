@@ -24,6 +24,9 @@ public struct RootfsContext {
     public var inUserNamespace: Bool
     /// Mount index → the id-mapped tree the runtime prepared (`IDMappedMounts`).
     public var idmappedTrees: [Int: Int32]
+    /// `linux.mountLabel` when the host has SELinux: the `context=` of the filesystems
+    /// mounted for the container.
+    public var mountLabel: String? = nil
     public var warn: (String) -> Void
 
     public init(
@@ -121,7 +124,12 @@ public enum Rootfs {
             let target = try createTarget(destination, root: root, file: false, noSymlinks: strict, type: type)
             defer { close(target) }
             let source = entry.source ?? type
-            let data = options.data.isEmpty ? nil : options.data.joined(separator: ",")
+            var fsData = options.data
+            // runc's rule: every new filesystem but the ones that take no context= option.
+            if let label = context.mountLabel, !["proc", "sysfs", "mqueue"].contains(type) {
+                fsData.append("context=\"\(label)\"")
+            }
+            let data = fsData.isEmpty ? nil : fsData.joined(separator: ",")
             try sys("mount \(type) to \(destination)") {
                 apus_mount(source, procFD(target), type, options.flags, data)
             }
