@@ -82,7 +82,7 @@ extension Runtime {
             }
             if n == 0 {
                 released = true
-                _ = apus_release_own_text()
+                ProcessMemory.releaseOwnText()
                 continue
             }
             if fds[0].revents & Int16(POLLIN) != 0 {

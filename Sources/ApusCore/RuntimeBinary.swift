@@ -13,10 +13,23 @@ import Glibc
 enum RuntimeBinary {
     static func protect(bounding: [String]?..., sharedPidNamespace: Bool) throws {
         let ptrace = bounding.contains { $0?.contains("CAP_SYS_PTRACE") == true }
-        guard ptrace || sharedPidNamespace, apus_self_exe_protected() == 0 else { return }
+        guard ptrace || sharedPidNamespace, !ownBinaryIsProtected() else { return }
         _ = apus_reexec_sealed(CommandLine.unsafeArgv, environ)
         throw RuntimeError(
             "re-execute from a sealed copy of apus (the container may use CAP_SYS_PTRACE, CVE-2019-5736): "
                 + errorString(errno))
+    }
+
+    /// This process's executable cannot be written through /proc/PID/exe: a sealed memfd
+    /// (F_SEAL_WRITE) or a file on a read-only mount.
+    static func ownBinaryIsProtected() -> Bool {
+        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        // F_GET_SEALS and F_SEAL_WRITE (linux/fcntl.h), not in the Glibc module.
+        let seals = fcntl(fd, 1034)
+        if seals >= 0 && seals & 0x0008 != 0 { return true }
+        var fs = statvfs()
+        return fstatvfs(fd, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0
     }
 }

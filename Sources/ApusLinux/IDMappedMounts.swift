@@ -39,8 +39,13 @@ public enum IDMappedMounts {
                 if let known = namespaces[key] {
                     userns = known
                 } else {
-                    userns = try sys("create a user namespace for the id-mapped mount of \(source)", field: field) {
-                        apus_userns_with_maps(mapText(uids), mapText(gids))
+                    do {
+                        userns = try userNamespace(uidMap: mapText(uids), gidMap: mapText(gids))
+                    } catch {
+                        throw SetupError(
+                            "create a user namespace for the id-mapped mount of \(source): \(error.step)",
+                            errno: error.errno,
+                            detail: error.detail, field: field)
                     }
                     namespaces[key] = userns
                 }
@@ -55,5 +60,23 @@ public enum IDMappedMounts {
             throw error
         }
         return trees
+    }
+
+    /// A user namespace with these maps, as an fd; its short-lived owner is reaped.
+    static func userNamespace(uidMap: String, gidMap: String) throws(SetupError) -> Int32 {
+        var gate: [Int32] = [-1, -1]
+        try sys("create a pipe") { pipe(&gate) }
+        let pid = apus_clone_userns_waiter(gate[0], gate[1])
+        let code = errno
+        close(gate[0])
+        defer {
+            // Closing the gate lets the child exit; reap it.
+            close(gate[1])
+            if pid > 0 { while waitpid(pid, nil, 0) < 0 && errno == EINTR {} }
+        }
+        if pid < 0 { throw SetupError("clone into a new user namespace", errno: code) }
+        try FileIO.write("/proc/\(pid)/uid_map", uidMap, step: "write uid_map")
+        try FileIO.write("/proc/\(pid)/gid_map", gidMap, step: "write gid_map")
+        return try sys("open its user namespace") { open("/proc/\(pid)/ns/user", O_RDONLY | O_CLOEXEC) }
     }
 }

@@ -4,25 +4,10 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "apus_syscalls.h"
-
-int apus_self_exe_protected(void)
-{
-	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	int seals = fcntl(fd, F_GET_SEALS);
-	int protected = seals >= 0 && (seals & F_SEAL_WRITE);
-	struct statvfs fs;
-	if (!protected && fstatvfs(fd, &fs) == 0 && (fs.f_flag & ST_RDONLY))
-		protected = 1;
-	close(fd);
-	return protected;
-}
 
 int apus_reexec_sealed(char *const argv[], char *const envp[])
 {

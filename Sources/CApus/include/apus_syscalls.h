@@ -78,18 +78,15 @@ int apus_eventfd_cloexec(unsigned int initval);
 int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
                        uint64_t attr_clr, uint64_t propagation, int userns_fd);
 
-/* 1 when this process's executable cannot be written through /proc/PID/exe: a sealed
- * memfd (F_SEAL_WRITE) or a file on a read-only mount. */
-int apus_self_exe_protected(void);
-
 /* Re-executes this program from a sealed memfd copy of itself with the same argv and
  * envp (CVE-2019-5736: a process with CAP_SYS_PTRACE in the container can open
  * /proc/PID/exe of apus while apus runs there). Returns -1 with errno only on failure. */
 int apus_reexec_sealed(char *const argv[], char *const envp[]);
 
-/* A user namespace with these uid_map/gid_map texts, for id-mapped mounts: returns an
- * O_RDONLY fd of it (its short-lived owner process is already reaped), -1 with errno. */
-int apus_userns_with_maps(const char *uid_map, const char *gid_map);
+/* A child in a new user namespace that exits once the pipe read end gate_read sees EOF
+ * (it closes its copy of gate_write): its uid_map/gid_map are written by the caller.
+ * Returns its pid, or -1 with errno. */
+int apus_clone_userns_waiter(int gate_read, int gate_write);
 
 /* A detached clone of the mount tree at source (open_tree, Linux 5.2) with the id
  * mapping of userns_fd applied (mount_setattr MOUNT_ATTR_IDMAP, Linux 5.12). */
@@ -100,10 +97,5 @@ int apus_move_mount_onto(int tree, int target_fd);
 
 /* f_type of fstatfs(2) on fd (PROC_SUPER_MAGIC, ...), or -1 with errno. */
 long apus_fs_type(int fd);
-
-/* Drops this process's resident pages of its own executable's text (clean, file-backed:
- * they fault back in from the page cache when next run). Returns the number of mappings
- * released, or -1 with errno. */
-int apus_release_own_text(void);
 
 #endif
