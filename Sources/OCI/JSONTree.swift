@@ -12,7 +12,7 @@ import FoundationEssentials
 // profile 1.0 ms against 1.2 ms. Both are dominated by first-use runtime metadata; parsing
 // itself takes 0.08 ms for the default config.
 
-enum JSONNode: Equatable {
+public enum JSONNode: Equatable {
     case null
     case bool(Bool)
     /// The number's source text, converted on demand so that 64-bit integers stay exact.
@@ -22,7 +22,7 @@ enum JSONNode: Equatable {
     /// Members in document order (duplicates kept; lookups take the last, like JSONDecoder).
     case object([(key: String, value: JSONNode)])
 
-    static func == (lhs: JSONNode, rhs: JSONNode) -> Bool {
+    public static func == (lhs: JSONNode, rhs: JSONNode) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
@@ -662,6 +662,11 @@ struct TreeUnkeyedContainer: UnkeyedDecodingContainer {
 /// log output read like runc's.
 public func jsonQuoted(_ s: String) -> String { JSONPrinter.quoted(s) }
 
+extension JSONNode {
+    /// Pretty-printed with `unit` per level, object members in the order given.
+    public func prettyPrinted(unit: String = "\t") -> String { JSONPrinter.print(self, unit: unit) }
+}
+
 enum JSONPrinter {
     static func quoted(_ s: String) -> String {
         var out = "\""
@@ -692,15 +697,17 @@ enum JSONPrinter {
     }
 
     /// `sortKeysAt` decides, from the JSON path of an object, whether its keys are map keys
-    /// (sorted, as Go sorts map keys) or struct fields (kept in declaration order).
-    static func print(_ node: JSONNode, sortKeysAt: (String) -> Bool = { _ in false }) -> String {
+    /// (sorted, as Go sorts map keys) or struct fields (kept in declaration order). `unit` is
+    /// one level of indentation: a tab as runc's state.json, four spaces as `runc features`.
+    static func print(_ node: JSONNode, unit: String = "\t", sortKeysAt: (String) -> Bool = { _ in false }) -> String {
         var out = ""
-        write(node, path: "", indent: 0, into: &out, sortKeysAt: sortKeysAt)
+        write(node, path: "", indent: 0, unit: unit, into: &out, sortKeysAt: sortKeysAt)
         return out
     }
 
     private static func write(
-        _ node: JSONNode, path: String, indent: Int, into out: inout String, sortKeysAt: (String) -> Bool
+        _ node: JSONNode, path: String, indent: Int, unit: String, into out: inout String,
+        sortKeysAt: (String) -> Bool
     ) {
         switch node {
         case .null: out += "null"
@@ -714,11 +721,11 @@ enum JSONPrinter {
             }
             out += "[\n"
             for (i, item) in items.enumerated() {
-                out += String(repeating: "\t", count: indent + 1)
-                write(item, path: path + "[]", indent: indent + 1, into: &out, sortKeysAt: sortKeysAt)
+                out += String(repeating: unit, count: indent + 1)
+                write(item, path: path + "[]", indent: indent + 1, unit: unit, into: &out, sortKeysAt: sortKeysAt)
                 out += i == items.count - 1 ? "\n" : ",\n"
             }
-            out += String(repeating: "\t", count: indent) + "]"
+            out += String(repeating: unit, count: indent) + "]"
         case .object(let members):
             if members.isEmpty {
                 out += "{}"
@@ -728,12 +735,13 @@ enum JSONPrinter {
             let ordered = sorted ? members.sorted { $0.key < $1.key } : members
             out += "{\n"
             for (i, member) in ordered.enumerated() {
-                out += String(repeating: "\t", count: indent + 1) + quoted(member.key) + ": "
+                out += String(repeating: unit, count: indent + 1) + quoted(member.key) + ": "
                 let childPath = sorted ? path + ".*" : path + "." + member.key
-                write(member.value, path: childPath, indent: indent + 1, into: &out, sortKeysAt: sortKeysAt)
+                write(
+                    member.value, path: childPath, indent: indent + 1, unit: unit, into: &out, sortKeysAt: sortKeysAt)
                 out += i == ordered.count - 1 ? "\n" : ",\n"
             }
-            out += String(repeating: "\t", count: indent) + "}"
+            out += String(repeating: unit, count: indent) + "}"
         }
     }
 }

@@ -80,58 +80,14 @@ enum Features {
     }
 }
 
-/// A JSON value whose objects keep their key order, for documents whose layout is part of
-/// the interface (`features`, `info --format json`). Printed as Go's
-/// `json.MarshalIndent(v, "", "    ")` prints, which is what `runc features` shows.
-indirect enum JSON {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case string(String)
-    case array([JSON])
-    case object([(String, JSON)])
+/// Documents whose layout is part of the interface (`features`, `info --format json`) are
+/// OCI's ordered JSON tree, printed as Go's `json.MarshalIndent(v, "", "    ")` prints,
+/// which is what `runc features` shows.
+typealias JSON = JSONNode
 
+extension JSONNode {
+    static func int(_ value: Int) -> JSON { .number(String(value)) }
     static func strings(_ values: [String]) -> JSON { .array(values.map { .string($0) }) }
     static func optional(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
-
-    func text(indent: Int = 0) -> String {
-        var out = ""
-        write(into: &out, indent: indent)
-        return out
-    }
-
-    private func write(into out: inout String, indent: Int) {
-        let pad = String(repeating: "    ", count: indent + 1)
-        let close = String(repeating: "    ", count: indent)
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let n): out += String(n)
-        case .string(let s): out += jsonQuoted(s)
-        case .array(let items):
-            if items.isEmpty {
-                out += "[]"
-                return
-            }
-            out += "[\n"
-            for (i, item) in items.enumerated() {
-                out += pad
-                item.write(into: &out, indent: indent + 1)
-                out += i == items.count - 1 ? "\n" : ",\n"
-            }
-            out += close + "]"
-        case .object(let members):
-            if members.isEmpty {
-                out += "{}"
-                return
-            }
-            out += "{\n"
-            for (i, (key, value)) in members.enumerated() {
-                out += pad + jsonQuoted(key) + ": "
-                value.write(into: &out, indent: indent + 1)
-                out += i == members.count - 1 ? "\n" : ",\n"
-            }
-            out += close + "}"
-        }
-    }
+    func text() -> String { prettyPrinted(unit: "    ") }
 }
