@@ -4,6 +4,8 @@ PREFIX       ?= /usr/local
 # Fully static: no dynamic loader work at start, runs on any x86_64 Linux.
 STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 BIN           = .build/release/apus
+# The Swift test bundle `swift test` builds; the cgroup v2 VM runs its CgroupTests.
+CG2_TESTS     = $(CURDIR)/.build/debug/apusPackageTests.xctest
 DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd
 
 .PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo fuzz
@@ -19,16 +21,18 @@ deps:
 	fi
 
 # The README's test command: lint, unit and integration tests (root) against
-# the release binary, then the cgroup checks on a pure cgroup v2 kernel (qemu).
+# the release binary, then the cgroup checks and the Swift CgroupTests on a pure cgroup v2
+# kernel (qemu).
 test: deps build lint
 	scripts/swift-test.sh $(CURDIR)/$(BIN)
 	$(MAKE) fuzz
-	Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
+	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
-# The cgroup checks again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
+# The cgroup checks and CgroupTests again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
 # this host is hybrid and cannot switch layouts.
 test-cgroup2: deps build
-	Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
+	$(SWIFT) build --build-tests
+	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
 # libFuzzer on config.json decoding + validation (Fuzz/), seeded with Fuzz/corpus (the
 # spec-fixtures configs); `make test` runs it for FUZZ_SECONDS. A crash leaves the input

@@ -8,8 +8,8 @@
 # (not installed: its .deb is fetched with `apt-get download` into $APUS_CG2_CACHE and
 # unpacked there). KVM does not work on every host, so TCG (-accel tcg,thread=multi).
 # Environment: APUS_CG2_CACHE (default .build/cgroup2), APUS_CG2_TESTS=path to the
-# apusPackageTests.xctest binary to also run the Swift CgroupTests inside the VM,
-# APUS_CG2_TIMEOUT (seconds, default 600).
+# apusPackageTests.xctest binary to also run the Swift CgroupTests inside the VM (`make
+# test` and `make test-cgroup2` pass it), APUS_CG2_TIMEOUT (seconds, default 600).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(realpath "${1:-$repo/.build/release/apus}")
