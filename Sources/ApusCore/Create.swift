@@ -203,7 +203,7 @@ public struct Runtime {
         let context = InitContext(
             spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
             trigger: startTrigger, consoleSocket: consoleSocket,
-            cgroupView: cgroup?.mountView ?? CgroupMountView(v1: [], unified: nil), noPivot: options.noPivot,
+            cgroupView: cgroup?.mountView ?? CgroupMountView.withoutContainerCgroup(), noPivot: options.noPivot,
             preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
             forkAgainForPid: forkAgainForPid, lockFD: lockFD, idmappedTrees: idmappedTrees)
 

@@ -14,6 +14,15 @@ public struct CgroupMountView: Sendable {
         self.v1 = v1
         self.unified = unified
     }
+
+    /// No cgroup of the container's own (rootless without cgroups): on a pure v2 host
+    /// the cgroup2 mount still works in a cgroup namespace, and its fallback binds the
+    /// whole hierarchy (runc's source when it has no container cgroup); on v1 the tmpfs
+    /// stays empty.
+    public static func withoutContainerCgroup() -> CgroupMountView {
+        let unified = access(CgroupLayout.cgroupRoot + "/cgroup.controllers", F_OK) == 0
+        return CgroupMountView(v1: [], unified: unified ? CgroupLayout.cgroupRoot : nil)
+    }
 }
 
 /// Everything the mount step needs to know besides config.json.
@@ -22,6 +31,8 @@ public struct RootfsContext {
     public var rootfs: String
     public var cgroups: CgroupMountView
     public var inUserNamespace: Bool
+    /// The container has a cgroup namespace (new or joined), entered before the mounts.
+    public var cgroupNamespace: Bool = false
     /// Mount index → the id-mapped tree the runtime prepared (`IDMappedMounts`).
     public var idmappedTrees: [Int: Int32]
     /// `linux.mountLabel` when the host has SELinux: the `context=` of the filesystems
@@ -227,26 +238,16 @@ public enum Rootfs {
         }
     }
 
-    /// cgroup mounts as runc does them: v2 → the cgroup2 fs (or a bind of the
-    /// container's cgroup when there is no cgroup namespace); v1 → a tmpfs with
-    /// one read-only bind of the container's cgroup per hierarchy.
+    /// cgroup mounts as runc does them: v2 → a cgroup2 filesystem of the container's
+    /// cgroup namespace (or a bind of the container's cgroup); v1 → a tmpfs with one
+    /// read-only bind of the container's cgroup per hierarchy.
     static func mountCgroups(
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
     ) throws(SetupError) {
         let destination = entry.destination
         let readonly = options.flags & msRdonly != 0
         if let unified = context.cgroups.unified {
-            let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
-            defer { close(target) }
-            try sys("bind cgroup \(unified) to \(destination)") {
-                apus_mount(unified, procFD(target), nil, msBind | msRec, nil)
-            }
-            // The remount must name the new bind mount itself: `target` was opened before
-            // the bind and still refers to the directory under it (EINVAL).
-            let mounted = try root.open(destination, step: "open cgroup mount \(destination)")
-            defer { close(mounted) }
-            let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
-            try sys("remount cgroup \(destination)") { apus_mount(nil, procFD(mounted), nil, flags, nil) }
+            try mountCgroup2(entry, options: options, containerCgroup: unified, root: root, context: context)
             return
         }
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup")
@@ -270,6 +271,57 @@ public enum Rootfs {
         // runc leaves the tmpfs itself writable (only the hierarchies are
         // read-only); so does apus, so the container sees the same mounts.
         _ = readonly
+    }
+
+    /// Pure cgroup v2. With a cgroup namespace, a new cgroup2 mount: its root is the
+    /// namespace's root, which init created after joining the container's cgroup, so the
+    /// container sees its own cgroup as / (cgroup.controllers, /proc/self/cgroup `0::/`).
+    /// Mounting needs CAP_SYS_ADMIN in the user namespace that owns the cgroup namespace
+    /// and fails with EPERM otherwise (a cgroup namespace joined from another user
+    /// namespace); EBUSY means the target is already the root of a mount of the same
+    /// cgroup2 superblock (e.g. a bound host /sys). Then, as runc does, a bind of the
+    /// container's cgroup. Without a cgroup namespace runc and crun mount cgroup2 anyway,
+    /// which shows the host's whole hierarchy; apus binds the container's cgroup instead,
+    /// the view a cgroup namespace would give.
+    static func mountCgroup2(
+        _ entry: Spec.Mount, options: ParsedMountOptions, containerCgroup: String, root: borrowing RootfsDirectory,
+        context: RootfsContext
+    ) throws(SetupError) {
+        let destination = entry.destination
+        let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
+        defer { close(target) }
+        if context.cgroupNamespace {
+            let flags = options.flags & ~(msBind | msRec | msRemount)
+            let data = options.data.isEmpty ? nil : options.dataString
+            if apus_mount("cgroup2", procFD(target), "cgroup2", flags, data) == 0 {
+                try applyPropagation(options, destination: destination, root: root)
+                return
+            }
+            let code = errno
+            if code != EPERM && code != EBUSY {
+                throw SetupError("mount cgroup2 to \(destination)", errno: code)
+            }
+        }
+        try sys("bind cgroup \(containerCgroup) to \(destination)") {
+            apus_mount(containerCgroup, procFD(target), nil, msBind | msRec, nil)
+        }
+        // MS_BIND ignores the other flags. The remount must name the new bind mount
+        // itself (`target` still refers to the directory under it: EINVAL), and keep
+        // the flags the kernel locks when the source mount has them (in a user namespace).
+        let wanted = options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime | msNoatime | msStrictatime)
+        if wanted != 0 {
+            let mounted = try root.open(destination, step: "open cgroup mount \(destination)")
+            defer { close(mounted) }
+            var vfs = statvfs()
+            var locked: UInt = 0
+            if fstatvfs(mounted, &vfs) == 0 {
+                locked = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec)
+            }
+            try sys("remount cgroup \(destination)") {
+                apus_mount(nil, procFD(mounted), nil, msBind | msRemount | wanted | locked, nil)
+            }
+        }
+        try applyPropagation(options, destination: destination, root: root)
     }
 
     /// Default devices, `linux.devices`, /dev/ptmx and the /dev/fd links, when
