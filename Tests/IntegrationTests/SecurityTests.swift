@@ -526,6 +526,28 @@ struct SecurityTests {
         #expect(out.stderr.contains("/proc"), "\(out.all)")
     }
 
+    /// tmpcopyup copies what the destination is inside the rootfs: a destination through a
+    /// symlink that climbs out resolves in the rootfs, and symlinks in the copied tree are
+    /// copied, never followed.
+    @Test("tmpcopyup through a symlinked destination copies the rootfs's directory, not the host's")
+    func tmpcopyupSymlinkedDestination() throws {
+        let bundle = try TestBundle {
+            $0.mounts?.append(.init(destination: "/evil", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"]))
+        }
+        try FileManager.default.createSymbolicLink(
+            atPath: bundle.rootfs + "/evil", withDestinationPath: "../../../../../etc")
+        try FileManager.default.createSymbolicLink(
+            atPath: bundle.rootfs + "/etc/host-shadow", withDestinationPath: "/../../../../etc/shadow")
+        let hostMounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let out = try run(bundle, "ls /etc; readlink /etc/host-shadow; cat /etc/host-shadow 2>&1 | grep -c root:; true")
+        #expect(out.status == 0, "\(out.all)")
+        let names = Set(out.stdout.split(separator: "\n").map(String.init))
+        #expect(names.isSuperset(of: ["passwd", "group", "hostname", "host-shadow"]), "\(out.stdout)")
+        #expect(!names.contains("shadow"), "the host's /etc was copied: \(out.stdout)")
+        #expect(names.contains("/../../../../etc/shadow") && names.contains("0"), "\(out.stdout)")
+        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) == hostMounts)
+    }
+
     // MARK: sysctl, LSMs, personality, I/O priority, scheduler, RDT
 
     @Test("a namespaced sysctl is applied; a host-wide one is refused with the key named")
