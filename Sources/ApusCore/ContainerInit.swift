@@ -158,6 +158,9 @@ public enum ContainerInit {
                 bundle: context.bundle, rootfs: context.rootfs, cgroups: context.cgroupView,
                 inUserNamespace: inUserNamespace, idmappedTrees: context.idmappedTrees,
                 warn: { _ = sync.send(.warning($0)) })
+            // The cgroup namespace was unshared or joined above, after the cgroup join:
+            // a cgroup2 mount made now is rooted at the container's cgroup.
+            rootContext.cgroupNamespace = context.plan.has(.cgroup)
             if let label = spec.linux?.mountLabel, !label.isEmpty {
                 // As runc: without SELinux the label has nothing to apply to; say so.
                 if access("/sys/fs/selinux/enforce", F_OK) == 0 {

@@ -181,6 +181,22 @@ public struct Runtime {
         rollback.add { for fd in idmappedTrees.values { close(fd) } }
         let joins = try openNamespaceFiles(plan)
         rollback.add { for join in joins { close(join.fd) } }
+        // The namespace checked is the one joined: the fd, not the path, which may change.
+        if let pidJoin = joins.first(where: { $0.kind == .pid }),
+            RuntimeBinary.allowsPtrace(spec.process?.capabilities?.bounding)
+        {
+            let field = ".linux.namespaces[\(pidJoin.index)].path"
+            let path = linux.namespaces?[pidJoin.index].path ?? ""
+            guard let target = FileIdentity(fd: pidJoin.fd) else {
+                throw RuntimeError("stat pid namespace \(path): \(errorString(errno)) (config.json \(field))")
+            }
+            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
+                RuntimeError(
+                    "join pid namespace \(path): \(found.reason); a container with CAP_SYS_PTRACE could reach "
+                        + "the runtime binary through that process's /proc/PID/exe (CVE-2019-5736) (config.json \(field))"
+                )
+            }
+        }
         let (parentEnd, childEnd) = try SyncSocket.pair()
         rollback.add { parentEnd.close() }
 
@@ -203,7 +219,7 @@ public struct Runtime {
         let context = InitContext(
             spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
             trigger: startTrigger, consoleSocket: consoleSocket,
-            cgroupView: cgroup?.mountView ?? CgroupMountView(v1: [], unified: nil), noPivot: options.noPivot,
+            cgroupView: cgroup?.mountView ?? CgroupMountView.withoutContainerCgroup(), noPivot: options.noPivot,
             preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
             forkAgainForPid: forkAgainForPid, lockFD: lockFD, idmappedTrees: idmappedTrees)
 

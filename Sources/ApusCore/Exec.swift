@@ -43,6 +43,8 @@ struct ExecContext {
     var lastCap: Int
     var seccomp: SeccompFilter?
     var preserveFds: Int32
+    /// The state lock, unlocked by the parent once this process exists; closed on exec.
+    var lockFD: Int32
 }
 
 extension Runtime {
@@ -53,12 +55,12 @@ extension Runtime {
     /// exec still fits (runc forks twice inside the cgroup: runc issue 4083).
     public func exec(id: String, options: ExecOptions) throws -> Int32 {
         try StateStore.validate(id: id)
-        let record: ContainerRecord
-        do {
-            let lock = try store.lock(id, exclusive: false)
-            defer { withExtendedLifetime(lock) {} }
-            record = try store.load(id)
-        }
+        // Shared until the exec process exists: whatever enters this container's pid
+        // namespace with CAP_SYS_PTRACE sets `pidNamespaceShared` under the exclusive lock,
+        // then looks for apus processes there. An exec that read the state before the mark
+        // has forked by then, and the look finds its process (CVE-2019-5736).
+        let lock = try store.lock(id, exclusive: false)
+        let record = try store.load(id)
         switch record.status(store: store) {
         case .stopped, .creating:
             throw RuntimeError("cannot exec in a stopped container")
@@ -69,7 +71,23 @@ extension Runtime {
         let process = try execProcess(record, options)
         try RuntimeBinary.protect(
             bounding: record.process?.capabilities?.bounding, process.capabilities?.bounding,
-            sharedPidNamespace: !record.ownPidNamespace)
+            sharedPidNamespace: !record.ownPidNamespace || record.pidNamespaceShared == true)
+        if RuntimeBinary.allowsPtrace(process.capabilities?.bounding),
+            !RuntimeBinary.allowsPtrace(record.process?.capabilities?.bounding)
+        {
+            // CAP_SYS_PTRACE the container's processes cannot have: this exec runs from a sealed
+            // copy (above), but the apus processes already in the pid namespace do not. The
+            // marking locks this container too.
+            lock.release()
+            guard let target = FileIdentity(path: "/proc/\(record.pid)/ns/pid") else {
+                throw RuntimeError("cannot exec in a stopped container")
+            }
+            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
+                RuntimeError(
+                    "exec with CAP_SYS_PTRACE in container \(id): \(found.reason); the process could reach the "
+                        + "runtime binary through that process's /proc/PID/exe (CVE-2019-5736)")
+            }
+        }
         if process.terminal == true {
             if options.detach && options.consoleSocket == nil {
                 throw RuntimeError("cannot allocate tty if apus will detach without setting console socket")
@@ -131,7 +149,7 @@ extension Runtime {
         let context = ExecContext(
             process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~APUS_CLONE_NEWPID,
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
-            seccomp: seccomp, preserveFds: options.preserveFds)
+            seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         assertSingleThreaded()
         // Not dumpable until execve: the child is apus until then, and its
         // /proc/PID/exe (the host binary) must not be opened from inside the
@@ -143,6 +161,9 @@ extension Runtime {
             ExecChild.run(context)
         }
         let forkErrno = errno
+        // Unlocked, not closed: the child's copy must not keep the lock (frozen in a paused
+        // container's cgroup before it execs, it would block `resume` for good).
+        lock.unlock()
         if ownPidNamespace >= 0 {
             _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
             close(ownPidNamespace)
@@ -327,7 +348,7 @@ enum ExecChild {
         let sync = context.sync
         let process = context.process
         ProcessSetup.closeFileDescriptors(
-            from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket])
+            from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket, context.lockFD])
         guard sync.receive() == .proceed else { _exit(1) }
         // The host's procfs, before joining the container's mount namespace (CVE-2025-52881).
         let proc = try ProcFS()

@@ -36,6 +36,11 @@ public struct ContainerRecord: Codable, Sendable {
     public var seccomp: Spec.Linux.Seccomp? = nil
     /// The resources as last set by `update` (nil until then: config.json has them).
     public var resources: Spec.Linux.Resources? = nil
+    /// A process that may hold CAP_SYS_PTRACE has entered the pid namespace of init since
+    /// create (another container joined it, or an exec with CAP_SYS_PTRACE): every exec
+    /// re-executes from a sealed copy of apus (CVE-2019-5736). Set by that create or exec
+    /// (`RuntimeBinary.admitPtrace`), never cleared.
+    public var pidNamespaceShared: Bool? = nil
 }
 
 /// The state directory of one container, holding state.json, the exec fifo and
@@ -126,6 +131,31 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Sets `pidNamespaceShared` in the state of `id` if it is still the container whose
+    /// init is `pid`. A container deleted meanwhile is left alone: `delete` renames the
+    /// directory away under the lock, so the locked directory is checked to be the one
+    /// at the path, which nothing but the lock holder can then rename.
+    func markPidNamespaceShared(_ id: String, pid: Int32, startTime: UInt64) throws(RuntimeError) {
+        let lock: ContainerLock
+        do {
+            lock = try self.lock(id, exclusive: true)
+        } catch {
+            if !FileIO.exists(directory(id)) { return }
+            throw error
+        }
+        defer { lock.release() }
+        guard let locked = FileIdentity(fd: lock.fd), FileIdentity(path: directory(id)) == locked,
+            var record = try? load(id), record.pid == pid, record.pidStartTime == startTime,
+            record.pidNamespaceShared != true
+        else { return }
+        record.pidNamespaceShared = true
+        do {
+            try save(record)
+        } catch {
+            throw RuntimeError("record in container \(id)'s state that its pid namespace is shared: \(error)")
+        }
+    }
+
     public func save(_ record: ContainerRecord) throws(RuntimeError) {
         do {
             let data = try JSONEncoder().encode(record)
@@ -163,9 +193,22 @@ public struct StateStore: Sendable {
 }
 
 public final class ContainerLock {
-    let fd: Int32
+    private(set) var fd: Int32
     init(fd: Int32) { self.fd = fd }
-    deinit { close(fd) }
+
+    /// Unlocks now rather than whenever the last reference goes.
+    func release() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    /// Unlocks for every copy of the fd: a flock belongs to the open file, so a forked
+    /// child's inherited copy holds it for as long as the child keeps it open.
+    func unlock() {
+        if fd >= 0 { _ = flock(fd, LOCK_UN) }
+    }
+
+    deinit { release() }
 }
 
 /// An error of the runtime itself (as opposed to a setup step in the container).

@@ -14,6 +14,15 @@ public struct CgroupMountView: Sendable {
         self.v1 = v1
         self.unified = unified
     }
+
+    /// No cgroup of the container's own (rootless without cgroups): on a pure v2 host
+    /// the cgroup2 mount still works in a cgroup namespace, and its fallback binds the
+    /// whole hierarchy (runc's source when it has no container cgroup); on v1 the tmpfs
+    /// stays empty.
+    public static func withoutContainerCgroup() -> CgroupMountView {
+        let unified = access(CgroupLayout.cgroupRoot + "/cgroup.controllers", F_OK) == 0
+        return CgroupMountView(v1: [], unified: unified ? CgroupLayout.cgroupRoot : nil)
+    }
 }
 
 /// Everything the mount step needs to know besides config.json.
@@ -22,6 +31,8 @@ public struct RootfsContext {
     public var rootfs: String
     public var cgroups: CgroupMountView
     public var inUserNamespace: Bool
+    /// The container has a cgroup namespace (new or joined), entered before the mounts.
+    public var cgroupNamespace: Bool = false
     /// Mount index → the id-mapped tree the runtime prepared (`IDMappedMounts`).
     public var idmappedTrees: [Int: Int32]
     /// `linux.mountLabel` when the host has SELinux: the `context=` of the filesystems
@@ -117,6 +128,10 @@ public enum Rootfs {
             try bindMount(entry, options: options, root: root, context: context, idmappedTree: idmappedTree)
         } else if type == "cgroup" || type == "cgroup2" {
             try mountCgroups(entry, options: options, root: root, context: context)
+        } else if type == "tmpfs", options.tmpcopyup,
+            try mountTmpfsCopyUp(entry, options: options, root: root, context: context)
+        {
+            return
         } else {
             // Kernel filesystems must land exactly where asked: a symlinked /proc
             // would leave the real procfs unmasked (CVE-2019-19921, CVE-2025-52565).
@@ -215,7 +230,7 @@ public enum Rootfs {
             defer { close(mounted) }
             try sys("set recursive mount attributes of \(destination)") {
                 apus_mount_setattr(
-                    mounted, "", UInt32(0x1000 | 0x8000) /* AT_EMPTY_PATH | AT_RECURSIVE */,
+                    mounted, "", UInt32(APUS_AT_EMPTY_PATH | APUS_AT_RECURSIVE),
                     options.recursiveAttrSet, options.recursiveAttrClear, 0, -1)
             }
         }
@@ -227,26 +242,16 @@ public enum Rootfs {
         }
     }
 
-    /// cgroup mounts as runc does them: v2 → the cgroup2 fs (or a bind of the
-    /// container's cgroup when there is no cgroup namespace); v1 → a tmpfs with
-    /// one read-only bind of the container's cgroup per hierarchy.
+    /// cgroup mounts as runc does them: v2 → a cgroup2 filesystem of the container's
+    /// cgroup namespace (or a bind of the container's cgroup); v1 → a tmpfs with one
+    /// read-only bind of the container's cgroup per hierarchy.
     static func mountCgroups(
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
     ) throws(SetupError) {
         let destination = entry.destination
         let readonly = options.flags & msRdonly != 0
         if let unified = context.cgroups.unified {
-            let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
-            defer { close(target) }
-            try sys("bind cgroup \(unified) to \(destination)") {
-                apus_mount(unified, procFD(target), nil, msBind | msRec, nil)
-            }
-            // The remount must name the new bind mount itself: `target` was opened before
-            // the bind and still refers to the directory under it (EINVAL).
-            let mounted = try root.open(destination, step: "open cgroup mount \(destination)")
-            defer { close(mounted) }
-            let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
-            try sys("remount cgroup \(destination)") { apus_mount(nil, procFD(mounted), nil, flags, nil) }
+            try mountCgroup2(entry, options: options, containerCgroup: unified, root: root, context: context)
             return
         }
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup")
@@ -270,6 +275,57 @@ public enum Rootfs {
         // runc leaves the tmpfs itself writable (only the hierarchies are
         // read-only); so does apus, so the container sees the same mounts.
         _ = readonly
+    }
+
+    /// Pure cgroup v2. With a cgroup namespace, a new cgroup2 mount: its root is the
+    /// namespace's root, which init created after joining the container's cgroup, so the
+    /// container sees its own cgroup as / (cgroup.controllers, /proc/self/cgroup `0::/`).
+    /// Mounting needs CAP_SYS_ADMIN in the user namespace that owns the cgroup namespace
+    /// and fails with EPERM otherwise (a cgroup namespace joined from another user
+    /// namespace); EBUSY means the target is already the root of a mount of the same
+    /// cgroup2 superblock (e.g. a bound host /sys). Then, as runc does, a bind of the
+    /// container's cgroup. Without a cgroup namespace runc and crun mount cgroup2 anyway,
+    /// which shows the host's whole hierarchy; apus binds the container's cgroup instead,
+    /// the view a cgroup namespace would give.
+    static func mountCgroup2(
+        _ entry: Spec.Mount, options: ParsedMountOptions, containerCgroup: String, root: borrowing RootfsDirectory,
+        context: RootfsContext
+    ) throws(SetupError) {
+        let destination = entry.destination
+        let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
+        defer { close(target) }
+        if context.cgroupNamespace {
+            let flags = options.flags & ~(msBind | msRec | msRemount)
+            let data = options.data.isEmpty ? nil : options.dataString
+            if apus_mount("cgroup2", procFD(target), "cgroup2", flags, data) == 0 {
+                try applyPropagation(options, destination: destination, root: root)
+                return
+            }
+            let code = errno
+            if code != EPERM && code != EBUSY {
+                throw SetupError("mount cgroup2 to \(destination)", errno: code)
+            }
+        }
+        try sys("bind cgroup \(containerCgroup) to \(destination)") {
+            apus_mount(containerCgroup, procFD(target), nil, msBind | msRec, nil)
+        }
+        // MS_BIND ignores the other flags. The remount must name the new bind mount
+        // itself (`target` still refers to the directory under it: EINVAL), and keep
+        // the flags the kernel locks when the source mount has them (in a user namespace).
+        let wanted = options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime | msNoatime | msStrictatime)
+        if wanted != 0 {
+            let mounted = try root.open(destination, step: "open cgroup mount \(destination)")
+            defer { close(mounted) }
+            var vfs = statvfs()
+            var locked: UInt = 0
+            if fstatvfs(mounted, &vfs) == 0 {
+                locked = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec)
+            }
+            try sys("remount cgroup \(destination)") {
+                apus_mount(nil, procFD(mounted), nil, msBind | msRemount | wanted | locked, nil)
+            }
+        }
+        try applyPropagation(options, destination: destination, root: root)
     }
 
     /// Default devices, `linux.devices`, /dev/ptmx and the /dev/fd links, when
@@ -383,27 +439,104 @@ public enum Rootfs {
         try sys("chdir to /") { chdir("/") }
     }
 
-    /// `linux.readonlyPaths`: bind each onto itself and remount read-only,
-    /// keeping the flags the mount already has.
+    /// `linux.readonlyPaths`: each path is covered by a read-only, recursive clone of its own
+    /// mount tree. Every step after the one open acts on fds, so a path swapped in between
+    /// cannot redirect it; mount_setattr changes only MOUNT_ATTR_RDONLY, so the clone keeps
+    /// nosuid/nodev/noexec and the atime setting of the original without a statfs to read
+    /// them. A symlink is not followed: the link itself is covered, its target stays as is.
     public static func readonlyPaths(_ paths: [String]) throws(SetupError) {
+        var opened: [Int32] = []
+        // All closed at the end: the pairs of fds are mostly adjacent, and one close_range per
+        // run costs less than a close per fd.
+        defer { closeAll(opened) }
+        var newMountAPI = true
         for (index, path) in paths.enumerated() {
+            // A long list must not run into RLIMIT_NOFILE.
+            if opened.count >= 64 {
+                closeAll(opened)
+                opened.removeAll(keepingCapacity: true)
+            }
+            let field = ".linux.readonlyPaths[\(index)]"
             let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
             if fd < 0 {
-                if errno == ENOENT { continue }
-                throw SetupError("make \(path) read-only", errno: errno, field: ".linux.readonlyPaths[\(index)]")
+                let code = errno
+                if code == ENOENT { continue }
+                throw SetupError("make \(path) read-only", errno: code, field: field)
             }
-            defer { close(fd) }
-            try sys("bind \(path) onto itself", field: ".linux.readonlyPaths[\(index)]") {
-                apus_mount(procFD(fd), path, nil, msBind | msRec, nil)
+            opened.append(fd)
+            if newMountAPI {
+                let tree = apus_open_tree(
+                    fd, "",
+                    UInt32(APUS_OPEN_TREE_CLONE | APUS_OPEN_TREE_CLOEXEC | APUS_AT_RECURSIVE | APUS_AT_EMPTY_PATH))
+                var code = errno
+                if tree >= 0 {
+                    opened.append(tree)
+                    let readonly = apus_mount_setattr(
+                        tree, "", UInt32(APUS_AT_EMPTY_PATH | APUS_AT_RECURSIVE), MountAttr.MOUNT_ATTR_RDONLY, 0, 0, -1)
+                    code = errno
+                    if readonly == 0 {
+                        try sys("mount the read-only clone of \(path) over it", field: field) {
+                            apus_move_mount_onto(tree, fd)
+                        }
+                        continue
+                    }
+                }
+                // open_tree is Linux 5.2, mount_setattr 5.12.
+                if code != ENOSYS {
+                    let step = tree < 0 ? "clone the mount at \(path)" : "make the clone of \(path) read-only"
+                    throw SetupError(step, errno: code, field: field)
+                }
+                newMountAPI = false
             }
-            var vfs = statvfs()
-            var keep: UInt = msNosuid | msNodev | msNoexec
-            if statvfs(path, &vfs) == 0 {
-                keep = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
+            try remountReadonly(fd, path: path, field: field)
+        }
+    }
+
+    /// readonlyPaths before Linux 5.12: bind the path onto itself and remount the bind
+    /// read-only, naming both by the magic links of fds. `fd` names the mount under the new
+    /// bind, so the path is opened again and checked to be the same inode on another mount.
+    /// A remount replaces the per-mount flags: the ones the mount has are read and kept.
+    static func remountReadonly(_ fd: Int32, path: String, field: String) throws(SetupError) {
+        try sys("bind \(path) onto itself", field: field) {
+            apus_mount(procFD(fd), procFD(fd), nil, msBind | msRec, nil)
+        }
+        let mounted = try sys("open \(path) after binding it", field: field) {
+            Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
+        }
+        defer { close(mounted) }
+        var below: (dev: UInt64, ino: UInt64, mount: UInt64) = (0, 0, 0)
+        var above: (dev: UInt64, ino: UInt64, mount: UInt64) = (0, 0, 0)
+        guard apus_file_identity(fd, &below.dev, &below.ino, &below.mount) == 0,
+            apus_file_identity(mounted, &above.dev, &above.ino, &above.mount) == 0,
+            below.dev == above.dev, below.ino == above.ino,
+            // Mount ids are Linux 5.8; before, the inode check stands alone.
+            below.mount == 0 || below.mount != above.mount
+        else {
+            throw SetupError("make \(path) read-only", detail: "the path changed while it was bound", field: field)
+        }
+        var vfs = statvfs()
+        var keep: UInt = msNosuid | msNodev | msNoexec
+        if fstatvfs(mounted, &vfs) == 0 {
+            keep = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
+        }
+        try sys("remount \(path) read-only", field: field) {
+            apus_mount(nil, procFD(mounted), nil, msBind | msRemount | msRdonly | keep, nil)
+        }
+    }
+
+    /// Closes `fds`, one close_range(2) per run of consecutive numbers.
+    static func closeAll(_ fds: [Int32]) {
+        let sorted = fds.sorted()
+        var start = 0
+        while start < sorted.count {
+            var end = start
+            while end + 1 < sorted.count && sorted[end + 1] == sorted[end] + 1 { end += 1 }
+            if end == start {
+                close(sorted[start])
+            } else if apus_close_range(UInt32(sorted[start]), UInt32(sorted[end])) < 0 {
+                for fd in sorted[start...end] { close(fd) }
             }
-            try sys("remount \(path) read-only", field: ".linux.readonlyPaths[\(index)]") {
-                apus_mount(nil, path, nil, msBind | msRemount | msRdonly | msRec | keep, nil)
-            }
+            start = end + 1
         }
     }
 
@@ -463,12 +596,10 @@ public enum Rootfs {
 }
 
 extension MountOption {
-    /// Whether a mount step acts on the option; `apus features` lists only these. "tmpcopyup"
-    /// is parsed and validated, but nothing applies it yet.
+    /// Whether a mount step acts on the option; `apus features` lists only these.
     public var isImplemented: Bool {
         switch self {
-        case .flag, .propagation, .recursiveAttr, .ignored, .idmap: return true
-        case .tmpcopyup: return false
+        case .flag, .propagation, .recursiveAttr, .ignored, .idmap, .tmpcopyup: return true
         }
     }
 }

@@ -255,6 +255,127 @@ struct ContainerTests {
         #expect(out.stdout == "1\n0\n0\n1\n", "\(out.stdout)")
     }
 
+    /// Runs the bundle, with the new mount API (open_tree, fsopen, mount_setattr) or with
+    /// those syscalls failing ENOSYS, as on kernels before 5.12.
+    func run(_ bundle: TestBundle, newMountAPI: Bool, _ script: String) throws -> Output {
+        try bundle.command("sh", "-c", script)
+        let args = ["run", "--bundle", bundle.path, uniqueID("mountapi")]
+        return newMountAPI ? try apusArgs(args) : try apusWithout(syscalls: newMountAPISyscalls, args)
+    }
+
+    @Test(
+        "readonlyPaths: EROFS, the mount's nosuid/nodev/noexec kept, a symlink not followed",
+        arguments: [true, false])
+    func readonlyPathsKeepFlags(newMountAPI: Bool) throws {
+        let host = NSTemporaryDirectory() + "apus-ro-\(UInt32.random(in: 0..<UInt32.max))"
+        for dir in ["ro/inner", "target"] {
+            try FileManager.default.createDirectory(atPath: host + "/" + dir, withIntermediateDirectories: true)
+        }
+        try FileManager.default.createSymbolicLink(atPath: host + "/link", withDestinationPath: "/data/target")
+        defer { try? FileManager.default.removeItem(atPath: host) }
+        let bundle = try TestBundle {
+            $0.mounts? += [
+                .init(
+                    destination: "/data", type: "bind", source: host, options: ["rbind", "nosuid", "nodev", "noexec"]),
+                .init(destination: "/data/ro/inner", type: "tmpfs", source: "tmpfs", options: ["size=1m"]),
+            ]
+            $0.linux?.readonlyPaths?.append(contentsOf: ["/data/ro", "/data/link"])
+        }
+        let out = try run(
+            bundle, newMountAPI: newMountAPI,
+            """
+            touch /data/ro/x 2>&1 | grep -o 'Read-only file system'
+            grep ' /data/ro ' /proc/self/mountinfo | cut -d' ' -f6
+            touch /data/target/through-link && echo target-writable
+            readlink /data/link
+            (echo 1 > /proc/sys/kernel/hostname) 2>&1 | grep -o 'Read-only file system'
+            touch /data/ro/inner/y 2>&1 | grep -o 'Read-only file system' || echo inner-writable
+            """)
+        #expect(out.status == 0, "\(out.all)")
+        let lines = out.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 6, "\(out.all)")
+        #expect(lines.first == "Read-only file system")
+        #expect(lines.dropFirst().first == "ro,nosuid,nodev,noexec,relatime", "\(out.stdout)")
+        #expect(lines.dropFirst(2).first == "target-writable", "the symlink's target was made read-only")
+        #expect(lines.dropFirst(3).first == "/data/target")
+        #expect(lines.dropFirst(4).first == "Read-only file system")
+        // mount_setattr(AT_RECURSIVE) reaches mounts below a read-only path; the remount
+        // fallback, like runc, only the bind itself.
+        #expect(lines.last == (newMountAPI ? "Read-only file system" : "inner-writable"), "\(out.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: host + "/ro/x"))
+        #expect(FileManager.default.fileExists(atPath: host + "/target/through-link"))
+    }
+
+    /// A rootfs directory with a file, a subdirectory with a setuid file owned by 1000, and
+    /// symlinks to /etc/passwd and ../../.. ; `tmpcopyup` mounts at /copy. Removed with the bundle.
+    func copyUpBundle(options: [String]) throws -> TestBundle {
+        let bundle = try TestBundle {
+            $0.mounts?.append(.init(destination: "/copy", type: "tmpfs", source: "tmpfs", options: options))
+        }
+        let dir = bundle.rootfs + "/copy"
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        try "top\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
+        try "inner\n".write(toFile: dir + "/sub/inner", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/passwd-link", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/up-link", withDestinationPath: "../../..")
+        chown(dir + "/sub/inner", 1000, 1000)
+        chmod(dir + "/file", 0o640)
+        chmod(dir + "/sub/inner", 0o4755)
+        chmod(dir + "/sub", 0o750)
+        chmod(dir, 0o1770)
+        return bundle
+    }
+
+    @Test("tmpcopyup: the tmpfs starts with the rootfs's files, modes, owners and symlinks", arguments: [true, false])
+    func tmpcopyup(newMountAPI: Bool) throws {
+        let bundle = try copyUpBundle(options: ["tmpcopyup", "nosuid", "nodev", "size=1m"])
+        let out = try run(
+            bundle, newMountAPI: newMountAPI,
+            """
+            stat -c '%n %A %u:%g' /copy /copy/file /copy/sub /copy/sub/inner /copy/passwd-link /copy/up-link
+            readlink /copy/passwd-link; readlink /copy/up-link
+            cat /copy/file /copy/sub/inner
+            echo changed > /copy/file && echo added > /copy/added && echo wrote
+            grep ' /copy ' /proc/self/mountinfo | cut -d' ' -f6
+            grep ' /copy ' /proc/self/mountinfo | sed 's/.* - //' | cut -d' ' -f1,2
+            """)
+        #expect(out.status == 0, "\(out.all)")
+        #expect(
+            out.stdout == """
+                /copy drwxrwx--T 0:0
+                /copy/file -rw-r----- 0:0
+                /copy/sub drwxr-x--- 0:0
+                /copy/sub/inner -rwsr-xr-x 1000:1000
+                /copy/passwd-link lrwxrwxrwx 0:0
+                /copy/up-link lrwxrwxrwx 0:0
+                /etc/passwd
+                ../../..
+                top
+                inner
+                wrote
+                rw,nosuid,nodev,relatime
+                tmpfs tmpfs
+
+                """, "\(out.all)")
+        // The writes went to the tmpfs, not to the bundle.
+        #expect(try String(contentsOfFile: bundle.rootfs + "/copy/file", encoding: .utf8) == "top\n")
+        #expect(!FileManager.default.fileExists(atPath: bundle.rootfs + "/copy/added"))
+    }
+
+    @Test(
+        "tmpcopyup with ro and mode=: copied, then read-only; an explicit mode wins; a missing target is a plain tmpfs")
+    func tmpcopyupReadOnly() throws {
+        let bundle = try copyUpBundle(options: ["tmpcopyup", "ro", "mode=700"])
+        bundle.spec.mounts?.append(.init(destination: "/fresh", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"]))
+        try bundle.save()
+        let out = try run(
+            bundle,
+            "cat /copy/sub/inner; stat -c %a /copy /fresh; touch /copy/x 2>&1 | grep -o 'Read-only file system'; touch /fresh/y && echo fresh-rw"
+        )
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout == "inner\n700\n1777\nRead-only file system\nfresh-rw\n", "\(out.all)")
+    }
+
     @Test("--no-pivot uses MS_MOVE and chroot")
     func noPivot() throws {
         let bundle = try TestBundle()

@@ -91,7 +91,6 @@ struct FeaturesTests {
         for option in f["mountOptions"] as? [String] ?? [] {
             let parsed = parseMountOptions([option])
             #expect(parsed.data.isEmpty, "\(option) is not recognised: it would go to the filesystem")
-            #expect(!parsed.tmpcopyup, "\(option) is listed but apus does not apply it")
         }
         for ns in linux["namespaces"] as? [String] ?? [] {
             #expect(Spec.Linux.Namespace.Kind(rawValue: ns) != nil, "\(ns)")
@@ -164,9 +163,8 @@ struct FeaturesTests {
         let ours = try features()
         #expect(Set(runc.keys).isSubset(of: Set(ours.keys)))
         #expect(ours["hooks"] as? [String] == runc["hooks"] as? [String])
-        // runc lists "acl"/"noacl" (MS_POSIXACL is not a per-mount flag, runc issue #3738) and
-        // "tmpcopyup" (apus parses it but applies nothing yet).
-        let notApplied: Set<String> = ["acl", "noacl", "tmpcopyup"]
+        // runc lists "acl"/"noacl" (MS_POSIXACL is not a per-mount flag, runc issue #3738).
+        let notApplied: Set<String> = ["acl", "noacl"]
         let runcOptions = Set(runc["mountOptions"] as? [String] ?? [])
         let ourOptions = Set(ours["mountOptions"] as? [String] ?? [])
         #expect(runcOptions.subtracting(ourOptions) == notApplied.intersection(runcOptions))

@@ -286,3 +286,30 @@ func apusAllAtOnce(_ argvs: [[String]], timeout: TimeInterval = 120) throws -> [
     }
     return outputs
 }
+
+/// The syscalls of the new mount API that apus falls back from when they fail with ENOSYS:
+/// open_tree, fsopen and mount_setattr (one number on every architecture since Linux 5.1).
+let newMountAPISyscalls = [428, 430, 442]
+
+/// `apus --root <test root> ARGS…` under a seccomp filter that fails `syscalls` with ENOSYS,
+/// as on a kernel without them (python3, a test dependency, loads the filter and execs apus).
+func apusWithout(syscalls: [Int], _ args: [String], root: String = Env.stateRoot) throws -> Output {
+    let loader = """
+        import ctypes, os, struct, sys
+        deny = [int(n) for n in sys.argv[1].split(",")]
+        # BPF: load the syscall number; ENOSYS for the denied ones, allow the rest.
+        prog = [struct.pack("HBBI", 0x20, 0, 0, 0)]
+        prog += [struct.pack("HBBI", 0x15, len(deny) - i, 0, n) for i, n in enumerate(deny)]
+        prog += [struct.pack("HBBI", 0x06, 0, 0, 0x7FFF0000), struct.pack("HBBI", 0x06, 0, 0, 0x50000 | 38)]
+        code = ctypes.create_string_buffer(b"".join(prog))
+        class Prog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        fprog = Prog(len(prog), ctypes.addressof(code))
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+            sys.exit("seccomp: errno %d" % ctypes.get_errno())
+        os.execv(sys.argv[2], sys.argv[2:])
+        """
+    let deny = syscalls.map(String.init).joined(separator: ",")
+    return try sh("/usr/bin/python3", ["-c", loader, deny, Env.apus ?? "/nonexistent", "--root", root] + args)
+}

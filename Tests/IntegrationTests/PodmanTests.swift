@@ -525,6 +525,20 @@ struct PodmanTests {
         #expect(out.stdout.hasPrefix("rootfs refused\ntmp ok\noverlay / overlay ro,"), "\(out.stdout)")
     }
 
+    /// podman adds "tmpcopyup" to the options of every --tmpfs mount unless told notmpcopyup.
+    @Test("run --tmpfs over an image directory: the tmpfs starts with the image's files")
+    func tmpfsCopyUp() throws {
+        let lab = try lab
+        let out = try lab.run([
+            "--rm", "--tmpfs", "/etc", PodmanLab.image, "sh", "-c",
+            "grep -c ^apus: /etc/passwd; cat /etc/hostname > /dev/null && echo hostname; echo x > /etc/new && echo written; grep ' /etc ' /proc/mounts | cut -d' ' -f3",
+        ])
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout == "1\nhostname\nwritten\ntmpfs\n", "\(out.all)")
+        let empty = try lab.run(["--rm", "--tmpfs", "/etc:notmpcopyup", PodmanLab.image, "ls", "/etc/passwd"])
+        #expect(empty.status != 0, "without tmpcopyup the image's /etc/passwd is hidden: \(empty.all)")
+    }
+
     @Test(
         "run --user: the uid and gids the process gets",
         arguments: [

@@ -42,6 +42,41 @@ struct RuncParityTests {
             "\(probe) differs:\n--- apus\n\(ours.stdout)--- runc\n\(theirs.stdout)")
     }
 
+    @Test("tmpcopyup: ls -la of the copied tree is the same under apus and runc")
+    func tmpcopyupSameAsRunc() throws {
+        guard let runc = Env.runc else {
+            print("SKIP runc parity: runc is not installed (apt-get install runc)")
+            return
+        }
+        let bundle = try TestBundle {
+            $0.mounts?.append(
+                .init(
+                    destination: "/copy", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup", "nosuid", "size=1m"]))
+        }
+        let dir = bundle.rootfs + "/copy"
+        try FileManager.default.createDirectory(atPath: dir + "/sub/deeper", withIntermediateDirectories: true)
+        try "top\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
+        try "inner\n".write(toFile: dir + "/sub/inner", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/passwd-link", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/up-link", withDestinationPath: "../../..")
+        chown(dir + "/sub/inner", 1000, 1000)
+        chmod(dir + "/file", 0o640)
+        chmod(dir + "/sub/inner", 0o4711)
+        // runc makes directories with mkdir(mode) under its umask (022): modes it keeps.
+        chmod(dir + "/sub", 0o755)
+        chmod(dir, 0o1777)
+        try bundle.command("sh", "-c", "ls -laR /copy; grep ' /copy ' /proc/self/mountinfo | cut -d' ' -f6-")
+        let ours = try apus("run", "--bundle", bundle.path, uniqueID("parity"))
+        let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: runcRoot) }
+        let theirs = try sh(runc, ["--root", runcRoot, "run", "--bundle", bundle.path, uniqueID("parity-runc")])
+        #expect(ours.status == 0 && theirs.status == 0, "apus: \(ours.all)\nrunc: \(theirs.all)")
+        #expect(
+            normalize(ours.stdout) == normalize(theirs.stdout),
+            "differs:\n--- apus\n\(ours.stdout)--- runc\n\(theirs.stdout)")
+        #expect(ours.stdout.contains("-rws--x--x"), "\(ours.stdout)")
+    }
+
     /// Times differ between two runs; everything else must not.
     func normalize(_ text: String) -> String {
         text.replacingOccurrences(of: #"[A-Z][a-z]{2} +\d+ \d\d:\d\d"#, with: "TIME", options: .regularExpression)

@@ -265,9 +265,38 @@ struct SecurityTests {
         try sh("/usr/bin/sha256sum", [path]).stdout
     }
 
-    /// CVE-2019-5736: while a container is created (its init is still apus), a
-    /// second container in its pid namespace tries to open every /proc/*/exe for
-    /// writing; the apus binary on the host must come out unchanged.
+    /// The state.json apus keeps for `id` in the test root, decoded.
+    func stateFile(_ id: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Env.stateRoot + "/" + id + "/state.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// A bundle whose container joins the pid namespace of `pid`, with broad capabilities
+    /// (CAP_SYS_PTRACE among them when `ptrace`): the CVE-2019-5736 attacker.
+    func pidNamespaceJoiner(of pid: Int, ptrace: Bool) throws -> TestBundle {
+        try TestBundle {
+            let namespaces = $0.linux?.namespaces?.map { ns in
+                ns.type == .pid ? Spec.Linux.Namespace(type: .pid, path: "/proc/\(pid)/ns/pid") : ns
+            }
+            $0.linux?.namespaces = namespaces
+            var all = [
+                "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_SYS_ADMIN",
+                "CAP_KILL", "CAP_SETUID", "CAP_SETGID",
+            ]
+            if ptrace { all.append("CAP_SYS_PTRACE") }
+            $0.process?.capabilities = .init(bounding: all, effective: all, permitted: all)
+        }
+    }
+
+    static let exeOpener =
+        "for f in /proc/[0-9]*/exe; do ls -l $f 2>&1; (exec 3<>$f) 2>/dev/null && echo OPENED $f;"
+        + " (echo x >>$f) 2>/dev/null && echo WROTE $f; done; echo done"
+
+    /// CVE-2019-5736: while a container is created (its init is still apus), a second
+    /// container in its pid namespace tries to open every /proc/*/exe for writing; the apus
+    /// binary on the host must come out unchanged. Without CAP_SYS_PTRACE the victim's init
+    /// (apus, not dumpable) hides its exe link; with it, which overrides dumpable, the joiner
+    /// is refused until the victim is started, and then sees no apus at all.
     @Test("CVE-2019-5736: the host apus binary cannot be overwritten from a container", arguments: [false, true])
     func overwriteRuntime(ptrace: Bool) throws {
         let binary = try #require(Env.apus)
@@ -278,43 +307,106 @@ struct SecurityTests {
         let created = try apus("create", "--bundle", victim.path, victimID)
         try #require(created.status == 0, "\(created.all)")
         defer { _ = try? apus("delete", "--force", victimID) }
-        let state = try apus("state", victimID)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(state.stdout.utf8)) as? [String: Any])
-        let pid = try #require(json["pid"] as? Int)
+        let pid = try #require(try decodeState(try apus("state", victimID).stdout)["pid"] as? Int)
 
-        let attacker = try TestBundle {
-            let namespaces = $0.linux?.namespaces?.map { ns in
-                ns.type == .pid ? Spec.Linux.Namespace(type: .pid, path: "/proc/\(pid)/ns/pid") : ns
-            }
-            $0.linux?.namespaces = namespaces
-            // Broad capabilities: the attack must fail for a privileged container too.
-            var all = [
-                "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_SYS_ADMIN",
-                "CAP_KILL", "CAP_SETUID", "CAP_SETGID",
-            ]
-            if ptrace { all.append("CAP_SYS_PTRACE") }
-            $0.process?.capabilities = .init(bounding: all, effective: all, permitted: all)
-        }
-        let out = try run(
-            attacker,
-            "for f in /proc/[0-9]*/exe; do ls -l $f 2>&1; (exec 3<>$f) 2>/dev/null && echo OPENED $f; (echo x >>$f) 2>/dev/null && echo WROTE $f; done; echo done"
-        )
-        #expect(out.stdout.contains("done"), "\(out.all)")
-        #expect(!out.stdout.contains("OPENED") && !out.stdout.contains("WROTE"), "\(out.all)")
-        // The victim's init (apus, pid 1 of that namespace) is not dumpable: its
-        // exe link is not even readable...
+        let attacker = try pidNamespaceJoiner(of: pid, ptrace: ptrace)
+        try attacker.command("sh", "-c", Self.exeOpener)
+        let attackerID = uniqueID("attacker")
+        defer { _ = try? apus("delete", "--force", attackerID) }
+        let beforeAttack = HostSnapshot.take(mentioning: attackerID)
+        var out = try apus("run", "--bundle", attacker.path, attackerID)
         if ptrace {
-            // ...except with CAP_SYS_PTRACE, which overrides dumpable. apus re-executes from
-            // a sealed copy when the container it sets up may have CAP_SYS_PTRACE or shares
-            // its pid namespace (tests below); a privileged container that later joins the
-            // pid namespace of one still in "created" state is not foreseen at its create.
-            withKnownIssue("a later joiner with CAP_SYS_PTRACE reaches the host binary through /proc/1/exe") {
-                #expect(!out.stdout.contains("/proc/1/exe -> "), "\(out.all)")
+            #expect(out.status != 0, "\(out.all)")
+            for needle in [
+                "join pid namespace /proc/\(pid)/ns/pid", "(apus init): start it first", "CVE-2019-5736",
+                "(config.json .linux.namespaces[",
+            ] {
+                #expect(out.stderr.contains(needle), "stderr lacks \(needle): \(out.all)")
             }
+            #expect(!out.stdout.contains("done"), "\(out.all)")
+            #expect(HostSnapshot.take(mentioning: attackerID) == beforeAttack)
+            #expect(processes(mentioning: attackerID).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + attackerID))
+            #expect(try stateFile(victimID)["pidNamespaceShared"] == nil, "a refusal changes nothing")
+            // Started, the victim's init is its user process: the joiner is let in, and
+            // the victim's later execs run from a sealed copy.
+            let started = try apus("start", victimID)
+            try #require(started.status == 0, "\(started.all)")
+            out = try apus("run", "--bundle", attacker.path, attackerID)
+            #expect(out.status == 0, "\(out.all)")
+            #expect(out.stdout.contains("/proc/1/exe -> /bin/busybox"), "\(out.all)")
+            #expect(try stateFile(victimID)["pidNamespaceShared"] as? Bool == true)
         } else {
+            // The victim's init (apus, pid 1 of that namespace) is not dumpable: its exe
+            // link is not even readable.
             #expect(!out.stdout.contains("/proc/1/exe -> "), "\(out.all)")
         }
+        #expect(out.stdout.contains("done"), "\(out.all)")
+        #expect(!out.stdout.contains("OPENED") && !out.stdout.contains("WROTE"), "\(out.all)")
         #expect(try sha256(binary) == before)
+    }
+
+    /// Starts `apus exec ID …` in the background, waits until its process runs, and returns
+    /// where /proc/PID/exe of that apus process (its child's until execve) points.
+    func executableOfExec(_ id: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Env.apus ?? "/nonexistent")
+        process.arguments = ["--root", Env.stateRoot, "exec", id, "sh", "-c", "echo ready; exec sleep 20"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        defer {
+            // Forwarded to the exec'd process, which ends.
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        guard line.contains("ready") else { throw TestFailure("exec in \(id) did not start: \(line)") }
+        return try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(process.processIdentifier)/exe")
+    }
+
+    /// CVE-2019-5736 through execs: an `apus exec` is apus inside the container until execve.
+    /// Once a container with CAP_SYS_PTRACE has joined a container's pid namespace, execs
+    /// into that container run from a sealed copy; before, they cost nothing extra.
+    @Test("CVE-2019-5736: once a privileged container joins a pid namespace, execs there run from a sealed copy")
+    func execAfterPrivilegedJoin() throws {
+        let owner = try TestBundle()
+        try owner.command("sleep", "30")
+        let ownerID = uniqueID("owner")
+        defer { _ = try? apus("delete", "--force", ownerID) }
+        try #require(try apus("run", "-d", "--bundle", owner.path, ownerID).status == 0)
+        let pid = try #require(try decodeState(try apus("state", ownerID).stdout)["pid"] as? Int)
+        #expect(!(try executableOfExec(ownerID).hasPrefix("/memfd:")))
+
+        let joiner = try pidNamespaceJoiner(of: pid, ptrace: true)
+        try joiner.command("sleep", "30")
+        let joinerID = uniqueID("joiner")
+        defer { _ = try? apus("delete", "--force", joinerID) }
+        let joined = try apus("run", "-d", "--bundle", joiner.path, joinerID)
+        try #require(joined.status == 0, "\(joined.all)")
+        #expect(try stateFile(ownerID)["pidNamespaceShared"] as? Bool == true)
+        #expect(try executableOfExec(ownerID).hasPrefix("/memfd:apus"))
+    }
+
+    /// `exec --cap CAP_SYS_PTRACE` gives a process of the container what its init was set up
+    /// without: refused while init is still apus, and it makes later execs use a sealed copy.
+    @Test("CVE-2019-5736: exec with CAP_SYS_PTRACE into a created container is refused until start")
+    func ptraceExecIntoCreated() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID("ptrace-exec")
+        defer { _ = try? apus("delete", "--force", id) }
+        try #require(try apus("create", "--bundle", bundle.path, id).status == 0)
+        let refused = try apus("exec", "--cap", "CAP_SYS_PTRACE", id, "ls", "-l", "/proc/1/exe")
+        #expect(refused.status != 0, "\(refused.all)")
+        #expect(refused.stderr.contains("(apus init): start it first"), "\(refused.all)")
+        #expect(refused.stderr.contains("CVE-2019-5736"), "\(refused.all)")
+        #expect(try stateFile(id)["pidNamespaceShared"] == nil)
+        try #require(try apus("start", id).status == 0)
+        let out = try apus("exec", "--cap", "CAP_SYS_PTRACE", id, "ls", "-l", "/proc/1/exe")
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout.contains("/proc/1/exe -> /bin/busybox"), "\(out.all)")
+        #expect(try stateFile(id)["pidNamespaceShared"] as? Bool == true)
     }
 
     /// Looks at every /proc/*/exe; any that is not busybox or a sealed memfd is opened
@@ -524,6 +616,28 @@ struct SecurityTests {
         let out = try run(bundle, "true")
         #expect(out.status != 0, "\(out.all)")
         #expect(out.stderr.contains("/proc"), "\(out.all)")
+    }
+
+    /// tmpcopyup copies what the destination is inside the rootfs: a destination through a
+    /// symlink that climbs out resolves in the rootfs, and symlinks in the copied tree are
+    /// copied, never followed.
+    @Test("tmpcopyup through a symlinked destination copies the rootfs's directory, not the host's")
+    func tmpcopyupSymlinkedDestination() throws {
+        let bundle = try TestBundle {
+            $0.mounts?.append(.init(destination: "/evil", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"]))
+        }
+        try FileManager.default.createSymbolicLink(
+            atPath: bundle.rootfs + "/evil", withDestinationPath: "../../../../../etc")
+        try FileManager.default.createSymbolicLink(
+            atPath: bundle.rootfs + "/etc/host-shadow", withDestinationPath: "/../../../../etc/shadow")
+        let hostMounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let out = try run(bundle, "ls /etc; readlink /etc/host-shadow; cat /etc/host-shadow 2>&1 | grep -c root:; true")
+        #expect(out.status == 0, "\(out.all)")
+        let names = Set(out.stdout.split(separator: "\n").map(String.init))
+        #expect(names.isSuperset(of: ["passwd", "group", "hostname", "host-shadow"]), "\(out.stdout)")
+        #expect(!names.contains("shadow"), "the host's /etc was copied: \(out.stdout)")
+        #expect(names.contains("/../../../../etc/shadow") && names.contains("0"), "\(out.stdout)")
+        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) == hostMounts)
     }
 
     // MARK: sysctl, LSMs, personality, I/O priority, scheduler, RDT

@@ -133,6 +133,62 @@ bundle $B '{"memory":{"limit":67108864},"pids":{"limit":50}}' '["true"]'
 for i in $(seq 20); do apus create --bundle $B cycle-$i && apus delete -f cycle-$i; done
 check "20 create/delete cycles leave no cgroup" bash -c "! ls -d $CG/apus-cycle-* 2>/dev/null"
 
+# "type": "cgroup" mounts: what the container sees at /sys/fs/cgroup. One line per fact:
+# "mount ROOT OPTIONS FSTYPE" (the last mountinfo entry there), "self" (/proc/self/cgroup),
+# "controllers", "mkdir" (creating a cgroup there: "Read-only" when the mount is ro).
+cgview() { # cgview NAME EXTRA_PYTHON: runs the probe in a bundle, prints its output
+    local b=/tmp/cgview-$1
+    bundle $b '{"memory":{"limit":67108864},"pids":{"limit":50}}' '["sh","/probe.sh"]' "$2" || return 1
+    cat > $b/rootfs/probe.sh <<'EOF'
+echo "mount $(awk '$5 == "/sys/fs/cgroup" { i = 7; while ($i != "-") i++; print $4, $6, $(i + 1) }' /proc/self/mountinfo | tail -n 1)"
+echo "self $(cat /proc/self/cgroup)"
+echo "controllers $(cat /sys/fs/cgroup/cgroup.controllers)"
+if err=$(mkdir /sys/fs/cgroup/apus-probe 2>&1); then rmdir /sys/fs/cgroup/apus-probe; echo "mkdir ok"; else echo "mkdir $err"; fi
+EOF
+    apus run --bundle $b cgview-$1 2>&1
+}
+field() { echo "$1" | sed -n "s/^$2 //p"; }
+has() { echo "$1" | grep -qw -- "$2" || { echo "  '$2' not in '$1'"; return 1; }; }
+cgns="c['linux']['namespaces'].append({'type':'cgroup'})"
+userns="c['linux']['namespaces'].append({'type':'user'}); c['linux']['uidMappings']=[{'containerID':0,'hostID':0,'size':65536}]; c['linux']['gidMappings']=[{'containerID':0,'hostID':0,'size':65536}]"
+rw="[m.__setitem__('options', [o for o in m['options'] if o != 'ro']) for m in c['mounts'] if m['type'] == 'cgroup']"
+hostsys="c['mounts']=[m for m in c['mounts'] if m['destination'] != '/sys'] + [{'destination':'/sys','type':'bind','source':'/sys','options':['rbind','nosuid','noexec','nodev','ro']}]; c['mounts'].append(c['mounts'].pop(next(i for i, m in enumerate(c['mounts']) if m['type'] == 'cgroup')))"
+
+out=$(cgview ns "$cgns")
+echo "$out" | sed 's/^/  cgroupns: /'
+delegated=$(cat $CG/cgroup.subtree_control)
+check "cgroupns: /sys/fs/cgroup is a new cgroup2 mount rooted at /" eq "$(field "$out" mount | cut -d' ' -f1,3)" "/ cgroup2"
+check "cgroupns: the mount has the config's flags" eq "$(field "$out" mount | cut -d' ' -f2)" "ro,nosuid,nodev,noexec,relatime"
+check "cgroupns: /proc/self/cgroup is 0::/" eq "$(field "$out" self)" "0::/"
+check "cgroupns: cgroup.controllers lists the delegated controllers" eq "$(field "$out" controllers)" "$delegated"
+check "cgroupns: memory and pids are delegated" bash -c "echo '$delegated' | grep -w memory | grep -qw pids"
+check "cgroupns: ro mount refuses a new cgroup" has "$(field "$out" mkdir)" "Read-only file system"
+
+out=$(cgview ns-rw "$cgns; $rw")
+echo "$out" | sed 's/^/  cgroupns rw: /'
+check "cgroupns without ro: read-write cgroup2 mount" eq "$(field "$out" mount | cut -d' ' -f1,2,3)" "/ rw,nosuid,nodev,noexec,relatime cgroup2"
+check "cgroupns without ro: the container can create a cgroup" eq "$(field "$out" mkdir)" "ok"
+
+out=$(cgview nons "")
+echo "$out" | sed 's/^/  no cgroupns: /'
+check "no cgroupns: bind of the container's cgroup" eq "$(field "$out" mount | cut -d' ' -f1,3)" "/apus-cgview-nons cgroup2"
+check "no cgroupns: the bind has the config's flags" eq "$(field "$out" mount | cut -d' ' -f2)" "ro,nosuid,nodev,noexec,relatime"
+check "no cgroupns: /proc/self/cgroup is the host path" eq "$(field "$out" self)" "0::/apus-cgview-nons"
+check "no cgroupns: cgroup.controllers is the container's" eq "$(field "$out" controllers)" "$delegated"
+
+out=$(cgview userns "$cgns; $userns")
+echo "$out" | sed 's/^/  userns+cgroupns: /'
+check "userns+cgroupns: new cgroup2 mount (the cgroupns is the userns's)" eq "$(field "$out" mount | cut -d' ' -f1,3)" "/ cgroup2"
+check "userns+cgroupns: /proc/self/cgroup is 0::/" eq "$(field "$out" self)" "0::/"
+
+# /sys bound from the host: /sys/fs/cgroup is already a mount of the cgroup2
+# superblock, a new one cannot go on top (EBUSY) and the container's cgroup is bound.
+out=$(cgview hostsys "$cgns; $hostsys")
+echo "$out" | sed 's/^/  cgroupns, host \/sys: /'
+check "cgroupns, host /sys (EBUSY): bind of the container's cgroup" eq "$(field "$out" mount)" "/ ro,nosuid,nodev,noexec,relatime cgroup2"
+check "cgroupns, host /sys (EBUSY): its cgroup.controllers" eq "$(field "$out" controllers)" "$delegated"
+rm -rf /tmp/cgview-*
+
 B=/tmp/b6
 bundle $B '{"rdma":{"mlx5_0":{"hcaHandles":2}}}' '["true"]'
 out=$(apus run --bundle $B lack 2>&1)

@@ -88,6 +88,22 @@ int apus_reexec_sealed(char *const argv[], char *const envp[]);
  * Returns its pid, or -1 with errno. */
 int apus_clone_userns_waiter(int gate_read, int gate_write);
 
+/* open_tree(2) (Linux 5.2); flags as the kernel's (APUS_OPEN_TREE_CLONE, APUS_AT_*). */
+int apus_open_tree(int dirfd, const char *path, unsigned int flags);
+
+/* The new mount API (Linux 5.2): fsopen with FSOPEN_CLOEXEC; fsconfig of one parameter,
+ * FSCONFIG_SET_STRING key=value or FSCONFIG_SET_FLAG key when value is NULL;
+ * FSCONFIG_CMD_CREATE; fsmount with FSMOUNT_CLOEXEC and MOUNT_ATTR_* attrs, which
+ * returns a detached mount. */
+int apus_fsopen(const char *fstype);
+int apus_fsconfig_set(int fsfd, const char *key, const char *value);
+int apus_fsconfig_create(int fsfd);
+int apus_fsmount(int fsfd, unsigned int attrs);
+
+/* Device, inode and mount id of what fd names, from one statx; *mount_id is 0 where
+ * statx has no STATX_MNT_ID (before Linux 5.8). */
+int apus_file_identity(int fd, uint64_t *dev, uint64_t *ino, uint64_t *mount_id);
+
 /* A detached clone of the mount tree at source (open_tree, Linux 5.2) with the id
  * mapping of userns_fd applied (mount_setattr MOUNT_ATTR_IDMAP, Linux 5.12). */
 int apus_open_idmapped_tree(const char *source, int recursive_bind, int recursive_idmap, int userns_fd);
