@@ -76,6 +76,7 @@ public enum ContainerInit {
         guard sync.receive() == .proceed else { _exit(1) }
         // Before any mount or namespace join: the procfs all of init's /proc writes use.
         let proc = try ProcFS()
+        let ignoredSignals = proc.ignoredSignals()
 
         // Errors before `proceed` would not reach the parent, hence here.
         // The filter is compiled early and loaded as late as possible below.
@@ -282,7 +283,7 @@ public enum ContainerInit {
                 fail(sync, error)
             }
         }
-        apus_reset_signals()
+        resetSignals(ignored: ignoredSignals)
         if let filter = seccompFilter, noNewPrivileges, !filter.usesNotify {
             do {
                 try filter.load()
@@ -363,6 +364,16 @@ public enum ContainerInit {
 
     /// `linux.sysctl`: only keys of namespaces the container owns are allowed
     /// (runc's rule), others would change the host.
+    /// Default dispositions and an empty mask for the container process: only the ignored
+    /// signals need it (execve resets caught ones); all of them when SigIgn was unreadable.
+    static func resetSignals(ignored: UInt64?) {
+        if let ignored {
+            apus_reset_ignored_signals(ignored)
+        } else {
+            apus_reset_signals()
+        }
+    }
+
     static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(SetupError) {
         for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
             let path = "sys/" + key.replacing(".", with: "/")

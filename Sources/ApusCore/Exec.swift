@@ -352,6 +352,7 @@ enum ExecChild {
         guard sync.receive() == .proceed else { _exit(1) }
         // The host's procfs, before joining the container's mount namespace (CVE-2025-52881).
         let proc = try ProcFS()
+        let ignoredSignals = proc.ignoredSignals()
 
         if context.namespaceFlags != 0 {
             // One setns with a pidfd enters them all at once, in the kernel's
@@ -403,7 +404,7 @@ enum ExecChild {
         let path = try ProcessSetup.lookPath(command, env: env)
         // No runtime fd may reach the container (CVE-2024-21626).
         ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
-        apus_reset_signals()
+        ContainerInit.resetSignals(ignored: ignoredSignals)
         if let filter = context.seccomp, noNewPrivileges { try load(filter, sync: sync) }
         let error = ProcessSetup.exec(path: path, args: args, env: env)
         ContainerInit.fail(sync, error.description)

@@ -44,8 +44,47 @@ public struct ProcFS: ~Copyable {
         if written != bytes.count { throw SetupError(step(), detail: "short write") }
     }
 
+    /// SigIgn of this thread (bit sig-1 set for an ignored signal), read through the
+    /// handle; nil when it cannot be read. The runtime ignores SIGPIPE and inherits whatever
+    /// its caller ignored (nohup, a shell's background job): those are the dispositions
+    /// execve keeps, so they are all a container process must have reset (one open and
+    /// read here instead of a sigaction per signal).
+    public func ignoredSignals() -> UInt64? {
+        let file = apus_openat2(
+            fd, "thread-self/status", UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
+        if file < 0 { return nil }
+        defer { close(file) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(file, $0.baseAddress, $0.count) }
+        if count <= 0 { return nil }
+        let key = Array("\nSigIgn:\t".utf8)
+        var index = 0
+        while index + key.count <= count {
+            if buffer[index] == key[0] && Array(buffer[index..<index + key.count]) == key {
+                var value: UInt64 = 0
+                var digits = 0
+                for byte in buffer[(index + key.count)..<count] {
+                    guard let digit = hexValue(byte) else { break }
+                    value = value << 4 | UInt64(digit)
+                    digits += 1
+                }
+                return digits == 16 ? value : nil
+            }
+            index += 1
+        }
+        return nil
+    }
+
     /// Whether `relative` exists (e.g. the per-LSM attr directory of Linux 5.8+).
     public func exists(_ relative: String) -> Bool {
         faccessat(fd, relative, F_OK, 0) == 0
+    }
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+    default: return nil
     }
 }

@@ -10,6 +10,36 @@ struct ContainerTests {
         return try apus("run", "--bundle", bundle.path, uniqueID())
     }
 
+    /// apus resets only the signals its process ignores (SigIgn, read once) before execve:
+    /// the ones a caller like nohup or a shell's background job ignored must not reach the
+    /// container, in init or in an exec'd process, and none stays blocked.
+    @Test("signals ignored by apus's caller are default in the container, init and exec")
+    func ignoredSignalsReset() throws {
+        let apusPath = try #require(Env.apus)
+        // `trap ''` in sh ignores HUP, INT and PIPE for everything it execs.
+        let traps = "trap '' HUP INT PIPE; exec \"$0\" \"$@\""
+        let clean = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+        let initBundle = try TestBundle()
+        try initBundle.command("grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status")
+        let run = try sh(
+            "/bin/sh",
+            ["-c", traps, apusPath, "--root", Env.stateRoot, "run", "--bundle", initBundle.path, uniqueID("sig")])
+        #expect(run.status == 0 && run.stdout == clean, "init: \(run.all)")
+
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID("sig")
+        defer { _ = try? apus("delete", "--force", id) }
+        #expect(try apus("run", "-d", "--bundle", bundle.path, id).status == 0)
+        let exec = try sh(
+            "/bin/sh",
+            [
+                "-c", traps, apusPath, "--root", Env.stateRoot, "exec", id, "grep", "-E", "^Sig(Ign|Blk)",
+                "/proc/self/status",
+            ])
+        #expect(exec.status == 0 && exec.stdout == clean, "exec: \(exec.all)")
+    }
+
     @Test("pid, uts, ipc, network and mount namespaces are new")
     func newNamespaces() throws {
         let bundle = try TestBundle {

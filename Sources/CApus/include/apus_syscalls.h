@@ -49,6 +49,10 @@ ssize_t apus_recv_msg(int sock, void *buf, size_t len, int *fd_out);
 /* Reset every signal disposition to default and unblock all signals,
  * so the container process does not inherit ignored/blocked signals. */
 void apus_reset_signals(void);
+/* Only the signals set in `ignored` (bit sig-1, SigIgn of /proc/PID/status) back to
+   SIG_DFL, then unblock all: execve resets caught signals itself, so these are the only
+   dispositions a container process could inherit from the runtime. */
+void apus_reset_ignored_signals(uint64_t ignored);
 
 /* Block every catchable signal and return a signalfd for them (used by the
  * foreground `run`/`exec` process to forward signals). old_mask receives
