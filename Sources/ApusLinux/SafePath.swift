@@ -45,6 +45,25 @@ public struct RootfsDirectory: ~Copyable {
             fd, Self.relative(inside), UInt64(APUS_O_PATH | O_CLOEXEC) | (file ? 0 : UInt64(APUS_O_DIRECTORY)), 0,
             Self.resolveInRoot | Self.resolveNoMagiclinks)
         if existing >= 0 { return existing }
+        let relativePath = Self.relative(inside)
+        if !file, errno == ENOENT, let slash = relativePath.lastIndex(of: "/") {
+            // Usually only the last directory is missing (dev/pts, dev/shm): make it in its
+            // parent and resolve the whole path again, as the walk below would.
+            let parent = apus_openat2(
+                fd, String(relativePath[..<slash]), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
+                Self.resolveInRoot | Self.resolveNoMagiclinks)
+            if parent >= 0 {
+                let made = mkdirat(parent, String(relativePath[relativePath.index(after: slash)...]), mode)
+                let code = errno
+                close(parent)
+                if made < 0 && code != EEXIST { throw SetupError(step(), errno: code) }
+                return try sys(step()) {
+                    apus_openat2(
+                        fd, relativePath, UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
+                        Self.resolveInRoot | Self.resolveNoMagiclinks)
+                }
+            }
+        }
         let parts = Self.relative(inside).split(separator: "/").map(String.init)
         var dirfd = try sys(step()) { Glibc.openat(fd, ".", APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
         var walked = ""
