@@ -72,8 +72,12 @@ public enum ContainerInit {
             throw SetupError("container init", detail: "config.json has no process", field: ".process")
         }
 
-        // The parent writes uid/gid maps and joins us to our cgroups first.
+        // The parent writes uid/gid maps first, then joins us to our cgroups while the
+        // mounts are set up (`inCgroup`): needed before a cgroup namespace is made (its
+        // root), before forking (the pid namespace's init, hooks) and before execve.
         guard sync.receive() == .proceed else { _exit(1) }
+        let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup
+        if cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
         // Before any mount or namespace join: the procfs all of init's /proc writes use.
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
@@ -179,6 +183,7 @@ public enum ContainerInit {
             // cwd is created as root before the switch to the container user.
             let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
             close(cwd)
+            if !cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
             // Hooks after the mounts, before pivot_root (runc's order): the
             // createContainer hook's path resolves in the host tree still visible here.
             hookState = try runCreateHooks(context)
@@ -188,6 +193,7 @@ public enum ContainerInit {
                 try Rootfs.pivotRoot(into: context.rootfs)
             }
         } else {
+            if !cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
             hookState = try runCreateHooks(context)
             try sys("chroot into \(context.rootfs)", field: ".root.path") { chroot(context.rootfs) }
         }

@@ -9,8 +9,11 @@ public struct SyncSocket: Sendable {
     public let fd: Int32
 
     public enum Message: Sendable, Equatable {
-        /// parent → init: uid maps written, cgroups joined; go on with setup.
+        /// parent → init: uid maps written; go on with setup (`inCgroup` follows).
         case proceed
+        /// runtime → init: init is in its cgroups (after `proceed`, so init sets up its
+        /// mounts while the runtime writes cgroup.procs).
+        case inCgroup
         /// init → parent: setup done, waiting for start.
         case ready
         /// parent → init (run without fifo): exec now.
@@ -51,6 +54,7 @@ public struct SyncSocket: Sendable {
         var bytes: [UInt8]
         switch message {
         case .proceed: bytes = [UInt8(ascii: "G")]
+        case .inCgroup: bytes = [UInt8(ascii: "I")]
         case .ready: bytes = [UInt8(ascii: "R")]
         case .start: bytes = [UInt8(ascii: "S")]
         case .committed: bytes = [UInt8(ascii: "K")]
@@ -82,6 +86,7 @@ public struct SyncSocket: Sendable {
             let body = String(decoding: buffer[1..<n], as: UTF8.self)
             switch buffer[0] {
             case UInt8(ascii: "G"): return .proceed
+            case UInt8(ascii: "I"): return .inCgroup
             case UInt8(ascii: "R"): return .ready
             case UInt8(ascii: "S"): return .start
             case UInt8(ascii: "K"): return .committed
