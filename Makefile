@@ -55,8 +55,8 @@ integration: build
 	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --filter IntegrationTests
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift 2>&1 | tee /tmp/apus-lint.txt; \
-	  test ! -s /tmp/apus-lint.txt
+	mkdir -p .build; $(SWIFT) format lint --strict --recursive Sources Tests Package.swift 2>&1 | tee .build/lint.txt; \
+	  test ! -s .build/lint.txt
 
 fmt:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
