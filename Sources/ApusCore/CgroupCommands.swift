@@ -425,7 +425,7 @@ extension Runtime {
         if pid == 0 {
             dup2(pipeFDs[1], 1)
             dup2(pipeFDs[1], 2)
-            apus_reset_signals()
+            apus_reset_signals(.max)
             execvp(args[0], &cArgs)
             _exit(127)
         }

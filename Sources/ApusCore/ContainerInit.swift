@@ -373,11 +373,7 @@ public enum ContainerInit {
     /// Default dispositions and an empty mask for the container process: only the ignored
     /// signals need it (execve resets caught ones); all of them when SigIgn was unreadable.
     static func resetSignals(ignored: UInt64?) {
-        if let ignored {
-            apus_reset_ignored_signals(ignored)
-        } else {
-            apus_reset_signals()
-        }
+        apus_reset_signals(ignored ?? .max)
     }
 
     static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(SetupError) {

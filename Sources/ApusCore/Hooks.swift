@@ -47,7 +47,7 @@ public enum Hooks {
         let pid = fork()
         if pid == 0 {
             dup2(pipeFDs[0], 0)
-            apus_reset_signals()
+            apus_reset_signals(.max)
             execve(hook.path, &cArgs, &cEnv)
             _exit(127)
         }

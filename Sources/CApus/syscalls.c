@@ -220,9 +220,8 @@ int apus_recv_fd(int sock, char *name, size_t name_len)
 	return fd;
 }
 
-void apus_reset_ignored_signals(uint64_t ignored)
+void apus_reset_signals(uint64_t which)
 {
-	sigset_t all;
 	/* The raw syscall: glibc's signal() refuses its own 32 and 33, which a caller may
 	   have ignored as well. */
 	struct {
@@ -232,20 +231,9 @@ void apus_reset_ignored_signals(uint64_t ignored)
 		uint64_t mask;
 	} dfl = { 0 };
 	for (int sig = 1; sig <= 64; sig++)
-		if ((ignored >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP)
+		if ((which >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP)
 			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-}
-
-void apus_reset_signals(void)
-{
-	sigset_t all;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	apus_unblock_all_signals();
 }
 
 int apus_signalfd_all(void)

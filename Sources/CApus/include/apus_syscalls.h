@@ -46,13 +46,11 @@ int apus_recv_fd(int sock, char *name, size_t name_len);
 /* recvmsg of one datagram; *fd_out receives an SCM_RIGHTS fd or -1. */
 ssize_t apus_recv_msg(int sock, void *buf, size_t len, int *fd_out);
 
-/* Reset every signal disposition to default and unblock all signals,
- * so the container process does not inherit ignored/blocked signals. */
-void apus_reset_signals(void);
-/* Only the signals set in `ignored` (bit sig-1, SigIgn of /proc/PID/status) back to
-   SIG_DFL, then unblock all: execve resets caught signals itself, so these are the only
-   dispositions a container process could inherit from the runtime. */
-void apus_reset_ignored_signals(uint64_t ignored);
+/* The signals set in `which` (bit sig-1; UINT64_MAX for all) back to SIG_DFL, then
+ * every signal unblocked, so a process about to execve inherits no ignored or blocked
+ * signal. Async-signal-safe: used in forked children. With SigIgn of /proc/PID/status as
+ * `which` it is all a container process needs: execve resets caught signals itself. */
+void apus_reset_signals(uint64_t which);
 
 /* Block every catchable signal and return a signalfd for them (used by the
  * foreground `run`/`exec` process to forward signals). old_mask receives
