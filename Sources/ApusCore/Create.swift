@@ -464,10 +464,9 @@ public func userName(uid: uid_t) -> String {
 func assertSingleThreaded() {
     #if DEBUG
         if let status = FileIO.readString("/proc/self/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Threads:") }),
-            line.split(separator: "\t").last?.trimmingPrefix(" ") != "1"
+            let threads = ProcFS.statusField("Threads", in: status), threads != "1"
         {
-            printError("apus: internal error: more than one thread before clone (\(line))")
+            printError("apus: internal error: more than one thread before clone (Threads: \(threads))")
             _exit(70)
         }
     #endif

@@ -136,10 +136,7 @@ extension RuntimeBinary {
     static func runsWritableRuntime(pid: Int32, runtimes: Set<FileIdentity>) -> Bool {
         guard let exe = writableExecutable(pid: pid) else { return false }
         if runtimes.contains(exe) { return true }
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let length = readlink("/proc/\(pid)/exe", &buffer, 4096)
-        guard length > 0 else { return false }
-        var path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard var path = FileIO.readLink("/proc/\(pid)/exe") else { return false }
         if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
         return path.split(separator: "/").last == "apus"
     }
@@ -156,8 +153,7 @@ extension RuntimeBinary {
     /// The pid of a process in its own pid namespace (the last NSpid field).
     static func namespacePid(_ pid: Int32) -> Int32? {
         guard let status = FileIO.readString("/proc/\(pid)/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }),
-            let last = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).last
+            let last = ProcFS.statusField("NSpid", in: status)?.split(whereSeparator: { $0 == "\t" || $0 == " " }).last
         else { return nil }
         return Int32(last)
     }

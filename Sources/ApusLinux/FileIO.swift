@@ -26,6 +26,14 @@ public enum FileIO {
         }
     }
 
+    /// The target of the symlink `path` (for /proc/PID/exe, the executable's path).
+    public static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let length = readlink(path, &buffer, 4096)
+        guard length > 0 else { return nil }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     public static func readString(_ path: String, at dirfd: Int32 = AT_FDCWD) -> String? {
         guard let bytes = read(path, at: dirfd) else { return nil }
         return String(decoding: bytes, as: UTF8.self)

@@ -54,37 +54,22 @@ public struct ProcFS: ~Copyable {
             fd, "thread-self/status", UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
         if file < 0 { return nil }
         defer { close(file) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(file, $0.baseAddress, $0.count) }
-        if count <= 0 { return nil }
-        let key = Array("\nSigIgn:\t".utf8)
-        var index = 0
-        while index + key.count <= count {
-            if buffer[index] == key[0] && Array(buffer[index..<index + key.count]) == key {
-                var value: UInt64 = 0
-                var digits = 0
-                for byte in buffer[(index + key.count)..<count] {
-                    guard let digit = hexValue(byte) else { break }
-                    value = value << 4 | UInt64(digit)
-                    digits += 1
-                }
-                return digits == 16 ? value : nil
-            }
-            index += 1
-        }
-        return nil
+        guard let bytes = FileIO.readAll(fd: file),
+            let value = Self.statusField("SigIgn", in: String(decoding: bytes, as: UTF8.self))
+        else { return nil }
+        return UInt64(value, radix: 16)
+    }
+
+    /// The value of field `name` ("Threads", "SigIgn", "NSpid") in the text of a
+    /// /proc/PID/status file, without the tab after the colon.
+    public static func statusField(_ name: String, in status: String) -> Substring? {
+        let prefix = name + ":"
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        return line.dropFirst(prefix.count).drop(while: { $0 == "\t" || $0 == " " })
     }
 
     /// Whether `relative` exists (e.g. the per-LSM attr directory of Linux 5.8+).
     public func exists(_ relative: String) -> Bool {
         faccessat(fd, relative, F_OK, 0) == 0
-    }
-}
-
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-    default: return nil
     }
 }

@@ -6,7 +6,7 @@ public enum ProcessMemory {
     /// left alone: it can hold relocated copy-on-write pages that must stay.
     public static func releaseOwnText() {
         var exe = stat()
-        guard stat("/proc/self/exe", &exe) == 0, let path = ownExecutablePath(),
+        guard stat("/proc/self/exe", &exe) == 0, let path = FileIO.readLink("/proc/self/exe"),
             let maps = FileIO.readString("/proc/self/maps")
         else { return }
         // Parse first, release last: code run after the release faults its pages back in.
@@ -28,10 +28,4 @@ public enum ProcessMemory {
         }
     }
 
-    static func ownExecutablePath() -> Substring? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        return Substring(String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
-    }
 }

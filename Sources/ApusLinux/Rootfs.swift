@@ -160,15 +160,10 @@ public enum Rootfs {
         }
         // Opened without following any symlink: the target must be a real directory. Most
         // exist (proc, sys in any image): then this one openat2 is all.
-        func openStrict() -> Int32 {
-            apus_openat2(
-                root.fd, RootfsDirectory.relative(destination), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
-                RootfsDirectory.resolveInRoot | 0x04 /* RESOLVE_NO_SYMLINKS */)
-        }
-        var strict = openStrict()
+        var strict = root.openDirectoryNoSymlinks(destination)
         if strict < 0 && errno == ENOENT {
             close(try root.create(destination, file: file, step: "create mount target \(destination)"))
-            strict = openStrict()
+            strict = root.openDirectoryNoSymlinks(destination)
         }
         if strict < 0 {
             let code = errno
@@ -254,13 +249,14 @@ public enum Rootfs {
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
     ) throws(SetupError) {
         let destination = entry.destination
-        let readonly = options.flags & msRdonly != 0
         if let unified = context.cgroups.unified {
             try mountCgroup2(entry, options: options, containerCgroup: unified, root: root, context: context)
             return
         }
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup")
         defer { close(target) }
+        // runc leaves the tmpfs itself writable (only the hierarchies are read-only); so
+        // does apus, so the container sees the same mounts.
         let tmpfsFlags = options.flags & ~(msRdonly | msBind | msRec)
         try sys("mount tmpfs for cgroups to \(destination)") {
             apus_mount("tmpfs", procFD(target), "tmpfs", tmpfsFlags, "mode=755")
@@ -270,9 +266,7 @@ public enum Rootfs {
         // container yet: names below its root are ours, so they are reached through the magic
         // link of its root, three syscalls a hierarchy instead of a safe walk from the rootfs
         // for each (about 19).
-        let tmpfs = apus_openat2(
-            root.fd, RootfsDirectory.relative(destination), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
-            RootfsDirectory.resolveInRoot | 0x04 /* RESOLVE_NO_SYMLINKS */)
+        let tmpfs = root.openDirectoryNoSymlinks(destination)
         if tmpfs < 0 { throw SetupError("open the cgroup tmpfs at \(destination)", errno: errno) }
         defer { close(tmpfs) }
         let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
@@ -290,9 +284,6 @@ public enum Rootfs {
             }
             try sys("remount cgroup \(inside)") { apus_mount(nil, mountPoint, nil, flags, nil) }
         }
-        // runc leaves the tmpfs itself writable (only the hierarchies are
-        // read-only); so does apus, so the container sees the same mounts.
-        _ = readonly
     }
 
     /// Pure cgroup v2. With a cgroup namespace, a new cgroup2 mount: its root is the
@@ -463,17 +454,8 @@ public enum Rootfs {
     /// nosuid/nodev/noexec and the atime setting of the original without a statfs to read
     /// them. A symlink is not followed: the link itself is covered, its target stays as is.
     public static func readonlyPaths(_ paths: [String]) throws(SetupError) {
-        var opened: [Int32] = []
-        // All closed at the end: the pairs of fds are mostly adjacent, and one close_range per
-        // run costs less than a close per fd.
-        defer { closeAll(opened) }
         var newMountAPI = true
         for (index, path) in paths.enumerated() {
-            // A long list must not run into RLIMIT_NOFILE.
-            if opened.count >= 64 {
-                closeAll(opened)
-                opened.removeAll(keepingCapacity: true)
-            }
             let field = ".linux.readonlyPaths[\(index)]"
             let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
             if fd < 0 {
@@ -481,14 +463,14 @@ public enum Rootfs {
                 if code == ENOENT { continue }
                 throw SetupError("make \(path) read-only", errno: code, field: field)
             }
-            opened.append(fd)
+            var tree: Int32 = -1
+            defer { closeBoth(fd, tree) }
             if newMountAPI {
-                let tree = apus_open_tree(
+                tree = apus_open_tree(
                     fd, "",
                     UInt32(APUS_OPEN_TREE_CLONE | APUS_OPEN_TREE_CLOEXEC | APUS_AT_RECURSIVE | APUS_AT_EMPTY_PATH))
                 var code = errno
                 if tree >= 0 {
-                    opened.append(tree)
                     let readonly = apus_mount_setattr(
                         tree, "", UInt32(APUS_AT_EMPTY_PATH | APUS_AT_RECURSIVE), MountAttr.MOUNT_ATTR_RDONLY, 0, 0, -1)
                     code = errno
@@ -542,20 +524,12 @@ public enum Rootfs {
         }
     }
 
-    /// Closes `fds`, one close_range(2) per run of consecutive numbers.
-    static func closeAll(_ fds: [Int32]) {
-        let sorted = fds.sorted()
-        var start = 0
-        while start < sorted.count {
-            var end = start
-            while end + 1 < sorted.count && sorted[end + 1] == sorted[end] + 1 { end += 1 }
-            if end == start {
-                close(sorted[start])
-            } else if apus_close_range(UInt32(sorted[start]), UInt32(sorted[end])) < 0 {
-                for fd in sorted[start...end] { close(fd) }
-            }
-            start = end + 1
-        }
+    /// Closes `fd` and, when it is open (>= 0), `other`: with one close_range(2) when they
+    /// are adjacent, as an fd and the next one opened usually are.
+    static func closeBoth(_ fd: Int32, _ other: Int32) {
+        if other == fd + 1 && apus_close_range(UInt32(fd), UInt32(other)) == 0 { return }
+        close(fd)
+        if other >= 0 { close(other) }
     }
 
     /// `linux.maskedPaths`: files are covered with /dev/null, directories with a

@@ -17,6 +17,7 @@ public struct RootfsDirectory: ~Copyable {
 
     static let resolveInRoot: UInt64 = 0x10  // RESOLVE_IN_ROOT
     static let resolveNoMagiclinks: UInt64 = 0x02  // RESOLVE_NO_MAGICLINKS
+    static let resolveNoSymlinks: UInt64 = 0x04  // RESOLVE_NO_SYMLINKS
 
     /// Opens `inside` (a path in the container) with APUS_O_PATH, resolved within the root.
     public func open(_ inside: String, flags: Int32 = APUS_O_PATH, step: @autoclosure () -> String) throws(SetupError)
@@ -31,6 +32,15 @@ public struct RootfsDirectory: ~Copyable {
                 fd, relative, UInt64(flags | O_CLOEXEC), 0,
                 Self.resolveInRoot | Self.resolveNoMagiclinks)
         }
+    }
+
+    /// The directory `inside` opened with APUS_O_PATH when no component of it is a symlink
+    /// (RESOLVE_NO_SYMLINKS: ELOOP otherwise), or -1 with errno. Kernel filesystems must
+    /// land exactly where asked.
+    public func openDirectoryNoSymlinks(_ inside: String) -> Int32 {
+        apus_openat2(
+            fd, Self.relative(inside), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
+            Self.resolveInRoot | Self.resolveNoSymlinks)
     }
 
     /// Creates every missing directory of `inside` (and, when `file` is true, an

@@ -109,13 +109,7 @@ extension Rootfs {
         for (flag, name) in superblockFlags where options.flags & flag != 0 { parameters.append((name, nil)) }
         if let label { parameters.append(("context", label)) }
         for (key, value) in parameters {
-            let set: Int32
-            if let value {
-                set = apus_fsconfig_set(context, key, value)
-            } else {
-                set = apus_fsconfig_set(context, key, nil)
-            }
-            if set < 0 {
+            if apus_fsconfig_set(context, key, value) < 0 {
                 throw kernelError(
                     context, errno: errno,
                     step: "mount tmpfs to \(destination) with \(value.map { key + "=" + $0 } ?? key)"
