@@ -336,26 +336,6 @@ struct ContainerTests {
         #expect(FileManager.default.fileExists(atPath: host + "/target/through-link"))
     }
 
-    /// A rootfs directory with a file, a subdirectory with a setuid file owned by 1000, and
-    /// symlinks to /etc/passwd and ../../.. ; `tmpcopyup` mounts at /copy. Removed with the bundle.
-    func copyUpBundle(options: [String]) throws -> TestBundle {
-        let bundle = try TestBundle {
-            $0.mounts?.append(.init(destination: "/copy", type: "tmpfs", source: "tmpfs", options: options))
-        }
-        let dir = bundle.rootfs + "/copy"
-        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
-        try "top\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
-        try "inner\n".write(toFile: dir + "/sub/inner", atomically: false, encoding: .utf8)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/passwd-link", withDestinationPath: "/etc/passwd")
-        try FileManager.default.createSymbolicLink(atPath: dir + "/up-link", withDestinationPath: "../../..")
-        chown(dir + "/sub/inner", 1000, 1000)
-        chmod(dir + "/file", 0o640)
-        chmod(dir + "/sub/inner", 0o4755)
-        chmod(dir + "/sub", 0o750)
-        chmod(dir, 0o1770)
-        return bundle
-    }
-
     @Test("tmpcopyup: the tmpfs starts with the rootfs's files, modes, owners and symlinks", arguments: [true, false])
     func tmpcopyup(newMountAPI: Bool) throws {
         let bundle = try copyUpBundle(options: ["tmpcopyup", "nosuid", "nodev", "size=1m"])

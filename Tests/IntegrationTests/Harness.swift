@@ -313,3 +313,26 @@ func apusWithout(syscalls: [Int], _ args: [String], root: String = Env.stateRoot
     let deny = syscalls.map(String.init).joined(separator: ",")
     return try sh("/usr/bin/python3", ["-c", loader, deny, Env.apus ?? "/nonexistent", "--root", root] + args)
 }
+
+/// A rootfs directory with a file, a subdirectory with a setuid file owned by 1000, and
+/// symlinks to /etc/passwd and ../../.. ; `tmpcopyup` mounts at /copy. Removed with the bundle.
+/// The container and runc-parity tests use it.
+func copyUpBundle(
+    options: [String], modes: (dir: mode_t, sub: mode_t, inner: mode_t) = (0o1770, 0o750, 0o4755)
+) throws -> TestBundle {
+    let bundle = try TestBundle {
+        $0.mounts?.append(.init(destination: "/copy", type: "tmpfs", source: "tmpfs", options: options))
+    }
+    let dir = bundle.rootfs + "/copy"
+    try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+    try "top\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
+    try "inner\n".write(toFile: dir + "/sub/inner", atomically: false, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(atPath: dir + "/passwd-link", withDestinationPath: "/etc/passwd")
+    try FileManager.default.createSymbolicLink(atPath: dir + "/up-link", withDestinationPath: "../../..")
+    chown(dir + "/sub/inner", 1000, 1000)
+    chmod(dir + "/file", 0o640)
+    chmod(dir + "/sub/inner", modes.inner)
+    chmod(dir + "/sub", modes.sub)
+    chmod(dir, modes.dir)
+    return bundle
+}

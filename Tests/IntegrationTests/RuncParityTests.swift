@@ -48,23 +48,10 @@ struct RuncParityTests {
             print("SKIP runc parity: runc is not installed (apt-get install runc)")
             return
         }
-        let bundle = try TestBundle {
-            $0.mounts?.append(
-                .init(
-                    destination: "/copy", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup", "nosuid", "size=1m"]))
-        }
-        let dir = bundle.rootfs + "/copy"
-        try FileManager.default.createDirectory(atPath: dir + "/sub/deeper", withIntermediateDirectories: true)
-        try "top\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
-        try "inner\n".write(toFile: dir + "/sub/inner", atomically: false, encoding: .utf8)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/passwd-link", withDestinationPath: "/etc/passwd")
-        try FileManager.default.createSymbolicLink(atPath: dir + "/up-link", withDestinationPath: "../../..")
-        chown(dir + "/sub/inner", 1000, 1000)
-        chmod(dir + "/file", 0o640)
-        chmod(dir + "/sub/inner", 0o4711)
         // runc makes directories with mkdir(mode) under its umask (022): modes it keeps.
-        chmod(dir + "/sub", 0o755)
-        chmod(dir, 0o1777)
+        let bundle = try copyUpBundle(options: ["tmpcopyup", "nosuid", "size=1m"], modes: (0o1777, 0o755, 0o4711))
+        try FileManager.default.createDirectory(
+            atPath: bundle.rootfs + "/copy/sub/deeper", withIntermediateDirectories: false)
         try bundle.command("sh", "-c", "ls -laR /copy; grep ' /copy ' /proc/self/mountinfo | cut -d' ' -f6-")
         let ours = try apus("run", "--bundle", bundle.path, uniqueID("parity"))
         let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
