@@ -270,8 +270,17 @@ public enum ContainerInit {
             // Blocks until `apus start` opens the fifo for reading. The writer
             // stays open until execve closes it: `start` waits for that EOF, so
             // poststart runs after the exec and a failed startContainer hook
-            // ("E" before EOF) fails `start`.
-            let writer = open(procFD(fifo), O_WRONLY | O_CLOEXEC)
+            // ("E" before EOF) fails `start`. A created container may wait for long:
+            // init gives back the clean pages of apus's executable as the wait starts.
+            let pagemap = proc.openForReading("thread-self/pagemap")
+            let ranges = ProcessMemory.cleanImageRanges(pagemap: pagemap >= 0 ? pagemap : nil)
+            if pagemap >= 0 { close(pagemap) }
+            let writer = procFD(fifo).withCString { path in
+                Int32(
+                    ProcessMemory.release(
+                        ranges, thenSyscall: Int(APUS_NR_OPENAT), Int(AT_FDCWD), Int(bitPattern: path),
+                        Int(O_WRONLY | O_CLOEXEC), 0))
+            }
             if writer < 0 { fail(sync, "open exec fifo: \(errorString(errno))") }
             _ = Glibc.write(writer, "0", 1)
             fifoWriter = writer

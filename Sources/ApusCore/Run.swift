@@ -69,20 +69,34 @@ extension Runtime {
         defer { proxy?.end() }
         var initStatus: Int32? = nil
         // A container still running after a moment keeps apus waiting for as long as it
-        // lives: its text pages (most of apus's resident memory, ~7 MiB) are then given
-        // back; the exit path faults in the little it needs. Short runs never pay for it.
+        // lives: the clean pages of apus's own executable (most of its resident memory)
+        // are then given back as the wait starts; the exit path faults in the little it
+        // needs. Short runs never pay for it.
+        var idle = false
         var released = false
         while initStatus == nil {
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
             if let proxy { fds += proxy.pollSet() }
-            let n = poll(&fds, nfds_t(fds.count), released ? -1 : 50)
+            let n: Int32
+            if idle && !released {
+                released = true
+                let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+                let ranges = ProcessMemory.cleanImageRanges(pagemap: pagemap >= 0 ? pagemap : nil)
+                if pagemap >= 0 { close(pagemap) }
+                n = fds.withUnsafeMutableBufferPointer { fds in
+                    Int32(
+                        ProcessMemory.release(
+                            ranges, thenSyscall: Int(APUS_NR_PPOLL), Int(bitPattern: fds.baseAddress), fds.count, 0, 0))
+                }
+            } else {
+                n = poll(&fds, nfds_t(fds.count), idle ? -1 : 50)
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 break
             }
             if n == 0 {
-                released = true
-                ProcessMemory.releaseOwnText()
+                idle = true
                 continue
             }
             if fds[0].revents & Int16(POLLIN) != 0 {

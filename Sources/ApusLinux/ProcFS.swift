@@ -50,14 +50,19 @@ public struct ProcFS: ~Copyable {
     /// execve keeps, so they are all a container process must have reset (one open and
     /// read here instead of a sigaction per signal).
     public func ignoredSignals() -> UInt64? {
-        let file = apus_openat2(
-            fd, "thread-self/status", UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
+        let file = openForReading("thread-self/status")
         if file < 0 { return nil }
         defer { close(file) }
         guard let bytes = FileIO.readAll(fd: file),
             let value = Self.statusField("SigIgn", in: String(decoding: bytes, as: UTF8.self))
         else { return nil }
         return UInt64(value, radix: 16)
+    }
+
+    /// `relative` (e.g. "thread-self/pagemap") opened read-only beneath the handle; -1 with
+    /// errno on failure.
+    public func openForReading(_ relative: String) -> Int32 {
+        apus_openat2(fd, relative, UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
     }
 
     /// The value of field `name` ("Threads", "SigIgn", "NSpid") in the text of a

@@ -1,31 +1,78 @@
+import CApus
 import Glibc
 
+/// A process that is about to wait for long (the foreground `run` while its container
+/// lives, a created container's init until `start`) gives back the pages of apus's own
+/// executable it holds: most of its resident memory in a static binary. Only clean file
+/// pages go (text, read-only data and the untouched part of .data, still in the page
+/// cache), so nothing is lost; what runs after the wait faults the few it needs back in.
 public enum ProcessMemory {
-    /// Drops this process's resident pages of its own executable's text: clean and
-    /// file-backed, they fault back in from the page cache when next run. Read-only data is
-    /// left alone: it can hold relocated copy-on-write pages that must stay.
-    public static func releaseOwnText() {
-        var exe = stat()
-        guard stat("/proc/self/exe", &exe) == 0, let path = FileIO.readLink("/proc/self/exe"),
-            let maps = FileIO.readString("/proc/self/maps")
-        else { return }
-        // Parse first, release last: code run after the release faults its pages back in.
-        var ranges: [(start: UInt, length: Int)] = []
-        for line in maps.split(separator: "\n") {
-            // start-end perms offset dev inode path
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count == 6, fields[1] == "r-xp", UInt64(fields[4]) == UInt64(exe.st_ino),
-                fields[5].trimmingPrefix(while: { $0 == " " }) == path
-            else { continue }
-            let range = fields[0].split(separator: "-")
-            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
-                end > start
-            else { continue }
-            ranges.append((start, Int(end - start)))
+    static let present: UInt64 = 1 << 63
+    static let swapped: UInt64 = 1 << 62
+    static let fileOrShared: UInt64 = 1 << 61
+
+    /// The page ranges of this executable that hold no page with contents of its own: text
+    /// whole; the other segments where `pagemap` (this process's /proc/PID/pagemap) shows
+    /// no anonymous page, i.e. none written (relocated read-only data, .data, .bss).
+    /// Without `pagemap` only the text.
+    public static func cleanImageRanges(pagemap: Int32?) -> [apus_page_range] {
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        var count = 0
+        guard let phdr = apus_program_headers(&count) else { return [] }
+        let headers = UnsafeBufferPointer(start: phdr, count: count)
+        // A position-independent executable is loaded at an offset: where PT_PHDR says
+        // the headers are against where they are.
+        var bias: UInt = 0
+        if let self_ = headers.first(where: { $0.p_type == UInt32(PT_PHDR) }) {
+            bias = UInt(bitPattern: phdr) &- UInt(self_.p_vaddr)
         }
-        for range in ranges {
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: range.start), range.length, MADV_DONTNEED)
+        var ranges: [apus_page_range] = []
+        for header in headers where header.p_type == UInt32(PT_LOAD) {
+            let start = (bias &+ UInt(header.p_vaddr)) & ~(page - 1)
+            let end = (bias &+ UInt(header.p_vaddr) &+ UInt(header.p_memsz) + page - 1) & ~(page - 1)
+            guard end > start else { continue }
+            let flags = header.p_flags
+            if flags & UInt32(PF_X) != 0 && flags & UInt32(PF_W) == 0 {
+                ranges.append(apus_page_range(start: start, length: Int(end - start)))
+            } else if let pagemap {
+                ranges += unwrittenRuns(start: start, end: end, page: page, pagemap: pagemap)
+            }
         }
+        return ranges
     }
 
+    /// Runs of pages in [start, end) that are not anonymous: absent (and not swapped) or
+    /// file pages. Unreadable pagemap: none.
+    static func unwrittenRuns(start: UInt, end: UInt, page: UInt, pagemap: Int32) -> [apus_page_range] {
+        let count = Int((end - start) / page)
+        var entries = [UInt64](repeating: 0, count: count)
+        let size = count * MemoryLayout<UInt64>.stride
+        let read = entries.withUnsafeMutableBytes { pread(pagemap, $0.baseAddress, size, off_t(start / page) * 8) }
+        guard read == size else { return [] }
+        var runs: [apus_page_range] = []
+        var runStart: UInt? = nil
+        for (i, entry) in entries.enumerated() {
+            let address = start + UInt(i) * page
+            let anonymous = entry & swapped != 0 || (entry & present != 0 && entry & fileOrShared == 0)
+            if anonymous {
+                if let first = runStart { runs.append(apus_page_range(start: first, length: Int(address - first))) }
+                runStart = nil
+            } else if runStart == nil {
+                runStart = address
+            }
+        }
+        if let first = runStart { runs.append(apus_page_range(start: first, length: Int(end - first))) }
+        return runs
+    }
+
+    /// Gives back `ranges`, then makes the blocking syscall `nr` with up to four arguments,
+    /// with nothing in between (see `apus_release_then_syscall`); returns its result, -1
+    /// with errno on failure.
+    public static func release(_ ranges: [apus_page_range], thenSyscall nr: Int, _ a: Int, _ b: Int, _ c: Int, _ d: Int)
+        -> Int
+    {
+        ranges.withUnsafeBufferPointer { buffer in
+            apus_release_then_syscall(buffer.baseAddress, buffer.count, nr, a, b, c, d)
+        }
+    }
 }

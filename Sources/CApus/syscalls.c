@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -348,4 +350,23 @@ int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t
 	errno = ENOSYS;
 	return -1;
 #endif
+}
+
+long apus_syscall(long nr, long a, long b, long c, long d, long e)
+{
+	return syscall(nr, a, b, c, d, e);
+}
+
+long apus_release_then_syscall(const struct apus_page_range *ranges, size_t count,
+			       long nr, long a, long b, long c, long d)
+{
+	for (size_t i = 0; i < count; i++)
+		madvise((void *)ranges[i].start, ranges[i].length, MADV_DONTNEED);
+	return syscall(nr, a, b, c, d);
+}
+
+const Elf64_Phdr *apus_program_headers(size_t *count)
+{
+	*count = getauxval(AT_PHNUM);
+	return (const Elf64_Phdr *)getauxval(AT_PHDR);
 }

@@ -218,6 +218,39 @@ struct LifecycleTests {
         #expect(run.status == 4, "\(run.all)")
     }
 
+    @Test("a waiting init and a waiting foreground run give back apus's executable pages, and go on")
+    func waitersReleaseImagePages() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sh", "-c", "echo ready; exec sleep 30")
+        let id = uniqueID()
+        #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
+        let pid = Int32(try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0)
+        // Before the release the created init held ~6 MiB of the binary, the waiting run
+        // ~2.5 MiB; after it, a few fault-around windows of text (~128 KiB) plus the written
+        // (anonymous) pages of .data, which must stay.
+        let created = try imageResidency(pid: pid)
+        #expect(created.file < 1024, "init keeps \(created.file) KiB of apus's clean pages")
+        #expect(created.anonymous > 0)
+        #expect(try apus("start", id).status == 0)
+        try waitFor { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "sleep\n" }
+        #expect(try apus("delete", "--force", id).status == 0)
+
+        let runID = uniqueID()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Env.apus ?? "")
+        process.arguments = ["--root", Env.stateRoot, "run", "--bundle", bundle.path, runID]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        #expect(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).contains("ready"))
+        // The release comes once the container has outlived apus's first 50 ms poll.
+        try waitFor { try imageResidency(pid: process.processIdentifier).file < 1024 }
+        #expect(try apus("kill", runID, "KILL").status == 0)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 137)
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + runID))
+    }
+
     @Test("a foreground run forwards signals to the container")
     func signalForwarding() throws {
         let bundle = try TestBundle()
@@ -249,4 +282,25 @@ func waitFor(_ seconds: Double = 10, _ condition: () throws -> Bool) throws {
 func isGone(_ pid: Int32) -> Bool {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
     return stat.contains(") Z ") || stat.contains(") X ")
+}
+
+/// KiB of the apus binary's mappings resident in process `pid`: clean file pages and
+/// anonymous (written) ones, from /proc/PID/smaps, matched by the binary's inode.
+func imageResidency(pid: Int32) throws -> (file: Int, anonymous: Int) {
+    var binary = stat()
+    guard stat(Env.apus ?? "", &binary) == 0 else { throw TestFailure("stat \(Env.apus ?? "")") }
+    let smaps = try String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8)
+    var inImage = false
+    var rss = 0
+    var anonymous = 0
+    for line in smaps.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if let first = fields.first, first.contains("-"), fields.count >= 5 {
+            inImage = UInt64(fields[4]) == UInt64(binary.st_ino)
+        } else if inImage, fields.count >= 2, let kib = Int(fields[1]) {
+            if fields[0] == "Rss:" { rss += kib }
+            if fields[0] == "Anonymous:" { anonymous += kib }
+        }
+    }
+    return (rss - anonymous, anonymous)
 }

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
+#include <elf.h>
 
 int apus_mount(const char *source, const char *target, const char *fstype,
                unsigned long flags, const char *data);
@@ -115,5 +117,22 @@ int apus_move_mount_onto(int tree, int target_fd);
 
 /* f_type of fstatfs(2) on fd (PROC_SUPER_MAGIC, ...), or -1 with errno. */
 long apus_fs_type(int fd);
+
+/* syscall(2) for the calls Swift cannot make through the variadic libc function. */
+long apus_syscall(long nr, long a, long b, long c, long d, long e);
+
+/* madvise(MADV_DONTNEED) of each range, then one raw syscall (a blocking poll or open):
+ * nothing runs between the two, so the wait starts with only this function's own pages
+ * faulted back in. The ranges must hold no page the process still needs the contents of
+ * (clean file pages, see ProcessMemory). Returns the syscall's result. */
+struct apus_page_range {
+	uintptr_t start;
+	size_t length;
+};
+long apus_release_then_syscall(const struct apus_page_range *ranges, size_t count,
+                               long nr, long a, long b, long c, long d);
+/* This executable's program headers, as the kernel passed them (AT_PHDR, AT_PHNUM). */
+const Elf64_Phdr *apus_program_headers(size_t *count);
+enum { APUS_NR_PPOLL = SYS_ppoll, APUS_NR_OPENAT = SYS_openat };
 
 #endif
