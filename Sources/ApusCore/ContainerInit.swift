@@ -334,12 +334,8 @@ public enum ContainerInit {
 
     /// The user's home in the container's /etc/passwd, "/" when there is none.
     static func homeDirectory(uid: UInt32) -> String {
-        guard let text = FileIO.readString("/etc/passwd") else { return "/" }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            if fields.count > 5, UInt32(fields[2]) == uid, !fields[5].isEmpty { return String(fields[5]) }
-        }
-        return "/"
+        guard let fields = FileIO.passwdEntry(uid: uid), fields.count > 5, !fields[5].isEmpty else { return "/" }
+        return String(fields[5])
     }
 
     /// Asks the parent to run the prestart and createRuntime hooks, receives

@@ -451,13 +451,7 @@ func canonicalPath(_ path: String) -> String {
 /// User name for `list`'s OWNER column, read from /etc/passwd (static glibc
 /// cannot use NSS).
 public func userName(uid: uid_t) -> String {
-    if let text = FileIO.readString("/etc/passwd") {
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            if fields.count > 2, UInt32(fields[2]) == uid { return String(fields[0]) }
-        }
-    }
-    return String(uid)
+    FileIO.passwdEntry(uid: uid).map { String($0[0]) } ?? String(uid)
 }
 
 /// Rule 1 of the design: no threads before clone. Checked in debug builds.

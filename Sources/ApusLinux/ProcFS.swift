@@ -69,7 +69,7 @@ public struct ProcFS: ~Copyable {
     /// /proc/PID/status file, without the tab after the colon.
     public static func statusField(_ name: String, in status: String) -> Substring? {
         let prefix = name + ":"
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        guard let line = FileIO.lines(status).first(where: { $0.hasPrefix(prefix) }) else { return nil }
         return line.dropFirst(prefix.count).drop(while: { $0 == "\t" || $0 == " " })
     }
 

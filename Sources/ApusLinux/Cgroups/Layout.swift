@@ -61,17 +61,15 @@ public struct CgroupLayout: Sendable, Equatable {
         var v1: [String: String] = [:]
         var cgroup2: [String] = []
         var order: [String] = []
-        for line in mountinfo.split(separator: "\n", omittingEmptySubsequences: true) {
-            // Cheap filter first: most lines of a busy host are not cgroups.
-            guard line.contains(" - cgroup") else { continue }
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        for line in FileIO.lines(mountinfo) {
+            let fields = FileIO.fields(line, separator: " ", omittingEmpty: true)
             guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count > dash + 3 else { continue }
             let mountpoint = unescape(fields[4])
             switch fields[dash + 1] {
             case "cgroup2":
                 cgroup2.append(mountpoint)
             case "cgroup":
-                for option in fields[dash + 3].split(separator: ",") {
+                for option in FileIO.fields(fields[dash + 3], separator: ",", omittingEmpty: true) {
                     let name = String(option)
                     guard v1Controllers.contains(name) else { continue }
                     // A hierarchy can be mounted more than once (bind mounts, containers);
@@ -105,7 +103,7 @@ public struct CgroupLayout: Sendable, Equatable {
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo.
     static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
+        guard field.utf8.contains(UInt8(ascii: "\\")) else { return String(field) }
         var bytes: [UInt8] = []
         let utf8 = Array(field.utf8)
         var i = 0
