@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <malloc.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -360,6 +361,15 @@ long apus_syscall(long nr, long a, long b, long c, long d, long e)
 long apus_release_then_syscall(const struct apus_page_range *ranges, size_t count,
 			       long nr, long a, long b, long c, long d)
 {
+	/* Free heap pages go back too, and the stack below this frame: dead pages that an
+	 * earlier deep call left resident. One page is kept below the frame (the red zone
+	 * and the syscall's own frames); the window stays inside the 1 MiB guard gap the
+	 * kernel keeps below a stack, so it can only meet the stack or nothing. */
+	malloc_trim(0);
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t below = ((uintptr_t)__builtin_frame_address(0) & ~(page - 1)) - 2 * page;
+	size_t window = 256 * 1024;
+	madvise((void *)(below - window), window, MADV_DONTNEED);
 	for (size_t i = 0; i < count; i++)
 		madvise((void *)ranges[i].start, ranges[i].length, MADV_DONTNEED);
 	return syscall(nr, a, b, c, d);
