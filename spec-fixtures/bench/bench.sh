@@ -4,7 +4,8 @@
 # usage: bash spec-fixtures/bench/bench.sh [--quick] [--runs N] [--only METRICS] [--runtimes NAMES]
 #   --quick           smoke run: 5 runs per timing, 1 repetition of the rest
 #   --runs N          timed runs per runtime and timing metric (default 50, env BENCH_RUNS)
-#   --only M,M        metrics: run,cycle,exec,concurrent,memory,syscalls,size,version (default all)
+#   --only M,M        metrics: run,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
+#                     (default all)
 #   --runtimes R,R    apus,crun,runc,floor,floor-seccomp,floor-full (default all that exist)
 # env:
 #   APUS_BIN          apus binary (default <repo>/.build/release/apus); missing => "not built"
@@ -41,7 +42,7 @@ usage() {
 
 runs="${BENCH_RUNS:-50}"
 quick=0
-only="run,cycle,exec,concurrent,memory,syscalls,size,version"
+only="run,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
 want_rt="apus,crun,runc,floor,floor-seccomp,floor-full"
 args=("$@")
 while [ $# -gt 0 ]; do
@@ -564,7 +565,58 @@ memory_metric() {
             continue
         fi
         VAL[memory.$rt]="$(awk -v k="$pss" 'BEGIN { printf "%.2f", k / 1024 }')"
-        MEMDETAIL[$rt]="private ${priv} KiB, rss ${rss} KiB, $np process(es)"
+        MEMDETAIL[memory.$rt]="private ${priv} KiB, rss ${rss} KiB, $np process(es)"
+    done
+}
+
+# ---- memory after create: Pss of the runtime's processes of N created containers ---------
+# What the issue asks: the processes a runtime leaves alive after `create` (apus's and crun's
+# waiting init, runc's `runc init`), for one container and summed over 50 created at once.
+create_memory_once() { # create_memory_once RT N -> "pss_kib private_kib rss_kib nprocs"
+    local rt="$1" n="$2" i id pid line pss=0 priv=0 rss=0 np=0 ids=()
+    rt_cmd "$rt"
+    for i in $(seq "$n"); do
+        id="$prefix-cmem-$rt-$i"
+        "${RTC[@]}" create --bundle "$T/bundle-sleep" "$id" </dev/null >/dev/null 2>"$T/log/cmem.$rt.err" || break
+        ids+=("$id")
+    done
+    if [ "${#ids[@]}" = "$n" ]; then
+        sleep 0.2
+        for id in "${ids[@]}"; do
+            pid="$("${RTC[@]}" state "$id" 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')"
+            [ -n "$pid" ] && ! is_container_proc "$pid" || continue
+            line="$(awk '/^Pss:/ { s = $2 } /^Private_(Clean|Dirty):/ { v += $2 } /^Rss:/ { r = $2 }
+                END { print s + 0, v + 0, r + 0 }' "/proc/$pid/smaps_rollup" 2>/dev/null)" || continue
+            [ -n "$line" ] || continue
+            set -- $line
+            pss=$((pss + $1)); priv=$((priv + $2)); rss=$((rss + $3)); np=$((np + 1))
+        done
+    fi
+    for id in "${ids[@]}"; do "${RTC[@]}" delete --force "$id" >/dev/null 2>&1 || true; done
+    [ "${#ids[@]}" = "$n" ] && [ "$np" -gt 0 ] || return 1
+    echo "$pss $priv $rss $np"
+}
+create_memory_metric() { # create_memory_metric METRIC N
+    local m="$1" n="$2" rt r res pss priv rss np
+    for rt in "${runtimes[@]}"; do
+        usable "$rt" || continue
+        if is_floor "$rt"; then NOTE[$m.$rt]="-"; continue; fi
+        : >"$T/samples/$m.$rt"
+        for r in $(seq "$reps"); do
+            if res="$(create_memory_once "$rt" "$n")"; then
+                echo "$res" >>"$T/samples/$m.$rt"
+            else
+                NOTE[$m.$rt]="failed: create ($(tail -n 1 "$T/log/cmem.$rt.err" | cut -c1-80))"
+                break
+            fi
+        done
+        [ -z "${NOTE[$m.$rt]:-}" ] || continue
+        pss="$(awk '{ print $1 }' "$T/samples/$m.$rt" | median_of)"
+        priv="$(awk '{ print $2 }' "$T/samples/$m.$rt" | median_of)"
+        rss="$(awk '{ print $3 }' "$T/samples/$m.$rt" | median_of)"
+        np="$(awk '{ print $4 }' "$T/samples/$m.$rt" | median_of)"
+        VAL[$m.$rt]="$(awk -v k="$pss" 'BEGIN { printf "%.2f", k / 1024 }')"
+        MEMDETAIL[$m.$rt]="private ${priv} KiB, rss ${rss} KiB, $np process(es)"
     done
 }
 
@@ -622,6 +674,8 @@ metric_title() {
         exec) echo "exec /bin/true in a running container (ms)" ;;
         concurrent) echo "$concurrency concurrent runs, wall time (ms)" ;;
         memory) echo "memory: Pss of the runtime's processes while the container runs (MiB)" ;;
+        createmem) echo "memory after create: Pss of the runtime's processes left by one create (MiB)" ;;
+        createmem50) echo "memory after $concurrency creates: Pss of the runtime's processes, summed (MiB)" ;;
         syscalls) echo "syscalls per run, strace -f -c, container included (count)" ;;
         size) echo "binary size (MiB)" ;;
         version) echo "--version (ms)" ;;
@@ -631,14 +685,14 @@ metric_n() {
     case "$1" in
         run | cycle | exec | version) echo " [$runs runs]" ;;
         concurrent) echo " [$conc_reps runs]" ;;
-        memory | syscalls) echo " [median of $reps]" ;;
+        memory | createmem | createmem50 | syscalls) echo " [median of $reps]" ;;
         size) echo "" ;;
     esac
 }
 
 start_s="$(date +%s)"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-for m in run cycle exec concurrent memory syscalls size version; do
+for m in run cycle exec concurrent memory createmem createmem50 syscalls size version; do
     has "$only" "$m" || continue
     log "measuring $m"
     case "$m" in
@@ -650,6 +704,8 @@ for m in run cycle exec concurrent memory syscalls size version; do
             ;;
         concurrent) time_metric concurrent 1 "$concurrency" "$conc_reps" ;;
         memory) memory_metric ;;
+        createmem) create_memory_metric createmem 1 ;;
+        createmem50) create_memory_metric createmem50 "$concurrency" ;;
         syscalls) syscalls_metric ;;
         size) size_metric ;;
     esac
@@ -679,11 +735,11 @@ tsv="$T/results.tsv"
     printf '  config: runc spec defaults, terminal false, args ["/bin/true"]; ratios are row / column\n'
     printf '  floor: %s built -O2 -static; floor-seccomp adds -DSECCOMP, floor-full -DFULL (ro root, masked paths, rlimit, lo up)\n' \
         "$FLOOR_C"
-    for m in run cycle exec concurrent memory syscalls size version; do
+    for m in run cycle exec concurrent memory createmem createmem50 syscalls size version; do
         has "$only" "$m" || continue
         echo
         case "$m" in
-            memory | syscalls | size) c1=value; c2="" ;;
+            memory | createmem | createmem50 | syscalls | size) c1=value; c2="" ;;
             *) c1=median; c2=p90 ;;
         esac
         printf '%s%s\n' "$(metric_title "$m")" "$(metric_n "$m")"
@@ -698,7 +754,7 @@ tsv="$T/results.tsv"
             elif [ -n "$v" ]; then
                 set -- $v
                 detail=""
-                [ "$m" = memory ] && detail="  ${MEMDETAIL[$rt]:-}"
+                [ -n "${MEMDETAIL[$m.$rt]:-}" ] && detail="  ${MEMDETAIL[$m.$rt]}"
                 [ "$m" = size ] && detail="  ${SIZEDETAIL[$rt]:-}"
                 printf '  %-14s %9s %9s %s %s %s%s\n' "$rt" "$1" "${2:-}" "$(ratio "$m" "$rt" apus)" \
                     "$(ratio "$m" "$rt" crun)" "$(ratio "$m" "$rt" floor)" "$detail"
