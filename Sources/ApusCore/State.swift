@@ -125,7 +125,7 @@ public struct StateStore: Sendable {
             throw RuntimeError("read \(statePath(id)): \(errorString(errno))")
         }
         do {
-            return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))
+            return try TreeJSON.decode(ContainerRecord.self, from: Data(bytes))
         } catch {
             throw RuntimeError("read \(statePath(id)): corrupt state: \(error)")
         }
@@ -158,8 +158,8 @@ public struct StateStore: Sendable {
 
     public func save(_ record: ContainerRecord) throws(RuntimeError) {
         do {
-            let data = try JSONEncoder().encode(record)
-            try FileIO.writeAtomically(statePath(record.id), bytes: [UInt8](data), mode: 0o600)
+            let text = try TreeJSON.encode(record)
+            try FileIO.writeAtomically(statePath(record.id), bytes: Array(text.utf8), mode: 0o600)
         } catch let error as SetupError {
             throw RuntimeError(error.description)
         } catch {
