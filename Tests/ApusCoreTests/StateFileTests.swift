@@ -1,0 +1,58 @@
+import Foundation
+import OCI
+import Testing
+
+@testable import ApusCore
+@testable import ApusLinux
+
+@Suite("state.json")
+struct StateFileTests {
+    /// A record with every kind of field the state holds: optionals set and unset, a
+    /// dictionary, nested spec values, the cgroup manager.
+    static func sample() throws -> ContainerRecord {
+        let layout = try CgroupLayout.parse(
+            mountinfo: """
+                30 24 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+                31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+                32 30 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+                33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+                """)
+        var process = Spec.Process()
+        process.args = ["sh", "-c", "echo \"quoted\" / slash \u{e9}"]
+        process.env = ["PATH=/bin"]
+        return ContainerRecord(
+            id: "state-\u{e9}", pid: 4242, pidStartTime: 1 << 40, bundle: "/b/\\x", rootfs: "/b/rootfs",
+            created: "2026-11-23T19:45:10.618207917Z", owner: "root", annotations: ["a": "1", "b/c": "<&>"],
+            ociVersion: "1.2.1", cgroup: CgroupManager(layout: layout, path: "/apus-x"), hooks: nil,
+            ownPidNamespace: true, rootless: false, namespaceKinds: ["mount", "pid"], process: process,
+            pidNamespaceShared: true)
+    }
+
+    @Test("a state written by FoundationEssentials' JSONEncoder (earlier apus builds) reads back the same")
+    func readsFoundationEncodedState() throws {
+        let record = try Self.sample()
+        let old = try JSONEncoder().encode(record)
+        let read = try TreeJSON.decode(ContainerRecord.self, from: old)
+        Self.expectSame(read, record)
+    }
+
+    /// Field by field: dictionaries make the encoded text's member order vary.
+    static func expectSame(_ a: ContainerRecord, _ b: ContainerRecord) {
+        #expect(a.id == b.id && a.pid == b.pid && a.pidStartTime == b.pidStartTime)
+        #expect(a.bundle == b.bundle && a.rootfs == b.rootfs && a.created == b.created && a.owner == b.owner)
+        #expect(a.annotations == b.annotations && a.ociVersion == b.ociVersion)
+        #expect(a.cgroup == b.cgroup && a.cgroup?.paths.isEmpty == false)
+        #expect(a.ownPidNamespace == b.ownPidNamespace && a.rootless == b.rootless)
+        #expect(a.namespaceKinds == b.namespaceKinds && a.pidNamespaceShared == b.pidNamespaceShared)
+        #expect(a.process?.args == b.process?.args && a.process?.env == b.process?.env)
+        #expect(a.hooks == nil && b.hooks == nil && a.seccomp == nil && a.resources == nil)
+    }
+
+    @Test("the tree coder round-trips a state, and FoundationEssentials reads what it writes")
+    func roundTrip() throws {
+        let record = try Self.sample()
+        let text = try TreeJSON.encode(record)
+        Self.expectSame(try TreeJSON.decode(ContainerRecord.self, from: Data(text.utf8)), record)
+        Self.expectSame(try JSONDecoder().decode(ContainerRecord.self, from: Data(text.utf8)), record)
+    }
+}
