@@ -158,8 +158,7 @@ public struct StateStore: Sendable {
 
     public func save(_ record: ContainerRecord) throws(RuntimeError) {
         do {
-            let text = try TreeJSON.encode(record)
-            try FileIO.writeAtomically(statePath(record.id), bytes: Array(text.utf8), mode: 0o600)
+            try FileIO.writeAtomically(statePath(record.id), bytes: try TreeJSON.encode(record), mode: 0o600)
         } catch let error as SetupError {
             throw RuntimeError(error.description)
         } catch {

@@ -18,7 +18,7 @@ struct StateFileTests {
                 33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
                 """)
         var process = Spec.Process()
-        process.args = ["sh", "-c", "echo \"quoted\" / slash \u{e9}"]
+        process.args = ["sh", "-c", "echo \"quoted\" / back\\slash \u{e9}\n\t\u{01}"]
         process.env = ["PATH=/bin"]
         return ContainerRecord(
             id: "state-\u{e9}", pid: 4242, pidStartTime: 1 << 40, bundle: "/b/\\x", rootfs: "/b/rootfs",
@@ -51,8 +51,8 @@ struct StateFileTests {
     @Test("the tree coder round-trips a state, and FoundationEssentials reads what it writes")
     func roundTrip() throws {
         let record = try Self.sample()
-        let text = try TreeJSON.encode(record)
-        Self.expectSame(try TreeJSON.decode(ContainerRecord.self, from: Data(text.utf8)), record)
-        Self.expectSame(try JSONDecoder().decode(ContainerRecord.self, from: Data(text.utf8)), record)
+        let text = Data(try TreeJSON.encode(record))
+        Self.expectSame(try TreeJSON.decode(ContainerRecord.self, from: text), record)
+        Self.expectSame(try JSONDecoder().decode(ContainerRecord.self, from: text), record)
     }
 }
