@@ -202,8 +202,12 @@ struct JSONParser {
             guard index < bytes.count else { throw error("unterminated string", at: start) }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
+                defer { index += 1 }
+                // No escape met (nearly every string): decoded straight from the input.
+                if out.isEmpty && runStart == start + 1 {
+                    return String(decoding: bytes[runStart..<index], as: UTF8.self)
+                }
                 out.append(contentsOf: bytes[runStart..<index])
-                index += 1
                 break
             }
             if b < 0x20 {
@@ -578,7 +582,28 @@ struct TreeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try single(key).decode(type) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try T(from: TreeDecoder(node: try node(key), path: child(key)))
+        // String maps (annotations, sysctl, the state's cgroup paths) directly: the standard
+        // library's Dictionary decoding goes through `allKeys` as existentials, one dynamic
+        // cast per key, ~300,000 instructions for a map of ten.
+        if T.self == [String: String].self, let map = try stringMap(key) as? T { return map }
+        return try T(from: TreeDecoder(node: try node(key), path: child(key)))
+    }
+
+    /// The object at `key` as a String map; a duplicate key keeps its last value.
+    private func stringMap(_ key: Key) throws -> [String: String] {
+        let parent = child(key)
+        let value = try node(key)
+        guard case .object(let entries) = value else {
+            throw ConfigError(path: PathNode.path(parent), reason: "expected an object, got \(value.kindDescription)")
+        }
+        var map: [String: String] = [:]
+        map.reserveCapacity(entries.count)
+        for entry in entries {
+            map[entry.key] = try TreeSingleValueContainer(
+                node: entry.value, path: PathNode(parent: parent, name: entry.key, index: nil)
+            ).decode(String.self)
+        }
+        return map
     }
 
     func nestedContainer<NestedKey: CodingKey>(
