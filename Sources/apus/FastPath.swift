@@ -1,7 +1,8 @@
 import ApusCore
 import Glibc
 
-/// The lifecycle commands managers call on every container, parsed directly.
+/// The lifecycle commands managers call on every container, and exec (health
+/// checks, probes), parsed directly.
 /// ArgumentParser's reflection costs ~10M instructions per invocation (protocol
 /// conformance scans in the Swift runtime of a static binary), about half of a
 /// whole `run`. Anything this parser does not recognise — help, unknown flags,
@@ -11,7 +12,12 @@ enum FastPath {
     /// Runs the command if it is one of the fast ones; nil when it is not.
     static func run(_ args: [String]) throws -> Int32? {
         guard let name = args.first else { return nil }
-        guard var parsed = Parsed(Array(args.dropFirst())) else { return nil }
+        let tail = Array(args.dropFirst())
+        let parsedOrNil =
+            name == "exec"
+            ? Parsed(tail, takesValue: Parsed.execTakesValue, capturesCommand: true)
+            : Parsed(tail, takesValue: Parsed.lifecycleTakesValue)
+        guard var parsed = parsedOrNil else { return nil }
         let runtime = GlobalOptions.current.runtime
         switch name {
         case "create":
@@ -50,6 +56,9 @@ enum FastPath {
             guard let signal = parseSignal(text) else { throw RuntimeError("unknown signal \"\(text)\"") }
             try runtime.kill(id: parsed.positionals[0], signal: signal, all: all)
             return 0
+        case "exec":
+            guard let options = parsed.execOptions() else { return nil }
+            return try runtime.exec(id: parsed.positionals[0], options: options)
         default:
             return nil
         }
@@ -62,24 +71,41 @@ enum FastPath {
         /// Flags not consumed yet, as (name, inline value).
         var rest: [(name: String, value: String?)] = []
 
-        init?(_ args: [String]) {
+        /// `takesValue`: the command's options whose value may be the next argument.
+        /// `capturesCommand` (exec): flags end at the first positional, the id, and
+        /// everything after it is the command, taken as is; only the forms where
+        /// ArgumentParser's passthrough capture gives the same result are accepted.
+        init?(_ args: [String], takesValue: Set<String>, capturesCommand: Bool = false) {
             var index = 0
             while index < args.count {
                 let arg = args[index]
                 index += 1
                 if arg == "--" {
+                    // ArgumentParser keeps a `--` before exec's id for the command.
+                    if capturesCommand { return nil }
                     positionals += args[index...]
                     break
                 }
                 guard arg.hasPrefix("-") && arg != "-" else {
                     positionals.append(arg)
+                    if capturesCommand {
+                        guard Self.isPlainCommand(args[index...]) else { return nil }
+                        positionals += args[index...]
+                        break
+                    }
                     continue
                 }
                 if arg == "-h" || arg == "--help" { return nil }
                 if let eq = arg.firstIndex(of: "=") {
-                    rest.append((String(arg[..<eq]), String(arg[arg.index(after: eq)...])))
-                } else if Self.takesValue.contains(arg) {
+                    let value = String(arg[arg.index(after: eq)...])
+                    // ArgumentParser reads `--name=` as `--name` (value from the next
+                    // argument) and `-n=value` as the short option.
+                    if value.isEmpty || !arg.hasPrefix("--") { return nil }
+                    rest.append((String(arg[..<eq]), value))
+                } else if takesValue.contains(arg) {
                     guard index < args.count else { return nil }
+                    // ArgumentParser does not take a dash-prefixed argument as a value.
+                    if args[index].hasPrefix("-") { return nil }
                     rest.append((arg, args[index]))
                     index += 1
                 } else {
@@ -88,7 +114,23 @@ enum FastPath {
             }
         }
 
-        static let takesValue: Set<String> = ["-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds"]
+        /// create, run (and the flagless start, state, delete, kill).
+        static let lifecycleTakesValue: Set<String> = [
+            "-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds",
+        ]
+        /// exec's options that take a value (ExecCommand).
+        static let execTakesValue: Set<String> = [
+            "-p", "--process", "--console-socket", "--pid-file", "--cwd", "-e", "--env", "-u", "--user", "-g",
+            "--additional-gids", "-c", "--cap", "--process-label", "--apparmor", "--preserve-fds", "--cgroup",
+        ]
+
+        /// The command after exec's id, when ArgumentParser captures it unchanged: it
+        /// starts with a non-flag, and ArgumentParser's splitting, which still looks at
+        /// every argument up to a `--`, throws on none of it (`---x`, `-=x`).
+        static func isPlainCommand(_ command: ArraySlice<String>) -> Bool {
+            if command.first?.hasPrefix("-") == true { return false }
+            return !command.contains { $0.hasPrefix("---") || $0.hasPrefix("-=") }
+        }
 
         mutating func flag(_ names: [String]) -> Bool {
             guard let at = rest.firstIndex(where: { names.contains($0.name) && $0.value == nil }) else { return false }
@@ -101,6 +143,17 @@ enum FastPath {
             let value = rest[at].value
             rest.removeAll { names.contains($0.name) }
             return value.map { .some($0) } ?? nil
+        }
+
+        /// Every value of a repeatable option, in order; nil if one has none.
+        mutating func values(_ names: [String]) -> [String]? {
+            var found: [String] = []
+            for flag in rest where names.contains(flag.name) {
+                guard let value = flag.value else { return nil }
+                found.append(value)
+            }
+            rest.removeAll { names.contains($0.name) }
+            return found
         }
 
         mutating func createOptions() -> CreateOptions? {
@@ -118,6 +171,51 @@ enum FastPath {
                 guard let n = Int32(preserve), n >= 0 else { return nil }
                 options.preserveFds = n
             }
+            return options
+        }
+
+        /// ExecCommand's options, or nil for anything it would not accept as is
+        /// (validate(): the preserved fds not negative, a process file or a command).
+        mutating func execOptions() -> ExecOptions? {
+            guard case .some(let process) = value(["-p", "--process"]),
+                case .some(let consoleSocket) = value(["--console-socket"]),
+                case .some(let pidFile) = value(["--pid-file"]),
+                case .some(let cwd) = value(["--cwd"]),
+                case .some(let user) = value(["-u", "--user"]),
+                case .some(let processLabel) = value(["--process-label"]),
+                case .some(let apparmor) = value(["--apparmor"]),
+                case .some(let preserve) = value(["--preserve-fds"]),
+                let env = values(["-e", "--env"]),
+                let gids = values(["-g", "--additional-gids"]),
+                let caps = values(["-c", "--cap"]),
+                let cgroups = values(["--cgroup"])
+            else { return nil }
+            var options = ExecOptions()
+            options.processFile = process
+            options.tty = flag(["-t", "--tty"])
+            options.consoleSocket = consoleSocket.map(absolutePath)
+            options.detach = flag(["-d", "--detach"])
+            options.pidFile = pidFile
+            options.cwd = cwd
+            options.env = env
+            options.user = user
+            options.capabilities = caps
+            options.noNewPrivileges = flag(["--no-new-privs"])
+            options.processLabel = processLabel
+            options.apparmor = apparmor
+            options.ignorePaused = flag(["--ignore-paused"])
+            options.cgroups = cgroups
+            for text in gids {
+                guard let gid = UInt32(text) else { return nil }
+                options.additionalGids.append(gid)
+            }
+            if let preserve {
+                guard let n = Int32(preserve), n >= 0 else { return nil }
+                options.preserveFds = n
+            }
+            guard rest.isEmpty, !positionals.isEmpty else { return nil }
+            options.args = Array(positionals.dropFirst())
+            guard process != nil || !options.args.isEmpty else { return nil }
             return options
         }
 

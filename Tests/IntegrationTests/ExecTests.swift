@@ -127,6 +127,64 @@ struct ExecTests {
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
     }
 
+    /// The leading `-e=…` (a short option with `=`) is a form only ArgumentParser takes,
+    /// so each command line runs once through the direct parser and once through it.
+    @Test(
+        "exec command lines give the same process through the direct parser and through ArgumentParser",
+        arguments: [
+            (["-e", "A=1", "-e", "B=2", "sh", "-c", "echo $A $B"], "1 2"),
+            // Repeated: all in order, the last one of a name wins.
+            (["--env=A=1", "--env", "B=2", "-e", "A=3", "sh", "-c", "echo $A $B"], "3 2"),
+            (["-u", "1000:1000", "sh", "-c", "echo $(id -u) $(id -g)"], "1000 1000"),
+            (["-u", "1000:1000", "-g", "5", "--additional-gids=7", "id", "-G"], "1000 5 7"),
+            (["--cwd", "/tmp", "pwd"], "/tmp"),
+            (["--cwd", "/nowhere", "--cwd=/tmp", "pwd"], "/tmp"),
+            (["--preserve-fds", "0", "--ignore-paused", "true"], ""),
+            // Everything after the id is the command's, flags and help included.
+            (["sh", "-c", #"printf '%s\n' "$0 $1 $2""#, "-e", "--help", "-h"], "-e --help -h"),
+            (["sh", "-c", #"printf '%s\n' "$*""#, "sh", "--", "-lh", "-"], "-- -lh -"),
+        ])
+    func parsersAgree(args: [String], expected: String) throws {
+        let container = try RunningContainer()
+        for line in [args, ["-e=VIA=argument-parser"] + args] {
+            let result = try container.exec(line)
+            #expect(result.status == 0, "\(line): \(result.all)")
+            #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "\(line)")
+        }
+    }
+
+    @Test("exec command lines ArgumentParser refuses are refused, with its message")
+    func refusedCommandLines() throws {
+        let container = try RunningContainer()
+        let id = container.id
+        for (args, message) in [
+            (["exec", id], "exec args cannot be empty"),
+            (["exec", "-d", id], "exec args cannot be empty"),
+            (["exec", "-e", "A=1", "--", id], "exec args cannot be empty"),
+            (["exec", "--preserve-fds", "-1", id, "true"], "Missing value for '--preserve-fds"),
+            (["exec", "--preserve-fds=-1", id, "true"], "--preserve-fds must not be negative"),
+            (["exec", "-g", "x", id, "true"], "'x' is invalid"),
+            (["exec", "--tty=yes", id, "true"], "does not take any value"),
+            (["exec", "--cwd", "--env", "A=1", id, "true"], "Missing value for '--cwd"),
+            (["exec", "--bogus", id, "true"], "Unknown option '--bogus'"),
+            (["exec", id, "echo", "---"], "Invalid option: ---"),
+        ] {
+            let result = try apusArgs(args)
+            #expect(result.status == 1, "\(args): \(result.all)")
+            #expect(result.stderr.contains(message), "\(args): \(result.stderr)")
+        }
+        // Combined short flags go through ArgumentParser, which takes them apart.
+        let combined = try container.exec(["-td", "true"])
+        #expect(combined.status == 1)
+        #expect(combined.stderr.contains("console socket"), "\(combined.stderr)")
+        // After the id even a known flag is the command.
+        let late = try container.exec(["true", "--cwd", "/tmp"])
+        #expect(late.status == 0, "\(late.all)")
+        let notCommand = try apus("exec", container.id, "--cwd", "/tmp", "pwd")
+        #expect(notCommand.status == 1)
+        #expect(notCommand.stderr.contains("\"--cwd\""), "\(notCommand.stderr)")
+    }
+
     @Test(
         "exec exits with the process's exit code, 128+signal when killed",
         arguments: [

@@ -205,7 +205,10 @@ struct LifecycleTests {
         #expect(help.stdout.contains("--pid-file"), "\(help.all)")
         for args in [
             ["kill"], ["start"], ["state", "a", "b"], ["run", "-d", "--keep", "x"], ["create", "--bundle"],
-            ["create", "--preserve-fds", "-1", "x"], ["delete", "--bogus", "x"],
+            ["create", "--preserve-fds", "-1", "x"], ["delete", "--bogus", "x"], ["exec"], ["exec", "--cwd"],
+            ["exec", "x"], ["exec", "--preserve-fds=-1", "x", "true"], ["exec", "-e", "A=1", "--", "x"],
+            // ArgumentParser takes "x" as the bundle and misses the id; a dash-led word is no value.
+            ["run", "--bundle=", "x"], ["create", "--pid-file", "-x", "y"],
         ] {
             let result = try apusArgs(args)
             #expect(result.status == 1, "\(args): \(result.all)")
