@@ -1,7 +1,9 @@
 import ApusCore
+import ApusLinux
 import ArgumentParser
 import CApus
 import Glibc
+import OCI
 
 /// Global options, given before the subcommand as runc takes them
 /// (`apus --root R --log L --log-format json create …`).
@@ -114,6 +116,17 @@ struct Apus: ParsableCommand {
     }
 }
 
+/// The message of one of the runtime's own errors (each names step, object and field);
+/// nil for anything else, such as the parser's. Casts to the concrete types: cheap, where a
+/// cast to a protocol scans the binary's conformance records.
+func runtimeErrorMessage(_ error: any Error) -> String? {
+    if let error = error as? RuntimeError { return error.description }
+    if let error = error as? SetupError { return error.description }
+    if let error = error as? ConfigError { return error.description }
+    if let error = error as? CgroupError { return error.description }
+    return nil
+}
+
 /// Entry point: errors print one line naming what failed and exit 1 (runc's
 /// contract); a container's own exit code passes through `ExitCode`.
 @main
@@ -128,7 +141,17 @@ enum Main {
         do {
             let (global, rest) = try GlobalOptions.extract(argv)
             GlobalOptions.current = global
-            if let code = try FastPath.run(rest) { exit(code) }
+            do {
+                if let code = try FastPath.run(rest) { exit(code) }
+            } catch {
+                // A failed fast command (no such container, a bad config) reports here:
+                // ArgumentParser's error classification below costs ~5M instructions.
+                if let message = runtimeErrorMessage(error) {
+                    GlobalOptions.current.runtime.log.error(message)
+                    exit(1)
+                }
+                throw error
+            }
             var command = try Apus.parseAsRoot(rest)
             try command.run()
             exit(0)
