@@ -34,6 +34,9 @@ public struct InitContext {
     public var lockFD: Int32
     /// Mount index → id-mapped tree prepared on the host (`IDMappedMounts`).
     public var idmappedTrees: [Int: Int32] = [:]
+    /// The v1 cgroup directories init moves itself into (`CgroupManager.joinSelf`); nil
+    /// when the runtime writes init's pid to them.
+    public var cgroupSelfJoin: [String]? = nil
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -76,6 +79,7 @@ public enum ContainerInit {
         // mounts are set up (`inCgroup`): needed before a cgroup namespace is made (its
         // root), before forking (the pid namespace's init, hooks) and before execve.
         guard sync.receive() == .proceed else { _exit(1) }
+        if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
         let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup
         if cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
         // Before any mount or namespace join: the procfs all of init's /proc writes use.

@@ -216,12 +216,21 @@ public struct Runtime {
         } else if plan.joinsUser && plan.newKinds.contains(.pid) {
             forkAgainForPid = true
         }
-        let context = InitContext(
+        var context = InitContext(
             spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
             trigger: startTrigger, consoleSocket: consoleSocket,
             cgroupView: cgroup?.mountView ?? CgroupMountView.withoutContainerCgroup(), noPivot: options.noPivot,
             preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
             forkAgainForPid: forkAgainForPid, lockFD: lockFD, idmappedTrees: idmappedTrees)
+        // As root, init is born in its v2 cgroup (clone3 CLONE_INTO_CGROUP) and, without a
+        // user namespace (whose root is no one on the host's cgroupfs), moves itself into
+        // the v1 ones: neither takes the kernel's global threadgroup lock, whose first
+        // writer after ~20 ms idle waits an RCU grace period (7-12 ms here; sporadic starts
+        // always paid it). Otherwise the runtime writes init's pid, as before.
+        let unifiedFD = rootless ? nil : cgroup?.openUnifiedDirectory()
+        if let cgroup, !rootless, !plan.has(.user), !forkAgainForPid {
+            context.cgroupSelfJoin = cgroup.v1Directories
+        }
 
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
@@ -232,12 +241,20 @@ public struct Runtime {
         // until execve. Rootless, the parent must still write the child's
         // /proc files (uid_map), so the child turns it off itself right after.
         if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
-        let pid = apus_clone(UInt(UInt32(bitPattern: flags)))
+        var pid: pid_t = -1
+        var bornInUnified = false
+        if let unifiedFD {
+            // Before Linux 5.7, or a cgroup clone3 cannot place it in: plain clone below.
+            pid = apus_clone3(UInt64(UInt32(bitPattern: flags)), unifiedFD, nil)
+            bornInUnified = pid >= 0
+        }
+        if pid < 0 { pid = apus_clone(UInt(UInt32(bitPattern: flags))) }
         if pid == 0 {
             parentEnd.close()
             ContainerInit.run(context)
         }
         let cloneErrno = errno
+        if let unifiedFD { close(unifiedFD) }
         if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
         if ownPidNamespace >= 0 {
             _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
@@ -273,7 +290,9 @@ public struct Runtime {
         // wait for an RCU grace period (5 to 14 ms measured here after a few idle ms).
         // Init waits for `inCgroup` before anything that forks, execs or depends on its
         // cgroup (ContainerInit.setUp).
-        if let cgroup { try cgroup.join(pid: pid) }
+        if let cgroup {
+            try cgroup.join(pid: pid, includingV1: context.cgroupSelfJoin == nil, includingUnified: !bornInUnified)
+        }
         // A failed send means init has exited: the loop below reads why.
         _ = parentEnd.send(.inCgroup)
 

@@ -45,6 +45,9 @@ struct ExecContext {
     var preserveFds: Int32
     /// The state lock, unlocked by the parent once this process exists; closed on exec.
     var lockFD: Int32
+    /// The v1 cgroup directories the child moves itself into (`CgroupManager.joinSelf`);
+    /// nil when the parent writes its pid.
+    var cgroupSelfJoin: [String]? = nil
 }
 
 extension Runtime {
@@ -146,21 +149,34 @@ extension Runtime {
                 throw RuntimeError("join pid namespace of container \(id): \(errorString(code))")
             }
         }
-        let context = ExecContext(
+        var context = ExecContext(
             process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~APUS_CLONE_NEWPID,
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
+        // As for init (createClaimed): born in the v2 cgroup, the v1 ones joined by the child
+        // itself, neither through the kernel's global threadgroup lock. Sub-cgroups
+        // (--cgroup) and rootless containers keep the parent's writes.
+        let asRoot = geteuid() == 0 && !record.rootless && options.cgroups.isEmpty
+        let unifiedFD = asRoot ? record.cgroup?.openUnifiedDirectory() : nil
+        if asRoot, let cgroup = record.cgroup { context.cgroupSelfJoin = cgroup.v1Directories }
         assertSingleThreaded()
         // Not dumpable until execve: the child is apus until then, and its
         // /proc/PID/exe (the host binary) must not be opened from inside the
         // container (CVE-2019-5736).
         _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
-        let pid = apus_clone(0)
+        var pid: pid_t = -1
+        var bornInUnified = false
+        if let unifiedFD {
+            pid = apus_clone3(0, unifiedFD, nil)
+            bornInUnified = pid >= 0
+        }
+        if pid < 0 { pid = apus_clone(0) }
         if pid == 0 {
             parentEnd.close()
             ExecChild.run(context)
         }
         let forkErrno = errno
+        if let unifiedFD { close(unifiedFD) }
         // Unlocked, not closed: the child's copy must not keep the lock (frozen in a paused
         // container's cgroup before it execs, it would block `resume` for good).
         lock.unlock()
@@ -176,7 +192,9 @@ extension Runtime {
         }
 
         do {
-            try joinCgroups(record, pid: pid, subgroups: options.cgroups)
+            try joinCgroups(
+                record, pid: pid, subgroups: options.cgroups, includingV1: context.cgroupSelfJoin == nil,
+                includingUnified: !bornInUnified)
         } catch {
             abandon()
             throw error
@@ -288,14 +306,17 @@ extension Runtime {
 
     /// Puts the exec process in the container's cgroups, or in sub-cgroups of
     /// them (`--cgroup`), written from the host before the process runs.
-    func joinCgroups(_ record: ContainerRecord, pid: Int32, subgroups: [String]) throws {
+    func joinCgroups(
+        _ record: ContainerRecord, pid: Int32, subgroups: [String], includingV1: Bool = true,
+        includingUnified: Bool = true
+    ) throws {
         guard let cgroup = record.cgroup else {
             if !subgroups.isEmpty { throw RuntimeError("exec --cgroup: container \(record.id) has no cgroup") }
             return
         }
         if subgroups.isEmpty {
             do {
-                try cgroup.join(pid: pid)
+                try cgroup.join(pid: pid, includingV1: includingV1, includingUnified: includingUnified)
             } catch {
                 throw RuntimeError("exec: \(error)")
             }
@@ -350,6 +371,8 @@ enum ExecChild {
         ProcessSetup.closeFileDescriptors(
             from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket, context.lockFD])
         guard sync.receive() == .proceed else { _exit(1) }
+        // On the host still: its cgroupfs, as the runtime's root.
+        if let dirs = context.cgroupSelfJoin { try joinSelf(dirs) }
         // The host's procfs, before joining the container's mount namespace (CVE-2025-52881).
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
@@ -416,6 +439,14 @@ enum ExecChild {
         // create does (needs the spec's listener metadata in the state).
         _ = sync.send(.warning("exec: seccomp notify listener not forwarded; notified syscalls fail with ENOSYS"))
         close(listener)
+    }
+
+    static func joinSelf(_ dirs: [String]) throws(SetupError) {
+        do {
+            try CgroupManager.joinSelf(dirs)
+        } catch {
+            throw SetupError(error.description)
+        }
     }
 
     static func joinOneByOne(pid: Int32, flags: Int32) throws(SetupError) {

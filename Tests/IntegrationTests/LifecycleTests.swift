@@ -254,6 +254,31 @@ struct LifecycleTests {
         #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + runID))
     }
 
+    @Test("init and an exec'd process are in the container's cgroup in every hierarchy")
+    func cgroupMembership() throws {
+        // Init is born in its v2 cgroup (clone3) and moves itself into the v1 ones (`tasks`);
+        // an exec'd process does the same: both must end up everywhere a runtime's write
+        // of their pid would have put them.
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID()
+        #expect(try apus("run", "-d", "--bundle", bundle.path, id).status == 0)
+        defer { _ = try? apus("delete", "--force", id) }
+        let initPid = try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0
+        let pidFile = bundle.path + "/exec.pid"
+        let exec = try apus("exec", "-d", "--pid-file", pidFile, id, "sleep", "30")
+        #expect(exec.status == 0, "\(exec.all)")
+        let execPid = Int((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "") ?? 0
+        let hierarchies = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n")
+        for pid in [initPid, execPid] {
+            let lines = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == hierarchies.count, "\(pid): \(lines)")
+            for line in lines {
+                #expect(line.hasSuffix(id), "process \(pid) is outside the container's cgroup: \(line)")
+            }
+        }
+    }
+
     @Test("a foreground run forwards signals to the container")
     func signalForwarding() throws {
         let bundle = try TestBundle()
