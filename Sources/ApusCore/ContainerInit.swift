@@ -271,6 +271,18 @@ public enum ContainerInit {
         switch context.trigger {
         case .fifo(let fifo):
             guard sync.receive() == .committed else { _exit(1) }
+            if hookState == nil || (spec.hooks?.startContainer ?? []).isEmpty {
+                // Nothing of apus runs after start but the seccomp load and execve: the
+                // wait and those happen in C, with init's memory given back first. The
+                // path below stays for startContainer hooks.
+                let lateFilter = seccompFilter.flatMap { noNewPrivileges && !$0.usesNotify ? $0 : nil }
+                let pagemap = proc.openForReading("thread-self/pagemap")
+                let image = ProcessMemory.wholeImageRanges(pagemap: pagemap >= 0 ? pagemap : nil)
+                if pagemap >= 0 { close(pagemap) }
+                ProcessSetup.waitForStartAndExec(
+                    fifo: procFD(fifo), path: path, args: args, env: env, filter: lateFilter,
+                    resetSignals: ignoredSignals ?? .max, image: image)
+            }
             // Blocks until `apus start` opens the fifo for reading. The writer
             // stays open until execve closes it: `start` waits for that EOF, so
             // poststart runs after the exec and a failed startContainer hook

@@ -76,28 +76,30 @@ public struct SyncSocket: Sendable {
 
     /// Next message, or nil on EOF / error.
     public func receive() -> Message? {
-        var buffer = [UInt8](repeating: 0, count: 65_536)
         var passed: Int32 = -1
-        while true {
-            let n = buffer.withUnsafeMutableBytes { apus_recv_msg(fd, $0.baseAddress, $0.count, &passed) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            if passed >= 0 { return buffer[0] == UInt8(ascii: "N") ? .seccompListener(passed) : .terminal(passed) }
-            let body = String(decoding: buffer[1..<n], as: UTF8.self)
-            switch buffer[0] {
-            case UInt8(ascii: "G"): return .proceed
-            case UInt8(ascii: "I"): return .inCgroup
-            case UInt8(ascii: "R"): return .ready
-            case UInt8(ascii: "S"): return .start
-            case UInt8(ascii: "K"): return .committed
-            case UInt8(ascii: "H"): return .hooksDone
-            case UInt8(ascii: "C"): return .runtimeHooks
-            case UInt8(ascii: "E"): return .failure(body)
-            case UInt8(ascii: "W"): return .warning(body)
-            case UInt8(ascii: "J"): return .hookState(body)
-            case UInt8(ascii: "P"): return Int32(body).map { .initPid($0) } ?? .failure("bad init pid message")
-            default: return .failure("unknown sync message")
-            }
+        var n = 0
+        // Room for the largest message, left uninitialised: zero-filling 64 KiB for a
+        // one-byte message touched 16 pages that a waiting init then kept.
+        let buffer = [UInt8](unsafeUninitializedCapacity: 65_536) { storage, count in
+            n = apus_recv_msg(fd, storage.baseAddress, storage.count, &passed)  // EINTR retried there
+            count = max(n, 0)
+        }
+        if n <= 0 { return nil }
+        if passed >= 0 { return buffer[0] == UInt8(ascii: "N") ? .seccompListener(passed) : .terminal(passed) }
+        let body = String(decoding: buffer[1..<n], as: UTF8.self)
+        switch buffer[0] {
+        case UInt8(ascii: "G"): return .proceed
+        case UInt8(ascii: "I"): return .inCgroup
+        case UInt8(ascii: "R"): return .ready
+        case UInt8(ascii: "S"): return .start
+        case UInt8(ascii: "K"): return .committed
+        case UInt8(ascii: "H"): return .hooksDone
+        case UInt8(ascii: "C"): return .runtimeHooks
+        case UInt8(ascii: "E"): return .failure(body)
+        case UInt8(ascii: "W"): return .warning(body)
+        case UInt8(ascii: "J"): return .hookState(body)
+        case UInt8(ascii: "P"): return Int32(body).map { .initPid($0) } ?? .failure("bad init pid message")
+        default: return .failure("unknown sync message")
         }
     }
 

@@ -41,6 +41,32 @@ public enum ProcessMemory {
         return ranges
     }
 
+    /// For a process that runs nothing but raw syscalls until execve
+    /// (`apus_wait_for_start_and_exec`): `cleanImageRanges` and the writable segments
+    /// whole, so .data reverts to the file and .bss to zero. The RELRO part stays: it holds
+    /// the relocated GOT that calls into libc's IFUNCs go through.
+    public static func wholeImageRanges(pagemap: Int32?) -> [apus_page_range] {
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        var count = 0
+        guard let phdr = apus_program_headers(&count) else { return [] }
+        let headers = UnsafeBufferPointer(start: phdr, count: count)
+        var bias: UInt = 0
+        if let self_ = headers.first(where: { $0.p_type == UInt32(PT_PHDR) }) {
+            bias = UInt(bitPattern: phdr) &- UInt(self_.p_vaddr)
+        }
+        var relroEnd: UInt = 0
+        if let relro = headers.first(where: { $0.p_type == UInt32(PT_GNU_RELRO) }) {
+            relroEnd = (bias &+ UInt(relro.p_vaddr) &+ UInt(relro.p_memsz) + page - 1) & ~(page - 1)
+        }
+        var ranges = cleanImageRanges(pagemap: pagemap)
+        for header in headers where header.p_type == UInt32(PT_LOAD) && header.p_flags & UInt32(PF_W) != 0 {
+            let start = max((bias &+ UInt(header.p_vaddr)) & ~(page - 1), relroEnd)
+            let end = (bias &+ UInt(header.p_vaddr) &+ UInt(header.p_memsz) + page - 1) & ~(page - 1)
+            if end > start { ranges.append(apus_page_range(start: start, length: Int(end - start))) }
+        }
+        return ranges
+    }
+
     /// Runs of pages in [start, end) that are not anonymous: absent (and not swapped) or
     /// file pages. Unreadable pagemap: none.
     static func unwrittenRuns(start: UInt, end: UInt, page: UInt, pagemap: Int32) -> [apus_page_range] {

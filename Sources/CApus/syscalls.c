@@ -1,4 +1,5 @@
 #include "apus_syscalls.h"
+#include "apus_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -273,9 +274,10 @@ int apus_signalfd_read(int fd, int *sig, int *code, int *status)
 
 void apus_unblock_all_signals(void)
 {
-	sigset_t all;
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* The raw syscall: also called once libc's state may be gone
+	 * (apus_wait_for_start_and_exec). */
+	uint64_t none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 }
 
 int apus_raise_default(int sig)
@@ -379,4 +381,60 @@ const Elf64_Phdr *apus_program_headers(size_t *count)
 {
 	*count = getauxval(AT_PHNUM);
 	return (const Elf64_Phdr *)getauxval(AT_PHDR);
+}
+
+extern void *__libc_stack_end;
+
+__attribute__((no_builtin))
+static void start_failed(const char *step, const char *object, long err)
+{
+	char line[512];
+	size_t n = 0;
+	const char *parts[] = { "apus: ", step, " ", object, ": errno " };
+	for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
+		for (const char *c = parts[p]; *c && n < sizeof line - 24; c++)
+			line[n++] = *c;
+	char digits[20];
+	int d = 0;
+	do
+		digits[d++] = (char)('0' + err % 10);
+	while ((err /= 10) > 0 && d < 20);
+	while (d > 0)
+		line[n++] = digits[--d];
+	line[n++] = '\n';
+	syscall(SYS_write, 2, line, n);
+	syscall(SYS_exit_group, 127);
+	__builtin_unreachable();
+}
+
+__attribute__((noreturn, no_stack_protector, no_builtin))
+void apus_wait_for_start_and_exec(const struct apus_start_plan *shared)
+{
+	/* The caller's frame goes with the rest of the stack: keep a copy here. */
+	struct apus_start_plan plan = *shared;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t frame = (uintptr_t)__builtin_frame_address(0) & ~(page - 1);
+	uintptr_t top = (uintptr_t)__libc_stack_end & ~(page - 1);
+	malloc_trim(0);
+	for (size_t i = 0; i < plan.image_count; i++)
+		madvise((void *)plan.image[i].start, plan.image[i].length, MADV_DONTNEED);
+	/* Frames above this one are never returned to; keep two pages of this frame's own. */
+	if (top > frame + 2 * page)
+		madvise((void *)(frame + 2 * page), top - frame - 2 * page, MADV_DONTNEED);
+	size_t window = 256 * 1024;
+	madvise((void *)(frame - 2 * page - window), window, MADV_DONTNEED);
+
+	long fd;
+	do
+		fd = syscall(SYS_openat, AT_FDCWD, plan.fifo, O_WRONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		start_failed("open exec fifo", plan.fifo, errno);
+	/* Kept open until execve: `start` reads "0", then waits for EOF. */
+	syscall(SYS_write, fd, "0", 1);
+	apus_reset_signals(plan.reset_signals);
+	if (plan.filter && apus_seccomp_load(plan.filter, plan.filter_len, plan.filter_flags) < 0)
+		start_failed("load seccomp filter", "(config.json .linux.seccomp)", errno);
+	syscall(SYS_execve, plan.path, plan.argv, plan.envp);
+	start_failed("exec", plan.path, errno);
 }

@@ -279,6 +279,58 @@ struct LifecycleTests {
         }
     }
 
+    @Test("a started container's process sees what a run's sees: seccomp, no_new_privs, signals, args, env, cwd")
+    func createStartMatchesRun() throws {
+        // After create, init waits in C with its memory given back (ProcessSetup.waitForStartAndExec):
+        // the seccomp load, signal reset and execve happen there, so compare with `run`.
+        let bundle = try TestBundle {
+            $0.root?.readonly = false
+            $0.process?.noNewPrivileges = true
+            $0.process?.env = ["PATH=/bin:/usr/bin", "GREETING=hello there"]
+            $0.process?.cwd = "/tmp"
+            $0.linux?.seccomp = Seccomp(
+                defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                syscalls: [.init(names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO")])
+        }
+        let script = """
+            { grep -E '^(Seccomp|NoNewPrivs|SigIgn|SigBlk|CapEff):' /proc/self/status; echo "$GREETING"; pwd; \
+            echo "$0 $1"; mkdir /tmp/x 2>&1; } > /out.$2; exit 0
+            """
+        try bundle.command("sh", "-c", script, "arg0", "arg1", "run")
+        // Started with signals ignored (nohup, a shell's background job): none may reach the process.
+        let run = try sh(
+            "/bin/sh",
+            [
+                "-c", "trap '' USR1 HUP; exec \"$@\"", "sh", Env.apus ?? "", "--root", Env.stateRoot, "run", "--bundle",
+                bundle.path, uniqueID(),
+            ])
+        #expect(run.status == 0, "\(run.all)")
+        try bundle.command("sh", "-c", script, "arg0", "arg1", "started")
+        let id = uniqueID()
+        let created = try sh(
+            "/bin/sh",
+            [
+                "-c", "trap '' USR1 HUP; exec \"$@\"", "sh", Env.apus ?? "", "--root", Env.stateRoot, "create",
+                "--bundle", bundle.path, id,
+            ])
+        #expect(created.status == 0, "\(created.all)")
+        #expect(try apus("start", id).status == 0)
+        try waitFor {
+            FileManager.default.fileExists(atPath: bundle.rootfs + "/out.started")
+                && (try? decodeState(try apus("state", id).stdout)["status"] as? String) == "stopped"
+        }
+        #expect(try apus("delete", id).status == 0)
+        let expected = try String(contentsOfFile: bundle.rootfs + "/out.run", encoding: .utf8)
+        let started = try String(contentsOfFile: bundle.rootfs + "/out.started", encoding: .utf8)
+        #expect(started == expected)
+        for line in [
+            "Seccomp:\t2", "NoNewPrivs:\t1", "SigIgn:\t0000000000000000", "SigBlk:\t0000000000000000", "hello there",
+            "/tmp", "arg0 arg1", "Operation not permitted",
+        ] {
+            #expect(started.contains(line), "\(line) missing in \(started)")
+        }
+    }
+
     @Test("a foreground run forwards signals to the container")
     func signalForwarding() throws {
         let bundle = try TestBundle()

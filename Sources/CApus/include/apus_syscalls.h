@@ -131,6 +131,29 @@ struct apus_page_range {
 };
 long apus_release_then_syscall(const struct apus_page_range *ranges, size_t count,
                                long nr, long a, long b, long c, long d);
+/* What a created container's init needs once `start` opens the exec fifo; every pointer
+ * into the C heap, which apus_wait_for_start_and_exec keeps. */
+struct apus_start_plan {
+	const char *fifo;             /* path of the exec fifo, opened O_WRONLY: blocks until start */
+	const char *path;             /* the resolved executable */
+	char *const *argv;
+	char *const *envp;
+	const uint8_t *filter;        /* seccomp BPF program loaded after the wait, or NULL */
+	size_t filter_len;
+	unsigned int filter_flags;
+	uint64_t reset_signals;       /* SigIgn: back to SIG_DFL before execve */
+	const struct apus_page_range *image; /* the executable's segments to give back whole */
+	size_t image_count;
+};
+
+/* The wait of a created container's init, then its execve, with its memory given back
+ * first: free heap, the clean text and read-only data pages, the written .data and .bss
+ * (reverted to the file and to zero), the dead stack above and below this frame. Only
+ * the C heap (plan, TLS) and this frame stay; from then on nothing but raw syscalls runs,
+ * so no Swift or libc state is relied on. Writes "0" to the fifo as `start` expects. On
+ * failure: a line on stderr and exit 127. Never returns. */
+void apus_wait_for_start_and_exec(const struct apus_start_plan *plan) __attribute__((noreturn));
+
 /* This executable's program headers, as the kernel passed them (AT_PHDR, AT_PHNUM). */
 const Elf64_Phdr *apus_program_headers(size_t *count);
 enum { APUS_NR_PPOLL = SYS_ppoll, APUS_NR_OPENAT = SYS_openat };
