@@ -11,12 +11,15 @@ public enum ProcessMemory {
     static let swapped: UInt64 = 1 << 62
     static let fileOrShared: UInt64 = 1 << 61
 
-    /// The page ranges of this executable that hold no page with contents of its own: text
-    /// whole; the other segments where `pagemap` (this process's /proc/PID/pagemap) shows
-    /// no anonymous page, i.e. none written (relocated read-only data, .data, .bss).
-    /// Without `pagemap` only the text.
-    public static func cleanImageRanges(pagemap: Int32?) -> [apus_page_range] {
-        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+    /// This executable's segments as loaded: each program header with the page-aligned
+    /// range it covers in memory.
+    struct Segment {
+        var header: Elf64_Phdr
+        var start: UInt
+        var end: UInt
+    }
+
+    static func segments(page: UInt) -> [Segment] {
         var count = 0
         guard let phdr = apus_program_headers(&count) else { return [] }
         let headers = UnsafeBufferPointer(start: phdr, count: count)
@@ -26,16 +29,27 @@ public enum ProcessMemory {
         if let self_ = headers.first(where: { $0.p_type == UInt32(PT_PHDR) }) {
             bias = UInt(bitPattern: phdr) &- UInt(self_.p_vaddr)
         }
-        var ranges: [apus_page_range] = []
-        for header in headers where header.p_type == UInt32(PT_LOAD) {
+        return headers.map { header in
             let start = (bias &+ UInt(header.p_vaddr)) & ~(page - 1)
             let end = (bias &+ UInt(header.p_vaddr) &+ UInt(header.p_memsz) + page - 1) & ~(page - 1)
-            guard end > start else { continue }
-            let flags = header.p_flags
+            return Segment(header: header, start: start, end: end)
+        }
+    }
+
+    /// The page ranges of this executable that hold no page with contents of its own: text
+    /// whole; the other segments where `pagemap` (this process's /proc/PID/pagemap) shows
+    /// no anonymous page, i.e. none written (relocated read-only data, .data, .bss).
+    /// Without `pagemap` only the text.
+    public static func cleanImageRanges(pagemap: Int32?) -> [apus_page_range] {
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        var ranges: [apus_page_range] = []
+        for segment in segments(page: page) where segment.header.p_type == UInt32(PT_LOAD) {
+            guard segment.end > segment.start else { continue }
+            let flags = segment.header.p_flags
             if flags & UInt32(PF_X) != 0 && flags & UInt32(PF_W) == 0 {
-                ranges.append(apus_page_range(start: start, length: Int(end - start)))
+                ranges.append(apus_page_range(start: segment.start, length: Int(segment.end - segment.start)))
             } else if let pagemap {
-                ranges += unwrittenRuns(start: start, end: end, page: page, pagemap: pagemap)
+                ranges += unwrittenRuns(start: segment.start, end: segment.end, page: page, pagemap: pagemap)
             }
         }
         return ranges
@@ -47,22 +61,13 @@ public enum ProcessMemory {
     /// the relocated GOT that calls into libc's IFUNCs go through.
     public static func wholeImageRanges(pagemap: Int32?) -> [apus_page_range] {
         let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
-        var count = 0
-        guard let phdr = apus_program_headers(&count) else { return [] }
-        let headers = UnsafeBufferPointer(start: phdr, count: count)
-        var bias: UInt = 0
-        if let self_ = headers.first(where: { $0.p_type == UInt32(PT_PHDR) }) {
-            bias = UInt(bitPattern: phdr) &- UInt(self_.p_vaddr)
-        }
-        var relroEnd: UInt = 0
-        if let relro = headers.first(where: { $0.p_type == UInt32(PT_GNU_RELRO) }) {
-            relroEnd = (bias &+ UInt(relro.p_vaddr) &+ UInt(relro.p_memsz) + page - 1) & ~(page - 1)
-        }
+        let all = segments(page: page)
+        let relroEnd = all.first(where: { $0.header.p_type == UInt32(PT_GNU_RELRO) })?.end ?? 0
         var ranges = cleanImageRanges(pagemap: pagemap)
-        for header in headers where header.p_type == UInt32(PT_LOAD) && header.p_flags & UInt32(PF_W) != 0 {
-            let start = max((bias &+ UInt(header.p_vaddr)) & ~(page - 1), relroEnd)
-            let end = (bias &+ UInt(header.p_vaddr) &+ UInt(header.p_memsz) + page - 1) & ~(page - 1)
-            if end > start { ranges.append(apus_page_range(start: start, length: Int(end - start))) }
+        for segment in all where segment.header.p_type == UInt32(PT_LOAD) && segment.header.p_flags & UInt32(PF_W) != 0
+        {
+            let start = max(segment.start, relroEnd)
+            if segment.end > start { ranges.append(apus_page_range(start: start, length: Int(segment.end - start))) }
         }
         return ranges
     }

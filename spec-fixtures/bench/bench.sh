@@ -503,8 +503,18 @@ tree_pids() { # all descendants of $1 and $1 itself
     done
 }
 is_container_proc() { case "$(readlink "/proc/$1/exe" 2>/dev/null)" in *busybox*) return 0 ;; esac; return 1; }
+# add_smaps PID: adds the process's Pss, private and Rss (KiB, smaps_rollup) to the
+# caller's pss, priv, rss and np (bash functions see their callers' locals).
+add_smaps() {
+    local line
+    line="$(awk '/^Pss:/ { s = $2 } /^Private_(Clean|Dirty):/ { v += $2 } /^Rss:/ { r = $2 }
+        END { print s + 0, v + 0, r + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null)" || return 0
+    [ -n "$line" ] || return 0
+    set -- $line
+    pss=$((pss + $1)); priv=$((priv + $2)); rss=$((rss + $3)); np=$((np + 1))
+}
 memory_once() { # memory_once RT ID -> "pss_kib private_kib rss_kib nprocs" on stdout
-    local rt="$1" id="$2" pid p cpid="" pss=0 priv=0 rss=0 np=0 line
+    local rt="$1" id="$2" pid p cpid="" pss=0 priv=0 rss=0 np=0
     if is_floor "$rt"; then
         "${BIN[$rt]}" /bin/sleep 3600 </dev/null >/dev/null 2>"$T/log/memory.$rt.err" &
     else
@@ -524,11 +534,7 @@ memory_once() { # memory_once RT ID -> "pss_kib private_kib rss_kib nprocs" on s
         sleep 0.2 # let the runtime settle into its wait
         for p in $(tree_pids "$pid"); do
             is_container_proc "$p" && continue
-            line="$(awk '/^Pss:/ { s = $2 } /^Private_(Clean|Dirty):/ { v += $2 } /^Rss:/ { r = $2 }
-                END { print s + 0, v + 0, r + 0 }' "/proc/$p/smaps_rollup" 2>/dev/null)" || continue
-            [ -n "$line" ] || continue
-            set -- $line
-            pss=$((pss + $1)); priv=$((priv + $2)); rss=$((rss + $3)); np=$((np + 1))
+            add_smaps "$p"
         done
         if is_floor "$rt"; then kill -KILL "$cpid" 2>/dev/null || true; else "${RTC[@]}" kill "$id" KILL >/dev/null 2>&1 || kill -KILL "$cpid" 2>/dev/null || true; fi
     else
@@ -573,7 +579,7 @@ memory_metric() {
 # What the issue asks: the processes a runtime leaves alive after `create` (apus's and crun's
 # waiting init, runc's `runc init`), for one container and summed over 50 created at once.
 create_memory_once() { # create_memory_once RT N -> "pss_kib private_kib rss_kib nprocs"
-    local rt="$1" n="$2" i id pid line pss=0 priv=0 rss=0 np=0 ids=()
+    local rt="$1" n="$2" i id pid pss=0 priv=0 rss=0 np=0 ids=()
     rt_cmd "$rt"
     for i in $(seq "$n"); do
         id="$prefix-cmem-$rt-$i"
@@ -585,11 +591,7 @@ create_memory_once() { # create_memory_once RT N -> "pss_kib private_kib rss_kib
         for id in "${ids[@]}"; do
             pid="$("${RTC[@]}" state "$id" 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')"
             [ -n "$pid" ] && ! is_container_proc "$pid" || continue
-            line="$(awk '/^Pss:/ { s = $2 } /^Private_(Clean|Dirty):/ { v += $2 } /^Rss:/ { r = $2 }
-                END { print s + 0, v + 0, r + 0 }' "/proc/$pid/smaps_rollup" 2>/dev/null)" || continue
-            [ -n "$line" ] || continue
-            set -- $line
-            pss=$((pss + $1)); priv=$((priv + $2)); rss=$((rss + $3)); np=$((np + 1))
+            add_smaps "$pid"
         done
     fi
     for id in "${ids[@]}"; do "${RTC[@]}" delete --force "$id" >/dev/null 2>&1 || true; done
