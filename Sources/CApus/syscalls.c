@@ -385,12 +385,33 @@ const Elf64_Phdr *apus_program_headers(size_t *count)
 
 extern void *__libc_stack_end;
 
+/* strerror's text for what execve and open fail with, without libc's locale state. */
+static const char *start_error_text(long err)
+{
+	switch (err) {
+	case ENOENT: return "No such file or directory";
+	case EACCES: return "Permission denied";
+	case EPERM: return "Operation not permitted";
+	case ENOEXEC: return "Exec format error";
+	case ETXTBSY: return "Text file busy";
+	case E2BIG: return "Argument list too long";
+	case ENOMEM: return "Cannot allocate memory";
+	case ENOTDIR: return "Not a directory";
+	case EISDIR: return "Is a directory";
+	case ELOOP: return "Too many levels of symbolic links";
+	case ENAMETOOLONG: return "File name too long";
+	case EINVAL: return "Invalid argument";
+	default: return NULL;
+	}
+}
+
 __attribute__((no_builtin))
 static void start_failed(const char *step, const char *object, long err)
 {
 	char line[512];
 	size_t n = 0;
-	const char *parts[] = { "apus: ", step, " ", object, ": errno " };
+	const char *text = start_error_text(err);
+	const char *parts[] = { "apus: ", step, " ", object, ": ", text ? text : "errno " };
 	for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
 		for (const char *c = parts[p]; *c && n < sizeof line - 24; c++)
 			line[n++] = *c;
@@ -399,7 +420,7 @@ static void start_failed(const char *step, const char *object, long err)
 	do
 		digits[d++] = (char)('0' + err % 10);
 	while ((err /= 10) > 0 && d < 20);
-	while (d > 0)
+	while (!text && d > 0)
 		line[n++] = digits[--d];
 	line[n++] = '\n';
 	syscall(SYS_write, 2, line, n);
