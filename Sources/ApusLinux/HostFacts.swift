@@ -197,7 +197,7 @@ public struct HostFacts: Sendable {
             max: number("/proc/sys/user/max_user_namespaces"),
             unprivilegedClone: number("/proc/sys/kernel/unprivileged_userns_clone").map { $0 != 0 },
             apparmorRestricted: number("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").map { $0 != 0 },
-            createErrno: apus_probe_unshare(APUS_CLONE_NEWUSER))
+            createErrno: KernelProbe.unshare(APUS_CLONE_NEWUSER))
     }
 
     // MARK: - Seccomp
@@ -207,10 +207,10 @@ public struct HostFacts: Sendable {
 
     static func probeSeccomp() -> Seccomp {
         let mode = apus_prctl(21 /* PR_GET_SECCOMP */, 0, 0, 0, 0)
-        let filter = apus_probe_seccomp_flags(0) == EFAULT
+        let filter = KernelProbe.seccompFlags(0) == EFAULT
         let actions = SeccompFilter.supportedActions.filter { name in
             guard filter, let value = try? SeccompFilter.action(name, errnoRet: nil, field: "") else { return false }
-            return apus_probe_seccomp_action(value & actionMask) == 0
+            return KernelProbe.seccompAction(value & actionMask) == 0
         }
         var version: String? = nil
         if let v = seccomp_version() {
@@ -228,7 +228,7 @@ public struct HostFacts: Sendable {
             // The kernel refuses WAIT_KILLABLE_RECV without NEW_LISTENER (EINVAL) whether
             // or not it knows the flag; `compile` only passes it with a listener.
             let flags = bit == SeccompFilter.waitKillableRecv ? bit | SeccompFilter.newListener : bit
-            return apus_probe_seccomp_flags(flags) == EFAULT
+            return KernelProbe.seccompFlags(flags) == EFAULT
         }.map(\.key).sorted()
     }
 
@@ -250,12 +250,12 @@ public struct HostFacts: Sendable {
         // EPERM: a seccomp filter around apus (inside a container) denies the call; for
         // apus that is the same as a kernel without it.
         func present(_ code: Int32) -> Bool { code != ENOSYS && code != EPERM }
-        let openat2 = apus_probe_openat2()
-        let pidfd = apus_probe_pidfd_open()
-        let closeRange = apus_probe_close_range()
-        let mountSetattr = apus_probe_mount_setattr()
-        let openTree = apus_probe_open_tree()
-        let clone3 = apus_probe_clone3()
+        let openat2 = KernelProbe.openat2()
+        let pidfd = KernelProbe.pidfdOpen()
+        let closeRange = KernelProbe.closeRange()
+        let mountSetattr = KernelProbe.mountSetattr()
+        let openTree = KernelProbe.openTree()
+        let clone3 = KernelProbe.clone3()
         let idmap = MountOption.idmap(recursive: false).isImplemented
         return [
             Facility(

@@ -6,5 +6,4 @@
 #include "apus_bpf.h"
 #include "apus_sched.h"
 #include "apus_constants.h"
-#include "apus_probe.h"
 #endif

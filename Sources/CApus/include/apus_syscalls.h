@@ -156,6 +156,42 @@ void apus_wait_for_start_and_exec(const struct apus_start_plan *plan) __attribut
 
 /* This executable's program headers, as the kernel passed them (AT_PHDR, AT_PHNUM). */
 const Elf64_Phdr *apus_program_headers(size_t *count);
-enum { APUS_NR_PPOLL = SYS_ppoll, APUS_NR_OPENAT = SYS_openat };
+/* Syscall numbers for apus_syscall and apus_release_then_syscall: the Glibc module exports
+ * no SYS_*. -1 where the headers predate the call, which Swift treats as ENOSYS. */
+enum {
+	APUS_NR_PPOLL = SYS_ppoll,
+	APUS_NR_OPENAT = SYS_openat,
+	APUS_NR_SECCOMP = SYS_seccomp,
+#ifdef SYS_clone3
+	APUS_NR_CLONE3 = SYS_clone3,
+#else
+	APUS_NR_CLONE3 = -1,
+#endif
+#ifdef SYS_pidfd_open
+	APUS_NR_PIDFD_OPEN = SYS_pidfd_open,
+#else
+	APUS_NR_PIDFD_OPEN = -1,
+#endif
+#ifdef SYS_openat2
+	APUS_NR_OPENAT2 = SYS_openat2,
+#else
+	APUS_NR_OPENAT2 = -1,
+#endif
+#ifdef SYS_close_range
+	APUS_NR_CLOSE_RANGE = SYS_close_range,
+#else
+	APUS_NR_CLOSE_RANGE = -1,
+#endif
+#ifdef SYS_open_tree
+	APUS_NR_OPEN_TREE = SYS_open_tree,
+#else
+	APUS_NR_OPEN_TREE = -1,
+#endif
+#ifdef SYS_mount_setattr
+	APUS_NR_MOUNT_SETATTR = SYS_mount_setattr,
+#else
+	APUS_NR_MOUNT_SETATTR = -1,
+#endif
+};
 
 #endif
