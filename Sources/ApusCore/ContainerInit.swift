@@ -75,9 +75,10 @@ public enum ContainerInit {
             throw SetupError("container init", detail: "config.json has no process", field: ".process")
         }
 
-        // The parent writes uid/gid maps first, then joins us to our cgroups while the
-        // mounts are set up (`inCgroup`): needed before a cgroup namespace is made (its
-        // root), before forking (the pid namespace's init, hooks) and before execve.
+        // The parent writes uid/gid maps first, then whatever cgroup joins init does not
+        // make itself (born in v2 by clone3, moving itself into v1 here), while the mounts
+        // are set up (`inCgroup`): needed before a cgroup namespace is made (its root),
+        // before forking (the pid namespace's init, hooks) and before execve.
         guard sync.receive() == .proceed else { _exit(1) }
         if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
         let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup
