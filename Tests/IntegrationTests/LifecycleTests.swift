@@ -314,6 +314,7 @@ struct LifecycleTests {
                 "--bundle", bundle.path, id,
             ])
         #expect(created.status == 0, "\(created.all)")
+        defer { _ = try? apus("delete", "--force", id) }
         #expect(try apus("start", id).status == 0)
         try waitFor {
             FileManager.default.fileExists(atPath: bundle.rootfs + "/out.started")
