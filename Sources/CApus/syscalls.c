@@ -360,20 +360,24 @@ long apus_syscall(long nr, long a, long b, long c, long d, long e)
 	return syscall(nr, a, b, c, d, e);
 }
 
+/* Gives back `ranges`, free heap pages and the stack below `frame` (the page of the
+ * caller's frame): dead pages that an earlier deep call left resident. One page is kept
+ * below the frame (the red zone and the calls still to come); the window stays inside the
+ * 1 MiB guard gap the kernel keeps below a stack, so it can only meet the stack or nothing. */
+static void give_back(const struct apus_page_range *ranges, size_t count, uintptr_t frame, uintptr_t page)
+{
+	malloc_trim(0);
+	size_t window = 256 * 1024;
+	madvise((void *)(frame - 2 * page - window), window, MADV_DONTNEED);
+	for (size_t i = 0; i < count; i++)
+		madvise((void *)ranges[i].start, ranges[i].length, MADV_DONTNEED);
+}
+
 long apus_release_then_syscall(const struct apus_page_range *ranges, size_t count,
 			       long nr, long a, long b, long c, long d)
 {
-	/* Free heap pages go back too, and the stack below this frame: dead pages that an
-	 * earlier deep call left resident. One page is kept below the frame (the red zone
-	 * and the syscall's own frames); the window stays inside the 1 MiB guard gap the
-	 * kernel keeps below a stack, so it can only meet the stack or nothing. */
-	malloc_trim(0);
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t below = ((uintptr_t)__builtin_frame_address(0) & ~(page - 1)) - 2 * page;
-	size_t window = 256 * 1024;
-	madvise((void *)(below - window), window, MADV_DONTNEED);
-	for (size_t i = 0; i < count; i++)
-		madvise((void *)ranges[i].start, ranges[i].length, MADV_DONTNEED);
+	give_back(ranges, count, (uintptr_t)__builtin_frame_address(0) & ~(page - 1), page);
 	return syscall(nr, a, b, c, d);
 }
 
@@ -436,14 +440,10 @@ void apus_wait_for_start_and_exec(const struct apus_start_plan *shared)
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t frame = (uintptr_t)__builtin_frame_address(0) & ~(page - 1);
 	uintptr_t top = (uintptr_t)__libc_stack_end & ~(page - 1);
-	malloc_trim(0);
-	for (size_t i = 0; i < plan.image_count; i++)
-		madvise((void *)plan.image[i].start, plan.image[i].length, MADV_DONTNEED);
+	give_back(plan.image, plan.image_count, frame, page);
 	/* Frames above this one are never returned to; keep two pages of this frame's own. */
 	if (top > frame + 2 * page)
 		madvise((void *)(frame + 2 * page), top - frame - 2 * page, MADV_DONTNEED);
-	size_t window = 256 * 1024;
-	madvise((void *)(frame - 2 * page - window), window, MADV_DONTNEED);
 
 	long fd;
 	do
