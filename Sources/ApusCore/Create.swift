@@ -241,14 +241,7 @@ public struct Runtime {
         // until execve. Rootless, the parent must still write the child's
         // /proc files (uid_map), so the child turns it off itself right after.
         if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
-        var pid: pid_t = -1
-        var bornInUnified = false
-        if let unifiedFD {
-            // Before Linux 5.7, or a cgroup clone3 cannot place it in: plain clone below.
-            pid = apus_clone3(UInt64(UInt32(bitPattern: flags)), unifiedFD, nil)
-            bornInUnified = pid >= 0
-        }
-        if pid < 0 { pid = apus_clone(UInt(UInt32(bitPattern: flags))) }
+        let (pid, bornInUnified) = CgroupManager.clone(flags: UInt32(bitPattern: flags), bornIn: unifiedFD)
         if pid == 0 {
             parentEnd.close()
             ContainerInit.run(context)

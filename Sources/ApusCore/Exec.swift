@@ -164,13 +164,7 @@ extension Runtime {
         // /proc/PID/exe (the host binary) must not be opened from inside the
         // container (CVE-2019-5736).
         _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
-        var pid: pid_t = -1
-        var bornInUnified = false
-        if let unifiedFD {
-            pid = apus_clone3(0, unifiedFD, nil)
-            bornInUnified = pid >= 0
-        }
-        if pid < 0 { pid = apus_clone(0) }
+        let (pid, bornInUnified) = CgroupManager.clone(flags: 0, bornIn: unifiedFD)
         if pid == 0 {
             parentEnd.close()
             ExecChild.run(context)
