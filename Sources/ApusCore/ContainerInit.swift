@@ -277,9 +277,8 @@ public enum ContainerInit {
                 // wait and those happen in C, with init's memory given back first. The
                 // path below stays for startContainer hooks.
                 let lateFilter = seccompFilter.flatMap { noNewPrivileges && !$0.usesNotify ? $0 : nil }
-                let pagemap = proc.openForReading("thread-self/pagemap")
-                let image = ProcessMemory.wholeImageRanges(pagemap: pagemap >= 0 ? pagemap : nil)
-                if pagemap >= 0 { close(pagemap) }
+                let image = ProcessMemory.reading(
+                    proc.openForReading("thread-self/pagemap"), ProcessMemory.wholeImageRanges)
                 ProcessSetup.waitForStartAndExec(
                     fifo: procFD(fifo), path: path, args: args, env: env, filter: lateFilter,
                     resetSignals: ignoredSignals ?? .max, image: image)
@@ -289,9 +288,8 @@ public enum ContainerInit {
             // poststart runs after the exec and a failed startContainer hook
             // ("E" before EOF) fails `start`. A created container may wait for long:
             // init gives back the clean pages of apus's executable as the wait starts.
-            let pagemap = proc.openForReading("thread-self/pagemap")
-            let ranges = ProcessMemory.cleanImageRanges(pagemap: pagemap >= 0 ? pagemap : nil)
-            if pagemap >= 0 { close(pagemap) }
+            let ranges = ProcessMemory.reading(
+                proc.openForReading("thread-self/pagemap"), ProcessMemory.cleanImageRanges)
             let writer = procFD(fifo).withCString { path in
                 Int32(
                     ProcessMemory.release(

@@ -80,9 +80,8 @@ extension Runtime {
             let n: Int32
             if idle && !released {
                 released = true
-                let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-                let ranges = ProcessMemory.cleanImageRanges(pagemap: pagemap >= 0 ? pagemap : nil)
-                if pagemap >= 0 { close(pagemap) }
+                let ranges = ProcessMemory.reading(
+                    open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), ProcessMemory.cleanImageRanges)
                 n = fds.withUnsafeMutableBufferPointer { fds in
                     Int32(
                         ProcessMemory.release(

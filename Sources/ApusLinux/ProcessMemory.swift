@@ -72,6 +72,15 @@ public enum ProcessMemory {
         return ranges
     }
 
+    /// `ranges` (`cleanImageRanges`, `wholeImageRanges`) read through `pagemap`, an fd this
+    /// call closes; -1 (it could not be opened) reads them without one.
+    public static func reading(
+        _ pagemap: Int32, _ ranges: (_ pagemap: Int32?) -> [apus_page_range]
+    ) -> [apus_page_range] {
+        defer { if pagemap >= 0 { close(pagemap) } }
+        return ranges(pagemap >= 0 ? pagemap : nil)
+    }
+
     /// Runs of pages in [start, end) that are not anonymous: absent (and not swapped) or
     /// file pages. Unreadable pagemap: none.
     static func unwrittenRuns(start: UInt, end: UInt, page: UInt, pagemap: Int32) -> [apus_page_range] {
