@@ -82,6 +82,12 @@ public struct SyncSocket: Sendable {
         // one-byte message touched 16 pages that a waiting init then kept.
         let buffer = [UInt8](unsafeUninitializedCapacity: 65_536) { storage, count in
             n = apus_recv_msg(fd, storage.baseAddress, storage.count, &passed)  // EINTR retried there
+            // A peer that exits with messages of ours unread (init failing before it reads
+            // `inCgroup`) makes the next read fail once with ECONNRESET; what it sent before
+            // exiting (its failure) is still queued behind that error.
+            if n < 0 && errno == ECONNRESET {
+                n = apus_recv_msg(fd, storage.baseAddress, storage.count, &passed)
+            }
             count = max(n, 0)
         }
         if n <= 0 { return nil }

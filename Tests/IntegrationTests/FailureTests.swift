@@ -84,6 +84,24 @@ struct FailureTests {
 
 @Suite("concurrency", .enabled(if: Env.enabled))
 struct ConcurrencyTests {
+    @Test("an init that fails early is heard every time, even with many starting at once")
+    func earlyFailuresUnderLoad() throws {
+        // Init fails right after `proceed`, while the runtime's `inCgroup` may still sit
+        // unread in its socket: its exit then makes the runtime's next read fail once with
+        // ECONNRESET, before the failure it sent. That read must not be taken for EOF.
+        if FileManager.default.fileExists(atPath: "/sys/fs/resctrl/schemata") {
+            print("SKIP early failures: this host has resctrl, so intelRdt does not fail")
+            return
+        }
+        let bundle = try TestBundle { $0.linux?.intelRdt = .init(closID: "apus-test") }
+        try bundle.command("true")
+        let runs = (0..<24).map { ["run", "--bundle", bundle.path, uniqueID("early\($0)")] }
+        for out in try apusAllAtOnce(runs) {
+            #expect(out.status == 1, "\(out.all)")
+            #expect(out.stderr.contains(".linux.intelRdt"), "the failure was lost: \(out.all)")
+        }
+    }
+
     @Test("20 concurrent creates with distinct ids all succeed")
     func twentyConcurrent() throws {
         let bundle = try TestBundle()
