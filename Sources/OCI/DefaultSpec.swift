@@ -2,11 +2,12 @@ import FoundationEssentials
 
 extension Spec {
     /// The spec version `apus spec` writes.
-    public static let defaultOCIVersion = "1.2.1"
+    public static let defaultOCIVersion = "1.3.0"
 
-    /// The config `apus spec` writes: runc 1.1's `runc spec` (or `runc spec --rootless`)
-    /// with two documented differences: `ociVersion` is `defaultOCIVersion` (runc writes
-    /// "1.0.2-dev") and `hostname` is "apus" (runc writes "runc").
+    /// The config `apus spec` writes: runc 1.5.1's `runc spec` (or `runc spec --rootless`)
+    /// with one documented difference: `hostname` is "apus" (runc writes "runc"). Like
+    /// runc since 1.2, no ambient capabilities: a non-root user process does not keep
+    /// CAP_KILL and friends across execve unless the config asks for them.
     ///
     /// For `rootless`, runc maps container root to the caller's effective uid and gid; OCI
     /// makes no syscalls, so the CLI passes `geteuid()`/`getegid()` as `hostUID`/`hostGID`.
@@ -24,7 +25,7 @@ extension Spec {
                 ],
                 cwd: "/",
                 capabilities: Process.Capabilities(
-                    bounding: caps, effective: caps, permitted: caps, ambient: caps),
+                    bounding: caps, effective: caps, permitted: caps),
                 rlimits: [Process.Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024)],
                 noNewPrivileges: true
             ),
