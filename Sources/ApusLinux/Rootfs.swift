@@ -556,8 +556,10 @@ public enum Rootfs {
             var target = stat()
             fstat(fd, &target)
             if (target.st_mode & S_IFMT) == S_IFDIR {
+                // One page and one inode (the root), as runc 1.5 does: even a process that
+                // could remount it read-write finds no room to keep anything there.
                 try sys("mask directory \(path)", field: ".linux.maskedPaths[\(index)]") {
-                    apus_mount("tmpfs", procFD(fd), "tmpfs", msRdonly, nil)
+                    apus_mount("tmpfs", procFD(fd), "tmpfs", msRdonly, "size=4k,nr_inodes=1")
                 }
             } else {
                 try sys("mask \(path)", field: ".linux.maskedPaths[\(index)]") {
