@@ -4,7 +4,7 @@ import Testing
 
 /// A failed create names the step and the config.json field, exits non-zero
 /// and leaves nothing behind: no state dir, mount, cgroup or process.
-@Suite("failed create", .enabled(if: Env.enabled))
+@Suite("failed create", .integration)
 struct FailureTests {
     struct Case: Sendable, CustomStringConvertible {
         var name: String
@@ -82,7 +82,7 @@ struct FailureTests {
     }
 }
 
-@Suite("concurrency", .enabled(if: Env.enabled))
+@Suite("concurrency", .integration)
 struct ConcurrencyTests {
     @Test("an init that fails early is heard every time, even with many starting at once")
     func earlyFailuresUnderLoad() throws {
@@ -90,8 +90,7 @@ struct ConcurrencyTests {
         // unread in its socket: its exit then makes the runtime's next read fail once with
         // ECONNRESET, before the failure it sent. That read must not be taken for EOF.
         if FileManager.default.fileExists(atPath: "/sys/fs/resctrl/schemata") {
-            print("SKIP early failures: this host has resctrl, so intelRdt does not fail")
-            return
+            try Test.cancel("early failures: this host has resctrl, so intelRdt does not fail")
         }
         let bundle = try TestBundle { $0.linux?.intelRdt = .init(closID: "apus-test") }
         try bundle.command("true")
@@ -215,7 +214,7 @@ struct ConcurrencyTests {
     }
 }
 
-@Suite("validate", .enabled(if: Env.enabled))
+@Suite("validate", .integration)
 struct ValidateTests {
     @Test("validate passes a good bundle and lists every problem of a bad one at once")
     func validate() throws {
@@ -243,7 +242,7 @@ struct ValidateTests {
 /// not outlive it, `list` shows the remains as stopped, and `delete --force` removes all of
 /// it. The crash points exist only in debug builds (`APUS_CRASH_AT`), so this suite runs the
 /// debug binary `swift test` builds next to the tests.
-@Suite("crash recovery", .enabled(if: Env.enabled))
+@Suite("crash recovery", .integration)
 struct CrashRecoveryTests {
     static let debugBinary: String? = {
         let path = Env.repo.appendingPathComponent(".build/debug/apus").path
@@ -256,8 +255,7 @@ struct CrashRecoveryTests {
     @Test("a create killed at any step leaves nothing delete --force cannot remove", arguments: points)
     func killedCreateIsRecoverable(point: String) throws {
         guard let debug = Self.debugBinary else {
-            print("SKIP crash recovery: no debug build at .build/debug/apus (run `swift build`)")
-            return
+            try Test.cancel("crash recovery: no debug build at .build/debug/apus (run `swift build`)")
         }
         let bundle = try TestBundle()
         try bundle.command("sleep", "30")
@@ -269,7 +267,17 @@ struct CrashRecoveryTests {
             let crashed = try sh(
                 debug, ["--root", Env.stateRoot, command, "--bundle", bundle.path, id], environment: environment)
             #expect(crashed.status == SIGKILL, "\(command) did not reach crash point \(point): \(crashed.all)")
-            // init learns of the runtime's death from the sync socket and exits by itself.
+            // Until `start`, init never outlives the runtime: it learns of the runtime's death
+            // from the sync socket (EOF) and exits, for `create` and for `run` alike. Wait for
+            // the recorded init itself, then for anything else that mentions the id.
+            if let pid = recordedInitPid(id), pid > 0 {
+                do {
+                    try waitFor(10) { isGone(pid) }
+                } catch {
+                    let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                    Issue.record("\(command) at \(point): init \(pid) outlived the runtime: \(cmdline)")
+                }
+            }
             try waitFor(10) { processes(mentioning: id).isEmpty }
 
             let list = try apus("list", "--format", "json")
@@ -286,8 +294,16 @@ struct CrashRecoveryTests {
     }
 }
 
+/// The init pid state.json records (0 or nil before the runtime wrote one).
+func recordedInitPid(_ id: String) -> Int32? {
+    guard let data = FileManager.default.contents(atPath: Env.stateRoot + "/" + id + "/state.json"),
+        let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return nil }
+    return (state["pid"] as? Int).map { Int32($0) }
+}
+
 /// Filesystems in the way: a bundle on a read-only mount, state and pid file on a full one.
-@Suite("filesystems", .enabled(if: Env.enabled), .serialized)
+@Suite("filesystems", .integration, .serialized)
 struct FilesystemTests {
     /// A tmpfs of `size` at a fresh temp dir, unmounted and removed by `body`'s end.
     func withTmpfs(size: String, _ body: (String) throws -> Void) throws {
@@ -343,7 +359,7 @@ struct FilesystemTests {
 
 /// kill and delete racing with a container's own exit: no hang, no crash, no double
 /// cleanup; each either acts or says the container is gone.
-@Suite("exit races", .enabled(if: Env.enabled))
+@Suite("exit races", .integration)
 struct ExitRaceTests {
     @Test("kill and delete --force at the moment the container exits")
     func killDeleteAtExit() throws {

@@ -3,7 +3,7 @@ import OCI
 import Testing
 
 /// `apus features`, `apus info`, the completion scripts and the man page, through the binary.
-@Suite("features and info", .enabled(if: Env.enabled))
+@Suite("features and info", .integration)
 struct FeaturesTests {
     func features() throws -> [String: Any] {
         let out = try apus("features")
@@ -12,10 +12,7 @@ struct FeaturesTests {
     }
 
     func runcFeatures() throws -> [String: Any]? {
-        guard let runc = Env.runc else {
-            print("SKIP runc comparison: runc is not installed (apt-get install runc)")
-            return nil
-        }
+        let runc = try Env.requireRunc()
         let out = try sh(runc, ["features"])
         guard out.status == 0 else { return nil }
         return try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
@@ -157,11 +154,18 @@ struct FeaturesTests {
         #expect(!out.stderr.contains("unknown to libseccomp"), "a listed architecture was skipped: \(out.stderr)")
     }
 
-    @Test("features says at least what runc 1.1 says, except what apus does not apply")
+    /// What runc 1.5.1's features document lists and apus does not apply (yet): listing
+    /// them would claim an effect apus does not have (issue 17 tracks each).
+    static let notYetApplied: (top: Set<String>, linux: Set<String>) = (
+        top: ["potentiallyUnsafeConfigAnnotations"], linux: ["netDevices", "memoryPolicy"]
+    )
+
+    @Test("features says at least what runc 1.5.1 says, except what apus does not apply")
     func comparedWithRunc() throws {
         guard let runc = try runcFeatures() else { return }
         let ours = try features()
-        #expect(Set(runc.keys).isSubset(of: Set(ours.keys)))
+        #expect(Set(runc.keys).subtracting(Self.notYetApplied.top).isSubset(of: Set(ours.keys)))
+        for key in Self.notYetApplied.top { #expect(ours[key] == nil, "\(key) is listed: drop it from notYetApplied") }
         #expect(ours["hooks"] as? [String] == runc["hooks"] as? [String])
         // runc lists "acl"/"noacl" (MS_POSIXACL is not a per-mount flag, runc issue #3738).
         let notApplied: Set<String> = ["acl", "noacl"]
@@ -170,15 +174,22 @@ struct FeaturesTests {
         #expect(runcOptions.subtracting(ourOptions) == notApplied.intersection(runcOptions))
         let runcLinux = try #require(runc["linux"] as? [String: Any])
         let ourLinux = try #require(ours["linux"] as? [String: Any])
-        #expect(Set(runcLinux.keys).isSubset(of: Set(ourLinux.keys)))
+        #expect(Set(runcLinux.keys).subtracting(Self.notYetApplied.linux).isSubset(of: Set(ourLinux.keys)))
+        for key in Self.notYetApplied.linux {
+            #expect(ourLinux[key] == nil, "linux.\(key) is listed: drop it from notYetApplied")
+        }
         for key in ["namespaces", "capabilities"] {
             let theirs = Set(runcLinux[key] as? [String] ?? [])
             #expect(theirs.isSubset(of: Set(ourLinux[key] as? [String] ?? [])), "\(key)")
         }
         let runcSeccomp = try #require(runcLinux["seccomp"] as? [String: Any])
         let ourSeccomp = try #require(ourLinux["seccomp"] as? [String: Any])
+        // runc lists the architectures of its Go table; apus those its libseccomp resolves.
+        // Debian 12's libseccomp 2.5.4 predates LoongArch (2.6.0), so a filter naming it
+        // would be refused: apus does not list it.
+        let unknownToLibseccomp: Set<String> = ["SCMP_ARCH_LOONGARCH64"]
         for key in ["actions", "operators", "archs"] {
-            let theirs = Set(runcSeccomp[key] as? [String] ?? [])
+            let theirs = Set(runcSeccomp[key] as? [String] ?? []).subtracting(unknownToLibseccomp)
             #expect(theirs.isSubset(of: Set(ourSeccomp[key] as? [String] ?? [])), "seccomp \(key)")
         }
         let runcAnnotations = runc["annotations"] as? [String: String] ?? [:]
@@ -296,8 +307,7 @@ struct FeaturesTests {
     @Test("info reports a facility a seccomp filter hides, with its hint")
     func infoUnderFilter() throws {
         guard let binary = Env.apus, try sh("/usr/bin/ldd", [binary]).status != 0 else {
-            print("SKIP info under seccomp: APUS_BIN is not a static binary (make build-static)")
-            return
+            try Test.cancel("info under seccomp: APUS_BIN is not a static binary (make build)")
         }
         let bundle = try TestBundle {
             $0.mounts =
@@ -371,8 +381,7 @@ struct FeaturesTests {
         }
         #expect(page.stdout.contains("\\-\\-console\\-socket"))
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/groff") else {
-            print("SKIP man page rendering: groff is not installed")
-            return
+            try Test.cancel("man page rendering: groff is not installed")
         }
         let file = NSTemporaryDirectory() + "apus-\(UInt32.random(in: 0..<UInt32.max)).8"
         try page.stdout.write(toFile: file, atomically: true, encoding: .utf8)

@@ -4,8 +4,8 @@ import Testing
 
 /// Integration tests run real containers with the built binary. They need root
 /// and the binary (APUS_BIN, set by `make test`; else .build/release/apus or
-/// .build/debug/apus). When either is missing the tests are skipped with the
-/// reason printed — never passed silently.
+/// .build/debug/apus). When either is missing the suites are skipped with the
+/// reason (`.integration`), which the run's summary lists — never passed silently.
 enum Env {
     static let repo: URL = {
         var url = URL(fileURLWithPath: #filePath)
@@ -27,8 +27,21 @@ enum Env {
 
     static let isRoot = getuid() == 0
 
-    static let runc: String? = ["/usr/sbin/runc", "/usr/bin/runc"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
+    /// The reference runtime of every parity test: runc 1.5.1 (OCI spec 1.3), from
+    /// `../shared/tools/runc` beside the repository or `APUS_RUNC`. Debian's runc 1.1.5 is
+    /// from 2023 and misses three years of fixes, so it is never used in its place.
+    static let runc: String? = {
+        let shared = repo.deletingLastPathComponent().appendingPathComponent("shared/tools/runc").path
+        let candidates: [String] = [ProcessInfo.processInfo.environment["APUS_RUNC"], shared].compactMap { $0 }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// runc 1.5.1, or the test is cancelled (reported as skipped, with the reason).
+    static func requireRunc() throws -> String {
+        guard let runc else {
+            try Test.cancel("runc 1.5.1 is not at ../shared/tools/runc beside the repository (or set APUS_RUNC)")
+        }
+        return runc
     }
 
     /// nil when integration tests can run; otherwise why not.
@@ -41,14 +54,6 @@ enum Env {
         return nil
     }()
 
-    static var enabled: Bool {
-        if let skipReason {
-            print("SKIP integration: \(skipReason)")
-            return false
-        }
-        return true
-    }
-
     /// A state root of the test run's own, so tests never see other containers.
     static let stateRoot: String = {
         let path = NSTemporaryDirectory() + "apus-it-\(getpid())"
@@ -57,6 +62,14 @@ enum Env {
         atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "apus-it-\(getpid())") }
         return path
     }()
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Integration suites run only where `Env.skipReason` is nil; elsewhere they show as
+    /// skipped with that reason.
+    static var integration: Self {
+        .enabled(if: Env.skipReason == nil, Comment(rawValue: Env.skipReason ?? ""))
+    }
 }
 
 struct Output {
@@ -134,11 +147,34 @@ func terminateAfterReady(_ args: [String]) throws -> Int32 {
     let out = Pipe()
     process.standardOutput = out
     try process.run()
-    let line = out.fileHandleForReading.availableData
-    #expect(String(decoding: line, as: UTF8.self).contains("ready"))
+    let line = readOutput(out.fileHandleForReading, until: "ready")
+    #expect(line.contains("ready"), "\(line)")
     kill(process.processIdentifier, SIGTERM)
     process.waitUntilExit()
     return process.terminationStatus
+}
+
+/// Reads `handle` until what it has read contains `text`, the writer closes it, or
+/// `seconds` pass (a bound on waiting, never a timing assertion); returns what it read.
+/// One read is not enough: a pipe may deliver a line in pieces.
+func readOutput(_ handle: FileHandle, until text: String, seconds: Double = 30) -> String {
+    let deadline = Date().addingTimeInterval(seconds)
+    var data = Data()
+    while !String(decoding: data, as: UTF8.self).contains(text) {
+        let left = deadline.timeIntervalSinceNow
+        guard left > 0 else { break }
+        var pfd = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, Int32(min(left, 1) * 1000) + 1)
+        if ready < 0 && errno == EINTR { continue }
+        if ready < 0 { break }
+        if ready == 0 { continue }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = read(handle.fileDescriptor, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        data.append(contentsOf: buffer[..<n])
+    }
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// A unique container id for this test run.

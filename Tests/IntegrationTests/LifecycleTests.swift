@@ -2,7 +2,7 @@ import Foundation
 import OCI
 import Testing
 
-@Suite("lifecycle", .enabled(if: Env.enabled))
+@Suite("lifecycle", .integration)
 struct LifecycleTests {
     @Test("run prints the process output and returns its exit code")
     func runExitCode() throws {
@@ -245,7 +245,7 @@ struct LifecycleTests {
         let out = Pipe()
         process.standardOutput = out
         try process.run()
-        #expect(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).contains("ready"))
+        #expect(readOutput(out.fileHandleForReading, until: "ready").contains("ready"))
         // The release comes once the container has outlived apus's first 50 ms poll.
         try waitFor { try imageResidency(pid: process.processIdentifier).file < 1024 }
         #expect(try apus("kill", runID, "KILL").status == 0)

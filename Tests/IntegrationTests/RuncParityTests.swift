@@ -2,9 +2,9 @@ import Foundation
 import OCI
 import Testing
 
-/// The default `apus spec` bundle, run under apus and under runc (Debian's
-/// package): what the process sees must be the same, minus ids and times.
-@Suite("runc parity", .enabled(if: Env.enabled))
+/// The default `apus spec` bundle, run under apus and under runc 1.5.1: what the process
+/// sees must be the same, minus ids and times.
+@Suite("runc parity", .integration)
 struct RuncParityTests {
     static let probes: [(name: String, script: String)] = [
         ("status", "grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups|Umask)' /proc/self/status"),
@@ -24,10 +24,7 @@ struct RuncParityTests {
 
     @Test("the process sees the same under apus and runc", arguments: probes.map(\.name))
     func sameAsRunc(probe: String) throws {
-        guard let runc = Env.runc else {
-            print("SKIP runc parity: runc is not installed (apt-get install runc)")
-            return
-        }
+        let runc = try Env.requireRunc()
         let script = Self.probes.first { $0.name == probe }?.script ?? ""
         let bundle = try TestBundle()
         try bundle.command("sh", "-c", script)
@@ -44,10 +41,7 @@ struct RuncParityTests {
 
     @Test("tmpcopyup: ls -la of the copied tree is the same under apus and runc")
     func tmpcopyupSameAsRunc() throws {
-        guard let runc = Env.runc else {
-            print("SKIP runc parity: runc is not installed (apt-get install runc)")
-            return
-        }
+        let runc = try Env.requireRunc()
         // runc makes directories with mkdir(mode) under its umask (022): modes it keeps.
         let bundle = try copyUpBundle(options: ["tmpcopyup", "nosuid", "size=1m"], modes: (0o1777, 0o755, 0o4711))
         try FileManager.default.createDirectory(
