@@ -26,13 +26,29 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBS); \
 	fi
 
-# The README's test command: lint, unit and integration tests (root) against
-# the release binary, then the cgroup checks and the Swift CgroupTests on a pure cgroup v2
-# kernel (qemu).
+# Swift Testing's event stream of the last `swift test` run: what test-summary.py reads
+# to list every skipped test with its reason.
+EVENTS        = .build/test-events.jsonl
+# One test or suite: `make integration TEST=CgroupTests` (a regular expression over
+# Target.Suite/testName, as `swift test --filter` takes it).
+TEST         ?=
+
+# The README's test command: lint; unit and integration tests (root) against the release
+# binary, podman and containerd included; the fuzzer; the cgroup checks and the Swift
+# CgroupTests on a pure cgroup v2 kernel (qemu). Every step runs even after a failure, then
+# host-state.sh fails the run if the host is not as the run found it (mounts, cgroups,
+# links, users, state dirs, processes), and test-summary.py lists every skip with its reason
+# and prints the totals. The host check compares the whole host, so it expects no other
+# containers to come or go meanwhile: on a busy workstation, HOST_CHECK=0 turns it off.
 test: deps build lint
-	scripts/swift-test.sh $(CURDIR)/$(BIN)
-	$(MAKE) fuzz
-	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
+	@mkdir -p .build; scripts/host-state.sh snapshot .build/host-before.txt
+	@status=0; \
+	TEST_EVENTS=$(EVENTS) scripts/swift-test.sh $(CURDIR)/$(BIN) || status=1; \
+	$(MAKE) fuzz || status=1; \
+	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN) || status=1; \
+	if [ "$${HOST_CHECK:-1}" = 1 ]; then scripts/host-state.sh compare .build/host-before.txt || status=1; fi; \
+	python3 scripts/test-summary.py --events $(EVENTS) --vm .build/cgroup2/console.log || status=1; \
+	exit $$status
 
 # The cgroup checks and CgroupTests again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
 # this host is hybrid and cannot switch layouts.
@@ -54,11 +70,16 @@ fuzz:
 	  > .build/fuzz/fuzz.log 2>&1; then grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' .build/fuzz/fuzz.log; \
 	else tail -60 .build/fuzz/fuzz.log; ls .build/fuzz/crash-* .build/fuzz/timeout-* .build/fuzz/oom-* 2>/dev/null; exit 1; fi
 
+# No root, no containers, no cgroups: decoding, validation, cgroup value conversions,
+# seccomp translation, state files.
 unit:
-	$(SWIFT) test --skip IntegrationTests
+	TEST_EVENTS=$(EVENTS) scripts/swift-test.sh "" --skip IntegrationTests --skip CgroupRootTests \
+	  $(if $(TEST),--filter '$(TEST)')
 
-integration: build
-	APUS_BIN=$(CURDIR)/$(BIN) $(SWIFT) test --filter IntegrationTests
+# Root: real containers from a busybox rootfs (podman and containerd suites included),
+# real cgroups, and parity with runc 1.5.1 from ../shared/tools.
+integration: deps build
+	TEST_EVENTS=$(EVENTS) scripts/swift-test.sh $(CURDIR)/$(BIN) --filter '$(if $(TEST),$(TEST),IntegrationTests|CgroupRootTests)'
 
 lint:
 	mkdir -p .build; $(SWIFT) format lint --strict --recursive Sources Tests Package.swift 2>&1 | tee .build/lint.txt; \

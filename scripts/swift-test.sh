@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs `swift test` with the binary under test, keeping the whole log; when a
-# test fails, the failures are printed again at the end so that the last lines
-# of a CI log say which test failed and why.
+# swift-test.sh APUS_BIN [swift test args…]: runs `swift test` with the binary under test
+# (an empty APUS_BIN for unit tests), keeping the whole log and Swift Testing's event
+# stream ($TEST_EVENTS). When a test fails, the failures are printed again at the end so
+# that the last lines of a CI log say which test failed and why; then every skipped test
+# with its reason, and the totals.
 set -uo pipefail
+cd "$(dirname "$0")/.."
 log=${TEST_LOG:-.build/swift-test.log}
-mkdir -p "$(dirname "$log")"
-APUS_BIN="$1" swift test "${@:2}" 2>&1 | tee "$log"
+events=${TEST_EVENTS:-.build/test-events.jsonl}
+mkdir -p "$(dirname "$log")" "$(dirname "$events")"
+rm -f "$events"
+APUS_BIN="$1" swift test --event-stream-output-path "$events" --event-stream-version 0 "${@:2}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [ "$status" -ne 0 ]; then
     echo
@@ -16,4 +21,6 @@ if [ "$status" -ne 0 ]; then
          /^(◇|✔|✘|━|􀟈|Test Suite|Test Case)/ { show = 0 }
          show > 0 { print; show-- }' "$log" | head -150
 fi
+echo
+python3 scripts/test-summary.py --events "$events" || status=1
 exit "$status"

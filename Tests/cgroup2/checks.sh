@@ -193,7 +193,7 @@ B=/tmp/b6
 bundle $B '{"rdma":{"mlx5_0":{"hcaHandles":2}}}' '["true"]'
 out=$(apus run --bundle $B lack 2>&1)
 if grep -qw rdma $CG/cgroup.controllers; then
-    echo "skip rdma: the VM has the rdma controller"
+    echo "SKIP rdma missing-controller check: the VM has the rdma controller"
 else
     check "missing controller names the field" bash -c "echo '$out' | grep -q 'linux.resources.rdma'"
 fi
@@ -201,5 +201,9 @@ fi
 if [ -n "${APUS_TESTS:-}" ] && [ -x "$APUS_TESTS" ]; then
     echo "--- integration tests (swift-testing, CgroupTests) ---"
     cd "$APUS_REPO"
-    check "swift CgroupTests under pure v2" env APUS_BIN="$A" "$APUS_TESTS" --testing-library swift-testing --filter CgroupTests
+    check "swift CgroupTests under pure v2" env APUS_BIN="$A" "$APUS_TESTS" --testing-library swift-testing \
+        --filter CgroupTests --event-stream-output-path /tmp/vm-events.jsonl --event-stream-version 0
+    # Skips and cancellations (a cancelled case of a parameterized test is not printed
+    # otherwise) for scripts/test-summary.py on the host.
+    grep -E '"(testSkipped|testCancelled|testCaseCancelled)"' /tmp/vm-events.jsonl 2>/dev/null | sed 's/^/APUS-EVENT /'
 fi

@@ -6,10 +6,14 @@
 #   --runs N          timed runs per runtime and timing metric (default 50, env BENCH_RUNS)
 #   --only M,M        metrics: run,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
 #                     (default all)
-#   --runtimes R,R    apus,crun,runc,floor,floor-seccomp,floor-full (default all that exist)
+#   --runtimes R,R    apus,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full
+#                     (default all that exist)
 # env:
 #   APUS_BIN          apus binary (default <repo>/.build/release/apus); missing => "not built"
-#   RUNC, CRUN        runc and crun binaries (default: from PATH)
+#   RUNC, CRUN        runc and crun binaries (default: runc 1.5.1 and crun 1.27.1 from
+#                     <repo>/../shared/tools, else from PATH); Debian's own runc and crun
+#                     (/usr/sbin/runc, /usr/bin/crun), when installed, are extra rows
+#                     runc-debian and crun-debian
 #   FLOOR_C           floor.c (default <repo>/../shared/bench/floor.c)
 #   BENCH_OUT         where the table and raw samples go (default <repo>/bench-out)
 #   BENCH_CONCURRENCY containers started at once in the "concurrent" metric (default 50)
@@ -43,7 +47,7 @@ usage() {
 runs="${BENCH_RUNS:-50}"
 quick=0
 only="run,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
-want_rt="apus,crun,runc,floor,floor-seccomp,floor-full"
+want_rt="apus,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full"
 args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -164,6 +168,10 @@ mkdir -p "$T/samples" "$T/state" "$T/log"
 out="${BENCH_OUT:-$repo/bench-out}"
 mkdir -p "$out"
 
+# The newest peers by default: the README's claims are made against them.
+tools="$repo/../shared/tools"
+if [ -x "$tools/runc" ]; then RUNC="${RUNC:-$(readlink -f "$tools/runc")}"; fi
+if [ -x "$tools/crun" ]; then CRUN="${CRUN:-$(readlink -f "$tools/crun")}"; fi
 RUNC="${RUNC:-$(command -v runc || true)}"
 CRUN="${CRUN:-$(command -v crun || true)}"
 APUS_BIN="${APUS_BIN:-$repo/.build/release/apus}"
@@ -185,7 +193,7 @@ rt_cmd() { # rt_cmd RT -> RTC array: the runtime with its private --root
 }
 cleanup_containers() {
     local rt id
-    for rt in apus crun runc; do
+    for rt in apus crun runc crun-debian runc-debian; do
         [ -n "${BIN[$rt]:-}" ] && [ -d "$T/state/$rt" ] || continue
         rt_cmd "$rt"
         for id in $("${RTC[@]}" list -q 2>/dev/null); do
@@ -332,6 +340,11 @@ add_rt() { # add_rt NAME BINARY|"" WHY-MISSING
 add_rt apus "$APUS_BIN" "not built"
 add_rt crun "$CRUN" "not installed"
 add_rt runc "$RUNC" "not installed"
+# Debian's 2023 runtimes (runc 1.1.5, crun 1.8.1) as extra rows where installed.
+for debian in /usr/bin/crun /usr/sbin/runc; do
+    [ -x "$debian" ] && [ "$(readlink -f "$debian")" != "$CRUN" ] && [ "$(readlink -f "$debian")" != "$RUNC" ] &&
+        add_rt "${debian##*/}-debian" "$debian" "not installed"
+done
 
 build_floor() { # build_floor NAME CFLAGS...
     local name="$1"
@@ -728,8 +741,8 @@ tsv="$T/results.tsv"
 {
     printf 'apus bench  %s  kernel %s  %s cores  runs %s%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(uname -r)" \
         "$(nproc)" "$runs" "$([ "$quick" = 1 ] && echo " (quick)")"
-    for rt in apus crun runc; do
-        [ -n "${BIN[$rt]:-}" ] && printf '  %-6s %s  (%s)\n' "$rt" "$(ver "${BIN[$rt]}")" "${BIN[$rt]}"
+    for rt in apus crun runc crun-debian runc-debian; do
+        [ -n "${BIN[$rt]:-}" ] && printf '  %-11s %s  (%s)\n' "$rt" "$(ver "${BIN[$rt]}")" "${BIN[$rt]}"
     done
     [ -n "$cgroup_note" ] && printf '  %s\n' "$cgroup_note"
     printf '  load average at start: %s%s\n' "$load_start" \
