@@ -96,6 +96,9 @@ public enum Rootfs {
         // Shared propagation of "/" would leak our mounts to the host; start
         // from rslave and apply the requested mode to the new root at the end.
         if flags & msShared != 0 { flags = msSlave | msRec }
+        // An unbindable tree cannot be the source of the bind below (EINVAL): start from
+        // rprivate; finishRoot makes the new root unbindable, as runc 1.5 and crun do.
+        if flags & msUnbindable != 0 { flags = msPrivate | msRec }
         try sys("make / \(flags & msSlave != 0 ? "rslave" : "private")", field: ".linux.rootfsPropagation") {
             apus_mount(nil, "/", nil, flags | msRec, nil)
         }

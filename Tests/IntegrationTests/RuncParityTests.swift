@@ -58,6 +58,42 @@ struct RuncParityTests {
         #expect(ours.stdout.contains("-rws--x--x"), "\(ours.stdout)")
     }
 
+    @Test(
+        "linux.rootfsPropagation: the new root's propagation is the same under apus and runc",
+        arguments: ["unbindable", "private", "rprivate", "slave", "rslave"])
+    func rootfsPropagationSameAsRunc(propagation: String) throws {
+        let runc = try Env.requireRunc()
+        let bundle = try propagationBundle(propagation)
+        let ours = try apus("run", "--bundle", bundle.path, uniqueID("prop"))
+        let runcRoot = NSTemporaryDirectory() + "runc-parity-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: runcRoot) }
+        let theirs = try sh(runc, ["--root", runcRoot, "run", "--bundle", bundle.path, uniqueID("prop-runc")])
+        #expect(ours.status == 0 && theirs.status == 0, "apus: \(ours.all)\nrunc: \(theirs.all)")
+        #expect(ours.stdout == theirs.stdout, "apus: \(ours.stdout) runc: \(theirs.stdout)")
+        if propagation.hasSuffix("unbindable") { #expect(ours.stdout.contains("unbindable"), "\(ours.stdout)") }
+    }
+
+    /// runc 1.5.1 fails here ("error mounting cgroup … invalid argument": it makes the host
+    /// tree recursively unbindable before binding the cgroup hierarchies from it); apus
+    /// makes only the new root's tree unbindable, at the end, as the spec asks.
+    @Test("linux.rootfsPropagation runbindable: the container runs and its root is unbindable")
+    func rootfsRunbindable() throws {
+        let bundle = try propagationBundle("runbindable")
+        let ours = try apus("run", "--bundle", bundle.path, uniqueID("prop"))
+        #expect(ours.status == 0 && ours.stdout == "unbindable end\n", "\(ours.all)")
+    }
+
+    /// A bundle whose process prints the optional fields of / in its mountinfo (shared:N,
+    /// master:N, unbindable), peer group ids elided.
+    func propagationBundle(_ propagation: String) throws -> TestBundle {
+        let bundle = try TestBundle { $0.linux?.rootfsPropagation = propagation }
+        try bundle.command(
+            "sh", "-c",
+            "awk '$5 == \"/\" { for (i = 7; $i != \"-\"; i++) printf \"%s \", $i; print \"end\" }' "
+                + "/proc/self/mountinfo | sed 's/:[0-9]*/:N/g'")
+        return bundle
+    }
+
     /// Times differ between two runs; everything else must not.
     func normalize(_ text: String) -> String {
         text.replacingOccurrences(of: #"[A-Z][a-z]{2} +\d+ \d\d:\d\d"#, with: "TIME", options: .regularExpression)
