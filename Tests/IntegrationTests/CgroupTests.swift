@@ -300,7 +300,8 @@ struct CgroupTests {
         #expect(notPaused.status != 0)
         #expect(notPaused.stderr.contains("container not paused"), "\(notPaused.stderr)")
 
-        #expect(try apus("pause", id).status == 0)
+        let paused = try apus("pause", id)
+        #expect(paused.status == 0, "\(paused.all)")
         #expect(try status(id) == "paused")
         // The kernel's word that every task is frozen (v1 says FREEZING until then).
         if isUnifiedHost {

@@ -46,10 +46,15 @@ public enum CgroupFreezer {
 
     /// v1 freezing can stall in FREEZING while tasks keep forking (even 5.x kernels): retry,
     /// thawing now and then to let stragglers settle, as runc does; thaw on failure so the
-    /// container is never left half frozen.
+    /// container is never left half frozen. runc gives up after 1000 quick attempts (about
+    /// 0.2 s); on a loaded machine (load 9 on 2 cores, seen in the test suite) a task that
+    /// forks in a loop may not be scheduled into the refrigerator that soon, so apus bounds
+    /// the wait by time instead: 5 s, backing off to 1 ms between attempts.
     private static func freezeV1(_ dir: String) throws(CgroupError) {
         let state = dir + "/freezer.state"
-        for attempt in 0..<1000 {
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        var attempt = 0
+        while true {
             if attempt % 50 == 49 {
                 _ = CgroupFS.write(state, "THAWED")
                 CgroupFS.sleep(milliseconds: 10)
@@ -59,17 +64,25 @@ public enum CgroupFreezer {
                 _ = CgroupFS.write(state, "THAWED")
                 throw CgroupError("write FROZEN to \(state)", errno: code)
             }
-            if attempt % 25 == 24 { usleep(10) }
             switch CgroupFS.readLine(state) {
             case "FROZEN": return
-            case "FREEZING": continue
+            case "FREEZING": break
             case let other:
                 _ = CgroupFS.write(state, "THAWED")
                 throw CgroupError("freeze \(dir)", detail: "unexpected freezer state \"\(other ?? "unreadable")\"")
             }
+            if monotonicNanoseconds() > deadline { break }
+            if attempt < 25 { usleep(10) } else { CgroupFS.sleep(milliseconds: 1) }
+            attempt += 1
         }
         _ = CgroupFS.write(state, "THAWED")
-        throw CgroupError("freeze \(dir)", detail: "still FREEZING after 1000 attempts (processes keep forking)")
+        throw CgroupError("freeze \(dir)", detail: "still FREEZING after 5 s (processes keep forking)")
+    }
+
+    private static func monotonicNanoseconds() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1_000_000_000 + now.tv_nsec
     }
 
     /// v2 freezing is asynchronous: wait for "frozen 1" in cgroup.events, which the kernel
