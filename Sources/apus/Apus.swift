@@ -108,6 +108,8 @@ struct Apus: ParsableCommand {
             [--log-format text|json] [--debug] [--rootless true|false|auto] COMMAND ...
             State lives in --root; without it in /run/apus, or in $XDG_RUNTIME_DIR/apus when \
             not root or when uid 0 of a user namespace with USER other than root (rootless podman).
+            --rootless true|false|auto (default auto: when not root or in a user namespace) makes \
+            cgroups best effort.
             """,
         subcommands: [
             SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self,
@@ -123,11 +125,6 @@ struct Apus: ParsableCommand {
     @Option(help: "Log file (errors also go to stderr).") var log: String?
     @Option(name: .customLong("log-format"), help: "Log format: text or json.") var logFormat: String = "text"
     @Flag(help: "Log debug messages.") var debug = false
-    @Option(
-        help:
-            "Rootless cgroups: true, false or auto (auto: when not root or in a user namespace; cgroups are then best effort)."
-    )
-    var rootless: String = "auto"
     @Flag(name: .long, help: "Print the version.") var version = false
 
     func run() throws {
