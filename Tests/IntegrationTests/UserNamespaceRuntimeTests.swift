@@ -145,10 +145,20 @@ final class UserNamespaceRuntimeTests {
         #expect(!FileManager.default.fileExists(atPath: rootOwned + "/apus"))
     }
 
-    @Test("a limit the rootless runtime cannot apply is an error naming the field")
+    @Test("a cgroupsPath without limits it cannot create is a warning; a limit it cannot apply is an error")
     func limitWithoutCgroup() throws {
         try probeUserNamespaces()
         let bundle = try bundle(["true"])
+        let path = uniqueID("userns-cg")
+        bundle.spec.linux?.cgroupsPath = "/" + path
+        try bundle.save()
+        let warned = try apusInUserNamespace(["run", "--bundle", bundle.path, path], runtimeDir: runtimeDir)
+        ids.append(path)
+        #expect(warned.status == 0, "\(warned.all)")
+        #expect(warned.stderr.contains("warning: rootless: container runs without a cgroup"), "\(warned.stderr)")
+        #expect(HostSnapshot.findDirectories(named: path, under: "/sys/fs/cgroup", depth: 2) == [])
+
+        bundle.spec.linux?.cgroupsPath = nil
         bundle.spec.linux?.resources?.pids = .init(limit: 42)
         try bundle.save()
         let id = uniqueID("userns")
