@@ -37,6 +37,9 @@ public struct InitContext {
     /// The v1 cgroup directories init moves itself into (`CgroupManager.joinSelf`); nil
     /// when the runtime writes init's pid to them.
     public var cgroupSelfJoin: [String]? = nil
+    /// The runtime itself runs in a user namespace (rootless podman): one that may deny
+    /// setgroups (`unshare -r`, or an unprivileged writer of its gid_map).
+    public var runtimeInUserNamespace = false
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -237,7 +240,12 @@ public enum ContainerInit {
         }
         try caps.applyBounding(lastCap: context.lastCap)
         try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
-        let setgroupsAllowed = !inUserNamespace || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
+        // A user namespace, the container's or the runtime's own, may deny setgroups: then
+        // the groups cannot be changed by anyone in it (runc skips setgroups likewise), and
+        // asking for additional gids is an error.
+        let setgroupsAllowed =
+            !(inUserNamespace || context.runtimeInUserNamespace)
+            || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
         try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
         if let mask = process.user.umask { umask(mode_t(mask)) }
         try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }

@@ -39,10 +39,13 @@ final class Rollback {
 public struct Runtime {
     public var store: StateStore
     public var log: Logger
+    /// Who this runtime is: not root, rootless for cgroups (see `Privilege`).
+    public var privilege: Privilege
 
-    public init(store: StateStore, log: Logger) {
+    public init(store: StateStore, log: Logger, privilege: Privilege) {
         self.store = store
         self.log = log
+        self.privilege = privilege
     }
 
     /// Loads and checks the bundle; every problem names its JSON path.
@@ -113,7 +116,10 @@ public struct Runtime {
         let lastCap = lastCapability()
         let capabilities = try CapabilitySets(
             spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
-        let rootless = geteuid() != 0
+        // Not root (euid ≠ 0): setgroups and dumpable. Rootless for cgroups also as uid 0
+        // of a user namespace (rootless podman) or with `--rootless true`.
+        let notRoot = privilege.notRoot
+        let rootless = privilege.rootlessCgroups
         // One creation time for the hooks' state and the record.
         let createdAt = Timestamp.now().rfc3339
 
@@ -133,18 +139,9 @@ public struct Runtime {
 
         // Cgroups before the process: it is placed in them before it runs any
         // code of the container.
-        var cgroup: CgroupManager? = nil
-        if !rootless || linux.cgroupsPath != nil {
-            do {
-                let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-                try manager.create(resources: linux.resources)
-                rollback.add { try? manager.destroy() }
-                cgroup = manager
-            } catch {
-                if !rootless { throw RuntimeError("\(error)") }
-                log.warn("no cgroups for rootless container: \(error)")
-            }
-        }
+        let cgroup = try createCgroup(
+            choice: privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources),
+            linux: linux, id: id, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
@@ -227,7 +224,11 @@ public struct Runtime {
         // the v1 ones: neither takes the kernel's global threadgroup lock, whose first
         // writer after ~20 ms idle waits an RCU grace period (7-12 ms here; sporadic starts
         // always paid it). Otherwise the runtime writes init's pid, as before.
+        // Rootless (uid 0 of a user namespace included) keeps the parent's writes: there
+        // a failed join is classified (warning or error) in one place, and host-root-owned
+        // cgroupfs files are no one's from a user namespace.
         let unifiedFD = rootless ? nil : cgroup?.openUnifiedDirectory()
+        context.runtimeInUserNamespace = privilege.inUserNamespace
         if let cgroup, !rootless, !plan.has(.user), !forkAgainForPid {
             context.cgroupSelfJoin = cgroup.v1Directories
         }
@@ -238,9 +239,10 @@ public struct Runtime {
         assertSingleThreaded()
         // The runtime's memory and /proc/<pid>/exe must not be reachable from
         // the container while init is still apus (CVE-2019-5736): non-dumpable
-        // until execve. Rootless, the parent must still write the child's
-        // /proc files (uid_map), so the child turns it off itself right after.
-        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
+        // until execve. Not root, the parent must still write the child's
+        // /proc files (uid_map), so the child turns it off itself right after. uid 0 of a
+        // user namespace writes them with its capabilities there, so it hides itself too.
+        if !notRoot { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
         let (pid, bornInUnified) = CgroupManager.clone(flags: UInt32(bitPattern: flags), bornIn: unifiedFD)
         if pid == 0 {
             parentEnd.close()
@@ -248,7 +250,7 @@ public struct Runtime {
         }
         let cloneErrno = errno
         if let unifiedFD { close(unifiedFD) }
-        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
+        if !notRoot { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
         if ownPidNamespace >= 0 {
             _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
             close(ownPidNamespace)
@@ -256,7 +258,7 @@ public struct Runtime {
         childEnd.close()
         if pid < 0 {
             var hint = ""
-            if cloneErrno == EPERM && rootless && !plan.has(.user) {
+            if cloneErrno == EPERM && notRoot && !plan.has(.user) {
                 hint =
                     " (not root and no user namespace in config.json .linux.namespaces: `apus spec --rootless` writes one)"
             }
@@ -273,7 +275,7 @@ public struct Runtime {
         }
 
         if plan.has(.user) && plan.newKinds.contains(.user) {
-            try writeIDMappings(pid: pid, linux: linux, rootless: rootless)
+            try writeIDMappings(pid: pid, linux: linux, notRoot: notRoot)
         }
         guard parentEnd.send(.proceed) else {
             throw RuntimeError("container init exited before setup: \(reap(pid))")
@@ -343,6 +345,35 @@ public struct Runtime {
         return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
     }
 
+    /// The container's cgroup as `choice` says; nil without one. Rootless, a permission
+    /// error is a warning when nothing needs the cgroup (runc's rootless cgroup manager),
+    /// and an error naming the limit and what to change when one does.
+    func createCgroup(choice: Privilege.CgroupChoice, linux: Spec.Linux, id: String, rollback: Rollback) throws
+        -> CgroupManager?
+    {
+        if choice == .skipped { return nil }
+        do {
+            let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            try manager.create(resources: linux.resources)
+            rollback.add { try? manager.destroy() }
+            return manager
+        } catch {
+            guard case .bestEffort(let limit) = choice, Privilege.isPermissionError(error.errno) else {
+                throw RuntimeError("\(error)")
+            }
+            if let limit {
+                var step = error
+                step.field = nil
+                throw RuntimeError(
+                    "\(step): rootless apus cannot apply the limit of config.json \(limit) without a cgroup this "
+                        + "user may write: remove that limit, or set .linux.cgroupsPath to a cgroup delegated to "
+                        + "this user (cgroup v2)")
+            }
+            log.warn("rootless: container runs without a cgroup of its own: \(error)")
+            return nil
+        }
+    }
+
     /// prestart and createRuntime hooks, in the runtime namespace, once init
     /// has its namespaces and mounts and waits before pivot_root; then init gets
     /// the state for the hooks it runs itself. From here on a failure runs the
@@ -372,14 +403,15 @@ public struct Runtime {
     }
 
     /// uid_map/gid_map of the child, written from outside its user namespace.
-    func writeIDMappings(pid: Int32, linux: Spec.Linux, rootless: Bool) throws {
+    func writeIDMappings(pid: Int32, linux: Spec.Linux, notRoot: Bool) throws {
         func text(_ maps: [Spec.Linux.IDMapping]) -> String {
             maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
         }
         let uids = linux.uidMappings ?? []
         let gids = linux.gidMappings ?? []
-        if rootless {
-            // An unprivileged writer must deny setgroups before writing gid_map.
+        if notRoot {
+            // An unprivileged writer must deny setgroups before writing gid_map. uid 0 of
+            // a user namespace has CAP_SETGID there, which is what the kernel asks.
             try FileIO.write("/proc/\(pid)/setgroups", "deny", step: "deny setgroups in the user namespace")
         }
         if !uids.isEmpty {

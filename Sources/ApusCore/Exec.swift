@@ -156,7 +156,7 @@ extension Runtime {
         // As for init (createClaimed): born in the v2 cgroup, the v1 ones joined by the child
         // itself, neither through the kernel's global threadgroup lock. Sub-cgroups
         // (--cgroup) and rootless containers keep the parent's writes.
-        let asRoot = geteuid() == 0 && !record.rootless && options.cgroups.isEmpty
+        let asRoot = !privilege.rootlessCgroups && !record.rootless && options.cgroups.isEmpty
         let unifiedFD = asRoot ? record.cgroup?.openUnifiedDirectory() : nil
         if asRoot, let cgroup = record.cgroup { context.cgroupSelfJoin = cgroup.v1Directories }
         assertSingleThreaded()

@@ -10,7 +10,9 @@ import Glibc
 /// is already sealed or on a read-only mount. The same holds for a pid namespace shared
 /// with other containers (a pod), whose processes may have CAP_SYS_PTRACE, and for one a
 /// process with CAP_SYS_PTRACE entered after create (`admitPtrace`). Other containers pay
-/// nothing.
+/// nothing. None of this keys on the runtime's euid: as uid 0 of a user namespace
+/// (rootless podman) a root-owned /usr/local/bin/apus is not writable from there, but a
+/// user's own build of apus is, so the same rules hold for every runtime identity.
 enum RuntimeBinary {
     static func protect(bounding: [String]?..., sharedPidNamespace: Bool) throws {
         let ptrace = bounding.contains { allowsPtrace($0) }

@@ -47,17 +47,12 @@ public struct ContainerRecord: Codable, Sendable {
 /// the lock that serialises commands on the same id.
 public struct StateStore: Sendable {
     public let root: String
+    /// The root is `$XDG_RUNTIME_DIR/apus` (`Privilege.stateRoot`): errors creating it say so.
+    public let fromRuntimeDir: Bool
 
-    public init(root: String) {
+    public init(root: String, fromRuntimeDir: Bool = false) {
         self.root = root
-    }
-
-    public static var defaultRoot: String {
-        if geteuid() == 0 { return "/run/apus" }
-        if let runtime = getenv("XDG_RUNTIME_DIR"), runtime.pointee != 0 {
-            return String(cString: runtime) + "/apus"
-        }
-        return "/tmp/apus-\(geteuid())"
+        self.fromRuntimeDir = fromRuntimeDir
     }
 
     public func directory(_ id: String) -> String { root + "/" + id }
@@ -81,7 +76,19 @@ public struct StateStore: Sendable {
     }
 
     public func ensureRoot() throws(RuntimeError) {
-        if mkdir(root, 0o700) == 0 || errno == EEXIST { return }
+        if mkdir(root, 0o700) == 0 {
+            // The XDG base directory spec lets a session manager prune files of
+            // XDG_RUNTIME_DIR that lack the sticky bit (runc sets it too).
+            if fromRuntimeDir { chmod(root, 0o700 | S_ISVTX) }
+            return
+        }
+        if errno == EEXIST { return }
+        if fromRuntimeDir {
+            let code = errno
+            throw RuntimeError(
+                "create state root \(root): \(errorString(code)): the directory in XDG_RUNTIME_DIR must exist and be "
+                    + "writable by this user (set XDG_RUNTIME_DIR to one that is, or pass --root DIR)")
+        }
         do {
             try FileIO.makeDirectories(root, mode: 0o700)
         } catch {

@@ -71,7 +71,7 @@ extension Runtime {
                 }
             }
         }
-        if geteuid() == 0 || spec.linux?.cgroupsPath != nil {
+        if !privilege.rootlessCgroups || spec.linux?.cgroupsPath != nil {
             do {
                 _ = try CgroupManager.resolve(cgroupsPath: spec.linux?.cgroupsPath, id: "validate")
             } catch {

@@ -94,3 +94,19 @@ public func joinNamespace(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int
         apus_setns(fd, kind.cloneFlag)
     }
 }
+
+/// Facts about the user namespace this process runs in.
+public enum UserNamespace {
+    /// In a user namespace other than the initial one: the initial namespace's uid_map is
+    /// the identity over every uid, `0 0 4294967295` (runc's `RunningInUserNS`). A missing
+    /// file (no CONFIG_USER_NS) means the initial one.
+    public static func isInsideUserNamespace() -> Bool {
+        guard let text = FileIO.readString("/proc/self/uid_map") else { return false }
+        return isNested(uidMap: text)
+    }
+
+    public static func isNested(uidMap: String) -> Bool {
+        let lines = uidMap.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        return lines != [["0", "0", "4294967295"]]
+    }
+}

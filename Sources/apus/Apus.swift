@@ -8,16 +8,30 @@ import OCI
 /// Global options, given before the subcommand as runc takes them
 /// (`apus --root R --log L --log-format json create …`).
 struct GlobalOptions {
-    var root: String = StateStore.defaultRoot
+    /// `--root`; nil: the default of `Privilege.stateRoot`.
+    var root: String? = nil
     var log: String? = nil
     var logFormat: Logger.Format = .text
     var debug = false
+    var rootless: Privilege.Rootless = .auto
 
     /// Set once by `main` before any command runs; read by the commands.
     nonisolated(unsafe) static var current = GlobalOptions()
 
-    var runtime: Runtime {
-        Runtime(store: StateStore(root: root), log: Logger(path: log, format: logFormat, debug: debug))
+    var logger: Logger { Logger(path: log, format: logFormat, debug: debug) }
+
+    /// The runtime of a command that keeps state: its root is resolved here, so a missing
+    /// XDG_RUNTIME_DIR fails the command before it touches anything.
+    func runtime() throws(RuntimeError) -> Runtime {
+        let privilege = Privilege.current(rootless: rootless)
+        return Runtime(store: try privilege.stateRoot(explicit: root), log: logger, privilege: privilege)
+    }
+
+    /// `validate` reads no state: its runtime needs no state root.
+    func statelessRuntime() -> Runtime {
+        let privilege = Privilege.current(rootless: rootless)
+        let store = (try? privilege.stateRoot(explicit: root)) ?? StateStore(root: Privilege.systemRoot)
+        return Runtime(store: store, log: logger, privilege: privilege)
     }
 
     /// Splits runc-style global flags off the front of argv. Unknown flags
@@ -53,10 +67,12 @@ struct GlobalOptions {
             // Accepted for runc compatibility; apus manages cgroupfs paths itself.
             case "--systemd-cgroup", "--no-subreaper": break
             case "--rootless":
-                if inline == nil, index + 1 < arguments.count, ["true", "false", "auto"].contains(arguments[index + 1])
-                {
-                    index += 1
+                // runc's string flag: `--rootless VALUE` or `--rootless=VALUE`.
+                let text = try inline ?? value(name)
+                guard let choice = Privilege.Rootless(rawValue: text) else {
+                    throw ValidationError("invalid --rootless value \"\(text)\": use true, false or auto")
                 }
+                options.rootless = choice
             case "--criu": _ = try inline ?? value(name)
             default:
                 rest.append(contentsOf: arguments[index...])
@@ -65,7 +81,7 @@ struct GlobalOptions {
             index += 1
         }
         rest.append(contentsOf: arguments[index...])
-        if !options.root.hasPrefix("/") { options.root = absolutePath(options.root) }
+        if let root = options.root, !root.hasPrefix("/") { options.root = absolutePath(root) }
         return (options, rest)
     }
 }
@@ -89,8 +105,11 @@ struct Apus: ParsableCommand {
         abstract: "An OCI container runtime: a drop-in for runc.",
         discussion: """
             Global options go before the command: apus [--root DIR] [--log FILE] \
-            [--log-format text|json] [--debug] COMMAND ...
-            State lives in --root (default /run/apus, or $XDG_RUNTIME_DIR/apus when not root).
+            [--log-format text|json] [--debug] [--rootless true|false|auto] COMMAND ...
+            State lives in --root; without it in /run/apus, or in $XDG_RUNTIME_DIR/apus when \
+            not root or when uid 0 of a user namespace with USER other than root (rootless podman).
+            --rootless true|false|auto (default auto: when not root or in a user namespace) makes \
+            cgroups best effort.
             """,
         subcommands: [
             SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self,
@@ -101,7 +120,8 @@ struct Apus: ParsableCommand {
         ]
     )
 
-    @Option(help: "Root directory for container state.") var root: String = StateStore.defaultRoot
+    @Option(help: "Root directory for container state (default: /run/apus or $XDG_RUNTIME_DIR/apus).")
+    var root: String?
     @Option(help: "Log file (errors also go to stderr).") var log: String?
     @Option(name: .customLong("log-format"), help: "Log format: text or json.") var logFormat: String = "text"
     @Flag(help: "Log debug messages.") var debug = false
@@ -147,7 +167,7 @@ enum Main {
                 // A failed fast command (no such container, a bad config) reports here:
                 // ArgumentParser's error classification below costs ~5M instructions.
                 if let message = runtimeErrorMessage(error) {
-                    GlobalOptions.current.runtime.log.error(message)
+                    GlobalOptions.current.logger.error(message)
                     exit(1)
                 }
                 throw error
@@ -164,7 +184,7 @@ enum Main {
             }
             if code == .failure, let described = error as? CustomStringConvertible {
                 // The runtime's own errors: one line naming step, object and field.
-                GlobalOptions.current.runtime.log.error(described.description)
+                GlobalOptions.current.logger.error(described.description)
             } else {
                 // Usage errors from the parser, with its hint.
                 printError(Apus.fullMessage(for: error))

@@ -17,7 +17,7 @@ struct EventsCommand: ParsableCommand {
 
     func run() throws {
         let ms = parseDurationMilliseconds(interval) ?? 5000
-        try GlobalOptions.current.runtime.events(id: id, intervalMilliseconds: ms, statsOnce: stats) { line in
+        try GlobalOptions.current.runtime().events(id: id, intervalMilliseconds: ms, statsOnce: stats) { line in
             printOut(line + "\n")
         }
     }

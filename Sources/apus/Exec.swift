@@ -58,7 +58,7 @@ struct ExecCommand: ParsableCommand {
         options.preserveFds = preserveFds
         options.ignorePaused = ignorePaused
         options.cgroups = cgroup
-        let code = try GlobalOptions.current.runtime.exec(id: id, options: options)
+        let code = try GlobalOptions.current.runtime().exec(id: id, options: options)
         throw ExitCode(code)
     }
 }

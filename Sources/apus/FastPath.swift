@@ -18,11 +18,13 @@ enum FastPath {
             ? Parsed(tail, takesValue: Parsed.execTakesValue, capturesCommand: true)
             : Parsed(tail, takesValue: Parsed.lifecycleTakesValue)
         guard var parsed = parsedOrNil else { return nil }
-        let runtime = GlobalOptions.current.runtime
+        // Resolved by the command that runs, not before: one that falls through to
+        // ArgumentParser (`spec`, `--help`) needs no state root.
+        func runtime() throws -> Runtime { try GlobalOptions.current.runtime() }
         switch name {
         case "create":
             guard let options = parsed.createOptions(), parsed.done(positionals: 1) else { return nil }
-            _ = try runtime.create(id: parsed.positionals[0], options: options, trigger: .fifo)
+            _ = try runtime().create(id: parsed.positionals[0], options: options, trigger: .fifo)
             return 0
         case "run":
             let detach = parsed.flag(["-d", "--detach"])
@@ -33,19 +35,19 @@ enum FastPath {
             var runOptions = Runtime.RunOptions(create: options)
             runOptions.detach = detach
             runOptions.keep = keep
-            return try runtime.run(id: parsed.positionals[0], options: runOptions)
+            return try runtime().run(id: parsed.positionals[0], options: runOptions)
         case "start":
             guard parsed.done(positionals: 1) else { return nil }
-            try runtime.start(id: parsed.positionals[0])
+            try runtime().start(id: parsed.positionals[0])
             return 0
         case "state":
             guard parsed.done(positionals: 1) else { return nil }
-            printOut(try runtime.state(id: parsed.positionals[0]) + "\n")
+            printOut(try runtime().state(id: parsed.positionals[0]) + "\n")
             return 0
         case "delete":
             let force = parsed.flag(["-f", "--force"])
             guard parsed.done(positionals: 1) else { return nil }
-            try runtime.delete(id: parsed.positionals[0], force: force)
+            try runtime().delete(id: parsed.positionals[0], force: force)
             return 0
         case "kill":
             let all = parsed.flag(["-a", "--all"])
@@ -54,11 +56,11 @@ enum FastPath {
             }
             let text = parsed.positionals.count == 2 ? parsed.positionals[1] : "SIGTERM"
             guard let signal = parseSignal(text) else { throw RuntimeError("unknown signal \"\(text)\"") }
-            try runtime.kill(id: parsed.positionals[0], signal: signal, all: all)
+            try runtime().kill(id: parsed.positionals[0], signal: signal, all: all)
             return 0
         case "exec":
             guard let options = parsed.execOptions() else { return nil }
-            return try runtime.exec(id: parsed.positionals[0], options: options)
+            return try runtime().exec(id: parsed.positionals[0], options: options)
         default:
             return nil
         }

@@ -39,7 +39,7 @@ struct CreateCommand: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        let runtime = GlobalOptions.current.runtime
+        let runtime = try GlobalOptions.current.runtime()
         _ = try runtime.create(id: id, options: flags.options, trigger: .fifo)
     }
 }
@@ -50,7 +50,7 @@ struct StartCommand: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        try GlobalOptions.current.runtime.start(id: id)
+        try GlobalOptions.current.runtime().start(id: id)
     }
 }
 
@@ -70,7 +70,7 @@ struct RunCommand: ParsableCommand {
         var options = Runtime.RunOptions(create: flags.options)
         options.detach = detach
         options.keep = keep
-        let code = try GlobalOptions.current.runtime.run(id: id, options: options)
+        let code = try GlobalOptions.current.runtime().run(id: id, options: options)
         throw ExitCode(code)
     }
 }
@@ -81,7 +81,7 @@ struct StateCommand: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        printOut(try GlobalOptions.current.runtime.state(id: id) + "\n")
+        printOut(try GlobalOptions.current.runtime().state(id: id) + "\n")
     }
 }
 
@@ -96,7 +96,7 @@ struct KillCommand: ParsableCommand {
         guard let number = parseSignal(signal) else {
             throw RuntimeError("unknown signal \"\(signal)\"")
         }
-        try GlobalOptions.current.runtime.kill(id: id, signal: number, all: all)
+        try GlobalOptions.current.runtime().kill(id: id, signal: number, all: all)
     }
 }
 
@@ -107,7 +107,7 @@ struct DeleteCommand: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        try GlobalOptions.current.runtime.delete(id: id, force: force)
+        try GlobalOptions.current.runtime().delete(id: id, force: force)
     }
 }
 
@@ -124,7 +124,7 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let runtime = GlobalOptions.current.runtime
+        let runtime = try GlobalOptions.current.runtime()
         let entries = runtime.list()
         if quiet {
             printOut(entries.map { $0.record.id + "\n" }.joined())

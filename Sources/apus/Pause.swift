@@ -7,7 +7,7 @@ struct PauseCommand: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        try GlobalOptions.current.runtime.pause(id: id)
+        try GlobalOptions.current.runtime().pause(id: id)
     }
 }
 
@@ -17,6 +17,6 @@ struct ResumeCommand: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        try GlobalOptions.current.runtime.resume(id: id)
+        try GlobalOptions.current.runtime().resume(id: id)
     }
 }

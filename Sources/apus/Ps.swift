@@ -15,7 +15,7 @@ struct PsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let runtime = GlobalOptions.current.runtime
+        let runtime = try GlobalOptions.current.runtime()
         if format == "json" {
             let pids = try runtime.processes(id: id)
             printOut("[" + pids.map(String.init).joined(separator: ",") + "]\n")

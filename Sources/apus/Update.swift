@@ -38,7 +38,7 @@ struct UpdateCommand: ParsableCommand {
 
     func run() throws {
         let request = try makeRequest()
-        try GlobalOptions.current.runtime.update(id: id, request)
+        try GlobalOptions.current.runtime().update(id: id, request)
     }
 
     func makeRequest() throws -> UpdateRequest {

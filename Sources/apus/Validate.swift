@@ -10,7 +10,7 @@ struct ValidateCommand: ParsableCommand {
     var bundle: String = "."
 
     func run() throws {
-        let problems = GlobalOptions.current.runtime.validate(bundle: bundle)
+        let problems = GlobalOptions.current.statelessRuntime().validate(bundle: bundle)
         if problems.isEmpty {
             printOut("bundle \(absolutePath(bundle)) is valid\n")
             return
