@@ -7,7 +7,7 @@ import Testing
 /// XDG_RUNTIME_DIR set and USER unset; the same commands under runc 1.5.1 give the same
 /// output. Storage (vfs), runroot and the runtime dir live in the user's home, which is
 /// removed with the user and every process of it (podman's pause process included).
-@Suite("rootless podman", .serialized, .enabled(if: Env.enabled))
+@Suite("rootless podman", .serialized, .integration)
 final class RootlessPodmanTests {
     let user = "apuspod\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
     var uid: uid_t = 0
@@ -15,7 +15,7 @@ final class RootlessPodmanTests {
     var userAdded = false
     /// "START COUNT" of the user's /etc/subuid range.
     var subordinate = ""
-    static let runc = Env.repo.deletingLastPathComponent().appendingPathComponent("shared/tools/runc").path
+    static let runc = Env.runc ?? ""
 
     init() throws {
         let added = try sh("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/sh", user])
@@ -60,9 +60,7 @@ final class RootlessPodmanTests {
             try Test.cancel("useradd gave \(user) no /etc/subuid range (SUB_UID_COUNT in /etc/login.defs)")
         }
         subordinate = range.split(separator: ":").dropFirst().joined(separator: " ")
-        if !FileManager.default.isExecutableFile(atPath: Self.runc) {
-            try Test.cancel("runc 1.5.1 is missing at \(Self.runc)")
-        }
+        _ = try Env.requireRunc()
         let files = [
             "xdg/": "",
             ".config/containers/containers.conf": """

@@ -6,7 +6,7 @@ import Testing
 /// namespace owned by an unprivileged user (`unshare --user --map-root-user` as a throwaway
 /// user), XDG_RUNTIME_DIR set, USER unset, no `--root`, and a config with no user
 /// namespace, `cgroupsPath` null and `resources` {}.
-@Suite("uid 0 in a user namespace (rootless podman's runtime)", .serialized, .enabled(if: Env.enabled))
+@Suite("uid 0 in a user namespace (rootless podman's runtime)", .serialized, .integration)
 final class UserNamespaceRuntimeTests {
     let user = "apusrl\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
     var uid: UInt32 = 0
