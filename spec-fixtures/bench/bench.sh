@@ -305,15 +305,17 @@ edit_config() { # edit_config OUT ROOTPATH ARG...
     shift 2
     if command -v jq >/dev/null; then
         # Args travel \x01-separated: jq would take a "-c" among --args as its own option.
+        # ociVersion 1.0.2: the 1.3.0 of runc 1.5's spec is refused by Debian's crun 1.8.1,
+        # and nothing in the default config needs more than 1.0.
         jq --arg r "$r" --arg a "$(printf '%s\001' "$@")" \
-            '.process.terminal = false | .process.args = ($a | rtrimstr("\u0001") | split("\u0001")) | .root.path = $r' \
+            '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ($a | rtrimstr("\u0001") | split("\u0001")) | .root.path = $r' \
             <"$spec_dir/config.json" >"$o"
     else
         local a
         a="$(printf '"%s", ' "$@")"
         a="[${a%, }]"
         tr '\n' '\r' <"$spec_dir/config.json" |
-            sed -e 's/"terminal": true/"terminal": false/' \
+            sed -e 's/"terminal": true/"terminal": false/' -e 's/"ociVersion": "[^"]*"/"ociVersion": "1.0.2"/' \
                 -e 's/"args": \[[^]]*\]/"args": '"$(printf '%s' "$a" | sed 's/[\/&]/\\&/g')"'/' \
                 -e 's/"path": "rootfs"/"path": "'"$(printf '%s' "$r" | sed 's/[\/&]/\\&/g')"'"/' |
             tr '\r' '\n' >"$o"
