@@ -77,7 +77,21 @@ public struct Runtime {
         guard spec.process != nil else {
             throw RuntimeError("config.json .process: missing (nothing to run)")
         }
+        if let field = Self.notApplied(spec) {
+            throw RuntimeError(
+                "config.json \(field): apus does not apply this OCI 1.3 field yet and will not run a config"
+                    + " that asks for it as if it did; remove it from config.json (runc 1.5 applies it)")
+        }
         return (spec, bundlePath, canonicalPath(rootfs))
+    }
+
+    /// Spec 1.3 fields that apus validates but does not apply yet. An accepted field must take
+    /// effect, so a config that sets one is refused, naming it (`features` does not list them).
+    static func notApplied(_ spec: Spec) -> String? {
+        if spec.linux?.netDevices?.isEmpty == false { return ".linux.netDevices" }
+        if spec.linux?.memoryPolicy != nil { return ".linux.memoryPolicy" }
+        if spec.process?.execCPUAffinity != nil { return ".process.execCPUAffinity" }
+        return nil
     }
 
     /// `create`: the init process exists in its namespaces and cgroup, set up,

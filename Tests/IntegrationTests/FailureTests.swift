@@ -52,6 +52,20 @@ struct FailureTests {
             bundle.spec.process?.capabilities?.bounding?.append("CAP_NOT_A_CAP")
             try bundle.save()
         },
+        // Spec 1.3 fields apus does not apply yet are refused, never validated and ignored.
+        Case(name: "netDevices (not applied yet)", expect: [".linux.netDevices", "does not apply"]) { bundle in
+            bundle.spec.linux?.netDevices = ["lo": .init(name: "lo2")]
+            try bundle.save()
+        },
+        Case(name: "memoryPolicy (not applied yet)", expect: [".linux.memoryPolicy", "does not apply"]) { bundle in
+            bundle.spec.linux?.memoryPolicy = .init(mode: "MPOL_BIND", nodes: "0")
+            try bundle.save()
+        },
+        Case(name: "execCPUAffinity (not applied yet)", expect: [".process.execCPUAffinity", "does not apply"]) {
+            bundle in
+            bundle.spec.process?.execCPUAffinity = .init(initial: "0")
+            try bundle.save()
+        },
         Case(name: "relative cwd", expect: [".process.cwd"]) { bundle in
             bundle.spec.process?.cwd = "relative/dir"
             try bundle.save()
