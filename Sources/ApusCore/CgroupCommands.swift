@@ -202,7 +202,7 @@ extension Runtime {
         guard let cgroup = record.cgroup else { throw RuntimeError("events \(id): the container has no cgroup") }
         let signals = apus_signalfd_all()
         defer { if signals >= 0 { close(signals) } }
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         if pidfd < 0 || !record.initAlive {
             throw RuntimeError("container with id \(id) is not running")
@@ -275,7 +275,7 @@ final class OOMWatch {
 
     init(_ cgroup: CgroupManager) {
         if cgroup.layout != .unified, let dir = cgroup.paths["memory"] {
-            let event = apus_eventfd_cloexec(0)
+            let event = RawSyscall.eventfdCloexec(0)
             let control = open(dir + "/memory.oom_control", O_RDONLY | O_CLOEXEC)
             if event >= 0, control >= 0, CgroupFSAccess.write(dir + "/cgroup.event_control", "\(event) \(control)") {
                 fd = event

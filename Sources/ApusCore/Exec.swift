@@ -116,7 +116,7 @@ extension Runtime {
             }
         }
 
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 { throw RuntimeError("open container init \(record.pid): \(errorString(errno))") }
         defer { close(pidfd) }
         // The pid was checked against its start time after the pidfd pins it.

@@ -20,7 +20,7 @@ extension Runtime {
         let fifo = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fifo < 0 { throw RuntimeError("open exec fifo \(fifoPath): \(errorString(errno))") }
         defer { close(fifo) }
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         var fds = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
         if pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
@@ -82,7 +82,7 @@ extension Runtime {
     }
 
     func signalInit(_ record: ContainerRecord, _ signal: Int32) throws {
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 {
             if errno == ESRCH { throw RuntimeError("container not running") }
             // Kernels without pidfd: fall back to the start-time check alone.
@@ -94,7 +94,7 @@ extension Runtime {
         }
         defer { close(pidfd) }
         guard record.initAlive else { throw RuntimeError("container not running") }
-        if apus_pidfd_send_signal(pidfd, signal) < 0 {
+        if RawSyscall.pidfdSendSignal(pidfd, signal) < 0 {
             if errno == ESRCH { throw RuntimeError("container not running") }
             throw RuntimeError("send signal \(signal) to container init \(record.pid): \(errorString(errno))")
         }
@@ -156,11 +156,11 @@ extension Runtime {
     }
 
     func killAndWait(_ record: ContainerRecord) throws {
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 { return }
         defer { close(pidfd) }
         guard record.initAlive else { return }
-        _ = apus_pidfd_send_signal(pidfd, SIGKILL)
+        _ = RawSyscall.pidfdSendSignal(pidfd, SIGKILL)
         var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
         // A SIGKILLed process exits promptly unless stuck in the kernel (D state).
         if poll(&fds, 1, 10_000) == 0 {

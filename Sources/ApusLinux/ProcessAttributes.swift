@@ -34,7 +34,7 @@ public enum ProcessAttributes {
                     "set I/O priority", detail: "unknown class \(io.class)", field: ".process.ioPriority.class")
             }
             try sys("set I/O priority \(io.class) \(io.priority)", field: ".process.ioPriority") {
-                apus_ioprio_set(ioclass, Int32(clamping: io.priority))
+                RawSyscall.ioprioSet(class: ioclass, level: Int32(clamping: io.priority))
             }
         }
         if let s = process.scheduler {

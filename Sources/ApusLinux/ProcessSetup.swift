@@ -80,7 +80,7 @@ public enum ProcessSetup {
     /// the container (CVE-2024-21626: a leaked directory fd let cwd escape).
     public static func closeFileDescriptors(from first: Int32) {
         // close_range(first, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11.
-        if apus_close_range_cloexec(UInt32(first)) == 0 { return }
+        if RawSyscall.closeRange(UInt32(first), .max, cloexec: true) == 0 { return }
         for name in FileIO.listDirectory("/proc/self/fd") {
             if let fd = Int32(name), fd >= first {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -95,10 +95,10 @@ public enum ProcessSetup {
     public static func closeFileDescriptors(from first: Int32, except keep: [Int32]) {
         var next = first
         for fd in keep.filter({ $0 >= first }).sorted() {
-            if fd > next { _ = apus_close_range(UInt32(next), UInt32(fd - 1)) }
+            if fd > next { _ = RawSyscall.closeRange(UInt32(next), UInt32(fd - 1)) }
             next = max(next, fd + 1)
         }
-        _ = apus_close_range(UInt32(next), UInt32.max)
+        _ = RawSyscall.closeRange(UInt32(next), UInt32.max)
     }
 
     /// A created container's init from the exec fifo wait to execve, in C

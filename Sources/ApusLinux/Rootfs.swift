@@ -432,7 +432,7 @@ public enum Rootfs {
     /// stacks the old root on "/", so no directory has to be created for it.
     public static func pivotRoot(into rootfs: String) throws(SetupError) {
         try sys("chdir to rootfs \(rootfs)", field: ".root.path") { chdir(rootfs) }
-        try sys("pivot_root into \(rootfs)") { apus_pivot_root(".", ".") }
+        try sys("pivot_root into \(rootfs)") { RawSyscall.pivotRoot(".", ".") }
         // Make the old root rslave so its unmount cannot propagate to the host.
         try sys("make old root rslave") { apus_mount(nil, ".", nil, msSlave | msRec, nil) }
         try sys("detach old root") { apus_umount2(".", 2 /* MNT_DETACH */) }
@@ -527,7 +527,7 @@ public enum Rootfs {
     /// Closes `fd` and, when it is open (>= 0), `other`: with one close_range(2) when they
     /// are adjacent, as an fd and the next one opened usually are.
     static func closeBoth(_ fd: Int32, _ other: Int32) {
-        if other == fd + 1 && apus_close_range(UInt32(fd), UInt32(other)) == 0 { return }
+        if other == fd + 1 && RawSyscall.closeRange(UInt32(fd), UInt32(other)) == 0 { return }
         close(fd)
         if other >= 0 { close(other) }
     }

@@ -116,7 +116,7 @@ extension Rootfs {
                 )
             }
         }
-        if apus_fsconfig_create(context) < 0 {
+        if RawSyscall.fsconfigCreate(context) < 0 {
             throw kernelError(context, errno: errno, step: "mount tmpfs to \(destination)")
         }
         var attrs: UInt64 = 0
