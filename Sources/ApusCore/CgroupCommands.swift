@@ -17,6 +17,22 @@ public struct UpdateRequest: Sendable {
     }
 }
 
+extension UpdateRequest {
+    /// `update --resources FILE` (- for stdin): linux.resources JSON; as in runc, the
+    /// other options are then ignored.
+    public init(resourcesFile source: String) throws {
+        let bytes = source == "-" ? FileIO.readAll(fd: 0) : FileIO.read(absolutePath(source))
+        guard let bytes else { throw RuntimeError("update: read \(source): \(errorString(errno))") }
+        let resources: Spec.Linux.Resources
+        do {
+            resources = try JSONDecoder().decode(Spec.Linux.Resources.self, from: Data(bytes))
+        } catch {
+            throw RuntimeError("update: decode resources from \(source): \(error)")
+        }
+        self.init(resources: resources)
+    }
+}
+
 extension Runtime {
     // MARK: update
 
