@@ -46,7 +46,7 @@ public enum ContainerInit {
     public static func run(_ context: InitContext) -> Never {
         do {
             try setUp(context)
-        } catch let error as SetupError {
+        } catch let error as ApusError {
             fail(context.sync, error.description)
         } catch {
             fail(context.sync, "\(error)")
@@ -72,7 +72,7 @@ public enum ContainerInit {
         let spec = context.spec
         let sync = context.sync
         guard let process = spec.process else {
-            throw SetupError("container init", detail: "config.json has no process", field: ".process")
+            throw ApusError("container init", detail: "config.json has no process", field: ".process")
         }
 
         // The parent writes uid/gid maps first, then whatever cgroup joins init does not
@@ -122,7 +122,7 @@ public enum ContainerInit {
             }
             // A pid namespace applies to children only: fork the real init.
             let child = apus_clone(0)
-            if child < 0 { throw SetupError("fork init into its pid namespace", errno: errno) }
+            if child < 0 { throw ApusError("fork init into its pid namespace", errno: errno) }
             if child > 0 {
                 _ = sync.send(.initPid(child))
                 _exit(0)
@@ -260,7 +260,7 @@ public enum ContainerInit {
         }
         let args = process.args ?? []
         guard let command = args.first else {
-            throw SetupError("exec", detail: "process.args is empty", field: ".process.args")
+            throw ApusError("exec", detail: "process.args is empty", field: ".process.args")
         }
         let path = try ProcessSetup.lookPath(command, env: env)
 
@@ -331,16 +331,16 @@ public enum ContainerInit {
     /// Init also binds the slave onto /dev/console; an exec'd process does not.
     static func attachTerminal(
         _ process: Spec.Process, consoleSocket: Int32, sync: SyncSocket, mountOnDevConsole: Bool, proxy: String
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
         if mountOnDevConsole { try console.mountOnDevConsole() }
         if consoleSocket >= 0 {
             if apus_send_fd(consoleSocket, console.master, "/dev/ptmx") < 0 {
-                throw SetupError("send console to --console-socket", errno: errno)
+                throw ApusError("send console to --console-socket", errno: errno)
             }
             close(consoleSocket)
         } else if !sync.send(.terminal(console.master)) {
-            throw SetupError("send console to \(proxy)", errno: errno)
+            throw ApusError("send console to \(proxy)", errno: errno)
         }
         close(console.master)
         try console.becomeStdio()
@@ -356,7 +356,7 @@ public enum ContainerInit {
     /// Asks the parent to run the prestart and createRuntime hooks, receives
     /// the state JSON, then runs createContainer here, in the container's mount
     /// namespace. Returns the state for startContainer (nil: no hooks at all).
-    static func runCreateHooks(_ context: InitContext) throws(SetupError) -> String? {
+    static func runCreateHooks(_ context: InitContext) throws(ApusError) -> String? {
         let hooks = context.spec.hooks
         let kinds = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer, hooks?.startContainer]
         guard kinds.contains(where: { !($0 ?? []).isEmpty }) else { return nil }
@@ -372,17 +372,17 @@ public enum ContainerInit {
         }
         guard let state else { _exit(1) }
         if let error = Hooks.runAll(hooks?.createContainer, kind: "createContainer", state: state) {
-            throw SetupError(error)
+            throw ApusError(error)
         }
         return state
     }
 
     /// Loads the filter; a notify listener fd goes to the runtime, which sends
     /// it to listenerPath, and init waits until that is done (runc's procSeccomp).
-    static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(SetupError) {
+    static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {
         guard let listener = try filter.load() else { return }
         guard sync.send(.seccompListener(listener)) else {
-            throw SetupError("send seccomp listener fd to the runtime", errno: errno)
+            throw ApusError("send seccomp listener fd to the runtime", errno: errno)
         }
         close(listener)
         guard sync.receive() == .hooksDone else { _exit(1) }
@@ -396,7 +396,7 @@ public enum ContainerInit {
         apus_reset_signals(ignored ?? .max)
     }
 
-    static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(SetupError) {
+    static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(ApusError) {
         for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
             let path = "sys/" + key.replacing(".", with: "/")
             try proc.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
@@ -406,15 +406,15 @@ public enum ContainerInit {
     /// After chdir, the working directory must be inside the container root: a
     /// leaked fd path (/proc/self/fd/N) could otherwise point at the host
     /// (CVE-2024-21626). getcwd reports such a directory as "(unreachable)".
-    static func verifyCwdInsideRoot(_ cwd: String) throws(SetupError) {
+    static func verifyCwdInsideRoot(_ cwd: String) throws(ApusError) {
         var buffer = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buffer, buffer.count) != nil else {
-            throw SetupError(
+            throw ApusError(
                 "chdir to \(cwd)", errno: errno, detail: "working directory is outside the container",
                 field: ".process.cwd")
         }
         if buffer.first != CChar(UInt8(ascii: "/")) {
-            throw SetupError(
+            throw ApusError(
                 "chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
         }
     }

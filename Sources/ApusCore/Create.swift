@@ -52,7 +52,7 @@ public struct Runtime {
         do {
             spec = try Spec.load(bundle: bundlePath)
         } catch {
-            throw RuntimeError("\(error)")
+            throw ApusError.wrapping(error)
         }
         let problems = spec.validate()
         if let first = problems.first {
@@ -60,19 +60,19 @@ public struct Runtime {
                 problems.count > 1
                 ? " (and \(problems.count - 1) more problem\(problems.count > 2 ? "s" : ""); run `apus validate` to list them)"
                 : ""
-            throw RuntimeError("invalid \(first)\(more)")
+            throw ApusError("invalid \(first)\(more)")
         }
-        guard let root = spec.root else { throw RuntimeError("invalid config.json .root: missing") }
+        guard let root = spec.root else { throw ApusError("invalid config.json .root: missing") }
         let rootfs = root.path.hasPrefix("/") ? root.path : bundlePath + "/" + root.path
         var st = stat()
         if stat(rootfs, &st) < 0 {
-            throw RuntimeError("rootfs \(rootfs): \(errorString(errno)) (config.json .root.path)")
+            throw ApusError("rootfs \(rootfs)", errno: errno, field: ".root.path")
         }
         if (st.st_mode & S_IFMT) != S_IFDIR {
-            throw RuntimeError("rootfs \(rootfs): not a directory (config.json .root.path)")
+            throw ApusError("rootfs \(rootfs): not a directory (config.json .root.path)")
         }
         guard spec.process != nil else {
-            throw RuntimeError("config.json .process: missing (nothing to run)")
+            throw ApusError("config.json .process: missing (nothing to run)")
         }
         return (spec, bundlePath, canonicalPath(rootfs))
     }
@@ -124,9 +124,9 @@ public struct Runtime {
             let oldMask = umask(0)
             let rc = mkfifo(fifo, 0o622)
             umask(oldMask)
-            if rc < 0 { throw RuntimeError("create exec fifo \(fifo): \(errorString(errno))") }
+            if rc < 0 { throw ApusError("create exec fifo \(fifo)", errno: errno) }
             let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
-            if fd < 0 { throw RuntimeError("open exec fifo \(fifo): \(errorString(errno))") }
+            if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
             rollback.add { close(fd) }
             startTrigger = .fifo(fd)
         }
@@ -137,11 +137,11 @@ public struct Runtime {
         if !rootless || linux.cgroupsPath != nil {
             do {
                 let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-                try manager.create(resources: linux.resources)
+                try manager.create(resources: linux.resources) { log.warn($0) }
                 rollback.add { try? manager.destroy() }
                 cgroup = manager
             } catch {
-                if !rootless { throw RuntimeError("\(error)") }
+                if !rootless { throw ApusError.wrapping(error) }
                 log.warn("no cgroups for rootless container: \(error)")
             }
         }
@@ -165,19 +165,14 @@ public struct Runtime {
                 consoleSocket = try connectUnixSocket(path)
                 rollback.add { close(consoleSocket) }
             } else if trigger == .fifo {
-                throw RuntimeError("cannot allocate tty if runc will detach without setting console socket")
+                throw ApusError("cannot allocate tty if runc will detach without setting console socket")
                     .replacingRunc()
             }
         } else if options.consoleSocket != nil {
-            throw RuntimeError("cannot use console socket if apus will not detach or allocate tty")
+            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
         }
 
-        let idmappedTrees: [Int: Int32]
-        do {
-            idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
-        } catch {
-            throw RuntimeError(error.description)
-        }
+        let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
         rollback.add { for fd in idmappedTrees.values { close(fd) } }
         let joins = try openNamespaceFiles(plan)
         rollback.add { for join in joins { close(join.fd) } }
@@ -188,10 +183,10 @@ public struct Runtime {
             let field = ".linux.namespaces[\(pidJoin.index)].path"
             let path = linux.namespaces?[pidJoin.index].path ?? ""
             guard let target = FileIdentity(fd: pidJoin.fd) else {
-                throw RuntimeError("stat pid namespace \(path): \(errorString(errno)) (config.json \(field))")
+                throw ApusError("stat pid namespace \(path)", errno: errno, field: field)
             }
             try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
-                RuntimeError(
+                ApusError(
                     "join pid namespace \(path): \(found.reason); a container with CAP_SYS_PTRACE could reach "
                         + "the runtime binary through that process's /proc/PID/exe (CVE-2019-5736) (config.json \(field))"
                 )
@@ -260,7 +255,7 @@ public struct Runtime {
                 hint =
                     " (not root and no user namespace in config.json .linux.namespaces: `apus spec --rootless` writes one)"
             }
-            throw RuntimeError(
+            throw ApusError(
                 "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))"
                     + hint)
         }
@@ -276,7 +271,7 @@ public struct Runtime {
             try writeIDMappings(pid: pid, linux: linux, rootless: rootless)
         }
         guard parentEnd.send(.proceed) else {
-            throw RuntimeError("container init exited before setup: \(reap(pid))")
+            throw ApusError("container init exited before setup: \(reap(pid))")
         }
         crashPoint("proceeded")
         // While init mounts its rootfs: on cgroup v1 the first write to cgroup.procs can
@@ -292,11 +287,11 @@ public struct Runtime {
         var terminalMaster: Int32? = nil
         waiting: while true {
             guard let message = parentEnd.receive() else {
-                throw RuntimeError("container init exited during setup: \(reap(pid))")
+                throw ApusError("container init exited during setup: \(reap(pid))")
             }
             switch message {
             case .ready: break waiting
-            case .failure(let text): throw RuntimeError(text)
+            case .failure(let text): throw ApusError(text)
             case .warning(let text): log.warn(text)
             case .terminal(let fd): terminalMaster = fd
             case .runtimeHooks:
@@ -307,14 +302,14 @@ public struct Runtime {
                 // init waits for this before it goes on (runc's procSeccomp).
                 try SeccompListener.send(listener: fd, spec: spec, id: id, initPid: initPid, bundle: bundle)
                 guard parentEnd.send(.hooksDone) else {
-                    throw RuntimeError("container init exited during setup: \(reap(pid))")
+                    throw ApusError("container init exited during setup: \(reap(pid))")
                 }
             case .initPid(let real):
                 _ = reap(pid)
                 initPid = real
                 rollback.add { Glibc.kill(real, SIGKILL) }
                 if let cgroup { try cgroup.join(pid: real) }
-            default: throw RuntimeError("unexpected message from container init")
+            default: throw ApusError("unexpected message from container init")
             }
         }
         crashPoint("ready")
@@ -324,7 +319,7 @@ public struct Runtime {
         if consoleSocket >= 0 { close(consoleSocket) }
 
         guard let stat = ProcessStat.read(pid: initPid) else {
-            throw RuntimeError("container init \(initPid) vanished after setup")
+            throw ApusError("container init \(initPid) vanished after setup")
         }
         record.pid = initPid
         record.pidStartTime = stat.startTime
@@ -334,11 +329,11 @@ public struct Runtime {
             do {
                 try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
             } catch {
-                throw RuntimeError("write pid file: \(error)")
+                throw ApusError("write pid file", cause: error)
             }
         }
         if trigger == .fifo, !parentEnd.send(.committed) {
-            throw RuntimeError("container init exited after setup, before start")
+            throw ApusError("container init exited after setup, before start")
         }
         return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
     }
@@ -361,13 +356,13 @@ public struct Runtime {
         }
         let state = stateJSON(creating, status: .creating, pretty: false)
         if let error = Hooks.runAll(spec.hooks?.prestart, kind: "prestart", state: state) {
-            throw RuntimeError(error)
+            throw ApusError(error)
         }
         if let error = Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state) {
-            throw RuntimeError(error)
+            throw ApusError(error)
         }
         guard sync.send(.hookState(state)), sync.send(.hooksDone) else {
-            throw RuntimeError("container init exited during setup: \(reap(pid))")
+            throw ApusError("container init exited during setup: \(reap(pid))")
         }
     }
 
@@ -393,9 +388,9 @@ public struct Runtime {
     }
 }
 
-extension RuntimeError {
-    func replacingRunc() -> RuntimeError {
-        RuntimeError(description.replacing("runc", with: "apus"))
+extension ApusError {
+    func replacingRunc() -> ApusError {
+        ApusError(description.replacing("runc", with: "apus"))
     }
 }
 
@@ -421,13 +416,13 @@ public func exitCode(waitStatus status: Int32) -> Int32 {
 
 func connectUnixSocket(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 { throw RuntimeError("console socket \(path): \(errorString(errno))") }
+    if fd < 0 { throw ApusError("console socket \(path)", errno: errno) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
     guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
         close(fd)
-        throw RuntimeError("console socket \(path): path too long")
+        throw ApusError("console socket \(path): path too long")
     }
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
         for (i, b) in bytes.enumerated() { raw[i] = b }
@@ -440,7 +435,7 @@ func connectUnixSocket(_ path: String) throws -> Int32 {
     if rc < 0 {
         let code = errno
         close(fd)
-        throw RuntimeError("connect to console socket \(path): \(errorString(code))")
+        throw ApusError("connect to console socket \(path)", errno: code)
     }
     return fd
 }

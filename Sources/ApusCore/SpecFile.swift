@@ -8,21 +8,21 @@ import OCI
 public func writeDefaultSpec(bundle: String, rootless: Bool) throws {
     let path = absolutePath(bundle) + "/config.json"
     if FileIO.exists(path) {
-        throw RuntimeError("File \(path) exists. Remove it first")
+        throw ApusError("File \(path) exists. Remove it first")
     }
     let data: [UInt8]
     do {
         data = [UInt8](
             try Spec.defaultSpec(rootless: rootless, hostUID: geteuid(), hostGID: getegid()).encodedSpec())
     } catch {
-        throw RuntimeError("encode default spec: \(error)")
+        throw ApusError("encode default spec", cause: error)
     }
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-    if fd < 0 { throw RuntimeError("write \(path): \(errorString(errno))") }
+    if fd < 0 { throw ApusError("write \(path)", errno: errno) }
     defer { close(fd) }
     do {
         try FileIO.writeAll(fd: fd, bytes: data, step: "write \(path)")
     } catch {
-        throw RuntimeError("\(error)")
+        throw ApusError.wrapping(error)
     }
 }

@@ -10,7 +10,7 @@ struct KillCommand: ParsableCommand {
 
     func run() throws {
         guard let number = parseSignal(signal) else {
-            throw RuntimeError("unknown signal \"\(signal)\"")
+            throw ApusError("unknown signal \"\(signal)\"")
         }
         try GlobalOptions.current.runtime.kill(id: id, signal: number, all: all)
     }
