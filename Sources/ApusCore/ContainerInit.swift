@@ -222,35 +222,14 @@ public enum ContainerInit {
         // Personality, I/O priority, scheduler and LSM exec labels, while still root.
         try ProcessAttributes.apply(spec, proc: proc)
 
-        // Capabilities around the user switch: bounding set first (needs
-        // CAP_SETPCAP), keep permitted caps across setuid, then set the final
-        // sets (runc's order).
-        let caps = context.capabilities
-        // seccomp, runc's order: without no_new_privs, loading a filter needs
-        // CAP_SYS_ADMIN, so it goes in before the capability drop; with it, as
-        // late as possible so the profile need not allow apus's own syscalls
-        // (right before execve; before `ready` when a notify listener fd has to
-        // reach the runtime, which is gone after `create` returns).
         let noNewPrivileges = process.noNewPrivileges == true
-        if let filter = seccompFilter, !noNewPrivileges {
-            try loadSeccomp(filter, sync: sync)
-        }
-        try caps.applyBounding(lastCap: context.lastCap)
-        try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
-        let setgroupsAllowed = !inUserNamespace || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
-        try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
-        if let mask = process.user.umask { umask(mode_t(mask)) }
-        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
-        try verifyCwdInsideRoot(process.cwd)
-        try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
-        try caps.applyProcessSets(lastCap: context.lastCap)
-        if noNewPrivileges {
-            try sys("set no_new_privs", field: ".process.noNewPrivileges") {
-                apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            }
-            if let filter = seccompFilter, filter.usesNotify {
-                try loadSeccomp(filter, sync: sync)
-            }
+        // With no_new_privs, a notify filter loads now: its listener fd must reach the
+        // runtime before `ready`; every other filter right before execve.
+        try ProcessTail.finalizeProcess(
+            process, capabilities: context.capabilities, lastCap: context.lastCap, checkSetgroups: inUserNamespace,
+            seccomp: seccompFilter
+        ) { filter, afterNoNewPrivileges throws(ApusError) in
+            if !afterNoNewPrivileges || filter.usesNotify { try loadSeccomp(filter, sync: sync) }
         }
 
         var env = process.env ?? []
@@ -388,34 +367,18 @@ public enum ContainerInit {
         guard sync.receive() == .hooksDone else { _exit(1) }
     }
 
-    /// `linux.sysctl`: only keys of namespaces the container owns are allowed
-    /// (runc's rule), others would change the host.
     /// Default dispositions and an empty mask for the container process: only the ignored
     /// signals need it (execve resets caught ones); all of them when SigIgn was unreadable.
     static func resetSignals(ignored: UInt64?) {
         apus_reset_signals(ignored ?? .max)
     }
 
+    /// `linux.sysctl`: only keys of namespaces the container owns are allowed
+    /// (runc's rule), others would change the host.
     static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(ApusError) {
         for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
             let path = "sys/" + key.replacing(".", with: "/")
             try proc.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
-        }
-    }
-
-    /// After chdir, the working directory must be inside the container root: a
-    /// leaked fd path (/proc/self/fd/N) could otherwise point at the host
-    /// (CVE-2024-21626). getcwd reports such a directory as "(unreachable)".
-    static func verifyCwdInsideRoot(_ cwd: String) throws(ApusError) {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else {
-            throw ApusError(
-                "chdir to \(cwd)", errno: errno, detail: "working directory is outside the container",
-                field: ".process.cwd")
-        }
-        if buffer.first != CChar(UInt8(ascii: "/")) {
-            throw ApusError(
-                "chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
         }
     }
 }

@@ -394,23 +394,13 @@ enum ExecChild {
         // --process-label): the same step as init's, for the exec'd process.
         try ProcessAttributes.apply(Spec(ociVersion: "", process: process), proc: proc)
 
-        // Same order as ContainerInit.setUp, for the same reasons.
+        // With no_new_privs, the filter loads right before execve.
         let noNewPrivileges = process.noNewPrivileges == true
-        if let filter = context.seccomp, !noNewPrivileges { try load(filter, sync: sync) }
-        let caps = context.capabilities
-        try caps.applyBounding(lastCap: context.lastCap)
-        try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
-        let setgroupsAllowed = FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
-        try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
-        if let mask = process.user.umask { umask(mode_t(mask)) }
-        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
-        try ContainerInit.verifyCwdInsideRoot(process.cwd)
-        try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
-        try caps.applyProcessSets(lastCap: context.lastCap)
-        if noNewPrivileges {
-            try sys("set no_new_privs", field: ".process.noNewPrivileges") {
-                apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            }
+        try ProcessTail.finalizeProcess(
+            process, capabilities: context.capabilities, lastCap: context.lastCap, checkSetgroups: true,
+            seccomp: context.seccomp
+        ) { filter, afterNoNewPrivileges throws(ApusError) in
+            if !afterNoNewPrivileges { try load(filter, sync: sync) }
         }
 
         let env = process.env ?? []
