@@ -388,11 +388,8 @@ enum ExecChild {
                 proxy: "apus exec")
         }
 
-        if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
-        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj, proc: proc) }
-        // I/O priority, scheduler and the LSM exec labels (--apparmor,
-        // --process-label): the same step as init's, for the exec'd process.
-        try ProcessAttributes.apply(Spec(ociVersion: "", process: process), proc: proc)
+        // The LSM exec labels include --apparmor and --process-label.
+        try ContainerInit.applyProcessAttributes(Spec(ociVersion: "", process: process), proc: proc)
 
         // With no_new_privs, the filter loads right before execve.
         let noNewPrivileges = process.noNewPrivileges == true
