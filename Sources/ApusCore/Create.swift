@@ -117,34 +117,10 @@ public struct Runtime {
         // One creation time for the hooks' state and the record.
         let createdAt = Timestamp.now().rfc3339
 
-        // The exec fifo: `start` opens it for reading, which lets init exec.
-        var startTrigger = StartTrigger.syncMessage
-        if trigger == .fifo {
-            let fifo = store.fifoPath(id)
-            let oldMask = umask(0)
-            let rc = mkfifo(fifo, 0o622)
-            umask(oldMask)
-            if rc < 0 { throw ApusError("create exec fifo \(fifo)", errno: errno) }
-            let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
-            if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
-            rollback.add { close(fd) }
-            startTrigger = .fifo(fd)
-        }
-
+        let startTrigger = trigger == .fifo ? try makeExecFifo(id: id, rollback: rollback) : .syncMessage
         // Cgroups before the process: it is placed in them before it runs any
         // code of the container.
-        var cgroup: CgroupManager? = nil
-        if !rootless || linux.cgroupsPath != nil {
-            do {
-                let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-                try manager.create(resources: linux.resources) { log.warn($0) }
-                rollback.add { try? manager.destroy() }
-                cgroup = manager
-            } catch {
-                if !rootless { throw ApusError.wrapping(error) }
-                log.warn("no cgroups for rootless container: \(error)")
-            }
-        }
+        let cgroup = try createCgroup(id: id, linux: linux, rootless: rootless, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
@@ -159,58 +135,17 @@ public struct Runtime {
         try store.save(record)
         crashPoint("recorded")
 
-        var consoleSocket: Int32 = -1
-        if spec.process?.terminal == true {
-            if let path = options.consoleSocket {
-                consoleSocket = try connectUnixSocket(path)
-                rollback.add { close(consoleSocket) }
-            } else if trigger == .fifo {
-                throw ApusError("cannot allocate tty if runc will detach without setting console socket")
-                    .replacingRunc()
-            }
-        } else if options.consoleSocket != nil {
-            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
-        }
+        let consoleSocket = try connectConsole(spec, options: options, trigger: trigger, rollback: rollback)
 
         let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
         rollback.add { for fd in idmappedTrees.values { close(fd) } }
         let joins = try openNamespaceFiles(plan)
         rollback.add { for join in joins { close(join.fd) } }
-        // The namespace checked is the one joined: the fd, not the path, which may change.
-        if let pidJoin = joins.first(where: { $0.kind == .pid }),
-            RuntimeBinary.allowsPtrace(spec.process?.capabilities?.bounding)
-        {
-            let field = ".linux.namespaces[\(pidJoin.index)].path"
-            let path = linux.namespaces?[pidJoin.index].path ?? ""
-            guard let target = FileIdentity(fd: pidJoin.fd) else {
-                throw ApusError("stat pid namespace \(path)", errno: errno, field: field)
-            }
-            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
-                ApusError(
-                    "join pid namespace \(path): \(found.reason); a container with CAP_SYS_PTRACE could reach "
-                        + "the runtime binary through that process's /proc/PID/exe (CVE-2019-5736) (config.json \(field))"
-                )
-            }
-        }
+        try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
         let (parentEnd, childEnd) = try SyncSocket.pair()
         rollback.add { parentEnd.close() }
 
-        // Joining a pid namespace only sets the namespace of our children:
-        // set it on the parent around clone, then restore it.
-        var ownPidNamespace: Int32 = -1
-        var forkAgainForPid = false
-        if let pidJoin = joins.first(where: { $0.kind == .pid }) {
-            if plan.joinsUser {
-                forkAgainForPid = true
-            } else {
-                ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
-                try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
-                    apus_setns(pidJoin.fd, APUS_CLONE_NEWPID)
-                }
-            }
-        } else if plan.joinsUser && plan.newKinds.contains(.pid) {
-            forkAgainForPid = true
-        }
+        let (ownPidNamespace, forkAgainForPid) = try joinPidNamespaceForClone(plan, joins: joins)
         var context = InitContext(
             spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
             trigger: startTrigger, consoleSocket: consoleSocket,
@@ -260,7 +195,6 @@ public struct Runtime {
                     + hint)
         }
         crashPoint("cloned")
-        var initPid = pid
         rollback.add {
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
@@ -284,6 +218,43 @@ public struct Runtime {
         // A failed send means init has exited: the loop below reads why.
         _ = parentEnd.send(.inCgroup)
 
+        let (initPid, terminalMaster) = try awaitReady(
+            pid: pid, sync: parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs, created: createdAt,
+            rootless: rootless, cgroup: cgroup, rollback: rollback)
+        crashPoint("ready")
+        for join in joins { close(join.fd) }
+        for fd in idmappedTrees.values { close(fd) }
+        if case .fifo(let fd) = startTrigger { close(fd) }
+        if consoleSocket >= 0 { close(consoleSocket) }
+
+        guard let stat = ProcessStat.read(pid: initPid) else {
+            throw ApusError("container init \(initPid) vanished after setup")
+        }
+        record.pid = initPid
+        record.pidStartTime = stat.startTime
+        try store.save(record)
+        crashPoint("saved")
+        if let pidFile = options.pidFile {
+            do {
+                try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
+            } catch {
+                throw ApusError("write pid file", cause: error)
+            }
+        }
+        if trigger == .fifo, !parentEnd.send(.committed) {
+            throw ApusError("container init exited after setup, before start")
+        }
+        return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+    }
+
+    /// Serves init's messages until `ready`: warnings, its console, the hooks the runtime
+    /// runs, the seccomp listener, the pid of a real init forked into its pid namespace.
+    /// Returns init's pid and the pty master (without --console-socket).
+    private func awaitReady(
+        pid: Int32, sync parentEnd: SyncSocket, spec: Spec, id: String, bundle: String, rootfs: String,
+        created createdAt: String, rootless: Bool, cgroup: CgroupManager?, rollback: Rollback
+    ) throws -> (initPid: Int32, terminalMaster: Int32?) {
+        var initPid = pid
         var terminalMaster: Int32? = nil
         waiting: while true {
             guard let message = parentEnd.receive() else {
@@ -312,30 +283,96 @@ public struct Runtime {
             default: throw ApusError("unexpected message from container init")
             }
         }
-        crashPoint("ready")
-        for join in joins { close(join.fd) }
-        for fd in idmappedTrees.values { close(fd) }
-        if case .fifo(let fd) = startTrigger { close(fd) }
-        if consoleSocket >= 0 { close(consoleSocket) }
+        return (initPid, terminalMaster)
+    }
 
-        guard let stat = ProcessStat.read(pid: initPid) else {
-            throw ApusError("container init \(initPid) vanished after setup")
+    /// The exec fifo: `start` opens it for reading, which lets init exec.
+    private func makeExecFifo(id: String, rollback: Rollback) throws -> StartTrigger {
+        let fifo = store.fifoPath(id)
+        let oldMask = umask(0)
+        let rc = mkfifo(fifo, 0o622)
+        umask(oldMask)
+        if rc < 0 { throw ApusError("create exec fifo \(fifo)", errno: errno) }
+        let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
+        if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
+        rollback.add { close(fd) }
+        return .fifo(fd)
+    }
+
+    /// The container's cgroups with their limits; rootless, none (with a warning) when
+    /// they cannot be made.
+    private func createCgroup(id: String, linux: Spec.Linux, rootless: Bool, rollback: Rollback) throws
+        -> CgroupManager?
+    {
+        guard !rootless || linux.cgroupsPath != nil else { return nil }
+        do {
+            let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+            try manager.create(resources: linux.resources) { log.warn($0) }
+            rollback.add { try? manager.destroy() }
+            return manager
+        } catch {
+            if !rootless { throw ApusError.wrapping(error) }
+            log.warn("no cgroups for rootless container: \(error)")
+            return nil
         }
-        record.pid = initPid
-        record.pidStartTime = stat.startTime
-        try store.save(record)
-        crashPoint("saved")
-        if let pidFile = options.pidFile {
-            do {
-                try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
-            } catch {
-                throw ApusError("write pid file", cause: error)
+    }
+
+    /// The connected --console-socket for `terminal: true`, or -1; runc's refusals.
+    private func connectConsole(_ spec: Spec, options: CreateOptions, trigger: TriggerKind, rollback: Rollback)
+        throws -> Int32
+    {
+        if spec.process?.terminal == true {
+            if let path = options.consoleSocket {
+                let consoleSocket = try connectUnixSocket(path)
+                rollback.add { close(consoleSocket) }
+                return consoleSocket
+            } else if trigger == .fifo {
+                throw ApusError("cannot allocate tty if runc will detach without setting console socket")
+                    .replacingRunc()
             }
+        } else if options.consoleSocket != nil {
+            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
         }
-        if trigger == .fifo, !parentEnd.send(.committed) {
-            throw ApusError("container init exited after setup, before start")
+        return -1
+    }
+
+    /// A container with CAP_SYS_PTRACE may not join a pid namespace where apus runs
+    /// (CVE-2019-5736). The namespace checked is the one joined: the fd, not the path,
+    /// which may change.
+    private func checkPtraceIntoJoinedPidNamespace(
+        _ spec: Spec, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    ) throws {
+        guard let pidJoin = joins.first(where: { $0.kind == .pid }),
+            RuntimeBinary.allowsPtrace(spec.process?.capabilities?.bounding)
+        else { return }
+        let field = ".linux.namespaces[\(pidJoin.index)].path"
+        let path = spec.linux?.namespaces?[pidJoin.index].path ?? ""
+        guard let target = FileIdentity(fd: pidJoin.fd) else {
+            throw ApusError("stat pid namespace \(path)", errno: errno, field: field)
         }
-        return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+        try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
+            ApusError(
+                "join pid namespace \(path): \(found.reason); a container with CAP_SYS_PTRACE could reach "
+                    + "the runtime binary through that process's /proc/PID/exe (CVE-2019-5736) (config.json \(field))"
+            )
+        }
+    }
+
+    /// Joining a pid namespace only sets the namespace of our children: it is set on the
+    /// parent around clone (returns our own to restore, or -1), or, with a joined user
+    /// namespace, init forks again into it (`forkAgainForPid`).
+    private func joinPidNamespaceForClone(
+        _ plan: NamespacePlan, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    ) throws -> (ownPidNamespace: Int32, forkAgainForPid: Bool) {
+        guard let pidJoin = joins.first(where: { $0.kind == .pid }) else {
+            return (-1, plan.joinsUser && plan.newKinds.contains(.pid))
+        }
+        if plan.joinsUser { return (-1, true) }
+        let ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+        try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
+            apus_setns(pidJoin.fd, APUS_CLONE_NEWPID)
+        }
+        return (ownPidNamespace, false)
     }
 
     /// prestart and createRuntime hooks, in the runtime namespace, once init
