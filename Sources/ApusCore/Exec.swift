@@ -72,49 +72,8 @@ extension Runtime {
         default: break
         }
         let process = try execProcess(record, options)
-        try RuntimeBinary.protect(
-            bounding: record.process?.capabilities?.bounding, process.capabilities?.bounding,
-            sharedPidNamespace: !record.ownPidNamespace || record.pidNamespaceShared == true)
-        if RuntimeBinary.allowsPtrace(process.capabilities?.bounding),
-            !RuntimeBinary.allowsPtrace(record.process?.capabilities?.bounding)
-        {
-            // CAP_SYS_PTRACE the container's processes cannot have: this exec runs from a sealed
-            // copy (above), but the apus processes already in the pid namespace do not. The
-            // marking locks this container too.
-            lock.release()
-            guard let target = FileIdentity(path: "/proc/\(record.pid)/ns/pid") else {
-                throw ApusError("cannot exec in a stopped container")
-            }
-            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
-                ApusError(
-                    "exec with CAP_SYS_PTRACE in container \(id): \(found.reason); the process could reach the "
-                        + "runtime binary through that process's /proc/PID/exe (CVE-2019-5736)")
-            }
-        }
-        if process.terminal == true {
-            if options.detach && options.consoleSocket == nil {
-                throw ApusError("cannot allocate tty if apus will detach without setting console socket")
-            }
-        } else if options.consoleSocket != nil {
-            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
-        }
-        let lastCap = lastCapability()
-        let capabilities: CapabilitySets
-        do {
-            capabilities = try CapabilitySets(process.capabilities, lastCap: lastCap, warn: { log.warn($0) })
-        } catch {
-            throw ApusError("exec", cause: error)
-        }
-        var seccomp: SeccompFilter? = nil
-        if let profile = record.seccomp {
-            do {
-                let filter = try SeccompFilter.compile(profile)
-                for warning in filter.warnings { log.warn(warning) }
-                seccomp = filter
-            } catch {
-                throw ApusError("exec", cause: error)
-            }
-        }
+        try admitExec(process, into: record, options: options, lock: lock)
+        let (lastCap, capabilities, seccomp) = try execSecurity(process, record: record)
 
         let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 { throw ApusError("open container init \(record.pid)", errno: errno) }
@@ -222,6 +181,64 @@ extension Runtime {
         if options.detach { return 0 }
         let status = forwardUntilExit(pid: pid, signals: signals, master: master)
         return exitCode(waitStatus: status)
+    }
+
+    /// What may not exec: CAP_SYS_PTRACE into a pid namespace where apus runs
+    /// (CVE-2019-5736), a console request that does not fit the process.
+    func admitExec(_ process: Spec.Process, into record: ContainerRecord, options: ExecOptions, lock: ContainerLock)
+        throws
+    {
+        let id = record.id
+        try RuntimeBinary.protect(
+            bounding: record.process?.capabilities?.bounding, process.capabilities?.bounding,
+            sharedPidNamespace: !record.ownPidNamespace || record.pidNamespaceShared == true)
+        if RuntimeBinary.allowsPtrace(process.capabilities?.bounding),
+            !RuntimeBinary.allowsPtrace(record.process?.capabilities?.bounding)
+        {
+            // CAP_SYS_PTRACE the container's processes cannot have: this exec runs from a sealed
+            // copy (above), but the apus processes already in the pid namespace do not. The
+            // marking locks this container too.
+            lock.release()
+            guard let target = FileIdentity(path: "/proc/\(record.pid)/ns/pid") else {
+                throw ApusError("cannot exec in a stopped container")
+            }
+            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
+                ApusError(
+                    "exec with CAP_SYS_PTRACE in container \(id): \(found.reason); the process could reach the "
+                        + "runtime binary through that process's /proc/PID/exe (CVE-2019-5736)")
+            }
+        }
+        if process.terminal == true {
+            if options.detach && options.consoleSocket == nil {
+                throw ApusError("cannot allocate tty if apus will detach without setting console socket")
+            }
+        } else if options.consoleSocket != nil {
+            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
+        }
+    }
+
+    /// The exec process's capability sets and seccomp filter, compiled before the fork.
+    func execSecurity(_ process: Spec.Process, record: ContainerRecord) throws -> (
+        lastCap: Int, capabilities: CapabilitySets, seccomp: SeccompFilter?
+    ) {
+        let lastCap = lastCapability()
+        let capabilities: CapabilitySets
+        do {
+            capabilities = try CapabilitySets(process.capabilities, lastCap: lastCap, warn: { log.warn($0) })
+        } catch {
+            throw ApusError("exec", cause: error)
+        }
+        var seccomp: SeccompFilter? = nil
+        if let profile = record.seccomp {
+            do {
+                let filter = try SeccompFilter.compile(profile)
+                for warning in filter.warnings { log.warn(warning) }
+                seccomp = filter
+            } catch {
+                throw ApusError("exec", cause: error)
+            }
+        }
+        return (lastCap, capabilities, seccomp)
     }
 
     /// The process to run: `--process FILE` as is, else the container's process
