@@ -162,38 +162,9 @@ public struct Runtime {
             context.cgroupSelfJoin = cgroup.v1Directories
         }
 
-        // With a joined user namespace, the new namespaces are unshared in the
-        // child after setns(user); otherwise clone creates them at once.
-        let flags = plan.joinsUser ? 0 : plan.cloneFlags
-        assertSingleThreaded()
-        // The runtime's memory and /proc/<pid>/exe must not be reachable from
-        // the container while init is still apus (CVE-2019-5736): non-dumpable
-        // until execve. Rootless, the parent must still write the child's
-        // /proc files (uid_map), so the child turns it off itself right after.
-        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
-        let (pid, bornInUnified) = CgroupManager.clone(flags: UInt32(bitPattern: flags), bornIn: unifiedFD)
-        if pid == 0 {
-            parentEnd.close()
-            ContainerInit.run(context)
-        }
-        let cloneErrno = errno
-        if let unifiedFD { close(unifiedFD) }
-        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
-        if ownPidNamespace >= 0 {
-            _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
-            close(ownPidNamespace)
-        }
-        childEnd.close()
-        if pid < 0 {
-            var hint = ""
-            if cloneErrno == EPERM && rootless && !plan.has(.user) {
-                hint =
-                    " (not root and no user namespace in config.json .linux.namespaces: `apus spec --rootless` writes one)"
-            }
-            throw ApusError(
-                "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))"
-                    + hint)
-        }
+        let (pid, bornInUnified) = try cloneInit(
+            context, plan: plan, rootless: rootless, unifiedFD: unifiedFD, ownPidNamespace: ownPidNamespace,
+            parentEnd: parentEnd, childEnd: childEnd)
         crashPoint("cloned")
         rollback.add {
             Glibc.kill(pid, SIGKILL)
@@ -245,6 +216,48 @@ public struct Runtime {
             throw ApusError("container init exited after setup, before start")
         }
         return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+    }
+
+    /// The clone of init, which continues in `ContainerInit.run`; the parent restores its
+    /// own pid namespace and dumpability. Returns init's pid and whether it was born in
+    /// its v2 cgroup.
+    private func cloneInit(
+        _ context: InitContext, plan: NamespacePlan, rootless: Bool, unifiedFD: Int32?, ownPidNamespace: Int32,
+        parentEnd: SyncSocket, childEnd: SyncSocket
+    ) throws -> (pid: Int32, bornInUnified: Bool) {
+        // With a joined user namespace, the new namespaces are unshared in the
+        // child after setns(user); otherwise clone creates them at once.
+        let flags = plan.joinsUser ? 0 : plan.cloneFlags
+        assertSingleThreaded()
+        // The runtime's memory and /proc/<pid>/exe must not be reachable from
+        // the container while init is still apus (CVE-2019-5736): non-dumpable
+        // until execve. Rootless, the parent must still write the child's
+        // /proc files (uid_map), so the child turns it off itself right after.
+        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
+        let (pid, bornInUnified) = CgroupManager.clone(flags: UInt32(bitPattern: flags), bornIn: unifiedFD)
+        if pid == 0 {
+            parentEnd.close()
+            ContainerInit.run(context)
+        }
+        let cloneErrno = errno
+        if let unifiedFD { close(unifiedFD) }
+        if !rootless { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
+        if ownPidNamespace >= 0 {
+            _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+            close(ownPidNamespace)
+        }
+        childEnd.close()
+        if pid < 0 {
+            var hint = ""
+            if cloneErrno == EPERM && rootless && !plan.has(.user) {
+                hint =
+                    " (not root and no user namespace in config.json .linux.namespaces: `apus spec --rootless` writes one)"
+            }
+            throw ApusError(
+                "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))"
+                    + hint)
+        }
+        return (pid, bornInUnified)
     }
 
     /// Serves init's messages until `ready`: warnings, its console, the hooks the runtime
