@@ -17,6 +17,22 @@ public struct UpdateRequest: Sendable {
     }
 }
 
+extension UpdateRequest {
+    /// `update --resources FILE` (- for stdin): linux.resources JSON; as in runc, the
+    /// other options are then ignored.
+    public init(resourcesFile source: String) throws {
+        let bytes = source == "-" ? FileIO.readAll(fd: 0) : FileIO.read(absolutePath(source))
+        guard let bytes else { throw ApusError("update: read \(source)", errno: errno) }
+        let resources: Spec.Linux.Resources
+        do {
+            resources = try JSONDecoder().decode(Spec.Linux.Resources.self, from: Data(bytes))
+        } catch {
+            throw ApusError("update: decode resources from \(source)", cause: error)
+        }
+        self.init(resources: resources)
+    }
+}
+
 extension Runtime {
     // MARK: update
 
@@ -30,25 +46,25 @@ extension Runtime {
         defer { withExtendedLifetime(lock) {} }
         var record = try store.load(id)
         if record.status(store: store) == .stopped {
-            throw RuntimeError("cannot update container \(id): container not running")
+            throw ApusError("cannot update container \(id): container not running")
         }
         // runc refuses these unless the container was created with linux.intelRdt, which
         // apus does not implement.
         if request.l3CacheSchema != nil {
-            throw RuntimeError("update --l3-cache-schema: Intel RDT/CAT is not supported by apus")
+            throw ApusError("update --l3-cache-schema: Intel RDT/CAT is not supported by apus")
         }
         if request.memBwSchema != nil {
-            throw RuntimeError("update --mem-bw-schema: Intel RDT/MBA is not supported by apus")
+            throw ApusError("update --mem-bw-schema: Intel RDT/MBA is not supported by apus")
         }
         guard let cgroup = record.cgroup else {
-            throw RuntimeError("cannot update container \(id): it has no cgroup (rootless without cgroupsPath)")
+            throw ApusError("cannot update container \(id): it has no cgroup (rootless without cgroupsPath)")
         }
         let current = record.resources ?? (try? Spec.load(bundle: record.bundle))?.linux?.resources ?? .init()
         let merged = Self.merge(current, request.resources)
         do {
             try cgroup.update(resources: Self.updatable(merged)) { log.warn($0) }
         } catch {
-            throw RuntimeError("update container \(id): \(error)")
+            throw ApusError("update container \(id)", cause: error)
         }
         record.resources = merged
         try store.save(record)
@@ -120,13 +136,13 @@ extension Runtime {
         let record = try store.load(id)
         switch record.status(store: store) {
         case .running, .created: break
-        default: throw RuntimeError("container not running")
+        default: throw ApusError("container not running")
         }
-        guard let cgroup = record.cgroup else { throw RuntimeError("pause \(id): the container has no cgroup") }
+        guard let cgroup = record.cgroup else { throw ApusError("pause \(id): the container has no cgroup") }
         do {
             try cgroup.freeze()
         } catch {
-            throw RuntimeError("pause \(id): \(error)")
+            throw ApusError("pause \(id)", cause: error)
         }
     }
 
@@ -137,12 +153,12 @@ extension Runtime {
         defer { withExtendedLifetime(lock) {} }
         let record = try store.load(id)
         guard record.status(store: store) == .paused, let cgroup = record.cgroup else {
-            throw RuntimeError("container not paused")
+            throw ApusError("container not paused")
         }
         do {
             try cgroup.thaw()
         } catch {
-            throw RuntimeError("resume \(id): \(error)")
+            throw ApusError("resume \(id)", cause: error)
         }
     }
 
@@ -152,11 +168,11 @@ extension Runtime {
     public func processes(id: String) throws -> [Int32] {
         try StateStore.validate(id: id)
         let record = try store.load(id)
-        guard let cgroup = record.cgroup else { throw RuntimeError("ps \(id): the container has no cgroup") }
+        guard let cgroup = record.cgroup else { throw ApusError("ps \(id): the container has no cgroup") }
         do {
             return try cgroup.pids()
         } catch {
-            throw RuntimeError("ps \(id): \(error)")
+            throw ApusError("ps \(id)", cause: error)
         }
     }
 
@@ -165,13 +181,13 @@ extension Runtime {
     /// One `{"type":"stats","id":…,"data":…}` line, runc's event format.
     public func statsEvent(_ record: ContainerRecord) throws -> String {
         guard let cgroup = record.cgroup else {
-            throw RuntimeError("events \(record.id): the container has no cgroup")
+            throw ApusError("events \(record.id): the container has no cgroup")
         }
         let stats: CgroupStats
         do {
             stats = try cgroup.stats()
         } catch {
-            throw RuntimeError("events \(record.id): \(error)")
+            throw ApusError("events \(record.id)", cause: error)
         }
         let data: Data
         do {
@@ -179,7 +195,7 @@ extension Runtime {
             encoder.outputFormatting = [.sortedKeys]
             data = try encoder.encode(stats)
         } catch {
-            throw RuntimeError("events \(record.id): encode statistics: \(error)")
+            throw ApusError("events \(record.id): encode statistics", cause: error)
         }
         return "{\"type\":\"stats\",\"id\":\(jsonString(record.id)),\"data\":\(String(decoding: data, as: UTF8.self))}"
     }
@@ -193,19 +209,19 @@ extension Runtime {
         try StateStore.validate(id: id)
         let record = try store.load(id)
         if record.status(store: store) == .stopped {
-            throw RuntimeError("container with id \(id) is not running")
+            throw ApusError("container with id \(id) is not running")
         }
         if statsOnce {
             emit(try statsEvent(record))
             return
         }
-        guard let cgroup = record.cgroup else { throw RuntimeError("events \(id): the container has no cgroup") }
+        guard let cgroup = record.cgroup else { throw ApusError("events \(id): the container has no cgroup") }
         let signals = apus_signalfd_all()
         defer { if signals >= 0 { close(signals) } }
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         if pidfd < 0 || !record.initAlive {
-            throw RuntimeError("container with id \(id) is not running")
+            throw ApusError("container with id \(id) is not running")
         }
         let oom = OOMWatch(cgroup)
         defer { oom.close() }
@@ -231,7 +247,7 @@ extension Runtime {
             let ready = poll(&fds, nfds_t(fds.count), Int32(clamping: wait))
             if ready < 0 {
                 if errno == EINTR { continue }
-                throw RuntimeError("events \(id): poll: \(errorString(errno))")
+                throw ApusError("events \(id): poll", errno: errno)
             }
             if ready == 0 {
                 next += interval
@@ -275,7 +291,7 @@ final class OOMWatch {
 
     init(_ cgroup: CgroupManager) {
         if cgroup.layout != .unified, let dir = cgroup.paths["memory"] {
-            let event = apus_eventfd_cloexec(0)
+            let event = RawSyscall.eventfdCloexec(0)
             let control = open(dir + "/memory.oom_control", O_RDONLY | O_CLOEXEC)
             if event >= 0, control >= 0, CgroupFSAccess.write(dir + "/cgroup.event_control", "\(event) \(control)") {
                 fd = event
@@ -393,19 +409,19 @@ extension Runtime {
         let args = ["ps"] + (options.isEmpty ? ["-ef"] : options)
         let (status, output) = try Self.capture(args)
         if status != 0 {
-            throw RuntimeError("ps \(args.dropFirst().joined(separator: " ")): exit status \(status): \(output)")
+            throw ApusError("ps \(args.dropFirst().joined(separator: " ")): exit status \(status): \(output)")
         }
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         guard let header = lines.first,
             let pidIndex = header.split(separator: " ", omittingEmptySubsequences: true).firstIndex(of: "PID")
         else {
-            throw RuntimeError("couldn't find PID field in ps output")
+            throw ApusError("couldn't find PID field in ps output")
         }
         var out = String(header) + "\n"
         for line in lines.dropFirst() where !line.isEmpty {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard pidIndex < fields.count, let pid = Int32(fields[pidIndex]) else {
-                throw RuntimeError("unexpected pid field in ps output: \(line)")
+                throw ApusError("unexpected pid field in ps output: \(line)")
             }
             if pids.contains(pid) { out += line + "\n" }
         }
@@ -416,7 +432,7 @@ extension Runtime {
     static func capture(_ args: [String]) throws -> (status: Int32, output: String) {
         var pipeFDs: [Int32] = [-1, -1]
         if apus_pipe2(&pipeFDs, O_CLOEXEC) < 0 {
-            throw RuntimeError("create pipe for \(args[0]): \(errorString(errno))")
+            throw ApusError("create pipe for \(args[0])", errno: errno)
         }
         var cArgs = args.map { strdup($0) }
         cArgs.append(nil)
@@ -431,14 +447,14 @@ extension Runtime {
         }
         close(pipeFDs[1])
         defer { close(pipeFDs[0]) }
-        if pid < 0 { throw RuntimeError("fork for \(args[0]): \(errorString(errno))") }
+        if pid < 0 { throw ApusError("fork for \(args[0])", errno: errno) }
         let bytes = FileIO.readAll(fd: pipeFDs[0]) ?? []
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw RuntimeError("wait for \(args[0]): \(errorString(errno))") }
+            if errno != EINTR { throw ApusError("wait for \(args[0])", errno: errno) }
         }
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        if code == 127 { throw RuntimeError("exec \(args[0]): not found in $PATH or not executable") }
+        if code == 127 { throw ApusError("exec \(args[0]): not found in $PATH or not executable") }
         return (code, String(decoding: bytes, as: UTF8.self))
     }
 }

@@ -49,7 +49,7 @@ public enum ContainerInit {
     public static func run(_ context: InitContext) -> Never {
         do {
             try setUp(context)
-        } catch let error as SetupError {
+        } catch let error as ApusError {
             fail(context.sync, error.description)
         } catch {
             fail(context.sync, "\(error)")
@@ -65,42 +65,93 @@ public enum ContainerInit {
         _exit(127)
     }
 
+    /// The init's setup, in order; every ordering constraint is commented at its step.
     static func setUp(_ context: InitContext) throws {
-        // A forked child shares the parent's open files: holding the state
-        // lock would block every later command on this container.
-        close(context.lockFD)
-        var keep = [context.sync.fd, context.consoleSocket] + context.joins.map(\.fd) + context.idmappedTrees.values
-        if case .fifo(let fd) = context.trigger { keep.append(fd) }
-        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds, except: keep)
-        let spec = context.spec
         let sync = context.sync
-        guard let process = spec.process else {
-            throw SetupError("container init", detail: "config.json has no process", field: ".process")
+        closeInheritedFiles(context)
+        guard let process = context.spec.process else {
+            throw ApusError("container init", detail: "config.json has no process", field: ".process")
         }
-
         // The parent writes uid/gid maps first, then whatever cgroup joins init does not
         // make itself (born in v2 by clone3, moving itself into v1 here), while the mounts
         // are set up (`inCgroup`): needed before a cgroup namespace is made (its root),
         // before forking (the pid namespace's init, hooks) and before execve.
-        guard sync.receive() == .proceed else { _exit(1) }
-        if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
         let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup
-        if cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
+        try awaitParent(context, cgroupFirst: cgroupFirst)
         // Before any mount or namespace join: the procfs all of init's /proc writes use.
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
-
-        // Errors before `proceed` would not reach the parent, hence here.
-        // The filter is compiled early and loaded as late as possible below.
-        try ProcessAttributes.checkIntelRdt(spec)
-        var seccompFilter: SeccompFilter? = nil
-        if let seccomp = spec.linux?.seccomp {
-            let filter = try SeccompFilter.compile(seccomp)
-            for warning in filter.warnings { _ = sync.send(.warning(warning)) }
-            seccompFilter = filter
-        }
+        let seccompFilter = try compileSeccomp(context)
         _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        try enterNamespaces(context)
+        try createCgroupAndTimeNamespaces(context, proc: proc)
+        try setNames(context.spec)
+        let hookState = try buildRootfs(context, process, cgroupFirst: cgroupFirst)
+        if context.plan.newKinds.contains(.network) {
+            try sys("bring up lo") { apus_loopback_up() }
+        }
+        try applySysctl(context.spec.linux?.sysctl ?? [:], proc: proc)
+        if process.terminal == true {
+            try attachTerminal(
+                process, consoleSocket: context.consoleSocket, sync: sync, mountOnDevConsole: true, proxy: "apus run")
+        }
+        try Rootfs.readonlyPaths(context.spec.linux?.readonlyPaths ?? [])
+        try Rootfs.maskPaths(context.spec.linux?.maskedPaths ?? [])
+        try Rootfs.finishRoot(context.spec)
+        try applyProcessAttributes(context.spec, proc: proc)
+        // With no_new_privs, a notify filter loads now: its listener fd must reach the
+        // runtime before `ready`; every other filter right before execve.
+        try ProcessTail.finalizeProcess(
+            process, capabilities: context.capabilities, lastCap: context.lastCap,
+            // A user namespace, the container's or the runtime's own (rootless podman), may
+            // deny setgroups: then nobody in it can change groups (runc skips setgroups
+            // likewise), and asking for additional gids is an error.
+            checkSetgroups: context.plan.has(.user) || context.runtimeInUserNamespace, seccomp: seccompFilter
+        ) { filter, afterNoNewPrivileges throws(ApusError) in
+            if !afterNoNewPrivileges || filter.usesNotify { try loadSeccomp(filter, sync: sync) }
+        }
+        let command = try resolveCommand(process)
+        // No runtime fd may reach the container (CVE-2024-21626).
+        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
+        guard sync.send(.ready) else { _exit(1) }
+        let lateFilter = seccompFilter.flatMap { process.noNewPrivileges == true && !$0.usesNotify ? $0 : nil }
+        let fifoWriter = awaitStart(
+            context, hookState: hookState, command: command, lateFilter: lateFilter, ignoredSignals: ignoredSignals,
+            proc: proc)
+        execProcess(
+            context, hookState: hookState, command: command, lateFilter: lateFilter, ignoredSignals: ignoredSignals,
+            fifoWriter: fifoWriter)
+    }
 
+    /// A forked child shares the parent's open files: holding the state lock would block
+    /// every later command on this container; the others are closed but what init uses.
+    static func closeInheritedFiles(_ context: InitContext) {
+        close(context.lockFD)
+        var keep = [context.sync.fd, context.consoleSocket] + context.joins.map(\.fd) + context.idmappedTrees.values
+        if case .fifo(let fd) = context.trigger { keep.append(fd) }
+        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds, except: keep)
+    }
+
+    /// `proceed`, the v1 cgroups init joins itself, and `inCgroup` when it must come first.
+    static func awaitParent(_ context: InitContext, cgroupFirst: Bool) throws {
+        guard context.sync.receive() == .proceed else { _exit(1) }
+        if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
+        if cgroupFirst { guard context.sync.receive() == .inCgroup else { _exit(1) } }
+    }
+
+    /// Errors before `proceed` would not reach the parent, hence after it. The filter is
+    /// compiled early and loaded as late as possible (`ProcessTail`, `execProcess`).
+    static func compileSeccomp(_ context: InitContext) throws -> SeccompFilter? {
+        try ProcessAttributes.checkIntelRdt(context.spec)
+        guard let seccomp = context.spec.linux?.seccomp else { return nil }
+        let filter = try SeccompFilter.compile(seccomp)
+        for warning in filter.warnings { _ = context.sync.send(.warning(warning)) }
+        return filter
+    }
+
+    /// Joins and creates the namespaces, user namespace first, mount namespace last.
+    static func enterNamespaces(_ context: InitContext) throws {
+        let sync = context.sync
         // User namespace first: joining it gives the capabilities to enter or
         // create the others.
         for join in context.joins where join.kind == .user {
@@ -125,7 +176,7 @@ public enum ContainerInit {
             }
             // A pid namespace applies to children only: fork the real init.
             let child = apus_clone(0)
-            if child < 0 { throw SetupError("fork init into its pid namespace", errno: errno) }
+            if child < 0 { throw ApusError("fork init into its pid namespace", errno: errno) }
             if child > 0 {
                 _ = sync.send(.initPid(child))
                 _exit(0)
@@ -135,7 +186,11 @@ public enum ContainerInit {
             try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
         }
         for join in context.joins { close(join.fd) }
+    }
 
+    /// The cgroup and time namespaces, after the cgroup join.
+    static func createCgroupAndTimeNamespaces(_ context: InitContext, proc: borrowing ProcFS) throws {
+        let spec = context.spec
         // After the cgroup join, so the namespace is rooted at our own cgroup.
         if context.plan.unshareCgroup {
             try sys("create cgroup namespace", field: ".linux.namespaces") { apus_unshare(APUS_CLONE_NEWCGROUP) }
@@ -154,7 +209,10 @@ public enum ContainerInit {
                     step: "write time namespace offsets (config.json .linux.timeOffsets)")
             }
         }
+    }
 
+    /// process.hostname and domainname, in the UTS namespace.
+    static func setNames(_ spec: Spec) throws {
         if let hostname = spec.hostname {
             try sys("set hostname \"\(hostname)\"", field: ".hostname") { sethostname(hostname, hostname.utf8.count) }
         }
@@ -163,7 +221,14 @@ public enum ContainerInit {
                 setdomainname(domainname, domainname.utf8.count)
             }
         }
+    }
 
+    /// The container's root: mounts, /dev and cwd, the hooks that run before pivot_root,
+    /// then pivot_root (or a chroot without a mount namespace). Returns the state for
+    /// startContainer (nil: no hooks at all).
+    static func buildRootfs(_ context: InitContext, _ process: Spec.Process, cgroupFirst: Bool) throws -> String? {
+        let spec = context.spec
+        let sync = context.sync
         let inUserNamespace = context.plan.has(.user)
         var hookState: String? = nil
         if context.plan.has(.mount) {
@@ -205,62 +270,23 @@ public enum ContainerInit {
             hookState = try runCreateHooks(context)
             try sys("chroot into \(context.rootfs)", field: ".root.path") { chroot(context.rootfs) }
         }
+        return hookState
+    }
 
-        if context.plan.newKinds.contains(.network) {
-            try sys("bring up lo") { apus_loopback_up() }
-        }
-        try applySysctl(spec.linux?.sysctl ?? [:], proc: proc)
-
-        if process.terminal == true {
-            try attachTerminal(
-                process, consoleSocket: context.consoleSocket, sync: sync, mountOnDevConsole: true, proxy: "apus run")
-        }
-
-        try Rootfs.readonlyPaths(spec.linux?.readonlyPaths ?? [])
-        try Rootfs.maskPaths(spec.linux?.maskedPaths ?? [])
-        try Rootfs.finishRoot(spec)
-
+    /// rlimits, oom_score_adj, then personality, I/O priority, scheduler and LSM exec
+    /// labels, while still root: the same step for init and for an exec'd process.
+    static func applyProcessAttributes(_ spec: Spec, proc: borrowing ProcFS) throws(ApusError) {
+        guard let process = spec.process else { return }
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
         if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj, proc: proc) }
-        // Personality, I/O priority, scheduler and LSM exec labels, while still root.
         try ProcessAttributes.apply(spec, proc: proc)
+    }
 
-        // Capabilities around the user switch: bounding set first (needs
-        // CAP_SETPCAP), keep permitted caps across setuid, then set the final
-        // sets (runc's order).
-        let caps = context.capabilities
-        // seccomp, runc's order: without no_new_privs, loading a filter needs
-        // CAP_SYS_ADMIN, so it goes in before the capability drop; with it, as
-        // late as possible so the profile need not allow apus's own syscalls
-        // (right before execve; before `ready` when a notify listener fd has to
-        // reach the runtime, which is gone after `create` returns).
-        let noNewPrivileges = process.noNewPrivileges == true
-        if let filter = seccompFilter, !noNewPrivileges {
-            try loadSeccomp(filter, sync: sync)
-        }
-        try caps.applyBounding(lastCap: context.lastCap)
-        try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
-        // A user namespace, the container's or the runtime's own, may deny setgroups: then
-        // the groups cannot be changed by anyone in it (runc skips setgroups likewise), and
-        // asking for additional gids is an error.
-        let setgroupsAllowed =
-            !(inUserNamespace || context.runtimeInUserNamespace)
-            || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
-        try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
-        if let mask = process.user.umask { umask(mode_t(mask)) }
-        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
-        try verifyCwdInsideRoot(process.cwd)
-        try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
-        try caps.applyProcessSets(lastCap: context.lastCap)
-        if noNewPrivileges {
-            try sys("set no_new_privs", field: ".process.noNewPrivileges") {
-                apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            }
-            if let filter = seccompFilter, filter.usesNotify {
-                try loadSeccomp(filter, sync: sync)
-            }
-        }
-
+    /// The executable, its arguments and environment (HOME from the container's passwd
+    /// when the config sets none, as runc).
+    static func resolveCommand(_ process: Spec.Process) throws(ApusError) -> (
+        path: String, args: [String], env: [String]
+    ) {
         var env = process.env ?? []
         if !env.contains(where: { $0.hasPrefix("HOME=") }) {
             // runc sets HOME from the container's /etc/passwd when the config does not.
@@ -268,14 +294,21 @@ public enum ContainerInit {
         }
         let args = process.args ?? []
         guard let command = args.first else {
-            throw SetupError("exec", detail: "process.args is empty", field: ".process.args")
+            throw ApusError("exec", detail: "process.args is empty", field: ".process.args")
         }
         let path = try ProcessSetup.lookPath(command, env: env)
+        return (path, args, env)
+    }
 
-        // No runtime fd may reach the container (CVE-2024-21626).
-        ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
-
-        guard sync.send(.ready) else { _exit(1) }
+    /// Waits for `start`; returns the exec fifo's writer (`create`) or -1 (`run`). Without
+    /// startContainer hooks a created init waits and execs in C and never returns.
+    static func awaitStart(
+        _ context: InitContext, hookState: String?, command: (path: String, args: [String], env: [String]),
+        lateFilter: SeccompFilter?, ignoredSignals: UInt64?, proc: consuming ProcFS
+    ) -> Int32 {
+        let spec = context.spec
+        let sync = context.sync
+        let (path, args, env) = command
         var fifoWriter: Int32 = -1
         switch context.trigger {
         case .fifo(let fifo):
@@ -284,9 +317,10 @@ public enum ContainerInit {
                 // Nothing of apus runs after start but the seccomp load and execve: the
                 // wait and those happen in C, with init's memory given back first. The
                 // path below stays for startContainer hooks.
-                let lateFilter = seccompFilter.flatMap { noNewPrivileges && !$0.usesNotify ? $0 : nil }
-                let image = ProcessMemory.reading(
-                    proc.openForReading("thread-self/pagemap"), ProcessMemory.wholeImageRanges)
+                // Init's procfs is closed before its memory is given back.
+                let pagemap = proc.openForReading("thread-self/pagemap")
+                _ = consume proc
+                let image = ProcessMemory.reading(pagemap, ProcessMemory.wholeImageRanges)
                 ProcessSetup.waitForStartAndExec(
                     fifo: procFD(fifo), path: path, args: args, env: env, filter: lateFilter,
                     resetSignals: ignoredSignals ?? .max, image: image)
@@ -296,8 +330,9 @@ public enum ContainerInit {
             // poststart runs after the exec and a failed startContainer hook
             // ("E" before EOF) fails `start`. A created container may wait for long:
             // init gives back the clean pages of apus's executable as the wait starts.
-            let ranges = ProcessMemory.reading(
-                proc.openForReading("thread-self/pagemap"), ProcessMemory.cleanImageRanges)
+            let pagemap = proc.openForReading("thread-self/pagemap")
+            _ = consume proc
+            let ranges = ProcessMemory.reading(pagemap, ProcessMemory.cleanImageRanges)
             let writer = procFD(fifo).withCString { path in
                 Int32(
                     ProcessMemory.release(
@@ -311,7 +346,17 @@ public enum ContainerInit {
         case .syncMessage:
             guard sync.receive() == .start else { _exit(1) }
         }
+        return fifoWriter
+    }
 
+    /// startContainer hooks, signals reset, the seccomp filter left for last, execve.
+    static func execProcess(
+        _ context: InitContext, hookState: String?, command: (path: String, args: [String], env: [String]),
+        lateFilter: SeccompFilter?, ignoredSignals: UInt64?, fifoWriter: Int32
+    ) -> Never {
+        let spec = context.spec
+        let sync = context.sync
+        let (path, args, env) = command
         // startContainer: after start, in the container, before the user
         // process (runc runs them here too, with the process's credentials).
         if let hookState, let hooks = spec.hooks?.startContainer, !hooks.isEmpty {
@@ -322,7 +367,7 @@ public enum ContainerInit {
             }
         }
         resetSignals(ignored: ignoredSignals)
-        if let filter = seccompFilter, noNewPrivileges, !filter.usesNotify {
+        if let filter = lateFilter {
             do {
                 try filter.load()
             } catch {
@@ -339,16 +384,16 @@ public enum ContainerInit {
     /// Init also binds the slave onto /dev/console; an exec'd process does not.
     static func attachTerminal(
         _ process: Spec.Process, consoleSocket: Int32, sync: SyncSocket, mountOnDevConsole: Bool, proxy: String
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
         if mountOnDevConsole { try console.mountOnDevConsole() }
         if consoleSocket >= 0 {
             if apus_send_fd(consoleSocket, console.master, "/dev/ptmx") < 0 {
-                throw SetupError("send console to --console-socket", errno: errno)
+                throw ApusError("send console to --console-socket", errno: errno)
             }
             close(consoleSocket)
         } else if !sync.send(.terminal(console.master)) {
-            throw SetupError("send console to \(proxy)", errno: errno)
+            throw ApusError("send console to \(proxy)", errno: errno)
         }
         close(console.master)
         try console.becomeStdio()
@@ -364,7 +409,7 @@ public enum ContainerInit {
     /// Asks the parent to run the prestart and createRuntime hooks, receives
     /// the state JSON, then runs createContainer here, in the container's mount
     /// namespace. Returns the state for startContainer (nil: no hooks at all).
-    static func runCreateHooks(_ context: InitContext) throws(SetupError) -> String? {
+    static func runCreateHooks(_ context: InitContext) throws(ApusError) -> String? {
         let hooks = context.spec.hooks
         let kinds = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer, hooks?.startContainer]
         guard kinds.contains(where: { !($0 ?? []).isEmpty }) else { return nil }
@@ -380,50 +425,34 @@ public enum ContainerInit {
         }
         guard let state else { _exit(1) }
         if let error = Hooks.runAll(hooks?.createContainer, kind: "createContainer", state: state) {
-            throw SetupError(error)
+            throw ApusError(error)
         }
         return state
     }
 
     /// Loads the filter; a notify listener fd goes to the runtime, which sends
     /// it to listenerPath, and init waits until that is done (runc's procSeccomp).
-    static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(SetupError) {
+    static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {
         guard let listener = try filter.load() else { return }
         guard sync.send(.seccompListener(listener)) else {
-            throw SetupError("send seccomp listener fd to the runtime", errno: errno)
+            throw ApusError("send seccomp listener fd to the runtime", errno: errno)
         }
         close(listener)
         guard sync.receive() == .hooksDone else { _exit(1) }
     }
 
-    /// `linux.sysctl`: only keys of namespaces the container owns are allowed
-    /// (runc's rule), others would change the host.
     /// Default dispositions and an empty mask for the container process: only the ignored
     /// signals need it (execve resets caught ones); all of them when SigIgn was unreadable.
     static func resetSignals(ignored: UInt64?) {
         apus_reset_signals(ignored ?? .max)
     }
 
-    static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(SetupError) {
+    /// `linux.sysctl`: only keys of namespaces the container owns are allowed
+    /// (runc's rule), others would change the host.
+    static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(ApusError) {
         for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
             let path = "sys/" + key.replacing(".", with: "/")
             try proc.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
-        }
-    }
-
-    /// After chdir, the working directory must be inside the container root: a
-    /// leaked fd path (/proc/self/fd/N) could otherwise point at the host
-    /// (CVE-2024-21626). getcwd reports such a directory as "(unreachable)".
-    static func verifyCwdInsideRoot(_ cwd: String) throws(SetupError) {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else {
-            throw SetupError(
-                "chdir to \(cwd)", errno: errno, detail: "working directory is outside the container",
-                field: ".process.cwd")
-        }
-        if buffer.first != CChar(UInt8(ascii: "/")) {
-            throw SetupError(
-                "chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
         }
     }
 }

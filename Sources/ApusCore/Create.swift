@@ -55,7 +55,7 @@ public struct Runtime {
         do {
             spec = try Spec.load(bundle: bundlePath)
         } catch {
-            throw RuntimeError("\(error)")
+            throw ApusError.wrapping(error)
         }
         let problems = spec.validate()
         if let first = problems.first {
@@ -63,22 +63,22 @@ public struct Runtime {
                 problems.count > 1
                 ? " (and \(problems.count - 1) more problem\(problems.count > 2 ? "s" : ""); run `apus validate` to list them)"
                 : ""
-            throw RuntimeError("invalid \(first)\(more)")
+            throw ApusError("invalid \(first)\(more)")
         }
-        guard let root = spec.root else { throw RuntimeError("invalid config.json .root: missing") }
+        guard let root = spec.root else { throw ApusError("invalid config.json .root: missing") }
         let rootfs = root.path.hasPrefix("/") ? root.path : bundlePath + "/" + root.path
         var st = stat()
         if stat(rootfs, &st) < 0 {
-            throw RuntimeError("rootfs \(rootfs): \(errorString(errno)) (config.json .root.path)")
+            throw ApusError("rootfs \(rootfs)", errno: errno, field: ".root.path")
         }
         if (st.st_mode & S_IFMT) != S_IFDIR {
-            throw RuntimeError("rootfs \(rootfs): not a directory (config.json .root.path)")
+            throw ApusError("rootfs \(rootfs): not a directory (config.json .root.path)")
         }
         guard spec.process != nil else {
-            throw RuntimeError("config.json .process: missing (nothing to run)")
+            throw ApusError("config.json .process: missing (nothing to run)")
         }
         if let field = Self.notApplied(spec) {
-            throw RuntimeError(
+            throw ApusError(
                 "config.json \(field): apus does not apply this OCI 1.3 field yet and will not run a config"
                     + " that asks for it as if it did; remove it from config.json (runc 1.5 applies it)")
         }
@@ -137,20 +137,7 @@ public struct Runtime {
         // One creation time for the hooks' state and the record.
         let createdAt = Timestamp.now().rfc3339
 
-        // The exec fifo: `start` opens it for reading, which lets init exec.
-        var startTrigger = StartTrigger.syncMessage
-        if trigger == .fifo {
-            let fifo = store.fifoPath(id)
-            let oldMask = umask(0)
-            let rc = mkfifo(fifo, 0o622)
-            umask(oldMask)
-            if rc < 0 { throw RuntimeError("create exec fifo \(fifo): \(errorString(errno))") }
-            let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
-            if fd < 0 { throw RuntimeError("open exec fifo \(fifo): \(errorString(errno))") }
-            rollback.add { close(fd) }
-            startTrigger = .fifo(fd)
-        }
-
+        let startTrigger = trigger == .fifo ? try makeExecFifo(id: id, rollback: rollback) : .syncMessage
         // Cgroups before the process: it is placed in them before it runs any
         // code of the container.
         let cgroup = try createCgroup(
@@ -170,63 +157,17 @@ public struct Runtime {
         try store.save(record)
         crashPoint("recorded")
 
-        var consoleSocket: Int32 = -1
-        if spec.process?.terminal == true {
-            if let path = options.consoleSocket {
-                consoleSocket = try connectUnixSocket(path)
-                rollback.add { close(consoleSocket) }
-            } else if trigger == .fifo {
-                throw RuntimeError("cannot allocate tty if runc will detach without setting console socket")
-                    .replacingRunc()
-            }
-        } else if options.consoleSocket != nil {
-            throw RuntimeError("cannot use console socket if apus will not detach or allocate tty")
-        }
+        let consoleSocket = try connectConsole(spec, options: options, trigger: trigger, rollback: rollback)
 
-        let idmappedTrees: [Int: Int32]
-        do {
-            idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
-        } catch {
-            throw RuntimeError(error.description)
-        }
+        let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
         rollback.add { for fd in idmappedTrees.values { close(fd) } }
         let joins = try openNamespaceFiles(plan)
         rollback.add { for join in joins { close(join.fd) } }
-        // The namespace checked is the one joined: the fd, not the path, which may change.
-        if let pidJoin = joins.first(where: { $0.kind == .pid }),
-            RuntimeBinary.allowsPtrace(spec.process?.capabilities?.bounding)
-        {
-            let field = ".linux.namespaces[\(pidJoin.index)].path"
-            let path = linux.namespaces?[pidJoin.index].path ?? ""
-            guard let target = FileIdentity(fd: pidJoin.fd) else {
-                throw RuntimeError("stat pid namespace \(path): \(errorString(errno)) (config.json \(field))")
-            }
-            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
-                RuntimeError(
-                    "join pid namespace \(path): \(found.reason); a container with CAP_SYS_PTRACE could reach "
-                        + "the runtime binary through that process's /proc/PID/exe (CVE-2019-5736) (config.json \(field))"
-                )
-            }
-        }
+        try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
         let (parentEnd, childEnd) = try SyncSocket.pair()
         rollback.add { parentEnd.close() }
 
-        // Joining a pid namespace only sets the namespace of our children:
-        // set it on the parent around clone, then restore it.
-        var ownPidNamespace: Int32 = -1
-        var forkAgainForPid = false
-        if let pidJoin = joins.first(where: { $0.kind == .pid }) {
-            if plan.joinsUser {
-                forkAgainForPid = true
-            } else {
-                ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
-                try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
-                    apus_setns(pidJoin.fd, APUS_CLONE_NEWPID)
-                }
-            }
-        } else if plan.joinsUser && plan.newKinds.contains(.pid) {
-            forkAgainForPid = true
-        }
+        let (ownPidNamespace, forkAgainForPid) = try joinPidNamespaceForClone(plan, joins: joins)
         var context = InitContext(
             spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
             trigger: startTrigger, consoleSocket: consoleSocket,
@@ -247,6 +188,69 @@ public struct Runtime {
             context.cgroupSelfJoin = cgroup.v1Directories
         }
 
+        let (pid, bornInUnified) = try cloneInit(
+            context, plan: plan, notRoot: notRoot, unifiedFD: unifiedFD, ownPidNamespace: ownPidNamespace,
+            parentEnd: parentEnd, childEnd: childEnd)
+        crashPoint("cloned")
+        rollback.add {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+        }
+
+        if plan.has(.user) && plan.newKinds.contains(.user) {
+            try writeIDMappings(pid: pid, linux: linux, notRoot: notRoot)
+        }
+        guard parentEnd.send(.proceed) else {
+            throw ApusError("container init exited before setup: \(reap(pid))")
+        }
+        crashPoint("proceeded")
+        // While init mounts its rootfs: on cgroup v1 the first write to cgroup.procs can
+        // wait for an RCU grace period (5 to 14 ms measured here after a few idle ms).
+        // Init waits for `inCgroup` before anything that forks, execs or depends on its
+        // cgroup (ContainerInit.setUp).
+        if let cgroup {
+            try cgroup.join(pid: pid, includingV1: context.cgroupSelfJoin == nil, includingUnified: !bornInUnified)
+        }
+        // A failed send means init has exited: the loop below reads why.
+        _ = parentEnd.send(.inCgroup)
+
+        let (initPid, terminalMaster) = try awaitReady(
+            pid: pid, sync: parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs, created: createdAt,
+            rootless: rootless, cgroup: cgroup, rollback: rollback)
+        crashPoint("ready")
+        for join in joins { close(join.fd) }
+        for fd in idmappedTrees.values { close(fd) }
+        if case .fifo(let fd) = startTrigger { close(fd) }
+        if consoleSocket >= 0 { close(consoleSocket) }
+
+        guard let stat = ProcessStat.read(pid: initPid) else {
+            throw ApusError("container init \(initPid) vanished after setup")
+        }
+        record.pid = initPid
+        record.pidStartTime = stat.startTime
+        try store.save(record)
+        crashPoint("saved")
+        if let pidFile = options.pidFile {
+            do {
+                try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
+            } catch {
+                throw ApusError("write pid file", cause: error)
+            }
+        }
+        if trigger == .fifo, !parentEnd.send(.committed) {
+            throw ApusError("container init exited after setup, before start")
+        }
+        return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+    }
+
+    /// The clone of init, which continues in `ContainerInit.run`; the parent restores its
+    /// own pid namespace and dumpability. Returns init's pid and whether it was born in
+    /// its v2 cgroup.
+    private func cloneInit(
+        _ context: InitContext, plan: NamespacePlan, notRoot: Bool, unifiedFD: Int32?, ownPidNamespace: Int32,
+        parentEnd: SyncSocket, childEnd: SyncSocket
+    ) throws -> (pid: Int32, bornInUnified: Bool) {
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
         let flags = plan.joinsUser ? 0 : plan.cloneFlags
@@ -276,43 +280,29 @@ public struct Runtime {
                 hint =
                     " (not root and no user namespace in config.json .linux.namespaces: `apus spec --rootless` writes one)"
             }
-            throw RuntimeError(
+            throw ApusError(
                 "clone init with namespaces \(plan.newKinds.map(\.rawValue).sorted()): \(errorString(cloneErrno))"
                     + hint)
         }
-        crashPoint("cloned")
+        return (pid, bornInUnified)
+    }
+
+    /// Serves init's messages until `ready`: warnings, its console, the hooks the runtime
+    /// runs, the seccomp listener, the pid of a real init forked into its pid namespace.
+    /// Returns init's pid and the pty master (without --console-socket).
+    private func awaitReady(
+        pid: Int32, sync parentEnd: SyncSocket, spec: Spec, id: String, bundle: String, rootfs: String,
+        created createdAt: String, rootless: Bool, cgroup: CgroupManager?, rollback: Rollback
+    ) throws -> (initPid: Int32, terminalMaster: Int32?) {
         var initPid = pid
-        rollback.add {
-            Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
-        }
-
-        if plan.has(.user) && plan.newKinds.contains(.user) {
-            try writeIDMappings(pid: pid, linux: linux, notRoot: notRoot)
-        }
-        guard parentEnd.send(.proceed) else {
-            throw RuntimeError("container init exited before setup: \(reap(pid))")
-        }
-        crashPoint("proceeded")
-        // While init mounts its rootfs: on cgroup v1 the first write to cgroup.procs can
-        // wait for an RCU grace period (5 to 14 ms measured here after a few idle ms).
-        // Init waits for `inCgroup` before anything that forks, execs or depends on its
-        // cgroup (ContainerInit.setUp).
-        if let cgroup {
-            try cgroup.join(pid: pid, includingV1: context.cgroupSelfJoin == nil, includingUnified: !bornInUnified)
-        }
-        // A failed send means init has exited: the loop below reads why.
-        _ = parentEnd.send(.inCgroup)
-
         var terminalMaster: Int32? = nil
         waiting: while true {
             guard let message = parentEnd.receive() else {
-                throw RuntimeError("container init exited during setup: \(reap(pid))")
+                throw ApusError("container init exited during setup: \(reap(pid))")
             }
             switch message {
             case .ready: break waiting
-            case .failure(let text): throw RuntimeError(text)
+            case .failure(let text): throw ApusError(text)
             case .warning(let text): log.warn(text)
             case .terminal(let fd): terminalMaster = fd
             case .runtimeHooks:
@@ -323,62 +313,52 @@ public struct Runtime {
                 // init waits for this before it goes on (runc's procSeccomp).
                 try SeccompListener.send(listener: fd, spec: spec, id: id, initPid: initPid, bundle: bundle)
                 guard parentEnd.send(.hooksDone) else {
-                    throw RuntimeError("container init exited during setup: \(reap(pid))")
+                    throw ApusError("container init exited during setup: \(reap(pid))")
                 }
             case .initPid(let real):
                 _ = reap(pid)
                 initPid = real
                 rollback.add { Glibc.kill(real, SIGKILL) }
                 if let cgroup { try cgroup.join(pid: real) }
-            default: throw RuntimeError("unexpected message from container init")
+            default: throw ApusError("unexpected message from container init")
             }
         }
-        crashPoint("ready")
-        for join in joins { close(join.fd) }
-        for fd in idmappedTrees.values { close(fd) }
-        if case .fifo(let fd) = startTrigger { close(fd) }
-        if consoleSocket >= 0 { close(consoleSocket) }
+        return (initPid, terminalMaster)
+    }
 
-        guard let stat = ProcessStat.read(pid: initPid) else {
-            throw RuntimeError("container init \(initPid) vanished after setup")
-        }
-        record.pid = initPid
-        record.pidStartTime = stat.startTime
-        try store.save(record)
-        crashPoint("saved")
-        if let pidFile = options.pidFile {
-            do {
-                try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
-            } catch {
-                throw RuntimeError("write pid file: \(error)")
-            }
-        }
-        if trigger == .fifo, !parentEnd.send(.committed) {
-            throw RuntimeError("container init exited after setup, before start")
-        }
-        return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+    /// The exec fifo: `start` opens it for reading, which lets init exec.
+    private func makeExecFifo(id: String, rollback: Rollback) throws -> StartTrigger {
+        let fifo = store.fifoPath(id)
+        let oldMask = umask(0)
+        let rc = mkfifo(fifo, 0o622)
+        umask(oldMask)
+        if rc < 0 { throw ApusError("create exec fifo \(fifo)", errno: errno) }
+        let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
+        if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
+        rollback.add { close(fd) }
+        return .fifo(fd)
     }
 
     /// The container's cgroup as `choice` says; nil without one. Rootless, a permission
     /// error is a warning when nothing needs the cgroup (runc's rootless cgroup manager),
     /// and an error naming the limit and what to change when one does.
-    func createCgroup(choice: Privilege.CgroupChoice, linux: Spec.Linux, id: String, rollback: Rollback) throws
-        -> CgroupManager?
+    private func createCgroup(choice: Privilege.CgroupChoice, linux: Spec.Linux, id: String, rollback: Rollback)
+        throws -> CgroupManager?
     {
         if choice == .skipped { return nil }
         do {
             let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-            try manager.create(resources: linux.resources)
+            try manager.create(resources: linux.resources) { log.warn($0) }
             rollback.add { try? manager.destroy() }
             return manager
         } catch {
             guard case .bestEffort(let limit) = choice, Privilege.isPermissionError(error.errno) else {
-                throw RuntimeError("\(error)")
+                throw error
             }
             if let limit {
                 var step = error
                 step.field = nil
-                throw RuntimeError(
+                throw ApusError(
                     "\(step): rootless apus cannot apply the limit of config.json \(limit) without a cgroup this "
                         + "user may write: remove that limit, or set .linux.cgroupsPath to a cgroup delegated to "
                         + "this user (cgroup v2)")
@@ -386,6 +366,64 @@ public struct Runtime {
             log.warn("rootless: container runs without a cgroup of its own: \(error)")
             return nil
         }
+    }
+
+    /// The connected --console-socket for `terminal: true`, or -1; runc's refusals.
+    private func connectConsole(_ spec: Spec, options: CreateOptions, trigger: TriggerKind, rollback: Rollback)
+        throws -> Int32
+    {
+        if spec.process?.terminal == true {
+            if let path = options.consoleSocket {
+                let consoleSocket = try connectUnixSocket(path)
+                rollback.add { close(consoleSocket) }
+                return consoleSocket
+            } else if trigger == .fifo {
+                throw ApusError("cannot allocate tty if runc will detach without setting console socket")
+                    .replacingRunc()
+            }
+        } else if options.consoleSocket != nil {
+            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
+        }
+        return -1
+    }
+
+    /// A container with CAP_SYS_PTRACE may not join a pid namespace where apus runs
+    /// (CVE-2019-5736). The namespace checked is the one joined: the fd, not the path,
+    /// which may change.
+    private func checkPtraceIntoJoinedPidNamespace(
+        _ spec: Spec, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    ) throws {
+        guard let pidJoin = joins.first(where: { $0.kind == .pid }),
+            RuntimeBinary.allowsPtrace(spec.process?.capabilities?.bounding)
+        else { return }
+        let field = ".linux.namespaces[\(pidJoin.index)].path"
+        let path = spec.linux?.namespaces?[pidJoin.index].path ?? ""
+        guard let target = FileIdentity(fd: pidJoin.fd) else {
+            throw ApusError("stat pid namespace \(path)", errno: errno, field: field)
+        }
+        try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
+            ApusError(
+                "join pid namespace \(path): \(found.reason); a container with CAP_SYS_PTRACE could reach "
+                    + "the runtime binary through that process's /proc/PID/exe (CVE-2019-5736) (config.json \(field))"
+            )
+        }
+    }
+
+    /// Joining a pid namespace only sets the namespace of our children: it is set on the
+    /// parent around clone (returns our own to restore, or -1), or, with a joined user
+    /// namespace, init forks again into it (`forkAgainForPid`).
+    private func joinPidNamespaceForClone(
+        _ plan: NamespacePlan, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    ) throws -> (ownPidNamespace: Int32, forkAgainForPid: Bool) {
+        guard let pidJoin = joins.first(where: { $0.kind == .pid }) else {
+            return (-1, plan.joinsUser && plan.newKinds.contains(.pid))
+        }
+        if plan.joinsUser { return (-1, true) }
+        let ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+        try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
+            apus_setns(pidJoin.fd, APUS_CLONE_NEWPID)
+        }
+        return (ownPidNamespace, false)
     }
 
     /// prestart and createRuntime hooks, in the runtime namespace, once init
@@ -406,13 +444,13 @@ public struct Runtime {
         }
         let state = stateJSON(creating, status: .creating, pretty: false)
         if let error = Hooks.runAll(spec.hooks?.prestart, kind: "prestart", state: state) {
-            throw RuntimeError(error)
+            throw ApusError(error)
         }
         if let error = Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state) {
-            throw RuntimeError(error)
+            throw ApusError(error)
         }
         guard sync.send(.hookState(state)), sync.send(.hooksDone) else {
-            throw RuntimeError("container init exited during setup: \(reap(pid))")
+            throw ApusError("container init exited during setup: \(reap(pid))")
         }
     }
 
@@ -439,9 +477,9 @@ public struct Runtime {
     }
 }
 
-extension RuntimeError {
-    func replacingRunc() -> RuntimeError {
-        RuntimeError(description.replacing("runc", with: "apus"))
+extension ApusError {
+    func replacingRunc() -> ApusError {
+        ApusError(description.replacing("runc", with: "apus"))
     }
 }
 
@@ -467,13 +505,13 @@ public func exitCode(waitStatus status: Int32) -> Int32 {
 
 func connectUnixSocket(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 { throw RuntimeError("console socket \(path): \(errorString(errno))") }
+    if fd < 0 { throw ApusError("console socket \(path)", errno: errno) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
     guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
         close(fd)
-        throw RuntimeError("console socket \(path): path too long")
+        throw ApusError("console socket \(path): path too long")
     }
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
         for (i, b) in bytes.enumerated() { raw[i] = b }
@@ -486,7 +524,7 @@ func connectUnixSocket(_ path: String) throws -> Int32 {
     if rc < 0 {
         let code = errno
         close(fd)
-        throw RuntimeError("connect to console socket \(path): \(errorString(code))")
+        throw ApusError("connect to console socket \(path)", errno: code)
     }
     return fd
 }

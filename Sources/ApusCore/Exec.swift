@@ -66,61 +66,20 @@ extension Runtime {
         let record = try store.load(id)
         switch record.status(store: store) {
         case .stopped, .creating:
-            throw RuntimeError("cannot exec in a stopped container")
+            throw ApusError("cannot exec in a stopped container")
         case .paused where !options.ignorePaused:
-            throw RuntimeError("cannot exec in a paused container (use --ignore-paused to override)")
+            throw ApusError("cannot exec in a paused container (use --ignore-paused to override)")
         default: break
         }
         let process = try execProcess(record, options)
-        try RuntimeBinary.protect(
-            bounding: record.process?.capabilities?.bounding, process.capabilities?.bounding,
-            sharedPidNamespace: !record.ownPidNamespace || record.pidNamespaceShared == true)
-        if RuntimeBinary.allowsPtrace(process.capabilities?.bounding),
-            !RuntimeBinary.allowsPtrace(record.process?.capabilities?.bounding)
-        {
-            // CAP_SYS_PTRACE the container's processes cannot have: this exec runs from a sealed
-            // copy (above), but the apus processes already in the pid namespace do not. The
-            // marking locks this container too.
-            lock.release()
-            guard let target = FileIdentity(path: "/proc/\(record.pid)/ns/pid") else {
-                throw RuntimeError("cannot exec in a stopped container")
-            }
-            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
-                RuntimeError(
-                    "exec with CAP_SYS_PTRACE in container \(id): \(found.reason); the process could reach the "
-                        + "runtime binary through that process's /proc/PID/exe (CVE-2019-5736)")
-            }
-        }
-        if process.terminal == true {
-            if options.detach && options.consoleSocket == nil {
-                throw RuntimeError("cannot allocate tty if apus will detach without setting console socket")
-            }
-        } else if options.consoleSocket != nil {
-            throw RuntimeError("cannot use console socket if apus will not detach or allocate tty")
-        }
-        let lastCap = lastCapability()
-        let capabilities: CapabilitySets
-        do {
-            capabilities = try CapabilitySets(process.capabilities, lastCap: lastCap, warn: { log.warn($0) })
-        } catch {
-            throw RuntimeError("exec: \(error)")
-        }
-        var seccomp: SeccompFilter? = nil
-        if let profile = record.seccomp {
-            do {
-                let filter = try SeccompFilter.compile(profile)
-                for warning in filter.warnings { log.warn(warning) }
-                seccomp = filter
-            } catch {
-                throw RuntimeError("exec: \(error)")
-            }
-        }
+        try admitExec(process, into: record, options: options, lock: lock)
+        let (lastCap, capabilities, seccomp) = try execSecurity(process, record: record)
 
-        let pidfd = apus_pidfd_open(record.pid, 0)
-        if pidfd < 0 { throw RuntimeError("open container init \(record.pid): \(errorString(errno))") }
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
+        if pidfd < 0 { throw ApusError("open container init \(record.pid)", errno: errno) }
         defer { close(pidfd) }
         // The pid was checked against its start time after the pidfd pins it.
-        guard record.initAlive else { throw RuntimeError("cannot exec in a stopped container") }
+        guard record.initAlive else { throw ApusError("cannot exec in a stopped container") }
         let flags = namespacesToJoin(pid: record.pid)
 
         var consoleSocket: Int32 = -1
@@ -146,7 +105,7 @@ extension Runtime {
             if apus_setns(pidfd, APUS_CLONE_NEWPID) < 0 {
                 let code = errno
                 if ownPidNamespace >= 0 { close(ownPidNamespace) }
-                throw RuntimeError("join pid namespace of container \(id): \(errorString(code))")
+                throw ApusError("join pid namespace of container \(id)", errno: code)
             }
         }
         var context = ExecContext(
@@ -179,7 +138,7 @@ extension Runtime {
             close(ownPidNamespace)
         }
         childEnd.close()
-        if pid < 0 { throw RuntimeError("fork exec process: \(errorString(forkErrno))") }
+        if pid < 0 { throw ApusError("fork exec process", errno: forkErrno) }
         func abandon() {
             Glibc.kill(pid, SIGKILL)
             _ = reapChild(pid)
@@ -194,7 +153,7 @@ extension Runtime {
             throw error
         }
         guard parentEnd.send(.proceed) else {
-            throw RuntimeError("exec process exited before setup: \(reap(pid))")
+            throw ApusError("exec process exited before setup: \(reap(pid))")
         }
         var master: Int32? = nil
         // EOF on the close-on-exec socket: the process has exec'd.
@@ -206,17 +165,17 @@ extension Runtime {
                 _ = reapChild(pid)
                 // The setup steps name fields as in config.json; an exec'd process
                 // comes from --process (podman, containerd) or the command line.
-                throw RuntimeError(text.replacing("(config.json .process.", with: "(exec process ."))
+                throw ApusError(text.replacing("(config.json .process.", with: "(exec process ."))
             default:
                 abandon()
-                throw RuntimeError("unexpected message from exec process")
+                throw ApusError("unexpected message from exec process")
             }
         }
         if let pidFile = options.pidFile {
             do {
                 try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(pid).utf8), mode: 0o644)
             } catch {
-                throw RuntimeError("write pid file: \(error)")
+                throw ApusError("write pid file", cause: error)
             }
         }
         if options.detach { return 0 }
@@ -224,39 +183,97 @@ extension Runtime {
         return exitCode(waitStatus: status)
     }
 
+    /// What may not exec: CAP_SYS_PTRACE into a pid namespace where apus runs
+    /// (CVE-2019-5736), a console request that does not fit the process.
+    func admitExec(_ process: Spec.Process, into record: ContainerRecord, options: ExecOptions, lock: ContainerLock)
+        throws
+    {
+        let id = record.id
+        try RuntimeBinary.protect(
+            bounding: record.process?.capabilities?.bounding, process.capabilities?.bounding,
+            sharedPidNamespace: !record.ownPidNamespace || record.pidNamespaceShared == true)
+        if RuntimeBinary.allowsPtrace(process.capabilities?.bounding),
+            !RuntimeBinary.allowsPtrace(record.process?.capabilities?.bounding)
+        {
+            // CAP_SYS_PTRACE the container's processes cannot have: this exec runs from a sealed
+            // copy (above), but the apus processes already in the pid namespace do not. The
+            // marking locks this container too.
+            lock.release()
+            guard let target = FileIdentity(path: "/proc/\(record.pid)/ns/pid") else {
+                throw ApusError("cannot exec in a stopped container")
+            }
+            try RuntimeBinary.admitPtrace(intoPidNamespace: target, store: store) { found in
+                ApusError(
+                    "exec with CAP_SYS_PTRACE in container \(id): \(found.reason); the process could reach the "
+                        + "runtime binary through that process's /proc/PID/exe (CVE-2019-5736)")
+            }
+        }
+        if process.terminal == true {
+            if options.detach && options.consoleSocket == nil {
+                throw ApusError("cannot allocate tty if apus will detach without setting console socket")
+            }
+        } else if options.consoleSocket != nil {
+            throw ApusError("cannot use console socket if apus will not detach or allocate tty")
+        }
+    }
+
+    /// The exec process's capability sets and seccomp filter, compiled before the fork.
+    func execSecurity(_ process: Spec.Process, record: ContainerRecord) throws -> (
+        lastCap: Int, capabilities: CapabilitySets, seccomp: SeccompFilter?
+    ) {
+        let lastCap = lastCapability()
+        let capabilities: CapabilitySets
+        do {
+            capabilities = try CapabilitySets(process.capabilities, lastCap: lastCap, warn: { log.warn($0) })
+        } catch {
+            throw ApusError("exec", cause: error)
+        }
+        var seccomp: SeccompFilter? = nil
+        if let profile = record.seccomp {
+            do {
+                let filter = try SeccompFilter.compile(profile)
+                for warning in filter.warnings { log.warn(warning) }
+                seccomp = filter
+            } catch {
+                throw ApusError("exec", cause: error)
+            }
+        }
+        return (lastCap, capabilities, seccomp)
+    }
+
     /// The process to run: `--process FILE` as is, else the container's process
     /// with the command-line overrides (runc's getProcess).
     func execProcess(_ record: ContainerRecord, _ options: ExecOptions) throws -> Spec.Process {
         if let file = options.processFile {
             guard let bytes = FileIO.read(absolutePath(file)) else {
-                throw RuntimeError("read process file \(file): \(errorString(errno))")
+                throw ApusError("read process file \(file)", errno: errno)
             }
             let process: Spec.Process
             do {
                 process = try Spec.decodeProcess(Data(bytes))
             } catch {
-                throw RuntimeError(
+                throw ApusError(
                     "process file \(file): \(error.description.replacing("config.json", with: "process"))")
             }
             guard let first = process.args?.first, !first.isEmpty else {
-                throw RuntimeError("process file \(file): args must not be empty")
+                throw ApusError("process file \(file): args must not be empty")
             }
             return process
         }
         guard var process = record.process else {
-            throw RuntimeError("container \(record.id) has no process in its state (created by an older apus?)")
+            throw ApusError("container \(record.id) has no process in its state (created by an older apus?)")
         }
-        guard !options.args.isEmpty else { throw RuntimeError("exec args cannot be empty") }
+        guard !options.args.isEmpty else { throw ApusError("exec args cannot be empty") }
         process.args = options.args
         process.terminal = options.tty
         if let cwd = options.cwd { process.cwd = cwd }
         process.env = (process.env ?? []) + options.env
         if let user = options.user {
             let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let uid = UInt32(parts[0]) else { throw RuntimeError("parsing \(user) as user: invalid uid") }
+            guard let uid = UInt32(parts[0]) else { throw ApusError("parsing \(user) as user: invalid uid") }
             process.user.uid = uid
             if parts.count > 1 {
-                guard let gid = UInt32(parts[1]) else { throw RuntimeError("parsing \(user) as user: invalid gid") }
+                guard let gid = UInt32(parts[1]) else { throw ApusError("parsing \(user) as user: invalid gid") }
                 process.user.gid = gid
             }
         }
@@ -305,14 +322,14 @@ extension Runtime {
         includingUnified: Bool = true
     ) throws {
         guard let cgroup = record.cgroup else {
-            if !subgroups.isEmpty { throw RuntimeError("exec --cgroup: container \(record.id) has no cgroup") }
+            if !subgroups.isEmpty { throw ApusError("exec --cgroup: container \(record.id) has no cgroup") }
             return
         }
         if subgroups.isEmpty {
             do {
                 try cgroup.join(pid: pid, includingV1: includingV1, includingUnified: includingUnified)
             } catch {
-                throw RuntimeError("exec: \(error)")
+                throw ApusError("exec", cause: error)
             }
             return
         }
@@ -326,22 +343,22 @@ extension Runtime {
             }
             let parts = sub.split(separator: "/")
             if sub.isEmpty || parts.contains("..") {
-                throw RuntimeError("exec --cgroup \(entry): invalid sub-cgroup path")
+                throw ApusError("exec --cgroup \(entry): invalid sub-cgroup path")
             }
             for (controller, dir) in cgroup.paths where controllers?.contains(controller) ?? true {
                 targets[dir] = dir + "/" + parts.joined(separator: "/")
             }
             if let controllers, let missing = controllers.first(where: { cgroup.paths[$0] == nil }) {
-                throw RuntimeError("exec --cgroup \(entry): the container has no \(missing) cgroup")
+                throw ApusError("exec --cgroup \(entry): the container has no \(missing) cgroup")
             }
         }
         for dir in Set(cgroup.paths.values) {
             let target = targets[dir] ?? dir
-            guard FileIO.exists(target) else { throw RuntimeError("exec --cgroup: \(target) does not exist") }
+            guard FileIO.exists(target) else { throw ApusError("exec --cgroup: \(target) does not exist") }
             do {
                 try FileIO.write(target + "/cgroup.procs", String(pid), step: "join exec process to \(target)")
             } catch {
-                throw RuntimeError("exec: \(error)")
+                throw ApusError("exec", cause: error)
             }
         }
     }
@@ -359,14 +376,14 @@ enum ExecChild {
         _exit(1)
     }
 
-    static func setUp(_ context: ExecContext) throws(SetupError) {
+    static func setUp(_ context: ExecContext) throws(ApusError) {
         let sync = context.sync
         let process = context.process
         ProcessSetup.closeFileDescriptors(
             from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket, context.lockFD])
         guard sync.receive() == .proceed else { _exit(1) }
         // On the host still: its cgroupfs, as the runtime's root.
-        if let dirs = context.cgroupSelfJoin { try joinSelf(dirs) }
+        if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
         // The host's procfs, before joining the container's mount namespace (CVE-2025-52881).
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
@@ -376,7 +393,7 @@ enum ExecChild {
             // order (user first), Linux 5.8+; older kernels take one file each.
             if apus_setns(context.pidfd, context.namespaceFlags) < 0 {
                 let code = errno
-                guard code == EINVAL else { throw SetupError("join the container's namespaces", errno: code) }
+                guard code == EINVAL else { throw ApusError("join the container's namespaces", errno: code) }
                 try joinOneByOne(pid: context.initPid, flags: context.namespaceFlags)
             }
         }
@@ -388,35 +405,22 @@ enum ExecChild {
                 proxy: "apus exec")
         }
 
-        if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
-        if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj, proc: proc) }
-        // I/O priority, scheduler and the LSM exec labels (--apparmor,
-        // --process-label): the same step as init's, for the exec'd process.
-        try ProcessAttributes.apply(Spec(ociVersion: "", process: process), proc: proc)
+        // The LSM exec labels include --apparmor and --process-label.
+        try ContainerInit.applyProcessAttributes(Spec(ociVersion: "", process: process), proc: proc)
 
-        // Same order as ContainerInit.setUp, for the same reasons.
+        // With no_new_privs, the filter loads right before execve.
         let noNewPrivileges = process.noNewPrivileges == true
-        if let filter = context.seccomp, !noNewPrivileges { try load(filter, sync: sync) }
-        let caps = context.capabilities
-        try caps.applyBounding(lastCap: context.lastCap)
-        try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
-        let setgroupsAllowed = FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
-        try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
-        if let mask = process.user.umask { umask(mode_t(mask)) }
-        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
-        try ContainerInit.verifyCwdInsideRoot(process.cwd)
-        try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
-        try caps.applyProcessSets(lastCap: context.lastCap)
-        if noNewPrivileges {
-            try sys("set no_new_privs", field: ".process.noNewPrivileges") {
-                apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            }
+        try ProcessTail.finalizeProcess(
+            process, capabilities: context.capabilities, lastCap: context.lastCap, checkSetgroups: true,
+            seccomp: context.seccomp
+        ) { filter, afterNoNewPrivileges throws(ApusError) in
+            if !afterNoNewPrivileges { try load(filter, sync: sync) }
         }
 
         let env = process.env ?? []
         let args = process.args ?? []
         guard let command = args.first else {
-            throw SetupError("exec", detail: "process.args is empty", field: ".process.args")
+            throw ApusError("exec", detail: "process.args is empty", field: ".process.args")
         }
         let path = try ProcessSetup.lookPath(command, env: env)
         // No runtime fd may reach the container (CVE-2024-21626).
@@ -427,7 +431,7 @@ enum ExecChild {
         ContainerInit.fail(sync, error.description)
     }
 
-    static func load(_ filter: SeccompFilter, sync: SyncSocket) throws(SetupError) {
+    static func load(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {
         guard let listener = try filter.load() else { return }
         // TODO(issue 5): forward the notify listener to linux.seccomp.listenerPath as
         // create does (needs the spec's listener metadata in the state).
@@ -435,20 +439,12 @@ enum ExecChild {
         close(listener)
     }
 
-    static func joinSelf(_ dirs: [String]) throws(SetupError) {
-        do {
-            try CgroupManager.joinSelf(dirs)
-        } catch {
-            throw SetupError(error.description)
-        }
-    }
-
-    static func joinOneByOne(pid: Int32, flags: Int32) throws(SetupError) {
+    static func joinOneByOne(pid: Int32, flags: Int32) throws(ApusError) {
         let order: [Spec.Linux.Namespace.Kind] = [.user, .ipc, .uts, .network, .cgroup, .time, .mount]
         var fds: [(Spec.Linux.Namespace.Kind, Int32)] = []
         for kind in order where flags & kind.cloneFlag != 0 {
             let fd = open("/proc/\(pid)/ns/\(kind.procName)", O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw SetupError("open \(kind.rawValue) namespace of \(pid)", errno: errno) }
+            if fd < 0 { throw ApusError("open \(kind.rawValue) namespace of \(pid)", errno: errno) }
             fds.append((kind, fd))
         }
         for (kind, fd) in fds {

@@ -58,7 +58,7 @@ public enum Hooks {
         }
         try? FileIO.writeAll(fd: pipeFDs[1], state, step: "hook stdin")
         close(pipeFDs[1])
-        let pidfd = apus_pidfd_open(pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         if let timeout = hook.timeout, timeout > 0, pidfd >= 0 {
             var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]

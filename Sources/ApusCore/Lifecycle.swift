@@ -13,25 +13,25 @@ extension Runtime {
         let record = try store.load(id)
         switch record.status(store: store) {
         case .created: break
-        case .stopped: throw RuntimeError("cannot start a container that has stopped")
-        default: throw RuntimeError("cannot start an already running container")
+        case .stopped: throw ApusError("cannot start a container that has stopped")
+        default: throw ApusError("cannot start an already running container")
         }
         let fifoPath = store.fifoPath(id)
         let fifo = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        if fifo < 0 { throw RuntimeError("open exec fifo \(fifoPath): \(errorString(errno))") }
+        if fifo < 0 { throw ApusError("open exec fifo \(fifoPath)", errno: errno) }
         defer { close(fifo) }
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         var fds = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
         if pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
         while true {
             let n = poll(&fds, nfds_t(fds.count), -1)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw RuntimeError("wait for container init: \(errorString(errno))") }
+            if n < 0 { throw ApusError("wait for container init", errno: errno) }
             var byte: UInt8 = 0
             if fds[0].revents & Int16(POLLIN) != 0 && Glibc.read(fifo, &byte, 1) == 1 { break }
             if fds[0].revents & Int16(POLLHUP) != 0 || (fds.count > 1 && fds[1].revents != 0) {
-                throw RuntimeError("cannot start container \(id): its init process exited")
+                throw ApusError("cannot start container \(id): its init process exited")
             }
         }
         unlink(fifoPath)
@@ -45,7 +45,7 @@ extension Runtime {
             var byte: UInt8 = 0
             switch Glibc.read(fifo, &byte, 1) {
             case 1 where byte == UInt8(ascii: "E"):
-                throw RuntimeError("cannot start container \(id): a startContainer hook failed")
+                throw ApusError("cannot start container \(id): a startContainer hook failed")
             case 1: continue
             case 0: break waiting
             default:
@@ -63,10 +63,10 @@ extension Runtime {
         try StateStore.validate(id: id)
         let record = try store.load(id)
         let status = record.status(store: store)
-        if status == .stopped && !all { throw RuntimeError("container not running") }
+        if status == .stopped && !all { throw ApusError("container not running") }
         if all {
             guard let cgroup = record.cgroup else {
-                throw RuntimeError("kill --all: container \(id) has no cgroup")
+                throw ApusError("kill --all: container \(id) has no cgroup")
             }
             if status == .paused { try? cgroup.thaw() }
             try cgroup.killAll(signal: signal)
@@ -82,21 +82,21 @@ extension Runtime {
     }
 
     func signalInit(_ record: ContainerRecord, _ signal: Int32) throws {
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 {
-            if errno == ESRCH { throw RuntimeError("container not running") }
+            if errno == ESRCH { throw ApusError("container not running") }
             // Kernels without pidfd: fall back to the start-time check alone.
-            guard record.initAlive else { throw RuntimeError("container not running") }
+            guard record.initAlive else { throw ApusError("container not running") }
             if Glibc.kill(record.pid, signal) < 0 {
-                throw RuntimeError("kill \(record.pid) with signal \(signal): \(errorString(errno))")
+                throw ApusError("kill \(record.pid) with signal \(signal)", errno: errno)
             }
             return
         }
         defer { close(pidfd) }
-        guard record.initAlive else { throw RuntimeError("container not running") }
-        if apus_pidfd_send_signal(pidfd, signal) < 0 {
-            if errno == ESRCH { throw RuntimeError("container not running") }
-            throw RuntimeError("send signal \(signal) to container init \(record.pid): \(errorString(errno))")
+        guard record.initAlive else { throw ApusError("container not running") }
+        if RawSyscall.pidfdSendSignal(pidfd, signal) < 0 {
+            if errno == ESRCH { throw ApusError("container not running") }
+            throw ApusError("send signal \(signal) to container init \(record.pid)", errno: errno)
         }
     }
 
@@ -131,7 +131,7 @@ extension Runtime {
                 do {
                     try cgroup.destroy()
                 } catch {
-                    throw RuntimeError("delete \(id): remove cgroup: \(error)")
+                    throw ApusError("delete \(id): remove cgroup", cause: error)
                 }
             }
             store.remove(id)
@@ -145,7 +145,7 @@ extension Runtime {
             try killAndWait(record)
         case .running, .paused:
             guard force else {
-                throw RuntimeError("cannot delete container \(id) that is not stopped: \(status.rawValue)")
+                throw ApusError("cannot delete container \(id) that is not stopped: \(status.rawValue)")
             }
             if status == .paused { try? record.cgroup?.thaw() }
             try killAndWait(record)
@@ -156,15 +156,15 @@ extension Runtime {
     }
 
     func killAndWait(_ record: ContainerRecord) throws {
-        let pidfd = apus_pidfd_open(record.pid, 0)
+        let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 { return }
         defer { close(pidfd) }
         guard record.initAlive else { return }
-        _ = apus_pidfd_send_signal(pidfd, SIGKILL)
+        _ = RawSyscall.pidfdSendSignal(pidfd, SIGKILL)
         var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
         // A SIGKILLed process exits promptly unless stuck in the kernel (D state).
         if poll(&fds, 1, 10_000) == 0 {
-            throw RuntimeError("container \(record.id) init \(record.pid) did not exit 10 s after SIGKILL")
+            throw ApusError("container \(record.id) init \(record.pid) did not exit 10 s after SIGKILL")
         }
     }
 

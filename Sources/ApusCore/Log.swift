@@ -72,6 +72,12 @@ public func printOut(_ text: String) {
     try? FileIO.writeAll(fd: 1, text, step: "stdout")
 }
 
+/// SIGPIPE ignored in the runtime, so that a closed stdout or a peer gone mid-write
+/// fails the write and cleanup still runs.
+public func ignoreBrokenPipe() {
+    apus_ignore_sigpipe()
+}
+
 /// JSON string literal, escaped as runc's Go encoder does.
 public func jsonString(_ text: String) -> String { jsonQuoted(text) }
 

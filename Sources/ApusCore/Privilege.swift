@@ -70,11 +70,11 @@ public struct Privilege: Sendable, Equatable {
     /// The state root: `--root` always wins; otherwise `$XDG_RUNTIME_DIR/apus` when
     /// `usesRuntimeDir`, else /run/apus. Unlike runc, which falls back to /run/runc and
     /// fails later on a permission error, a missing XDG_RUNTIME_DIR is said at once.
-    public func stateRoot(explicit: String?) throws(RuntimeError) -> StateStore {
+    public func stateRoot(explicit: String?) throws(ApusError) -> StateStore {
         if let explicit { return StateStore(root: explicit) }
         guard usesRuntimeDir else { return StateStore(root: Self.systemRoot) }
         guard let runtimeDir else {
-            throw RuntimeError(
+            throw ApusError(
                 "state root: XDG_RUNTIME_DIR is not set; apus keeps the state of "
                     + (euid != 0 ? "a user other than root" : "uid 0 of a user namespace")
                     + " in $XDG_RUNTIME_DIR/apus: set XDG_RUNTIME_DIR to a directory this user can write"

@@ -27,7 +27,7 @@ extension Runtime {
         if options.detach && options.create.consoleSocket == nil {
             // Checked by create too; here to give runc's message for run -d.
             if let spec = try? loadBundle(options.create.bundle).spec, spec.process?.terminal == true {
-                throw RuntimeError("cannot allocate tty if apus will detach without setting console socket")
+                throw ApusError("cannot allocate tty if apus will detach without setting console socket")
             }
         }
         let created = try create(id: id, options: options.create, trigger: .syncMessage)
@@ -37,7 +37,7 @@ extension Runtime {
         // Exec happened when the close-on-exec sync socket reaches EOF.
         guard created.sync.send(.start) else {
             try? destroy(record)
-            throw RuntimeError("container init exited before start")
+            throw ApusError("container init exited before start")
         }
         if let message = created.sync.receive() {
             var text = "unexpected message from container init"
@@ -45,7 +45,7 @@ extension Runtime {
             try? killAndWait(record)
             if foreground { _ = reapChild(record.pid) }
             try? destroy(record)
-            throw RuntimeError(text)
+            throw ApusError(text)
         }
         runHooks(record.hooks?.poststart, kind: "poststart", record: record, status: .running, fatal: false)
         if options.detach { return 0 }

@@ -23,7 +23,7 @@ enum RuntimeBinary {
             setenv(identityVariable, "\(host.device):\(host.inode)", 1)
         }
         _ = apus_reexec_sealed(CommandLine.unsafeArgv, environ)
-        throw RuntimeError(
+        throw ApusError(
             "re-execute from a sealed copy of apus (the container may use CAP_SYS_PTRACE, CVE-2019-5736): "
                 + errorString(errno))
     }
@@ -81,10 +81,10 @@ extension RuntimeBinary {
     /// The namespace apus itself runs in is exempt: a process with CAP_SYS_PTRACE there
     /// can ptrace the host's processes, which no runtime can protect against.
     static func admitPtrace(
-        intoPidNamespace target: FileIdentity, store: StateStore, refuse: (ExposedRuntime) -> RuntimeError
-    ) throws(RuntimeError) {
+        intoPidNamespace target: FileIdentity, store: StateStore, refuse: (ExposedRuntime) -> ApusError
+    ) throws(ApusError) {
         guard let own = FileIdentity(path: "/proc/self/ns/pid") else {
-            throw RuntimeError("stat /proc/self/ns/pid: \(errorString(errno))")
+            throw ApusError("stat /proc/self/ns/pid", errno: errno)
         }
         if target == own { return }
         var tree = PidNamespaceTree(root: target, own: own)

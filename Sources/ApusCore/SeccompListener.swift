@@ -11,10 +11,10 @@ import OCI
 enum SeccompListener {
     static func send(
         listener: Int32, spec: Spec, id: String, initPid: Int32, bundle: String
-    ) throws(RuntimeError) {
+    ) throws(ApusError) {
         defer { close(listener) }
         guard let seccomp = spec.linux?.seccomp, let path = seccomp.listenerPath, !path.isEmpty else {
-            throw RuntimeError("seccomp notify: no listenerPath (config.json .linux.seccomp.listenerPath)")
+            throw ApusError("seccomp notify: no listenerPath (config.json .linux.seccomp.listenerPath)")
         }
         var annotations = ""
         for (key, value) in (spec.annotations ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -32,11 +32,11 @@ enum SeccompListener {
         do {
             socket = try connectUnixSocket(path)
         } catch {
-            throw RuntimeError("seccomp notify: \(error) (config.json .linux.seccomp.listenerPath)")
+            throw ApusError("seccomp notify: \(error) (config.json .linux.seccomp.listenerPath)")
         }
         defer { close(socket) }
         if apus_send_fd(socket, listener, message) < 0 {
-            throw RuntimeError(
+            throw ApusError(
                 "seccomp notify: send listener fd to \(path): \(errorString(errno)) (config.json .linux.seccomp.listenerPath)"
             )
         }

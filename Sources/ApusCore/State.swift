@@ -61,21 +61,21 @@ public struct StateStore: Sendable {
 
     /// Container ids as runc accepts them: non-empty, letters, digits and `_+-.`,
     /// not "." or "..", so an id can never name a path outside the root.
-    public static func validate(id: String) throws(RuntimeError) {
-        if id.isEmpty { throw RuntimeError("container id cannot be empty") }
-        if id == "." || id == ".." { throw RuntimeError("invalid container id \"\(id)\"") }
-        if id.utf8.count > 1024 { throw RuntimeError("invalid container id: longer than 1024 bytes") }
+    public static func validate(id: String) throws(ApusError) {
+        if id.isEmpty { throw ApusError("container id cannot be empty") }
+        if id == "." || id == ".." { throw ApusError("invalid container id \"\(id)\"") }
+        if id.utf8.count > 1024 { throw ApusError("invalid container id: longer than 1024 bytes") }
         for c in id.utf8 {
             let ok =
                 (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
                 || c == 0x5F || c == 0x2B || c == 0x2D || c == 0x2E
             if !ok {
-                throw RuntimeError("invalid container id \"\(id)\": only [a-zA-Z0-9_+.-] are allowed")
+                throw ApusError("invalid container id \"\(id)\": only [a-zA-Z0-9_+.-] are allowed")
             }
         }
     }
 
-    public func ensureRoot() throws(RuntimeError) {
+    public func ensureRoot() throws(ApusError) {
         if mkdir(root, 0o700) == 0 {
             // The XDG base directory spec lets a session manager prune files of
             // XDG_RUNTIME_DIR that lack the sticky bit (runc sets it too).
@@ -85,56 +85,56 @@ public struct StateStore: Sendable {
         if errno == EEXIST { return }
         if fromRuntimeDir {
             let code = errno
-            throw RuntimeError(
+            throw ApusError(
                 "create state root \(root): \(errorString(code)): the directory in XDG_RUNTIME_DIR must exist and be "
                     + "writable by this user (set XDG_RUNTIME_DIR to one that is, or pass --root DIR)")
         }
         do {
             try FileIO.makeDirectories(root, mode: 0o700)
         } catch {
-            throw RuntimeError("create state root \(root): \(error)")
+            throw ApusError("create state root \(root)", cause: error)
         }
     }
 
     /// Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins.
-    public func claim(_ id: String) throws(RuntimeError) -> ContainerLock {
+    public func claim(_ id: String) throws(ApusError) -> ContainerLock {
         try ensureRoot()
         if mkdir(directory(id), 0o711) < 0 {
-            if errno == EEXIST { throw RuntimeError("container \"\(id)\" already exists") }
-            throw RuntimeError("create state directory \(directory(id)): \(errorString(errno))")
+            if errno == EEXIST { throw ApusError("container \"\(id)\" already exists") }
+            throw ApusError("create state directory \(directory(id))", errno: errno)
         }
         return try lock(id, exclusive: true)
     }
 
     /// flock on the container's directory: commands on one id run one at a time.
-    public func lock(_ id: String, exclusive: Bool) throws(RuntimeError) -> ContainerLock {
+    public func lock(_ id: String, exclusive: Bool) throws(ApusError) -> ContainerLock {
         let fd = open(directory(id), O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { throw RuntimeError("container \"\(id)\" does not exist") }
-            throw RuntimeError("open state directory \(directory(id)): \(errorString(errno))")
+            if errno == ENOENT { throw ApusError("container \"\(id)\" does not exist") }
+            throw ApusError("open state directory \(directory(id))", errno: errno)
         }
         while flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0 {
             if errno == EINTR { continue }
             let code = errno
             close(fd)
-            throw RuntimeError("lock container \"\(id)\": \(errorString(code))")
+            throw ApusError("lock container \"\(id)\"", errno: code)
         }
         return ContainerLock(fd: fd)
     }
 
-    public func load(_ id: String) throws(RuntimeError) -> ContainerRecord {
+    public func load(_ id: String) throws(ApusError) -> ContainerRecord {
         guard let bytes = FileIO.read(statePath(id)) else {
             if errno == ENOENT {
-                if !FileIO.exists(directory(id)) { throw RuntimeError("container \"\(id)\" does not exist") }
-                throw RuntimeError(
+                if !FileIO.exists(directory(id)) { throw ApusError("container \"\(id)\" does not exist") }
+                throw ApusError(
                     "container \"\(id)\" has no state: its create did not finish (`delete --force \(id)` removes it)")
             }
-            throw RuntimeError("read \(statePath(id)): \(errorString(errno))")
+            throw ApusError("read \(statePath(id))", errno: errno)
         }
         do {
             return try TreeJSON.decode(ContainerRecord.self, from: Data(bytes))
         } catch {
-            throw RuntimeError("read \(statePath(id)): corrupt state: \(error)")
+            throw ApusError("read \(statePath(id)): corrupt state", cause: error)
         }
     }
 
@@ -142,7 +142,7 @@ public struct StateStore: Sendable {
     /// init is `pid`. A container deleted meanwhile is left alone: `delete` renames the
     /// directory away under the lock, so the locked directory is checked to be the one
     /// at the path, which nothing but the lock holder can then rename.
-    func markPidNamespaceShared(_ id: String, pid: Int32, startTime: UInt64) throws(RuntimeError) {
+    func markPidNamespaceShared(_ id: String, pid: Int32, startTime: UInt64) throws(ApusError) {
         let lock: ContainerLock
         do {
             lock = try self.lock(id, exclusive: true)
@@ -159,17 +159,17 @@ public struct StateStore: Sendable {
         do {
             try save(record)
         } catch {
-            throw RuntimeError("record in container \(id)'s state that its pid namespace is shared: \(error)")
+            throw ApusError("record in container \(id)'s state that its pid namespace is shared", cause: error)
         }
     }
 
-    public func save(_ record: ContainerRecord) throws(RuntimeError) {
+    public func save(_ record: ContainerRecord) throws(ApusError) {
         do {
             try FileIO.writeAtomically(statePath(record.id), bytes: try TreeJSON.encode(record), mode: 0o600)
-        } catch let error as SetupError {
-            throw RuntimeError(error.description)
+        } catch let error as ApusError {
+            throw error
         } catch {
-            throw RuntimeError("encode state of \(record.id): \(error)")
+            throw ApusError("encode state of \(record.id)", cause: error)
         }
     }
 
@@ -215,12 +215,6 @@ public final class ContainerLock {
     }
 
     deinit { release() }
-}
-
-/// An error of the runtime itself (as opposed to a setup step in the container).
-public struct RuntimeError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }
 
 extension ContainerRecord {

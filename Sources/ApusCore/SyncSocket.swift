@@ -42,10 +42,10 @@ public struct SyncSocket: Sendable {
         case seccompListener(Int32)
     }
 
-    public static func pair() throws(RuntimeError) -> (parent: SyncSocket, child: SyncSocket) {
+    public static func pair() throws(ApusError) -> (parent: SyncSocket, child: SyncSocket) {
         var fds: [Int32] = [-1, -1]
         if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) < 0 {
-            throw RuntimeError("create sync socket: \(errorString(errno))")
+            throw ApusError("create sync socket", errno: errno)
         }
         return (SyncSocket(fd: fds[0]), SyncSocket(fd: fds[1]))
     }

@@ -14,13 +14,13 @@ public struct CapabilitySets: Sendable, Equatable {
 
     /// Resolves names; names unknown to this kernel (newer than it) are skipped
     /// with a warning as runc does, names unknown to apus are errors.
-    public init(_ caps: Spec.Process.Capabilities?, lastCap: Int, warn: (String) -> Void) throws(SetupError) {
+    public init(_ caps: Spec.Process.Capabilities?, lastCap: Int, warn: (String) -> Void) throws(ApusError) {
         guard let caps else { return }
-        func mask(_ names: [String]?, _ set: String) throws(SetupError) -> UInt64 {
+        func mask(_ names: [String]?, _ set: String) throws(ApusError) -> UInt64 {
             var bits: UInt64 = 0
             for (i, name) in (names ?? []).enumerated() {
                 guard let number = knownCapabilities[name] else {
-                    throw SetupError(
+                    throw ApusError(
                         "capabilities", detail: "unknown capability \"\(name)\"",
                         field: ".process.capabilities.\(set)[\(i)]")
                 }
@@ -41,7 +41,7 @@ public struct CapabilitySets: Sendable, Equatable {
 
     /// Drops from the bounding set everything not listed (needs CAP_SETPCAP, so
     /// it runs before the switch to the container user).
-    public func applyBounding(lastCap: Int) throws(SetupError) {
+    public func applyBounding(lastCap: Int) throws(ApusError) {
         for cap in 0...lastCap where bounding & (1 << UInt64(cap)) == 0 {
             try sys("drop capability \(capabilityName(cap)) from the bounding set") {
                 apus_prctl(APUS_PR_CAPBSET_DROP, UInt(cap), 0, 0, 0)
@@ -51,7 +51,7 @@ public struct CapabilitySets: Sendable, Equatable {
 
     /// Sets effective/permitted/inheritable, then raises the ambient set
     /// (ambient needs the capability in both permitted and inheritable).
-    public func applyProcessSets(lastCap: Int) throws(SetupError) {
+    public func applyProcessSets(lastCap: Int) throws(ApusError) {
         try sys("set process capabilities") { apus_capset(effective, permitted, inheritable) }
         // The kernel only allows ambient caps that are permitted and
         // inheritable; runc skips the others silently (its default spec lists

@@ -8,7 +8,7 @@ public struct Console {
     public let slavePath: String
 
     /// Opens /dev/ptmx of the (already pivoted) container root.
-    public static func open(width: UInt?, height: UInt?) throws(SetupError) -> Console {
+    public static func open(width: UInt?, height: UInt?) throws(ApusError) -> Console {
         let master = try sys("open /dev/ptmx for the console") {
             Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
         }
@@ -18,14 +18,14 @@ public struct Console {
         if apus_ioctl_ptr(master, 0x4004_5431, &unlock) < 0 || apus_ioctl_ptr(master, 0x8004_5430, &number) < 0 {
             let code = errno
             close(master)
-            throw SetupError("unlock the console pty", errno: code)
+            throw ApusError("unlock the console pty", errno: code)
         }
         let path = "/dev/pts/\(number)"
         let slave = Glibc.open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
         if slave < 0 {
             let code = errno
             close(master)
-            throw SetupError("open console \(path)", errno: code)
+            throw ApusError("open console \(path)", errno: code)
         }
         let console = Console(master: master, slave: slave, slavePath: path)
         if let width, let height { console.resize(width: width, height: height) }
@@ -40,22 +40,22 @@ public struct Console {
 
     /// Bind-mounts the slave onto /dev/console, as runc does, so programs that
     /// open /dev/console reach the container's terminal and not the host's.
-    public func mountOnDevConsole() throws(SetupError) {
+    public func mountOnDevConsole() throws(ApusError) {
         let fd = Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
         if fd >= 0 {
             close(fd)
         } else if errno != EEXIST {
-            throw SetupError("create /dev/console", errno: errno)
+            throw ApusError("create /dev/console", errno: errno)
         }
         // Mount onto the inode we checked, never onto the path again: a rootfs
         // could swap /dev/console for a symlink to a host file in between
         // (CVE-2025-52565).
         let target = Glibc.open("/dev/console", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
-        if target < 0 { throw SetupError("open /dev/console", errno: errno) }
+        if target < 0 { throw ApusError("open /dev/console", errno: errno) }
         defer { close(target) }
         var st = stat()
         guard fstat(target, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFCHR else {
-            throw SetupError("bind \(slavePath) to /dev/console", detail: "/dev/console is not a file or a device")
+            throw ApusError("bind \(slavePath) to /dev/console", detail: "/dev/console is not a file or a device")
         }
         try sys("bind \(slavePath) to /dev/console") {
             apus_mount(procFD(slave), procFD(target), nil, UInt(MS_BIND), nil)
@@ -63,7 +63,7 @@ public struct Console {
     }
 
     /// New session, the slave as controlling terminal and stdio.
-    public func becomeStdio() throws(SetupError) {
+    public func becomeStdio() throws(ApusError) {
         _ = setsid()
         try sys("make \(slavePath) the controlling terminal") { apus_ioctl_int(slave, UInt(TIOCSCTTY), 0) }
         for target: Int32 in 0...2 {

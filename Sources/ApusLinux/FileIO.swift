@@ -67,18 +67,18 @@ public enum FileIO {
     }
 
     /// Writes `data` to an existing file (no create, no truncate: for /proc and /sys files).
-    public static func write(_ path: String, _ text: String, step: @autoclosure () -> String) throws(SetupError) {
+    public static func write(_ path: String, _ text: String, step: @autoclosure () -> String) throws(ApusError) {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { throw SetupError(step(), errno: errno) }
+        if fd < 0 { throw ApusError(step(), errno: errno) }
         defer { close(fd) }
         try writeAll(fd: fd, text, step: step())
     }
 
-    public static func writeAll(fd: Int32, _ text: String, step: @autoclosure () -> String) throws(SetupError) {
+    public static func writeAll(fd: Int32, _ text: String, step: @autoclosure () -> String) throws(ApusError) {
         try writeAll(fd: fd, bytes: Array(text.utf8), step: step())
     }
 
-    public static func writeAll(fd: Int32, bytes: [UInt8], step: @autoclosure () -> String) throws(SetupError) {
+    public static func writeAll(fd: Int32, bytes: [UInt8], step: @autoclosure () -> String) throws(ApusError) {
         let result: Int32 = bytes.withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count {
@@ -91,15 +91,15 @@ public enum FileIO {
             }
             return 0
         }
-        if result != 0 { throw SetupError(step(), errno: result) }
+        if result != 0 { throw ApusError(step(), errno: result) }
     }
 
     /// Atomically replaces `path` with `bytes` (write a temp file in the same
     /// directory, then rename), so readers never see a torn file.
-    public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(SetupError) {
+    public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(ApusError) {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        if fd < 0 { throw SetupError("write \(path)", errno: errno) }
+        if fd < 0 { throw ApusError("write \(path)", errno: errno) }
         do {
             try writeAll(fd: fd, bytes: bytes, step: "write \(path)")
         } catch {
@@ -111,7 +111,7 @@ public enum FileIO {
         if rename(tmp, path) < 0 {
             let code = errno
             unlink(tmp)
-            throw SetupError("write \(path)", errno: code)
+            throw ApusError("write \(path)", errno: code)
         }
     }
 
@@ -126,7 +126,7 @@ public enum FileIO {
 
     /// `mkdir -p`; returns the directories it created, outermost first.
     @discardableResult
-    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SetupError) -> [String] {
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(ApusError) -> [String] {
         var created: [String] = []
         var current = ""
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -134,7 +134,7 @@ public enum FileIO {
             if mkdir(current, mode) == 0 {
                 created.append(current)
             } else if errno != EEXIST {
-                throw SetupError("create directory \(current)", errno: errno)
+                throw ApusError("create directory \(current)", errno: errno)
             }
         }
         return created

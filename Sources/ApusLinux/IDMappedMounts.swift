@@ -14,11 +14,11 @@ public enum IDMappedMounts {
 
     /// Mount index → detached, id-mapped tree fd, for every mount that asks for one. The
     /// caller closes them once init has them (clone copies the fd table).
-    public static func prepare(_ spec: Spec, bundle: String) throws(SetupError) -> [Int: Int32] {
+    public static func prepare(_ spec: Spec, bundle: String) throws(ApusError) -> [Int: Int32] {
         var trees: [Int: Int32] = [:]
         var namespaces: [String: Int32] = [:]
         defer { for fd in namespaces.values { close(fd) } }
-        do throws(SetupError) {
+        do throws(ApusError) {
             for (index, entry) in (spec.mounts ?? []).enumerated() {
                 let options = parseMountOptions(entry.options ?? [])
                 guard options.idmap || entry.uidMappings != nil || entry.gidMappings != nil else { continue }
@@ -28,7 +28,7 @@ public enum IDMappedMounts {
                 let uids = explicit ? entry.uidMappings ?? [] : spec.linux?.uidMappings ?? []
                 let gids = explicit ? entry.gidMappings ?? [] : spec.linux?.gidMappings ?? []
                 guard !uids.isEmpty, !gids.isEmpty else {
-                    throw SetupError(
+                    throw ApusError(
                         "id-mapped mount to \(entry.destination)",
                         detail: "needs uidMappings and gidMappings on the mount or in linux", field: field)
                 }
@@ -42,7 +42,7 @@ public enum IDMappedMounts {
                     do {
                         userns = try userNamespace(uidMap: mapText(uids), gidMap: mapText(gids))
                     } catch {
-                        throw SetupError(
+                        throw ApusError(
                             "create a user namespace for the id-mapped mount of \(source): \(error.step)",
                             errno: error.errno,
                             detail: error.detail, field: field)
@@ -63,7 +63,7 @@ public enum IDMappedMounts {
     }
 
     /// A user namespace with these maps, as an fd; its short-lived owner is reaped.
-    static func userNamespace(uidMap: String, gidMap: String) throws(SetupError) -> Int32 {
+    static func userNamespace(uidMap: String, gidMap: String) throws(ApusError) -> Int32 {
         var gate: [Int32] = [-1, -1]
         try sys("create a pipe") { pipe(&gate) }
         let pid = apus_clone_userns_waiter(gate[0], gate[1])
@@ -74,7 +74,7 @@ public enum IDMappedMounts {
             close(gate[1])
             if pid > 0 { while waitpid(pid, nil, 0) < 0 && errno == EINTR {} }
         }
-        if pid < 0 { throw SetupError("clone into a new user namespace", errno: code) }
+        if pid < 0 { throw ApusError("clone into a new user namespace", errno: code) }
         try FileIO.write("/proc/\(pid)/uid_map", uidMap, step: "write uid_map")
         try FileIO.write("/proc/\(pid)/gid_map", gidMap, step: "write gid_map")
         return try sys("open its user namespace") { open("/proc/\(pid)/ns/user", O_RDONLY | O_CLOEXEC) }

@@ -18,8 +18,7 @@ enum KernelProbe {
     private static func rejection(
         _ nr: Int, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, _ d: Int = 0, _ e: Int = 0
     ) -> Int32 {
-        guard nr >= 0 else { return ENOSYS }
-        return apus_syscall(nr, a, b, c, d, e) < 0 ? Glibc.errno : 0
+        RawSyscall.call(nr, a, b, c, d, e) < 0 ? Glibc.errno : 0
     }
 
     /// clone3(NULL, 0): a size below CLONE_ARGS_SIZE_VER0 is refused before any copy.

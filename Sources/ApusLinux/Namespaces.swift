@@ -71,7 +71,7 @@ public struct NamespacePlan: Sendable {
 }
 
 /// Opens every namespace path up front (before any setns changes what paths mean).
-public func openNamespaceFiles(_ plan: NamespacePlan) throws(SetupError) -> [(
+public func openNamespaceFiles(_ plan: NamespacePlan) throws(ApusError) -> [(
     kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int
 )] {
     var fds: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)] = []
@@ -80,7 +80,7 @@ public func openNamespaceFiles(_ plan: NamespacePlan) throws(SetupError) -> [(
         if fd < 0 {
             let code = errno
             for opened in fds { close(opened.fd) }
-            throw SetupError(
+            throw ApusError(
                 "open \(join.kind.rawValue) namespace \(join.path)", errno: code,
                 field: ".linux.namespaces[\(join.index)].path")
         }
@@ -89,7 +89,7 @@ public func openNamespaceFiles(_ plan: NamespacePlan) throws(SetupError) -> [(
     return fds
 }
 
-public func joinNamespace(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int) throws(SetupError) {
+public func joinNamespace(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int) throws(ApusError) {
     try sys("join \(kind.rawValue) namespace", field: ".linux.namespaces[\(index)].path") {
         apus_setns(fd, kind.cloneFlag)
     }

@@ -14,11 +14,11 @@ public struct ProcFS: ~Copyable {
     static let resolveNoMagiclinks: UInt64 = 0x02
     static let resolveBeneath: UInt64 = 0x08
 
-    public init() throws(SetupError) {
+    public init() throws(ApusError) {
         let fd = try sys("open /proc") { open("/proc", APUS_O_PATH | O_DIRECTORY | O_CLOEXEC) }
         guard apus_fs_type(fd) == Self.superMagic else {
             close(fd)
-            throw SetupError("open /proc", detail: "/proc is not a procfs mount")
+            throw ApusError("open /proc", detail: "/proc is not a procfs mount")
         }
         self.fd = fd
     }
@@ -28,7 +28,7 @@ public struct ProcFS: ~Copyable {
     /// Writes `value` to `relative` (e.g. "sys/net/ipv4/ip_forward", "self/attr/exec"):
     /// resolved beneath the handle, within the one procfs mount, no magic links, and the
     /// opened file checked to be procfs.
-    public func write(_ relative: String, _ value: String, step: @autoclosure () -> String) throws(SetupError) {
+    public func write(_ relative: String, _ value: String, step: @autoclosure () -> String) throws(ApusError) {
         let file = try sys(step()) {
             apus_openat2(
                 fd, relative, UInt64(O_WRONLY | O_NOFOLLOW | O_CLOEXEC), 0,
@@ -36,12 +36,12 @@ public struct ProcFS: ~Copyable {
         }
         defer { close(file) }
         guard apus_fs_type(file) == Self.superMagic else {
-            throw SetupError(step(), detail: "/proc/\(relative) is not a procfs file")
+            throw ApusError(step(), detail: "/proc/\(relative) is not a procfs file")
         }
         let bytes = Array(value.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress, $0.count) }
-        if written < 0 { throw SetupError(step(), errno: errno) }
-        if written != bytes.count { throw SetupError(step(), detail: "short write") }
+        if written < 0 { throw ApusError(step(), errno: errno) }
+        if written != bytes.count { throw ApusError(step(), detail: "short write") }
     }
 
     /// SigIgn of this thread (bit sig-1 set for an ignored signal), read through the

@@ -8,21 +8,21 @@ import OCI
 public enum ProcessAttributes {
     /// `linux.intelRdt` needs the resctrl filesystem; without it, say so
     /// instead of silently running the container unconstrained.
-    public static func checkIntelRdt(_ spec: Spec) throws(SetupError) {
+    public static func checkIntelRdt(_ spec: Spec) throws(ApusError) {
         guard spec.linux?.intelRdt != nil else { return }
         if access("/sys/fs/resctrl/schemata", F_OK) != 0 {
-            throw SetupError(
+            throw ApusError(
                 "apply Intel RDT", detail: "resctrl is not mounted at /sys/fs/resctrl (no RDT support on this host)",
                 field: ".linux.intelRdt")
         }
-        throw SetupError("apply Intel RDT", detail: "not supported by apus yet", field: ".linux.intelRdt")
+        throw ApusError("apply Intel RDT", detail: "not supported by apus yet", field: ".linux.intelRdt")
     }
 
-    public static func apply(_ spec: Spec, proc: borrowing ProcFS) throws(SetupError) {
+    public static func apply(_ spec: Spec, proc: borrowing ProcFS) throws(ApusError) {
         guard let process = spec.process else { return }
         if let personality = spec.linux?.personality {
             guard let domain = knownPersonalityDomains[personality.domain] else {
-                throw SetupError(
+                throw ApusError(
                     "set personality", detail: "unknown domain \(personality.domain)",
                     field: ".linux.personality.domain")
             }
@@ -30,16 +30,16 @@ public enum ProcessAttributes {
         }
         if let io = process.ioPriority {
             guard let ioclass = knownIOPriorityClasses[io.class] else {
-                throw SetupError(
+                throw ApusError(
                     "set I/O priority", detail: "unknown class \(io.class)", field: ".process.ioPriority.class")
             }
             try sys("set I/O priority \(io.class) \(io.priority)", field: ".process.ioPriority") {
-                apus_ioprio_set(ioclass, Int32(clamping: io.priority))
+                RawSyscall.ioprioSet(class: ioclass, level: Int32(clamping: io.priority))
             }
         }
         if let s = process.scheduler {
             guard let policy = knownSchedulerPolicies[s.policy] else {
-                throw SetupError(
+                throw ApusError(
                     "set scheduler", detail: "unknown policy \(s.policy)", field: ".process.scheduler.policy")
             }
             var flags: UInt64 = 0
@@ -52,7 +52,7 @@ public enum ProcessAttributes {
         }
         if let profile = process.apparmorProfile, !profile.isEmpty {
             guard FileIO.readString("/sys/module/apparmor/parameters/enabled")?.trimmed == "Y" else {
-                throw SetupError(
+                throw ApusError(
                     "apply AppArmor profile \(profile)", detail: "AppArmor is not enabled on this host",
                     field: ".process.apparmorProfile")
             }
@@ -64,7 +64,7 @@ public enum ProcessAttributes {
         }
         if let label = process.selinuxLabel, !label.isEmpty {
             guard access("/sys/fs/selinux/enforce", F_OK) == 0 else {
-                throw SetupError(
+                throw ApusError(
                     "apply SELinux label \(label)", detail: "SELinux is not enabled on this host",
                     field: ".process.selinuxLabel")
             }

@@ -4,10 +4,10 @@ import OCI
 
 /// The last steps before execve, each a function named after the step.
 public enum ProcessSetup {
-    public static func applyRlimits(_ rlimits: [Spec.Process.Rlimit]) throws(SetupError) {
+    public static func applyRlimits(_ rlimits: [Spec.Process.Rlimit]) throws(ApusError) {
         for (i, limit) in rlimits.enumerated() {
             guard let resource = rlimitResource(named: limit.type) else {
-                throw SetupError(
+                throw ApusError(
                     "set rlimit", detail: "unknown rlimit type \"\(limit.type)\"",
                     field: ".process.rlimits[\(i)].type")
             }
@@ -19,7 +19,7 @@ public enum ProcessSetup {
         }
     }
 
-    public static func setOOMScoreAdj(_ value: Int, proc: borrowing ProcFS) throws(SetupError) {
+    public static func setOOMScoreAdj(_ value: Int, proc: borrowing ProcFS) throws(ApusError) {
         try proc.write(
             "self/oom_score_adj", String(value),
             step: "set oom_score_adj to \(value) (config.json .process.oomScoreAdj)")
@@ -27,14 +27,14 @@ public enum ProcessSetup {
 
     /// setgroups → setgid → setuid, in that order: after setuid the process may
     /// no longer change its groups.
-    public static func switchUser(_ user: Spec.User, setgroupsAllowed: Bool) throws(SetupError) {
+    public static func switchUser(_ user: Spec.User, setgroupsAllowed: Bool) throws(ApusError) {
         if setgroupsAllowed {
             let groups = (user.additionalGids ?? []).map { gid_t($0) }
             try sys("setgroups \(groups)", field: ".process.user.additionalGids") {
                 groups.withUnsafeBufferPointer { apus_setgroups(groups.count, $0.baseAddress) }
             }
         } else if let extra = user.additionalGids, !extra.isEmpty {
-            throw SetupError(
+            throw ApusError(
                 "setgroups", detail: "additional groups need setgroups, which this user namespace denies",
                 field: ".process.user.additionalGids")
         }
@@ -44,7 +44,7 @@ public enum ProcessSetup {
 
     /// Resolves the executable like execvp would, against the container's PATH,
     /// so that a missing binary fails `create` rather than the container.
-    public static func lookPath(_ name: String, env: [String]) throws(SetupError) -> String {
+    public static func lookPath(_ name: String, env: [String]) throws(ApusError) -> String {
         if name.contains("/") {
             try checkExecutable(name, shown: name)
             return name
@@ -59,20 +59,20 @@ public enum ProcessSetup {
                 return candidate
             }
         }
-        throw SetupError(
+        throw ApusError(
             "exec: \"\(name)\"", detail: "executable file not found in $PATH", field: ".process.args[0]")
     }
 
-    static func checkExecutable(_ path: String, shown: String) throws(SetupError) {
+    static func checkExecutable(_ path: String, shown: String) throws(ApusError) {
         var st = stat()
         if stat(path, &st) < 0 {
-            throw SetupError("exec: \"\(shown)\"", errno: errno, field: ".process.args[0]")
+            throw ApusError("exec: \"\(shown)\"", errno: errno, field: ".process.args[0]")
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw SetupError("exec: \"\(shown)\"", detail: "is a directory", field: ".process.args[0]")
+            throw ApusError("exec: \"\(shown)\"", detail: "is a directory", field: ".process.args[0]")
         }
         if access(path, X_OK) < 0 {
-            throw SetupError("exec: \"\(shown)\"", errno: errno, field: ".process.args[0]")
+            throw ApusError("exec: \"\(shown)\"", errno: errno, field: ".process.args[0]")
         }
     }
 
@@ -80,7 +80,7 @@ public enum ProcessSetup {
     /// the container (CVE-2024-21626: a leaked directory fd let cwd escape).
     public static func closeFileDescriptors(from first: Int32) {
         // close_range(first, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11.
-        if apus_close_range_cloexec(UInt32(first)) == 0 { return }
+        if RawSyscall.closeRange(UInt32(first), .max, cloexec: true) == 0 { return }
         for name in FileIO.listDirectory("/proc/self/fd") {
             if let fd = Int32(name), fd >= first {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -95,10 +95,10 @@ public enum ProcessSetup {
     public static func closeFileDescriptors(from first: Int32, except keep: [Int32]) {
         var next = first
         for fd in keep.filter({ $0 >= first }).sorted() {
-            if fd > next { _ = apus_close_range(UInt32(next), UInt32(fd - 1)) }
+            if fd > next { _ = RawSyscall.closeRange(UInt32(next), UInt32(fd - 1)) }
             next = max(next, fd + 1)
         }
-        _ = apus_close_range(UInt32(next), UInt32.max)
+        _ = RawSyscall.closeRange(UInt32(next), UInt32.max)
     }
 
     /// A created container's init from the exec fifo wait to execve, in C
@@ -131,13 +131,13 @@ public enum ProcessSetup {
     }
 
     /// execve with the config's args and env; returns only on failure.
-    public static func exec(path: String, args: [String], env: [String]) -> SetupError {
+    public static func exec(path: String, args: [String], env: [String]) -> ApusError {
         var cArgs = args.map { strdup($0) }
         cArgs.append(nil)
         var cEnv = env.map { strdup($0) }
         cEnv.append(nil)
         execve(path, &cArgs, &cEnv)
-        return SetupError("exec \(path)", errno: errno, field: ".process.args")
+        return ApusError("exec \(path)", errno: errno, field: ".process.args")
     }
 }
 

@@ -91,7 +91,7 @@ public enum Rootfs {
     /// Makes the whole tree private (or what `rootfsPropagation` asks) so nothing
     /// we mount propagates back to the host, then binds the rootfs onto itself so
     /// it is a mount point pivot_root can use.
-    public static func prepareRoot(_ spec: Spec, context: RootfsContext) throws(SetupError) -> RootfsDirectory {
+    public static func prepareRoot(_ spec: Spec, context: RootfsContext) throws(ApusError) -> RootfsDirectory {
         var flags = propagationFlags(spec.linux?.rootfsPropagation)
         // Shared propagation of "/" would leak our mounts to the host; start
         // from rslave and apply the requested mode to the new root at the end.
@@ -109,7 +109,7 @@ public enum Rootfs {
     }
 
     public static func mountAll(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext)
-        throws(SetupError)
+        throws(ApusError)
     {
         for (index, entry) in (spec.mounts ?? []).enumerated() {
             do {
@@ -122,7 +122,7 @@ public enum Rootfs {
 
     static func mountEntry(
         _ entry: Spec.Mount, root: borrowing RootfsDirectory, context: RootfsContext, idmappedTree: Int32? = nil
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         let options = parseMountOptions(entry.options ?? [])
         let type = entry.type ?? ""
         let isBind = options.isBind || type == "bind"
@@ -157,7 +157,7 @@ public enum Rootfs {
 
     static func createTarget(
         _ destination: String, root: borrowing RootfsDirectory, file: Bool, noSymlinks: Bool, type: String
-    ) throws(SetupError) -> Int32 {
+    ) throws(ApusError) -> Int32 {
         if !noSymlinks {
             return try root.create(destination, file: file, step: "create mount target \(destination)")
         }
@@ -170,7 +170,7 @@ public enum Rootfs {
         }
         if strict < 0 {
             let code = errno
-            throw SetupError(
+            throw ApusError(
                 "mount \(type) to \(destination)", errno: code,
                 detail: code == ELOOP ? "the target must not be a symlink" : nil)
         }
@@ -180,14 +180,14 @@ public enum Rootfs {
     static func bindMount(
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext,
         idmappedTree: Int32? = nil
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         guard var source = entry.source, !source.isEmpty else {
-            throw SetupError("bind mount to \(entry.destination)", detail: "no source given")
+            throw ApusError("bind mount to \(entry.destination)", detail: "no source given")
         }
         if !source.hasPrefix("/") { source = context.bundle + "/" + source }
         var st = stat()
         if stat(source, &st) < 0 {
-            throw SetupError("bind mount \(source) to \(entry.destination)", errno: errno, detail: "source")
+            throw ApusError("bind mount \(source) to \(entry.destination)", errno: errno, detail: "source")
         }
         let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
         let target = try createTarget(
@@ -224,7 +224,7 @@ public enum Rootfs {
     }
 
     static func applyPropagation(_ options: ParsedMountOptions, destination: String, root: borrowing RootfsDirectory)
-        throws(SetupError)
+        throws(ApusError)
     {
         if options.hasRecursiveAttrs {
             // rro, rnosuid, ...: mount_setattr applies them to the whole subtree
@@ -250,7 +250,7 @@ public enum Rootfs {
     /// read-only bind of the container's cgroup per hierarchy.
     static func mountCgroups(
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         let destination = entry.destination
         if let unified = context.cgroups.unified {
             try mountCgroup2(entry, options: options, containerCgroup: unified, root: root, context: context)
@@ -270,16 +270,16 @@ public enum Rootfs {
         // link of its root, three syscalls a hierarchy instead of a safe walk from the rootfs
         // for each (about 19).
         let tmpfs = root.openDirectoryNoSymlinks(destination)
-        if tmpfs < 0 { throw SetupError("open the cgroup tmpfs at \(destination)", errno: errno) }
+        if tmpfs < 0 { throw ApusError("open the cgroup tmpfs at \(destination)", errno: errno) }
         defer { close(tmpfs) }
         let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
         for hierarchy in context.cgroups.v1 {
             let inside = destination + "/" + hierarchy.name
             guard !hierarchy.name.isEmpty, !hierarchy.name.contains("/"), hierarchy.name != "..",
                 hierarchy.name != "."
-            else { throw SetupError("create cgroup mount point \(inside)", detail: "not a plain name") }
+            else { throw ApusError("create cgroup mount point \(inside)", detail: "not a plain name") }
             if mkdirat(tmpfs, hierarchy.name, 0o755) < 0 {
-                throw SetupError("create cgroup mount point \(inside)", errno: errno)
+                throw ApusError("create cgroup mount point \(inside)", errno: errno)
             }
             let mountPoint = procFD(tmpfs) + "/" + hierarchy.name
             try sys("bind cgroup \(hierarchy.hostDirectory) to \(inside)") {
@@ -302,7 +302,7 @@ public enum Rootfs {
     static func mountCgroup2(
         _ entry: Spec.Mount, options: ParsedMountOptions, containerCgroup: String, root: borrowing RootfsDirectory,
         context: RootfsContext
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         let destination = entry.destination
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
         defer { close(target) }
@@ -315,7 +315,7 @@ public enum Rootfs {
             }
             let code = errno
             if code != EPERM && code != EBUSY {
-                throw SetupError("mount cgroup2 to \(destination)", errno: code)
+                throw ApusError("mount cgroup2 to \(destination)", errno: code)
             }
         }
         try sys("bind cgroup \(containerCgroup) to \(destination)") {
@@ -343,7 +343,7 @@ public enum Rootfs {
     /// Default devices, `linux.devices`, /dev/ptmx and the /dev/fd links, when
     /// /dev is a fresh tmpfs of ours (runc skips this for a bind-mounted /dev).
     public static func populateDev(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext)
-        throws(SetupError)
+        throws(ApusError)
     {
         let mounts = spec.mounts ?? []
         guard
@@ -366,7 +366,7 @@ public enum Rootfs {
             case "b": mode = UInt32(S_IFBLK)
             case "p": mode = UInt32(S_IFIFO)
             default:
-                throw SetupError(
+                throw ApusError(
                     "create device \(device.path)", detail: "unknown type \"\(device.type)\"",
                     field: ".linux.devices[\(index)].type")
             }
@@ -392,20 +392,20 @@ public enum Rootfs {
         ]
         for (target, name) in links {
             if symlinkat(target, dev, name) < 0 && errno != EEXIST {
-                throw SetupError("create symlink /dev/\(name)", errno: errno)
+                throw ApusError("create symlink /dev/\(name)", errno: errno)
             }
         }
         if access("/proc/kcore", F_OK) == 0 && symlinkat("/proc/kcore", dev, "core") < 0 && errno != EEXIST {
-            throw SetupError("create symlink /dev/core", errno: errno)
+            throw ApusError("create symlink /dev/core", errno: errno)
         }
     }
 
     static func makeDevice(
         _ path: String, mode: UInt32, major: UInt32, minor: UInt32, uid: UInt32, gid: UInt32,
         root: borrowing RootfsDirectory, context: RootfsContext
-    ) throws(SetupError) {
+    ) throws(ApusError) {
         guard path.hasPrefix("/dev/") else {
-            throw SetupError("create device \(path)", detail: "devices must be under /dev")
+            throw ApusError("create device \(path)", detail: "devices must be under /dev")
         }
         let parentPath = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
@@ -415,16 +415,16 @@ public enum Rootfs {
             let rc = mknodat(parent, name, mode_t(mode), dev_t(apus_makedev(major, minor)))
             if rc == 0 {
                 if fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 {
-                    throw SetupError("chown device \(path)", errno: errno)
+                    throw ApusError("chown device \(path)", errno: errno)
                 }
                 return
             }
             if errno == EEXIST { return }
-            if errno != EPERM { throw SetupError("create device \(path)", errno: errno) }
+            if errno != EPERM { throw ApusError("create device \(path)", errno: errno) }
         }
         // In a user namespace mknod is not allowed: bind the host's node instead.
         let fd = openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
-        if fd < 0 && errno != EEXIST { throw SetupError("create device \(path)", errno: errno) }
+        if fd < 0 && errno != EEXIST { throw ApusError("create device \(path)", errno: errno) }
         if fd >= 0 { close(fd) }
         let target = try root.open(path, step: "open device \(path)")
         defer { close(target) }
@@ -433,9 +433,9 @@ public enum Rootfs {
 
     /// pivot_root into the rootfs and detach the old root. pivot_root(".", ".")
     /// stacks the old root on "/", so no directory has to be created for it.
-    public static func pivotRoot(into rootfs: String) throws(SetupError) {
+    public static func pivotRoot(into rootfs: String) throws(ApusError) {
         try sys("chdir to rootfs \(rootfs)", field: ".root.path") { chdir(rootfs) }
-        try sys("pivot_root into \(rootfs)") { apus_pivot_root(".", ".") }
+        try sys("pivot_root into \(rootfs)") { RawSyscall.pivotRoot(".", ".") }
         // Make the old root rslave so its unmount cannot propagate to the host.
         try sys("make old root rslave") { apus_mount(nil, ".", nil, msSlave | msRec, nil) }
         try sys("detach old root") { apus_umount2(".", 2 /* MNT_DETACH */) }
@@ -444,7 +444,7 @@ public enum Rootfs {
 
     /// `--no-pivot`: move the rootfs onto / and chroot, for roots (ramfs/initramfs)
     /// where pivot_root is not allowed.
-    public static func moveRoot(into rootfs: String) throws(SetupError) {
+    public static func moveRoot(into rootfs: String) throws(ApusError) {
         try sys("chdir to rootfs \(rootfs)", field: ".root.path") { chdir(rootfs) }
         try sys("move rootfs onto /") { apus_mount(rootfs, "/", nil, msMove, nil) }
         try sys("chroot into rootfs") { chroot(".") }
@@ -456,7 +456,7 @@ public enum Rootfs {
     /// cannot redirect it; mount_setattr changes only MOUNT_ATTR_RDONLY, so the clone keeps
     /// nosuid/nodev/noexec and the atime setting of the original without a statfs to read
     /// them. A symlink is not followed: the link itself is covered, its target stays as is.
-    public static func readonlyPaths(_ paths: [String]) throws(SetupError) {
+    public static func readonlyPaths(_ paths: [String]) throws(ApusError) {
         var newMountAPI = true
         for (index, path) in paths.enumerated() {
             let field = ".linux.readonlyPaths[\(index)]"
@@ -464,7 +464,7 @@ public enum Rootfs {
             if fd < 0 {
                 let code = errno
                 if code == ENOENT { continue }
-                throw SetupError("make \(path) read-only", errno: code, field: field)
+                throw ApusError("make \(path) read-only", errno: code, field: field)
             }
             var tree: Int32 = -1
             defer { closeBoth(fd, tree) }
@@ -487,7 +487,7 @@ public enum Rootfs {
                 // open_tree is Linux 5.2, mount_setattr 5.12.
                 if code != ENOSYS {
                     let step = tree < 0 ? "clone the mount at \(path)" : "make the clone of \(path) read-only"
-                    throw SetupError(step, errno: code, field: field)
+                    throw ApusError(step, errno: code, field: field)
                 }
                 newMountAPI = false
             }
@@ -499,7 +499,7 @@ public enum Rootfs {
     /// read-only, naming both by the magic links of fds. `fd` names the mount under the new
     /// bind, so the path is opened again and checked to be the same inode on another mount.
     /// A remount replaces the per-mount flags: the ones the mount has are read and kept.
-    static func remountReadonly(_ fd: Int32, path: String, field: String) throws(SetupError) {
+    static func remountReadonly(_ fd: Int32, path: String, field: String) throws(ApusError) {
         try sys("bind \(path) onto itself", field: field) {
             apus_mount(procFD(fd), procFD(fd), nil, msBind | msRec, nil)
         }
@@ -515,7 +515,7 @@ public enum Rootfs {
             // Mount ids are Linux 5.8; before, the inode check stands alone.
             below.mount == 0 || below.mount != above.mount
         else {
-            throw SetupError("make \(path) read-only", detail: "the path changed while it was bound", field: field)
+            throw ApusError("make \(path) read-only", detail: "the path changed while it was bound", field: field)
         }
         var vfs = statvfs()
         var keep: UInt = msNosuid | msNodev | msNoexec
@@ -530,7 +530,7 @@ public enum Rootfs {
     /// Closes `fd` and, when it is open (>= 0), `other`: with one close_range(2) when they
     /// are adjacent, as an fd and the next one opened usually are.
     static func closeBoth(_ fd: Int32, _ other: Int32) {
-        if other == fd + 1 && apus_close_range(UInt32(fd), UInt32(other)) == 0 { return }
+        if other == fd + 1 && RawSyscall.closeRange(UInt32(fd), UInt32(other)) == 0 { return }
         close(fd)
         if other >= 0 { close(other) }
     }
@@ -538,22 +538,22 @@ public enum Rootfs {
     /// `linux.maskedPaths`: files are covered with /dev/null, directories with a
     /// read-only tmpfs. /dev/null is checked to be the real 1:3 character device
     /// first, so a rootfs cannot redirect the mask (CVE-2025-31133).
-    public static func maskPaths(_ paths: [String]) throws(SetupError) {
+    public static func maskPaths(_ paths: [String]) throws(ApusError) {
         if paths.isEmpty { return }
         let null = Glibc.open("/dev/null", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
-        if null < 0 { throw SetupError("open /dev/null to mask paths", errno: errno, field: ".linux.maskedPaths") }
+        if null < 0 { throw ApusError("open /dev/null to mask paths", errno: errno, field: ".linux.maskedPaths") }
         defer { close(null) }
         var st = stat()
         guard fstat(null, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, apus_major(UInt64(st.st_rdev)) == 1,
             apus_minor(UInt64(st.st_rdev)) == 3
         else {
-            throw SetupError("mask paths", detail: "/dev/null is not the null device", field: ".linux.maskedPaths")
+            throw ApusError("mask paths", detail: "/dev/null is not the null device", field: ".linux.maskedPaths")
         }
         for (index, path) in paths.enumerated() {
             let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
             if fd < 0 {
                 if errno == ENOENT { continue }
-                throw SetupError("mask \(path)", errno: errno, field: ".linux.maskedPaths[\(index)]")
+                throw ApusError("mask \(path)", errno: errno, field: ".linux.maskedPaths[\(index)]")
             }
             defer { close(fd) }
             var target = stat()
@@ -573,7 +573,7 @@ public enum Rootfs {
     }
 
     /// `root.readonly` and the final propagation of the new root.
-    public static func finishRoot(_ spec: Spec) throws(SetupError) {
+    public static func finishRoot(_ spec: Spec) throws(ApusError) {
         if spec.root?.readonly == true {
             var vfs = statvfs()
             var keep: UInt = 0

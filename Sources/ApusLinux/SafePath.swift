@@ -8,7 +8,7 @@ public struct RootfsDirectory: ~Copyable {
     public let fd: Int32
     public let path: String
 
-    public init(path: String) throws(SetupError) {
+    public init(path: String) throws(ApusError) {
         self.path = path
         self.fd = try sys("open rootfs \(path)") { Glibc.open(path, APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
     }
@@ -20,7 +20,7 @@ public struct RootfsDirectory: ~Copyable {
     static let resolveNoSymlinks: UInt64 = 0x04  // RESOLVE_NO_SYMLINKS
 
     /// Opens `inside` (a path in the container) with APUS_O_PATH, resolved within the root.
-    public func open(_ inside: String, flags: Int32 = APUS_O_PATH, step: @autoclosure () -> String) throws(SetupError)
+    public func open(_ inside: String, flags: Int32 = APUS_O_PATH, step: @autoclosure () -> String) throws(ApusError)
         -> Int32
     {
         let relative = Self.relative(inside)
@@ -47,7 +47,7 @@ public struct RootfsDirectory: ~Copyable {
     /// empty file as the last component) without following any symlink out of
     /// the root, and returns an APUS_O_PATH fd of the result.
     public func create(_ inside: String, file: Bool, mode: mode_t = 0o755, step: @autoclosure () -> String)
-        throws(SetupError) -> Int32
+        throws(ApusError) -> Int32
     {
         // Most targets exist already (proc, dev, sys in any image): one openat2
         // instead of a mkdirat per component.
@@ -66,7 +66,7 @@ public struct RootfsDirectory: ~Copyable {
                 let made = mkdirat(parent, String(relativePath[relativePath.index(after: slash)...]), mode)
                 let code = errno
                 close(parent)
-                if made < 0 && code != EEXIST { throw SetupError(step(), errno: code) }
+                if made < 0 && code != EEXIST { throw ApusError(step(), errno: code) }
                 return try sys(step()) {
                     apus_openat2(
                         fd, relativePath, UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
@@ -90,12 +90,12 @@ public struct RootfsDirectory: ~Copyable {
                 } else if errno != EISDIR && errno != EEXIST && errno != ETXTBSY && errno != EACCES {
                     let code = errno
                     close(dirfd)
-                    throw SetupError(step(), errno: code)
+                    throw ApusError(step(), errno: code)
                 }
             } else if mkdirat(dirfd, part, mode) < 0 && errno != EEXIST {
                 let code = errno
                 close(dirfd)
-                throw SetupError(step(), errno: code)
+                throw ApusError(step(), errno: code)
             }
             let next = apus_openat2(
                 fd, Self.relative(walked),
@@ -103,7 +103,7 @@ public struct RootfsDirectory: ~Copyable {
                 0, Self.resolveInRoot | Self.resolveNoMagiclinks)
             let code = errno
             close(dirfd)
-            if next < 0 { throw SetupError(step(), errno: code) }
+            if next < 0 { throw ApusError(step(), errno: code) }
             dirfd = next
         }
         return dirfd

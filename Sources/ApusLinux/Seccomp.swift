@@ -22,12 +22,12 @@ public struct SeccompFilter: Sendable {
     static let tsyncESRCH: UInt32 = 1 << 4
     static let waitKillableRecv: UInt32 = 1 << 5
 
-    public static func compile(_ seccomp: Spec.Linux.Seccomp) throws(SetupError) -> SeccompFilter {
+    public static func compile(_ seccomp: Spec.Linux.Seccomp) throws(ApusError) -> SeccompFilter {
         let base = ".linux.seccomp"
         let defaultAction = try action(
             seccomp.defaultAction, errnoRet: seccomp.defaultErrnoRet, field: base + ".defaultAction")
         guard let ctx = seccomp_init(defaultAction) else {
-            throw SetupError(
+            throw ApusError(
                 "seccomp init", detail: "libseccomp rejected default action \(seccomp.defaultAction)",
                 field: base + ".defaultAction")
         }
@@ -46,7 +46,7 @@ public struct SeccompFilter: Sendable {
             }
             let rc = seccomp_arch_add(ctx, token)
             if rc < 0 && rc != -EEXIST {
-                throw SetupError("seccomp add architecture \(name)", errno: -rc, field: field)
+                throw ApusError("seccomp add architecture \(name)", errno: -rc, field: field)
             }
             archTokens.append(token)
         }
@@ -54,7 +54,7 @@ public struct SeccompFilter: Sendable {
         var flags: UInt32 = 0
         for (i, name) in (seccomp.flags ?? []).enumerated() {
             guard let bit = knownSeccompFlags[name] else {
-                throw SetupError("seccomp flag \(name)", detail: "unknown flag", field: base + ".flags[\(i)]")
+                throw ApusError("seccomp flag \(name)", detail: "unknown flag", field: base + ".flags[\(i)]")
             }
             flags |= bit
         }
@@ -67,7 +67,7 @@ public struct SeccompFilter: Sendable {
             // such a rule changes nothing, runc skips it too.
             if callAction == defaultAction { continue }
             if call.action == "SCMP_ACT_NOTIFY" { usesNotify = true }
-            let conditions = try (call.args ?? []).enumerated().map { (j, arg) throws(SetupError) in
+            let conditions = try (call.args ?? []).enumerated().map { (j, arg) throws(ApusError) in
                 try condition(arg, field: field + ".args[\(j)]")
             }
             // libseccomp cannot compare one argument twice in a rule; runc then
@@ -86,7 +86,7 @@ public struct SeccompFilter: Sendable {
                         seccomp_rule_add_array(ctx, callAction, number, UInt32($0.count), $0.baseAddress)
                     }
                     if rc < 0 {
-                        throw SetupError("seccomp add rule \(call.action) for \(name)", errno: -rc, field: field)
+                        throw ApusError("seccomp add rule \(call.action) for \(name)", errno: -rc, field: field)
                     }
                 }
             }
@@ -96,7 +96,7 @@ public struct SeccompFilter: Sendable {
         var length = 0
         let rc = apus_seccomp_export(ctx, &buffer, &length)
         guard rc == 0, let buffer else {
-            throw SetupError("seccomp export BPF", errno: -rc, field: base)
+            throw ApusError("seccomp export BPF", errno: -rc, field: base)
         }
         defer { free(buffer) }
         var program = Array(UnsafeBufferPointer(start: buffer, count: length))
@@ -224,15 +224,15 @@ public struct SeccompFilter: Sendable {
     /// Installs the filter on the calling thread. Returns the notify listener
     /// fd when a rule uses SCMP_ACT_NOTIFY, else nil.
     @discardableResult
-    public func load() throws(SetupError) -> Int32? {
+    public func load() throws(ApusError) -> Int32? {
         let rc = program.withUnsafeBufferPointer { apus_seccomp_load($0.baseAddress, $0.count, flags) }
         if rc < 0 {
-            throw SetupError("load seccomp filter", errno: errno, field: ".linux.seccomp")
+            throw ApusError("load seccomp filter", errno: errno, field: ".linux.seccomp")
         }
         return usesNotify ? rc : nil
     }
 
-    static func action(_ name: String, errnoRet: UInt32?, field: String) throws(SetupError) -> UInt32 {
+    static func action(_ name: String, errnoRet: UInt32?, field: String) throws(ApusError) -> UInt32 {
         // SCMP_ACT_ERRNO(x) / SCMP_ACT_TRACE(x) are function-like macros Swift cannot import.
         let code = (errnoRet ?? UInt32(EPERM)) & 0xffff
         switch name {
@@ -244,11 +244,11 @@ public struct SeccompFilter: Sendable {
         case "SCMP_ACT_LOG": return 0x7ffc_0000
         case "SCMP_ACT_ALLOW": return 0x7fff_0000
         case "SCMP_ACT_NOTIFY": return 0x7fc0_0000
-        default: throw SetupError("seccomp action \(name)", detail: "unknown action", field: field)
+        default: throw ApusError("seccomp action \(name)", detail: "unknown action", field: field)
         }
     }
 
-    static func condition(_ arg: Spec.Linux.Seccomp.Arg, field: String) throws(SetupError) -> scmp_arg_cmp {
+    static func condition(_ arg: Spec.Linux.Seccomp.Arg, field: String) throws(ApusError) -> scmp_arg_cmp {
         let op: scmp_compare
         switch arg.op {
         case "SCMP_CMP_NE": op = SCMP_CMP_NE
@@ -259,10 +259,10 @@ public struct SeccompFilter: Sendable {
         case "SCMP_CMP_GT": op = SCMP_CMP_GT
         // (argument & value) == valueTwo, as runc and libseccomp define it.
         case "SCMP_CMP_MASKED_EQ": op = SCMP_CMP_MASKED_EQ
-        default: throw SetupError("seccomp operator \(arg.op)", detail: "unknown operator", field: field + ".op")
+        default: throw ApusError("seccomp operator \(arg.op)", detail: "unknown operator", field: field + ".op")
         }
         guard arg.index < 6 else {
-            throw SetupError("seccomp argument \(arg.index)", detail: "index must be 0...5", field: field + ".index")
+            throw ApusError("seccomp argument \(arg.index)", detail: "index must be 0...5", field: field + ".index")
         }
         return scmp_arg_cmp(arg: UInt32(arg.index), op: op, datum_a: arg.value, datum_b: arg.valueTwo ?? 0)
     }

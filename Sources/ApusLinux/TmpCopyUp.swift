@@ -18,7 +18,7 @@ extension Rootfs {
     /// tmpfs (runc then leaves tmpfs's default mode too).
     static func mountTmpfsCopyUp(
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
-    ) throws(SetupError) -> Bool {
+    ) throws(ApusError) -> Bool {
         let destination = entry.destination
         let target: Int32
         do {
@@ -59,7 +59,7 @@ extension Rootfs {
         if top < 0 {
             let code = errno
             close(listing)
-            throw SetupError("tmpcopyup: open the new tmpfs for \(destination)", errno: code)
+            throw ApusError("tmpcopyup: open the new tmpfs for \(destination)", errno: code)
         }
         defer { close(top) }
         try copyEntries(from: listing, to: top, path: destination, depth: 0)
@@ -90,12 +90,12 @@ extension Rootfs {
     /// where the kernel (or a seccomp filter around apus) has no fsopen.
     static func detachedTmpfs(
         _ options: ParsedMountOptions, source: String, label: String?, destination: String
-    ) throws(SetupError) -> Int32? {
+    ) throws(ApusError) -> Int32? {
         let context = apus_fsopen("tmpfs")
         if context < 0 {
             let code = errno
             if code == ENOSYS { return nil }
-            throw SetupError("tmpcopyup: create a tmpfs for \(destination)", errno: code)
+            throw ApusError("tmpcopyup: create a tmpfs for \(destination)", errno: code)
         }
         defer { close(context) }
         // What mount(2) shows as the source in /proc/self/mountinfo.
@@ -116,7 +116,7 @@ extension Rootfs {
                 )
             }
         }
-        if apus_fsconfig_create(context) < 0 {
+        if RawSyscall.fsconfigCreate(context) < 0 {
             throw kernelError(context, errno: errno, step: "mount tmpfs to \(destination)")
         }
         var attrs: UInt64 = 0
@@ -143,7 +143,7 @@ extension Rootfs {
     static func attachedTmpfs(
         _ options: ParsedMountOptions, label: String?, target: Int32, covered: stat, root: borrowing RootfsDirectory,
         destination: String
-    ) throws(SetupError) -> Int32 {
+    ) throws(ApusError) -> Int32 {
         var fsData = options.data
         if let label { fsData.append("context=\"\(label)\"") }
         let data = fsData.isEmpty ? nil : fsData.joined(separator: ",")
@@ -161,7 +161,7 @@ extension Rootfs {
             parentAbove.st_dev == parentBelow.st_dev, parentAbove.st_ino == parentBelow.st_ino
         else {
             close(top)
-            throw SetupError("mount tmpfs to \(destination)", detail: "the path changed while it was mounted")
+            throw ApusError("mount tmpfs to \(destination)", detail: "the path changed while it was mounted")
         }
         return top
     }
@@ -196,26 +196,26 @@ extension Rootfs {
 
     /// The error of an fsconfig/fsmount step, with the kernel's own message from the
     /// filesystem context's log when there is one ("tmpfs: Bad value for 'size'").
-    static func kernelError(_ context: Int32, errno code: Int32, step: String) -> SetupError {
+    static func kernelError(_ context: Int32, errno code: Int32, step: String) -> ApusError {
         var buffer = [UInt8](repeating: 0, count: 256)
         let count = buffer.withUnsafeMutableBytes { read(context, $0.baseAddress, $0.count) }
-        guard count > 2 else { return SetupError(step, errno: code) }
+        guard count > 2 else { return ApusError(step, errno: code) }
         var message = String(decoding: buffer[0..<count], as: UTF8.self).trimmed
         if message.hasPrefix("e ") || message.hasPrefix("w ") || message.hasPrefix("i ") {
             message.removeFirst(2)
         }
-        return SetupError(step, errno: code, detail: message)
+        return ApusError(step, errno: code, detail: message)
     }
 
     /// Copies the entries of the directory open as `from` (consumed) into the directory open
     /// as `to`: directories, regular files, symlinks (as symlinks) and device, fifo and
     /// socket nodes, with owner, mode and times. Every lookup is one name relative to an fd,
     /// without following symlinks.
-    static func copyEntries(from: Int32, to: Int32, path: String, depth: Int) throws(SetupError) {
+    static func copyEntries(from: Int32, to: Int32, path: String, depth: Int) throws(ApusError) {
         guard let dir = fdopendir(from) else {
             let code = errno
             close(from)
-            throw SetupError("tmpcopyup: read directory \(path)", errno: code)
+            throw ApusError("tmpcopyup: read directory \(path)", errno: code)
         }
         defer { closedir(dir) }
         let source = dirfd(dir)
@@ -223,7 +223,7 @@ extension Rootfs {
             errno = 0
             guard let entry = readdir(dir) else {
                 let code = errno
-                if code != 0 { throw SetupError("tmpcopyup: read directory \(path)", errno: code) }
+                if code != 0 { throw ApusError("tmpcopyup: read directory \(path)", errno: code) }
                 return
             }
             // The name's bytes as they are: a String would replace bytes that are not UTF-8.
@@ -239,7 +239,7 @@ extension Rootfs {
     }
 
     static func copyEntry(_ name: [CChar], type: UInt8, at source: Int32, into target: Int32, path: String, depth: Int)
-        throws(SetupError)
+        throws(ApusError)
     {
         var kind = mode_t(0)
         switch Int(type) {
@@ -256,7 +256,7 @@ extension Rootfs {
         switch kind {
         case S_IFDIR:
             guard depth < copyUpDepthLimit else {
-                throw SetupError("tmpcopyup: copy \(path)", detail: "more than \(copyUpDepthLimit) directory levels")
+                throw ApusError("tmpcopyup: copy \(path)", detail: "more than \(copyUpDepthLimit) directory levels")
             }
             let sub = try sys("tmpcopyup: open \(path)") {
                 openat(source, name, O_RDONLY | APUS_O_DIRECTORY | APUS_O_NOFOLLOW | O_CLOEXEC)
@@ -264,13 +264,13 @@ extension Rootfs {
             if fstat(sub, &st) < 0 || mkdirat(target, name, 0o700) < 0 {
                 let code = errno
                 close(sub)
-                throw SetupError("tmpcopyup: copy directory \(path)", errno: code)
+                throw ApusError("tmpcopyup: copy directory \(path)", errno: code)
             }
             let made = openat(target, name, O_RDONLY | APUS_O_DIRECTORY | APUS_O_NOFOLLOW | O_CLOEXEC)
             if made < 0 {
                 let code = errno
                 close(sub)
-                throw SetupError("tmpcopyup: copy directory \(path)", errno: code)
+                throw ApusError("tmpcopyup: copy directory \(path)", errno: code)
             }
             defer { close(made) }
             try copyEntries(from: sub, to: made, path: path, depth: depth + 1)
@@ -284,7 +284,7 @@ extension Rootfs {
                 readlinkat(source, name, &buffer, buffer.count)
             }
             guard length < buffer.count else {
-                throw SetupError("tmpcopyup: read symlink \(path)", errno: ENAMETOOLONG)
+                throw ApusError("tmpcopyup: read symlink \(path)", errno: ENAMETOOLONG)
             }
             buffer[length] = 0
             try sys("tmpcopyup: create symlink \(path)") { symlinkat(buffer, target, name) }
@@ -309,19 +309,19 @@ extension Rootfs {
 
     /// A regular file: opened as a path first, so that a name swapped for a device or fifo
     /// since readdir is refused instead of opened, then read through the fd's magic link.
-    static func copyFile(_ name: [CChar], at source: Int32, into target: Int32, path: String) throws(SetupError) {
+    static func copyFile(_ name: [CChar], at source: Int32, into target: Int32, path: String) throws(ApusError) {
         let handle = try sys("tmpcopyup: open \(path)") {
             openat(source, name, APUS_O_PATH | APUS_O_NOFOLLOW | O_CLOEXEC)
         }
         var st = stat()
         guard fstat(handle, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(handle)
-            throw SetupError("tmpcopyup: copy \(path)", detail: "it changed while being copied")
+            throw ApusError("tmpcopyup: copy \(path)", detail: "it changed while being copied")
         }
         let input = open(procFD(handle), O_RDONLY | O_CLOEXEC | O_NOCTTY)
         let openCode = errno
         close(handle)
-        if input < 0 { throw SetupError("tmpcopyup: open \(path)", errno: openCode) }
+        if input < 0 { throw ApusError("tmpcopyup: open \(path)", errno: openCode) }
         defer { close(input) }
         let output = try sys("tmpcopyup: create \(path)") {
             openat(target, name, O_WRONLY | O_CREAT | O_EXCL | APUS_O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -331,13 +331,13 @@ extension Rootfs {
         try copyMetadata(st, to: output, path: path)
     }
 
-    static func copyData(from input: Int32, to output: Int32, path: String) throws(SetupError) {
+    static func copyData(from input: Int32, to output: Int32, path: String) throws(ApusError) {
         while true {
             let sent = sendfile(output, input, nil, 1 << 30)
             if sent > 0 { continue }
             if sent == 0 { return }
             if errno == EINTR { continue }
-            if errno != EINVAL && errno != ENOSYS { throw SetupError("tmpcopyup: copy \(path)", errno: errno) }
+            if errno != EINVAL && errno != ENOSYS { throw ApusError("tmpcopyup: copy \(path)", errno: errno) }
             break
         }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -351,7 +351,7 @@ extension Rootfs {
     }
 
     /// Owner before mode: chown clears the set-id bits the mode then sets again.
-    static func copyMetadata(_ st: stat, to fd: Int32, path: String) throws(SetupError) {
+    static func copyMetadata(_ st: stat, to fd: Int32, path: String) throws(ApusError) {
         try sys("tmpcopyup: set the owner of \(path)") { fchown(fd, st.st_uid, st.st_gid) }
         try sys("tmpcopyup: set the mode of \(path)") { fchmod(fd, st.st_mode & 0o7777) }
         var times = [st.st_atim, st.st_mtim]

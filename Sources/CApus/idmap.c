@@ -93,17 +93,6 @@ int apus_fsconfig_set(int fsfd, const char *key, const char *value)
 #endif
 }
 
-int apus_fsconfig_create(int fsfd)
-{
-#ifdef SYS_fsconfig
-	return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
-#else
-	(void)fsfd;
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
 int apus_fsmount(int fsfd, unsigned int attrs)
 {
 #ifdef SYS_fsmount

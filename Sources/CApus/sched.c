@@ -10,11 +10,6 @@ int apus_personality(unsigned long persona)
 	return personality(persona) < 0 ? -1 : 0;
 }
 
-int apus_ioprio_set(int ioclass, int level)
-{
-	return (int)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (ioclass << 13) | level);
-}
-
 struct apus_sched_attr {
 	uint32_t size;
 	uint32_t sched_policy;

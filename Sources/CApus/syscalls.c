@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <malloc.h>
@@ -14,7 +15,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -35,11 +35,6 @@ int apus_mount(const char *source, const char *target, const char *fstype,
 
 int apus_umount2(const char *target, int flags) { return umount2(target, flags); }
 
-int apus_pivot_root(const char *new_root, const char *put_old)
-{
-	return (int)syscall(SYS_pivot_root, new_root, put_old);
-}
-
 int apus_setns(int fd, int nstype) { return setns(fd, nstype); }
 int apus_unshare(int flags) { return unshare(flags); }
 int apus_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
@@ -49,8 +44,6 @@ int apus_prctl(int option, unsigned long a2, unsigned long a3,
 {
 	return prctl(option, a2, a3, a4, a5);
 }
-
-pid_t apus_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int apus_ioctl_int(int fd, unsigned long request, int value)
 {
@@ -68,21 +61,6 @@ int apus_setrlimit(int resource, uint64_t soft, uint64_t hard)
 	return setrlimit(resource, &rl);
 }
 
-int apus_getrlimit(int resource, uint64_t *soft, uint64_t *hard)
-{
-	struct rlimit rl;
-	if (getrlimit(resource, &rl) < 0)
-		return -1;
-	*soft = rl.rlim_cur;
-	*hard = rl.rlim_max;
-	return 0;
-}
-
-int apus_mknod(const char *path, unsigned int mode, unsigned int maj, unsigned int min)
-{
-	return mknod(path, mode, makedev(maj, min));
-}
-
 uint64_t apus_makedev(unsigned int maj, unsigned int min) { return makedev(maj, min); }
 unsigned int apus_major(uint64_t dev) { return major(dev); }
 unsigned int apus_minor(uint64_t dev) { return minor(dev); }
@@ -95,29 +73,6 @@ int apus_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uin
 	how.mode = mode;
 	how.resolve = resolve;
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
-int apus_pidfd_open(pid_t pid, unsigned int flags)
-{
-	return (int)syscall(SYS_pidfd_open, pid, flags);
-}
-
-int apus_pidfd_send_signal(int pidfd, int sig)
-{
-	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
-int apus_capget(uint64_t *eff, uint64_t *perm, uint64_t *inh)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
-	memset(d, 0, sizeof d);
-	if (syscall(SYS_capget, &h, d) < 0)
-		return -1;
-	*eff = (uint64_t)d[1].effective << 32 | d[0].effective;
-	*perm = (uint64_t)d[1].permitted << 32 | d[0].permitted;
-	*inh = (uint64_t)d[1].inheritable << 32 | d[0].inheritable;
-	return 0;
 }
 
 int apus_capset(uint64_t eff, uint64_t perm, uint64_t inh)
@@ -192,36 +147,12 @@ int apus_send_fd(int sock, int fd, const char *name)
 	return n < 0 ? -1 : 0;
 }
 
-int apus_recv_fd(int sock, char *name, size_t name_len)
+static void unblock_all_signals(void)
 {
-	char buf[CMSG_SPACE(sizeof(int))];
-	char dummy[1];
-	struct iovec iov;
-	struct msghdr msg;
-	struct cmsghdr *cmsg;
-	int fd = -1;
-
-	iov.iov_base = name_len ? name : dummy;
-	iov.iov_len = name_len ? name_len - 1 : 1;
-	memset(&msg, 0, sizeof msg);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = buf;
-	msg.msg_controllen = sizeof buf;
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -1;
-	if (name_len)
-		name[n] = 0;
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
-		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-	if (fd < 0)
-		errno = EBADMSG;
-	return fd;
+	/* The raw syscall: also called once libc's state may be gone
+	 * (apus_wait_for_start_and_exec). */
+	uint64_t none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 }
 
 void apus_reset_signals(uint64_t which)
@@ -237,7 +168,7 @@ void apus_reset_signals(uint64_t which)
 	for (int sig = 1; sig <= 64; sig++)
 		if ((which >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP)
 			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-	apus_unblock_all_signals();
+	unblock_all_signals();
 }
 
 int apus_signalfd_all(void)
@@ -272,20 +203,6 @@ int apus_signalfd_read(int fd, int *sig, int *code, int *status)
 	return (int)si.ssi_pid;
 }
 
-void apus_unblock_all_signals(void)
-{
-	/* The raw syscall: also called once libc's state may be gone
-	 * (apus_wait_for_start_and_exec). */
-	uint64_t none = 0;
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-}
-
-int apus_raise_default(int sig)
-{
-	signal(sig, SIG_DFL);
-	return raise(sig);
-}
-
 void apus_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 
 ssize_t apus_recv_msg(int sock, void *buf, size_t len, int *fd_out)
@@ -318,21 +235,6 @@ int apus_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int apus_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 int apus_setgroups(size_t n, const gid_t *groups) { return setgroups(n, groups); }
 
-int apus_close_range_cloexec(unsigned int first)
-{
-	return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
-}
-
-int apus_close_range(unsigned int first, unsigned int last)
-{
-	return (int)syscall(SYS_close_range, first, last, 0);
-}
-
-int apus_eventfd_cloexec(unsigned int initval)
-{
-	return eventfd(initval, EFD_CLOEXEC);
-}
-
 int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
 		       uint64_t attr_clr, uint64_t propagation, int userns_fd)
 {
@@ -363,14 +265,29 @@ long apus_syscall(long nr, long a, long b, long c, long d, long e)
 /* Gives back `ranges`, free heap pages and the stack below `frame` (the page of the
  * caller's frame): dead pages that an earlier deep call left resident. One page is kept
  * below the frame (the red zone and the calls still to come); the window stays inside the
- * 1 MiB guard gap the kernel keeps below a stack, so it can only meet the stack or nothing. */
-static void give_back(const struct apus_page_range *ranges, size_t count, uintptr_t frame, uintptr_t page)
+ * 1 MiB guard gap the kernel keeps below a stack, so it can only meet the stack or nothing.
+ *
+ * What this assumes, and APUS_NO_GIVE_BACK=1 (read here, before anything is dropped)
+ * turns it all off when one of these stops holding:
+ * - glibc: one thread, so malloc_trim takes no lock another thread holds; the static
+ *   build's TLS (errno) and the plan live in the brk heap, which malloc_trim only trims
+ *   at its free top; __libc_stack_end is the top of the initial stack, which grows down.
+ * - ELF: apus is one static executable whose PT_LOAD segments are all its image; text
+ *   and read-only data are clean file pages; writable segments past PT_GNU_RELRO hold
+ *   nothing read after the drop (they revert to the file, .bss to zero), while the RELRO
+ *   part (the relocated GOT through which libc's IFUNCs are called) is never in `ranges`
+ *   (ProcessMemory.wholeImageRanges). */
+static int give_back(const struct apus_page_range *ranges, size_t count, uintptr_t frame, uintptr_t page)
 {
+	const char *off = getenv("APUS_NO_GIVE_BACK");
+	if (off && off[0] == '1')
+		return 0;
 	malloc_trim(0);
 	size_t window = 256 * 1024;
 	madvise((void *)(frame - 2 * page - window), window, MADV_DONTNEED);
 	for (size_t i = 0; i < count; i++)
 		madvise((void *)ranges[i].start, ranges[i].length, MADV_DONTNEED);
+	return 1;
 }
 
 long apus_release_then_syscall(const struct apus_page_range *ranges, size_t count,
@@ -440,9 +357,8 @@ void apus_wait_for_start_and_exec(const struct apus_start_plan *shared)
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t frame = (uintptr_t)__builtin_frame_address(0) & ~(page - 1);
 	uintptr_t top = (uintptr_t)__libc_stack_end & ~(page - 1);
-	give_back(plan.image, plan.image_count, frame, page);
 	/* Frames above this one are never returned to; keep two pages of this frame's own. */
-	if (top > frame + 2 * page)
+	if (give_back(plan.image, plan.image_count, frame, page) && top > frame + 2 * page)
 		madvise((void *)(frame + 2 * page), top - frame - 2 * page, MADV_DONTNEED);
 
 	long fd;

@@ -1,7 +1,5 @@
 import ApusCore
-import ApusLinux
 import ArgumentParser
-import CApus
 import Glibc
 import OCI
 
@@ -22,7 +20,7 @@ struct GlobalOptions {
 
     /// The runtime of a command that keeps state: its root is resolved here, so a missing
     /// XDG_RUNTIME_DIR fails the command before it touches anything.
-    func runtime() throws(RuntimeError) -> Runtime {
+    func runtime() throws(ApusError) -> Runtime {
         let privilege = Privilege.current(rootless: rootless)
         return Runtime(store: try privilege.stateRoot(explicit: root), log: logger, privilege: privilege)
     }
@@ -86,19 +84,6 @@ struct GlobalOptions {
     }
 }
 
-enum Version {
-    static let apus = "0.1.0"
-    static let spec = "1.3.0"
-    static var text: String {
-        let seccomp = seccomp_version()
-        var out = "apus version \(apus)\nspec: \(spec)\n"
-        if let seccomp {
-            out += "libseccomp: \(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)\n"
-        }
-        return out
-    }
-}
-
 struct Apus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
@@ -136,23 +121,12 @@ struct Apus: ParsableCommand {
     }
 }
 
-/// The message of one of the runtime's own errors (each names step, object and field);
-/// nil for anything else, such as the parser's. Casts to the concrete types: cheap, where a
-/// cast to a protocol scans the binary's conformance records.
-func runtimeErrorMessage(_ error: any Error) -> String? {
-    if let error = error as? RuntimeError { return error.description }
-    if let error = error as? SetupError { return error.description }
-    if let error = error as? ConfigError { return error.description }
-    if let error = error as? CgroupError { return error.description }
-    return nil
-}
-
 /// Entry point: errors print one line naming what failed and exit 1 (runc's
 /// contract); a container's own exit code passes through `ExitCode`.
 @main
 enum Main {
     static func main() {
-        apus_ignore_sigpipe()
+        ignoreBrokenPipe()
         let argv = Array(CommandLine.arguments.dropFirst())
         if argv == ["--version"] || argv == ["-v"] || argv == ["version"] {
             printOut(Version.text)

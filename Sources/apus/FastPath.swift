@@ -55,7 +55,7 @@ enum FastPath {
                 return nil
             }
             let text = parsed.positionals.count == 2 ? parsed.positionals[1] : "SIGTERM"
-            guard let signal = parseSignal(text) else { throw RuntimeError("unknown signal \"\(text)\"") }
+            guard let signal = parseSignal(text) else { throw ApusError("unknown signal \"\(text)\"") }
             try runtime().kill(id: parsed.positionals[0], signal: signal, all: all)
             return 0
         case "exec":

@@ -10,13 +10,3 @@ struct PauseCommand: ParsableCommand {
         try GlobalOptions.current.runtime().pause(id: id)
     }
 }
-
-struct ResumeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "resume", abstract: "Resume every process of a paused container.")
-    @Argument(help: "Container id.") var id: String
-
-    func run() throws {
-        try GlobalOptions.current.runtime().resume(id: id)
-    }
-}

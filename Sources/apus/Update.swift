@@ -1,8 +1,5 @@
 import ApusCore
-import ApusLinux
 import ArgumentParser
-import FoundationEssentials
-import Glibc
 import OCI
 
 struct UpdateCommand: ParsableCommand {
@@ -42,20 +39,7 @@ struct UpdateCommand: ParsableCommand {
     }
 
     func makeRequest() throws -> UpdateRequest {
-        if let resources {
-            let bytes: [UInt8]?
-            if resources == "-" {
-                bytes = FileIO.readAll(fd: 0)
-            } else {
-                bytes = FileIO.read(absolutePath(resources))
-            }
-            guard let bytes else { throw RuntimeError("update: read \(resources): \(errorString(errno))") }
-            do {
-                return UpdateRequest(resources: try JSONDecoder().decode(Spec.Linux.Resources.self, from: Data(bytes)))
-            } catch {
-                throw RuntimeError("update: decode resources from \(resources): \(error)")
-            }
-        }
+        if let resources { return try UpdateRequest(resourcesFile: resources) }
         var r = Spec.Linux.Resources()
         var memory = Spec.Linux.Resources.Memory()
         var hasMemory = false

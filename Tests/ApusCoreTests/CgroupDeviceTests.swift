@@ -45,7 +45,7 @@ struct CgroupDeviceTests {
             Device(allow: true, type: "x"), Device(allow: true, access: ""), Device(allow: true, access: "rwx"),
             Device(allow: true, type: "c", major: 1 << 40),
         ] {
-            let error = #expect(throws: CgroupError.self) { try CgroupDevices.rules([bad]) }
+            let error = #expect(throws: ApusError.self) { try CgroupDevices.rules([bad]) }
             #expect(error?.field?.hasPrefix(".linux.resources.devices[0]") == true)
         }
     }
@@ -69,7 +69,7 @@ struct CgroupDeviceTests {
         #expect(emulator.rules == [Rule(allow: true, type: .char, major: 1, minor: 3, access: [.read, .write])])
         // A deny that would need a hole in a wildcard allow is refused (v1 would silently
         // keep allowing it).
-        let error = #expect(throws: CgroupError.self) {
+        let error = #expect(throws: ApusError.self) {
             try emulator.apply(Rule(allow: true, type: .char, major: nil, minor: nil, access: .read))
             try emulator.apply(Rule(allow: false, type: .char, major: 1, minor: 9, access: .read))
         }
@@ -103,8 +103,8 @@ struct CgroupDeviceTests {
         #expect(CgroupDevices.v1Writes(target: target, current: open).pairs.first == "devices.deny=a *:* rwm")
         // Same state: nothing to write.
         #expect(CgroupDevices.v1Writes(target: target, current: target).pairs.isEmpty)
-        #expect(throws: CgroupError.self) { try DeviceEmulator.fromDevicesList("c 1:3\n") }
-        #expect(throws: CgroupError.self) { try DeviceEmulator.fromDevicesList("x 1:3 rwm\n") }
+        #expect(throws: ApusError.self) { try DeviceEmulator.fromDevicesList("c 1:3\n") }
+        #expect(throws: ApusError.self) { try DeviceEmulator.fromDevicesList("x 1:3 rwm\n") }
     }
 
     @Test func bpfProgram() throws {

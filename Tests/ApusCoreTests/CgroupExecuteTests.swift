@@ -42,7 +42,7 @@ struct CgroupExecuteTests {
     @Test func missingFileError() throws {
         defer { cleanup() }
         let writes = try CgroupMemory.writes(.init(limit: 1000, swap: 2000), version: .v1).writes
-        let error = #expect(throws: CgroupError.self) { try manager.execute(writes, warn: { _ in }) }
+        let error = #expect(throws: ApusError.self) { try manager.execute(writes, warn: { _ in }) }
         #expect(
             error?.description
                 == "cgroup: write 2000 to \(dir)/memory.memsw.limit_in_bytes: No such file or directory: this kernel does not account swap (boot with swapaccount=1) (config.json .linux.resources.memory.swap)"
@@ -51,7 +51,7 @@ struct CgroupExecuteTests {
 
     @Test func missingController() throws {
         defer { cleanup() }
-        let error = #expect(throws: CgroupError.self) {
+        let error = #expect(throws: ApusError.self) {
             try manager.execute(CgroupPids.writes(.init(limit: 5), version: .v1).writes, warn: { _ in })
         }
         #expect(error?.description.contains("the pids controller is not available") == true)

@@ -37,7 +37,7 @@ struct CgroupPathTests {
         #expect(
             try CgroupPath.resolve(cgroupsPath: "a-b.slice:x:y", id: "c1", systemd: true)
                 == "/a.slice/a-b.slice/x-y.scope")
-        let error = #expect(throws: CgroupError.self) {
+        let error = #expect(throws: ApusError.self) {
             try CgroupPath.resolve(cgroupsPath: "/abs", id: "c1", systemd: true)
         }
         #expect(error?.description.contains("slice:prefix:name") == true)
@@ -53,7 +53,7 @@ struct CgroupPathTests {
             #expect((try? CgroupPath.resolve(cgroupsPath: input, id: "c1")) == "/apus/foo.slic:p:n/x")
             return
         }
-        let error = #expect(throws: CgroupError.self) { try CgroupPath.resolve(cgroupsPath: input, id: "c1") }
+        let error = #expect(throws: ApusError.self) { try CgroupPath.resolve(cgroupsPath: input, id: "c1") }
         #expect(error?.field == ".linux.cgroupsPath")
     }
 
@@ -61,9 +61,9 @@ struct CgroupPathTests {
         #expect(try CgroupPath.expandSlice("system.slice") == "/system.slice")
         #expect(try CgroupPath.expandSlice("a-b-c.slice") == "/a.slice/a-b.slice/a-b-c.slice")
         #expect(try CgroupPath.expandSlice("-.slice") == "")
-        #expect(throws: CgroupError.self) { try CgroupPath.expandSlice(".slice") }
-        #expect(throws: CgroupError.self) { try CgroupPath.expandSlice("a/b.slice") }
-        #expect(throws: CgroupError.self) { try CgroupPath.expandSlice("a.scope") }
+        #expect(throws: ApusError.self) { try CgroupPath.expandSlice(".slice") }
+        #expect(throws: ApusError.self) { try CgroupPath.expandSlice("a/b.slice") }
+        #expect(throws: ApusError.self) { try CgroupPath.expandSlice("a.scope") }
     }
 
     // MARK: layouts
@@ -150,7 +150,7 @@ struct CgroupPathTests {
     }
 
     @Test func noCgroups() {
-        #expect(throws: CgroupError.self) {
+        #expect(throws: ApusError.self) {
             try CgroupLayout.parse(mountinfo: "22 28 0:21 / /proc rw - proc proc rw\n")
         }
     }
@@ -210,7 +210,7 @@ struct CgroupPathTests {
         let plan = try manager.makePlan(resources, includeDevices: true)
         #expect(plan.writes.first?.description == "memory.limit_in_bytes=1048576")
         #expect(plan.writes.contains { $0.file == "cgroup.max.depth" && $0.version == .v2 })
-        let refused = #expect(throws: CgroupError.self) {
+        let refused = #expect(throws: ApusError.self) {
             try manager.makePlan(Spec.Linux.Resources(unified: ["memory.high": "1"]), includeDevices: false)
         }
         #expect(refused?.description.contains("hybrid") == true)

@@ -29,7 +29,7 @@ struct CgroupResourceTests {
 
     @Test(arguments: [(1000, 0), (1000, -1), (500, 1000)] as [(Int64, Int64)])
     func swapToV2Errors(_ swap: Int64, _ limit: Int64) {
-        #expect(throws: CgroupError.self) { try CgroupMemory.v2SwapMax(swap: swap, limit: limit) }
+        #expect(throws: ApusError.self) { try CgroupMemory.v2SwapMax(swap: swap, limit: limit) }
     }
 
     // MARK: memory
@@ -104,11 +104,11 @@ struct CgroupResourceTests {
         #expect(
             try CgroupMemory.writes(Resources.Memory(limit: 1000, swap: 1000), version: .v2).writes[0].ifMissing
                 == .skip)
-        #expect(throws: CgroupError.self) { try CgroupMemory.writes(Resources.Memory(swap: 1000), version: .v2) }
-        #expect(throws: CgroupError.self) {
+        #expect(throws: ApusError.self) { try CgroupMemory.writes(Resources.Memory(swap: 1000), version: .v2) }
+        #expect(throws: ApusError.self) {
             try CgroupMemory.writes(Resources.Memory(limit: 2000, swap: 1000), version: .v1)
         }
-        #expect(throws: CgroupError.self) { try CgroupMemory.writes(Resources.Memory(limit: -2), version: .v1) }
+        #expect(throws: ApusError.self) { try CgroupMemory.writes(Resources.Memory(limit: -2), version: .v1) }
     }
 
     @Test func memoryV2Refusals() throws {
@@ -119,14 +119,14 @@ struct CgroupResourceTests {
             Resources.Memory(swappiness: 10), Resources.Memory(disableOOMKiller: true),
             Resources.Memory(useHierarchy: false),
         ] {
-            let error = #expect(throws: CgroupError.self) { try CgroupMemory.writes(memory, version: .v2) }
+            let error = #expect(throws: ApusError.self) { try CgroupMemory.writes(memory, version: .v2) }
             #expect(error?.field?.hasPrefix(".linux.resources.memory.") == true)
         }
         // Values that are what v2 does anyway are fine.
         #expect(
             try CgroupMemory.writes(Resources.Memory(disableOOMKiller: false, useHierarchy: true), version: .v2).writes
                 .isEmpty)
-        #expect(throws: CgroupError.self) { try CgroupMemory.writes(Resources.Memory(swappiness: 101), version: .v1) }
+        #expect(throws: ApusError.self) { try CgroupMemory.writes(Resources.Memory(swappiness: 101), version: .v1) }
     }
 
     // MARK: cpu
@@ -157,7 +157,7 @@ struct CgroupResourceTests {
         let out = try CgroupCPU.writes(cpu, version: .v2)
         #expect(out.pairs == ["cpu.weight=39", "cpu.idle=1", "cpu.max.burst=1000", "cpu.max=50000 100000"])
         #expect(out.writes[2].retryAfter == "cpu.max")
-        let error = #expect(throws: CgroupError.self) { try CgroupCPU.writes(Self.fullCPU, version: .v2) }
+        let error = #expect(throws: ApusError.self) { try CgroupCPU.writes(Self.fullCPU, version: .v2) }
         #expect(error?.field == ".linux.resources.cpu.realtimeRuntime")
     }
 
@@ -173,9 +173,9 @@ struct CgroupResourceTests {
     }
 
     @Test func cpuLimits() throws {
-        #expect(throws: CgroupError.self) { try CgroupCPU.writes(Resources.CPU(shares: 1), version: .v1) }
-        #expect(throws: CgroupError.self) { try CgroupCPU.writes(Resources.CPU(shares: 262_145), version: .v2) }
-        #expect(throws: CgroupError.self) { try CgroupCPU.writes(Resources.CPU(quota: -5), version: .v1) }
+        #expect(throws: ApusError.self) { try CgroupCPU.writes(Resources.CPU(shares: 1), version: .v1) }
+        #expect(throws: ApusError.self) { try CgroupCPU.writes(Resources.CPU(shares: 262_145), version: .v2) }
+        #expect(throws: ApusError.self) { try CgroupCPU.writes(Resources.CPU(quota: -5), version: .v1) }
         #expect(try CgroupCPU.writes(Resources.CPU(shares: 0, realtimeRuntime: 0), version: .v2).pairs == [])
         // A kernel without the burst knob behaves as burst 0.
         #expect(try CgroupCPU.writes(Resources.CPU(burst: 0), version: .v1).writes[0].ifMissing == .skip)
@@ -190,7 +190,7 @@ struct CgroupResourceTests {
                 $0.controller == "cpuset" && $0.version == .v2
             })
         #expect(try CgroupCPUSet.writes(Resources.CPU(cpus: "", mems: nil), version: .v1).pairs == [])
-        #expect(throws: CgroupError.self) { try CgroupCPUSet.writes(Resources.CPU(cpus: "0\n1"), version: .v1) }
+        #expect(throws: ApusError.self) { try CgroupCPUSet.writes(Resources.CPU(cpus: "0\n1"), version: .v1) }
     }
 
     // MARK: pids, blkio, hugetlb, network, rdma, unified
@@ -234,9 +234,9 @@ struct CgroupResourceTests {
                 "io.max=8:0 riops=100", "io.max=8:0 wiops=max",
             ])
         #expect(out.writes[0].ifMissing == .fallback(file: "io.weight", value: "4950"))
-        #expect(throws: CgroupError.self) { try CgroupBlockIO.writes(Self.blockIO, version: .v2) }
-        #expect(throws: CgroupError.self) { try CgroupBlockIO.writes(Resources.BlockIO(weight: 5), version: .v1) }
-        #expect(throws: CgroupError.self) {
+        #expect(throws: ApusError.self) { try CgroupBlockIO.writes(Self.blockIO, version: .v2) }
+        #expect(throws: ApusError.self) { try CgroupBlockIO.writes(Resources.BlockIO(weight: 5), version: .v1) }
+        #expect(throws: ApusError.self) {
             try CgroupBlockIO.writes(
                 Resources.BlockIO(throttleReadBpsDevice: [.init(major: -1, minor: 0, rate: 1)]), version: .v1)
         }
@@ -258,7 +258,7 @@ struct CgroupResourceTests {
                 "hugetlb.1GB.rsvd.max=0",
             ])
         for bad in ["2M", "../2MB", "MB", "2 MB", "2mB"] {
-            #expect(throws: CgroupError.self) {
+            #expect(throws: ApusError.self) {
                 try CgroupHugetlb.writes([.init(pageSize: bad, limit: 1)], version: .v1)
             }
         }
@@ -275,9 +275,9 @@ struct CgroupResourceTests {
         let out = try CgroupNetwork.writes(network, version: .v1)
         #expect(out.pairs == ["net_cls.classid=1048577", "net_prio.ifpriomap=eth0 5", "net_prio.ifpriomap=lo 2"])
         #expect(out.writes.map(\.controller) == ["net_cls", "net_prio", "net_prio"])
-        #expect(throws: CgroupError.self) { try CgroupNetwork.writes(network, version: .v2) }
+        #expect(throws: ApusError.self) { try CgroupNetwork.writes(network, version: .v2) }
         #expect(try CgroupNetwork.writes(Resources.Network(priorities: []), version: .v2).writes.isEmpty)
-        #expect(throws: CgroupError.self) {
+        #expect(throws: ApusError.self) {
             try CgroupNetwork.writes(
                 Resources.Network(priorities: [.init(name: "eth0 1\nlo", priority: 1)]), version: .v1)
         }
@@ -301,12 +301,12 @@ struct CgroupResourceTests {
         #expect(out.pairs == ["cgroup.max.depth=3", "io.max=8:0 rbps=1", "io.max=8:16 wbps=2", "memory.high=1000000"])
         #expect(out.writes.map(\.controller) == ["cgroup", "io", "io", "memory"])
         #expect(out.writes[1].field == ".linux.resources.unified[\"io.max\"]")
-        let v1 = #expect(throws: CgroupError.self) {
+        let v1 = #expect(throws: ApusError.self) {
             try CgroupUnified.writes(unified, layout: .v1, v2Controllers: nil)
         }
         #expect(v1?.description.contains("cannot use unified on cgroup v1") == true)
         // Hybrid: only what the v2 hierarchy has.
-        let hybrid = #expect(throws: CgroupError.self) {
+        let hybrid = #expect(throws: ApusError.self) {
             try CgroupUnified.writes(unified, layout: .hybrid, v2Controllers: ["hugetlb"])
         }
         #expect(hybrid?.description.contains("io controller") == true)
@@ -317,7 +317,7 @@ struct CgroupResourceTests {
                 "cgroup.max.depth=2", "hugetlb.2MB.max=0",
             ])
         for bad in ["../memory.max", "memory", ".max", "a/b.c"] {
-            #expect(throws: CgroupError.self) {
+            #expect(throws: ApusError.self) {
                 try CgroupUnified.writes([bad: "1"], layout: .unified, v2Controllers: nil)
             }
         }
@@ -349,14 +349,14 @@ struct CgroupResourceTests {
     @Test func missingControllers() throws {
         var placement = Self.hybrid
         placement.v2Controllers = []
-        let hugetlb = #expect(throws: CgroupError.self) {
+        let hugetlb = #expect(throws: ApusError.self) {
             try CgroupPlan.make(
                 resources: Resources(hugepageLimits: [.init(pageSize: "2MB", limit: 0)]), placement: placement,
                 includeDevices: false)
         }
         #expect(hugetlb?.description.contains("the hugetlb controller is not available") == true)
         #expect(hugetlb?.field == ".linux.resources.hugepageLimits[0].limit")
-        let net = #expect(throws: CgroupError.self) {
+        let net = #expect(throws: ApusError.self) {
             try CgroupPlan.make(
                 resources: Resources(network: .init(classID: 1)), placement: Self.hybrid, includeDevices: false)
         }
@@ -367,7 +367,7 @@ struct CgroupResourceTests {
             includeDevices: false)
         #expect(quiet.writes.isEmpty && quiet.devices == nil)
         let v1 = CgroupPlacement(layout: .v1, v1Controllers: ["memory"])
-        #expect(throws: CgroupError.self) { try CgroupPlan.make(resources: nil, placement: v1, includeDevices: true) }
+        #expect(throws: ApusError.self) { try CgroupPlan.make(resources: nil, placement: v1, includeDevices: true) }
         #expect(try CgroupPlan.make(resources: nil, placement: v1, includeDevices: false).writes.isEmpty)
     }
 

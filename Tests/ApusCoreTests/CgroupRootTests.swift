@@ -52,7 +52,7 @@ struct CgroupRootTests {
             cpu: .init(shares: 512, quota: 20000, period: 100_000, cpus: "0"),
             pids: .init(limit: 20),
             hugepageLimits: Self.hasUnifiedMount ? [.init(pageSize: "2MB", limit: 0)] : nil)
-        try manager.create(resources: resources)
+        try manager.create(resources: resources) { _ in }
         var destroyed = false
         defer { if !destroyed { try? manager.destroy() } }
 
@@ -84,7 +84,7 @@ struct CgroupRootTests {
     @Test(.enabled(if: isRoot, "needs root to create cgroups"))
     func processesStatsFreezeKill() throws {
         let manager = try CgroupManager.resolve(cgroupsPath: Self.uniquePath(), id: "x")
-        try manager.create(resources: Resources(memory: .init(limit: 64 << 20), pids: .init(limit: 10)))
+        try manager.create(resources: Resources(memory: .init(limit: 64 << 20), pids: .init(limit: 10))) { _ in }
         defer { try? manager.destroy() }
 
         let child = try Joined(
@@ -124,24 +124,24 @@ struct CgroupRootTests {
     @Test(.enabled(if: isRoot, "needs root to create cgroups"))
     func memoryOrderAndUpdate() throws {
         let manager = try CgroupManager.resolve(cgroupsPath: Self.uniquePath(), id: "x")
-        try manager.create(resources: Resources(memory: .init(limit: 64 << 20, swap: 64 << 20)))
+        try manager.create(resources: Resources(memory: .init(limit: 64 << 20, swap: 64 << 20))) { _ in }
         defer { try? manager.destroy() }
         let memory = try #require(manager.paths["memory"])
         // Raising the limit past the current memsw: EINVAL first, then retried after memsw.
-        try manager.update(resources: Resources(memory: .init(limit: 256 << 20, swap: 512 << 20)))
+        try manager.update(resources: Resources(memory: .init(limit: 256 << 20, swap: 512 << 20))) { _ in }
         #expect(CgroupFS.readLine(memory + "/memory.limit_in_bytes") == "268435456")
         #expect(CgroupFS.readLine(memory + "/memory.memsw.limit_in_bytes") == "536870912")
         // Lowering both: limit first.
-        try manager.update(resources: Resources(memory: .init(limit: 32 << 20, swap: 48 << 20)))
+        try manager.update(resources: Resources(memory: .init(limit: 32 << 20, swap: 48 << 20))) { _ in }
         #expect(CgroupFS.readLine(memory + "/memory.limit_in_bytes") == "33554432")
         #expect(CgroupFS.readLine(memory + "/memory.memsw.limit_in_bytes") == "50331648")
         // Unlimited lifts memsw as well.
-        try manager.update(resources: Resources(memory: .init(limit: -1)))
+        try manager.update(resources: Resources(memory: .init(limit: -1))) { _ in }
         #expect(
             CgroupFS.readLine(memory + "/memory.memsw.limit_in_bytes")
                 == CgroupFS.readLine(memory + "/memory.limit_in_bytes"))
         // CPU period smaller than before together with a quota.
-        try manager.update(resources: Resources(cpu: .init(quota: 5000, period: 10000)))
+        try manager.update(resources: Resources(cpu: .init(quota: 5000, period: 10000))) { _ in }
         #expect(CgroupFS.readLine(manager.paths["cpu", default: ""] + "/cpu.cfs_period_us") == "10000")
     }
 
@@ -149,8 +149,8 @@ struct CgroupRootTests {
     func failedCreateLeavesNothing() throws {
         let path = Self.uniquePath()
         let manager = try CgroupManager.resolve(cgroupsPath: path, id: "x")
-        let error = #expect(throws: CgroupError.self) {
-            try manager.create(resources: Resources(memory: .init(limit: 64 << 20), cpu: .init(cpus: "99")))
+        let error = #expect(throws: ApusError.self) {
+            try manager.create(resources: Resources(memory: .init(limit: 64 << 20), cpu: .init(cpus: "99"))) { _ in }
         }
         let cpuset = manager.paths["cpuset"] ?? ""
         // EINVAL or ERANGE depending on the kernel.
@@ -169,7 +169,7 @@ struct CgroupRootTests {
             try Test.cancel("devicesV1: no v1 devices hierarchy on this host")
         }
         let manager = try CgroupManager.resolve(cgroupsPath: Self.uniquePath(), id: "x")
-        try manager.create(resources: Resources(devices: [.init(allow: false, access: "rwm")]))
+        try manager.create(resources: Resources(devices: [.init(allow: false, access: "rwm")])) { _ in }
         defer { try? manager.destroy() }
         let list = CgroupFS.read(manager.paths["devices", default: ""] + "/devices.list") ?? ""
         #expect(list.contains("c 1:3 rwm"))
@@ -184,7 +184,8 @@ struct CgroupRootTests {
         try manager.update(
             resources: Resources(devices: [
                 .init(allow: false), .init(allow: true, type: "c", major: 1, minor: 11, access: "r"),
-            ]))
+            ])
+        ) { _ in }
         let after = try Joined(manager, script: "(: < /dev/kmsg) 2>/dev/null && echo kmsg-ok")
         #expect(try after.finish() == "kmsg-ok\n")
     }
@@ -199,7 +200,7 @@ struct CgroupRootTests {
     func devicesV2Body() throws {
         let root = try #require(Self.hostLayout?.unified)
         let manager = CgroupManager(layout: CgroupLayout(kind: .unified, unified: root), path: Self.uniquePath("dev"))
-        try manager.create(resources: Resources(devices: [.init(allow: false, access: "rwm")]))
+        try manager.create(resources: Resources(devices: [.init(allow: false, access: "rwm")])) { _ in }
         defer { try? manager.destroy() }
         let dir = try #require(manager.paths["unified"])
         let ids = try CgroupBPF.attachedPrograms(dir: dir)
@@ -229,7 +230,8 @@ struct CgroupRootTests {
         try manager.update(
             resources: Resources(devices: [
                 .init(allow: false), .init(allow: true, type: "c", major: 1, minor: 11, access: "r"),
-            ]))
+            ])
+        ) { _ in }
         #expect(try CgroupBPF.attachedPrograms(dir: dir).count == 1)
         let after = try Joined(
             manager,
@@ -254,11 +256,11 @@ struct CgroupRootTests {
     func existingLeafIsKept() throws {
         let path = Self.uniquePath()
         let first = try CgroupManager.resolve(cgroupsPath: path, id: "x")
-        try first.create(resources: nil)
+        try first.create(resources: nil) { _ in }
         defer { try? first.destroy() }
         // A second container pointed at the same cgroup does not own it.
         let second = try CgroupManager.resolve(cgroupsPath: path, id: "y")
-        try second.create(resources: nil)
+        try second.create(resources: nil) { _ in }
         #expect(second.created.isEmpty)
         try second.destroy()
         #expect(CgroupFS.exists(first.paths["memory", default: ""]))
@@ -288,7 +290,7 @@ final class Joined {
     init(_ manager: CgroupManager, script: String) throws {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw CgroupError("pipe", errno: errno) }
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw ApusError.cgroup("pipe", errno: errno) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -303,7 +305,7 @@ final class Joined {
         let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, &cArgs, environ)
         close(toChild[0])
         close(fromChild[1])
-        guard rc == 0 else { throw CgroupError("spawn /bin/sh", errno: rc) }
+        guard rc == 0 else { throw ApusError.cgroup("spawn /bin/sh", errno: rc) }
         self.pid = pid
         self.input = toChild[1]
         self.output = fromChild[0]
@@ -370,7 +372,7 @@ extension CgroupRootTests {
             devices: [.init(allow: false, access: "rwm")], memory: .init(limit: 64 << 20), pids: .init(limit: 100))
         let marker = open("/dev/null/create-start", O_RDONLY)
         _ = marker
-        try manager.create(resources: resources)
+        try manager.create(resources: resources) { _ in }
         let child = try Joined(manager, script: "exit 0")
         _ = try child.finish()
         _ = open("/dev/null/destroy-start", O_RDONLY)

@@ -12,17 +12,17 @@ enum CgroupBPF {
     /// the device programs attached to `dir` before (by an earlier create or update, or by
     /// another runtime) are detached after the new one is in, so there is no window
     /// without a filter.
-    static func attachDeviceFilter(_ program: [BPFInstruction], to dir: String, replacing: Bool) throws(CgroupError) {
+    static func attachDeviceFilter(_ program: [BPFInstruction], to dir: String, replacing: Bool) throws(ApusError) {
         let field = CgroupDevices.field
         let cgroupFD = CgroupFS.retrying { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        if cgroupFD < 0 { throw CgroupError("open \(dir) for the device filter", errno: errno, field: field) }
+        if cgroupFD < 0 { throw ApusError.cgroup("open \(dir) for the device filter", errno: errno, field: field) }
         defer { close(cgroupFD) }
 
         let old = replacing ? try attachedPrograms(cgroupFD, dir: dir) : []
         let programFD = try load(program)
         defer { close(programFD) }
         if apus_bpf_prog_attach(cgroupFD, programFD, attachCgroupDevice, allowMulti) < 0 {
-            throw CgroupError("attach the device filter to \(dir)", errno: errno, field: field)
+            throw ApusError.cgroup("attach the device filter to \(dir)", errno: errno, field: field)
         }
         for id in old {
             let oldFD = apus_bpf_prog_get_fd_by_id(id)
@@ -30,13 +30,13 @@ enum CgroupBPF {
             if oldFD < 0 { continue }
             defer { close(oldFD) }
             if apus_bpf_prog_detach(cgroupFD, oldFD, attachCgroupDevice) < 0 && errno != ENOENT {
-                throw CgroupError(
+                throw ApusError.cgroup(
                     "detach the old device filter (program \(id)) from \(dir)", errno: errno, field: field)
             }
         }
     }
 
-    static func load(_ program: [BPFInstruction]) throws(CgroupError) -> Int32 {
+    static func load(_ program: [BPFInstruction]) throws(ApusError) -> Int32 {
         let bytes = program.flatMap(\.bytes)
         let license = "Apache"
         var fd = bytes.withUnsafeBytes { insns in
@@ -62,28 +62,28 @@ enum CgroupBPF {
         }
         let verifier = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             .trimmedLines
-        throw CgroupError(
+        throw ApusError.cgroup(
             "load the device filter (BPF_PROG_TYPE_CGROUP_DEVICE, \(program.count) instructions)", errno: code,
             detail: verifier.isEmpty ? nil : "verifier: " + verifier, field: CgroupDevices.field)
     }
 
     /// Ids of the device programs attached to the cgroup itself (not inherited ones).
-    static func attachedPrograms(_ cgroupFD: Int32, dir: String) throws(CgroupError) -> [UInt32] {
+    static func attachedPrograms(_ cgroupFD: Int32, dir: String) throws(ApusError) -> [UInt32] {
         var ids = [UInt32](repeating: 0, count: 64)
         var count = UInt32(ids.count)
         let rc = ids.withUnsafeMutableBufferPointer {
             apus_bpf_prog_query(cgroupFD, attachCgroupDevice, $0.baseAddress, &count)
         }
         if rc < 0 {
-            throw CgroupError("query the device filters of \(dir)", errno: errno, field: CgroupDevices.field)
+            throw ApusError.cgroup("query the device filters of \(dir)", errno: errno, field: CgroupDevices.field)
         }
         return Array(ids.prefix(Int(count)))
     }
 
     /// Ids of the device programs attached to a cgroup directory (tests, diagnostics).
-    static func attachedPrograms(dir: String) throws(CgroupError) -> [UInt32] {
+    static func attachedPrograms(dir: String) throws(ApusError) -> [UInt32] {
         let fd = CgroupFS.retrying { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        if fd < 0 { throw CgroupError("open \(dir)", errno: errno) }
+        if fd < 0 { throw ApusError.cgroup("open \(dir)", errno: errno) }
         defer { close(fd) }
         return try attachedPrograms(fd, dir: dir)
     }

@@ -13,7 +13,7 @@ public enum CgroupBlockIO {
         return 1 + (weight - 10) * 9999 / 990
     }
 
-    public static func writes(_ blockIO: Spec.Linux.Resources.BlockIO, version: CgroupVersion) throws(CgroupError)
+    public static func writes(_ blockIO: Spec.Linux.Resources.BlockIO, version: CgroupVersion) throws(ApusError)
         -> CgroupWrites
     {
         var out = CgroupWrites()
@@ -27,7 +27,8 @@ public enum CgroupBlockIO {
         let leafWeight = blockIO.leafWeight.flatMap { $0 == 0 ? nil : $0 }
         for (value, name) in [(weight, "weight"), (leafWeight, "leafWeight")] {
             if let value, !weightRange.contains(value) {
-                throw CgroupError.invalid("blkio \(name) \(value) is out of range 10-1000", field: field + "." + name)
+                throw ApusError.invalidCgroup(
+                    "blkio \(name) \(value) is out of range 10-1000", field: field + "." + name)
             }
         }
         let devices = blockIO.weightDevice ?? []
@@ -35,7 +36,7 @@ public enum CgroupBlockIO {
             try checkDevice(major: device.major, minor: device.minor, field: field + ".weightDevice[\(index)]")
             for (value, name) in [(device.weight, "weight"), (device.leafWeight, "leafWeight")] {
                 if let value, value != 0, !weightRange.contains(value) {
-                    throw CgroupError.invalid(
+                    throw ApusError.invalidCgroup(
                         "blkio \(name) \(value) is out of range 10-1000",
                         field: field + ".weightDevice[\(index)].\(name)")
                 }
@@ -86,7 +87,7 @@ public enum CgroupBlockIO {
             }
         case .v2:
             if leafWeight != nil {
-                throw CgroupError.invalid("cgroup v2 has no leaf weights", field: field + ".leafWeight")
+                throw ApusError.invalidCgroup("cgroup v2 has no leaf weights", field: field + ".leafWeight")
             }
             // BFQ takes the v1 weight as is; without BFQ the io controller's own weight
             // uses the 1-10000 scale.
@@ -97,7 +98,7 @@ public enum CgroupBlockIO {
             }
             for (index, device) in devices.enumerated() {
                 if let w = device.leafWeight, w != 0 {
-                    throw CgroupError.invalid(
+                    throw ApusError.invalidCgroup(
                         "cgroup v2 has no leaf weights", field: field + ".weightDevice[\(index)].leafWeight")
                 }
                 // Only BFQ has per-device weights on v2 (io.weight's per-device form is
@@ -119,9 +120,9 @@ public enum CgroupBlockIO {
         return out
     }
 
-    static func checkDevice(major: Int64, minor: Int64, field: String) throws(CgroupError) {
+    static func checkDevice(major: Int64, minor: Int64, field: String) throws(ApusError) {
         guard major >= 0, minor >= 0, major <= Int64(UInt32.max), minor <= Int64(UInt32.max) else {
-            throw CgroupError.invalid("device \(major):\(minor) is not a valid major:minor", field: field)
+            throw ApusError.invalidCgroup("device \(major):\(minor) is not a valid major:minor", field: field)
         }
     }
 }

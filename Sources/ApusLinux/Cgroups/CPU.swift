@@ -13,7 +13,7 @@ public enum CgroupCPU {
         return 1 + ((shares - 2) * 9999) / 262_142
     }
 
-    public static func writes(_ cpu: Spec.Linux.Resources.CPU, version: CgroupVersion) throws(CgroupError)
+    public static func writes(_ cpu: Spec.Linux.Resources.CPU, version: CgroupVersion) throws(ApusError)
         -> CgroupWrites
     {
         // 0 is "unset" for shares, quota, period and the realtime values, as in runc.
@@ -23,12 +23,12 @@ public enum CgroupCPU {
         let rtRuntime = cpu.realtimeRuntime.flatMap { $0 == 0 ? nil : $0 }
         let rtPeriod = cpu.realtimePeriod.flatMap { $0 == 0 ? nil : $0 }
         if let shares, !sharesRange.contains(shares) {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "cpu shares \(shares) is out of the kernel's range \(sharesRange.lowerBound)-\(sharesRange.upperBound)",
                 field: field + ".shares")
         }
         if let quota, quota < -1 {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "cpu quota \(quota) must be a number of microseconds or -1", field: field + ".quota")
         }
         var out = CgroupWrites()
@@ -65,7 +65,7 @@ public enum CgroupCPU {
             if let rtRuntime { add("cpu.rt_runtime_us", String(rtRuntime), "realtimeRuntime") }
         case .v2:
             if rtRuntime != nil || rtPeriod != nil {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "realtime CPU bandwidth (cpu.rt_runtime_us, cpu.rt_period_us) exists only on cgroup v1",
                     field: field + (rtRuntime != nil ? ".realtimeRuntime" : ".realtimePeriod"))
             }

@@ -4,7 +4,7 @@ import OCI
 public enum CgroupCPUSet {
     static let field = ".linux.resources.cpu"
 
-    public static func writes(_ cpu: Spec.Linux.Resources.CPU, version: CgroupVersion) throws(CgroupError)
+    public static func writes(_ cpu: Spec.Linux.Resources.CPU, version: CgroupVersion) throws(ApusError)
         -> CgroupWrites
     {
         var out = CgroupWrites()
@@ -12,7 +12,7 @@ public enum CgroupCPUSet {
             // "" is unset, as in runc.
             guard let value, !value.isEmpty else { continue }
             guard isList(value) else {
-                throw CgroupError.invalid("\"\(value)\" is not a list like 0-3,5", field: field + "." + name)
+                throw ApusError.invalidCgroup("\"\(value)\" is not a list like 0-3,5", field: field + "." + name)
             }
             out.writes.append(CgroupWrite("cpuset", version, file, value, field: field + "." + name))
         }

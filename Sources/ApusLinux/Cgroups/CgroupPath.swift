@@ -15,11 +15,11 @@ public enum CgroupPath {
     ///   `system.slice:docker:abc` → `/system.slice/docker-abc.scope`. Taken as the systemd
     ///   form when `systemd` is set (`--systemd-cgroup`, where any other form is an error, as
     ///   in runc) or when it has exactly two colons and the first part is a slice name.
-    public static func resolve(cgroupsPath: String?, id: String, systemd: Bool = false) throws(CgroupError) -> String {
+    public static func resolve(cgroupsPath: String?, id: String, systemd: Bool = false) throws(ApusError) -> String {
         let field = ".linux.cgroupsPath"
         let raw = cgroupsPath ?? ""
         if raw.utf8.contains(0) {
-            throw CgroupError.invalid("cgroupsPath contains a NUL byte", field: field)
+            throw ApusError.invalidCgroup("cgroupsPath contains a NUL byte", field: field)
         }
         let parts = raw.split(separator: ":", omittingEmptySubsequences: false)
         let looksSystemd =
@@ -29,7 +29,7 @@ public enum CgroupPath {
                 return try systemdPath(slice: "", prefix: "apus", name: id)
             }
             guard parts.count == 3 else {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "expected cgroupsPath to be of format \"slice:prefix:name\" for systemd cgroups, got \"\(raw)\" instead",
                     field: field)
             }
@@ -48,26 +48,26 @@ public enum CgroupPath {
         } else {
             let relative = clean("/" + raw)
             guard relative != "/" else {
-                throw CgroupError.invalid("relative cgroupsPath \"\(raw)\" names no cgroup", field: field)
+                throw ApusError.invalidCgroup("relative cgroupsPath \"\(raw)\" names no cgroup", field: field)
             }
             path = defaultParent + relative
         }
         if path == "/" {
-            throw CgroupError.invalid("cgroupsPath \"\(raw)\" names the root cgroup", field: field)
+            throw ApusError.invalidCgroup("cgroupsPath \"\(raw)\" names the root cgroup", field: field)
         }
         return path
     }
 
     /// runc's cgroupfs translation of a systemd unit: the slice expanded into its
     /// ancestors, then `<prefix>-<name>.scope` (or the name itself when it is a slice).
-    static func systemdPath(slice: String, prefix: String, name: String) throws(CgroupError) -> String {
+    static func systemdPath(slice: String, prefix: String, name: String) throws(ApusError) -> String {
         let field = ".linux.cgroupsPath"
         guard !name.isEmpty else {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "the unit name of cgroupsPath \"\(slice):\(prefix):\(name)\" is empty", field: field)
         }
         for part in [prefix, name] where part.contains("/") || part == "." || part == ".." {
-            throw CgroupError.invalid("invalid systemd unit name part \"\(part)\"", field: field)
+            throw ApusError.invalidCgroup("invalid systemd unit name part \"\(part)\"", field: field)
         }
         let unit: String
         if name.hasSuffix(".slice") {
@@ -82,10 +82,10 @@ public enum CgroupPath {
     }
 
     /// `a-b-c.slice` → `/a.slice/a-b.slice/a-b-c.slice`; `-.slice` (the root slice) → "".
-    public static func expandSlice(_ slice: String) throws(CgroupError) -> String {
+    public static func expandSlice(_ slice: String) throws(ApusError) -> String {
         let suffix = ".slice"
         guard slice.hasSuffix(suffix), slice.count > suffix.count, !slice.contains("/") else {
-            throw CgroupError.invalid("invalid slice name \"\(slice)\"", field: ".linux.cgroupsPath")
+            throw ApusError.invalidCgroup("invalid slice name \"\(slice)\"", field: ".linux.cgroupsPath")
         }
         let name = slice.dropLast(suffix.count)
         if name == "-" { return "" }
@@ -94,7 +94,7 @@ public enum CgroupPath {
         for component in name.split(separator: "-", omittingEmptySubsequences: false) {
             // systemd rejects "a--b.slice" and "-a.slice".
             guard !component.isEmpty else {
-                throw CgroupError.invalid("invalid slice name \"\(slice)\"", field: ".linux.cgroupsPath")
+                throw ApusError.invalidCgroup("invalid slice name \"\(slice)\"", field: ".linux.cgroupsPath")
             }
             path += "/" + prefix + component + suffix
             prefix += component + "-"

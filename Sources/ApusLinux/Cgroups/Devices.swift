@@ -84,8 +84,7 @@ public enum CgroupDevices {
     ]
 
     /// The config's rules followed by the defaults.
-    public static func rules(_ devices: [Spec.Linux.Resources.DeviceCgroup]?) throws(CgroupError) -> [CgroupDeviceRule]
-    {
+    public static func rules(_ devices: [Spec.Linux.Resources.DeviceCgroup]?) throws(ApusError) -> [CgroupDeviceRule] {
         var rules: [CgroupDeviceRule] = []
         for (index, device) in (devices ?? []).enumerated() {
             let field = field + "[\(index)]"
@@ -95,10 +94,11 @@ public enum CgroupDevices {
             case "b": kind = .block
             case "c": kind = .char
             default:
-                throw CgroupError.invalid("invalid cgroup device type \"\(device.type ?? "")\"", field: field + ".type")
+                throw ApusError.invalidCgroup(
+                    "invalid cgroup device type \"\(device.type ?? "")\"", field: field + ".type")
             }
             guard let access = CgroupDeviceRule.Access(device.access ?? "rwm"), !access.isEmpty else {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "invalid device access \"\(device.access ?? "")\" (letters of rwm)", field: field + ".access")
             }
             // The kernel's dev_t has 12-bit majors and 20-bit minors; anything that does
@@ -106,7 +106,7 @@ public enum CgroupDevices {
             // in runc (-1 is its wildcard).
             for (value, name) in [(device.major, "major"), (device.minor, "minor")] {
                 if let value, value > Int64(Int32.max) {
-                    throw CgroupError.invalid("device \(name) \(value) is out of range", field: field + "." + name)
+                    throw ApusError.invalidCgroup("device \(name) \(value) is out of range", field: field + "." + name)
                 }
             }
             rules.append(
@@ -118,7 +118,7 @@ public enum CgroupDevices {
     }
 
     /// The emulated end state of applying `rules` to a deny-all cgroup.
-    public static func emulate(_ rules: [CgroupDeviceRule]) throws(CgroupError) -> DeviceEmulator {
+    public static func emulate(_ rules: [CgroupDeviceRule]) throws(ApusError) -> DeviceEmulator {
         var emulator = DeviceEmulator()
         for rule in rules { try emulator.apply(rule) }
         return emulator
@@ -169,7 +169,7 @@ public struct DeviceEmulator: Sendable, Equatable {
         }
     }
 
-    public mutating func apply(_ rule: CgroupDeviceRule) throws(CgroupError) {
+    public mutating func apply(_ rule: CgroupDeviceRule) throws(ApusError) {
         if rule.type == .all {
             // "a" resets the cgroup: the default becomes the rule's action, exceptions go.
             self = DeviceEmulator(defaultAllow: rule.allow)
@@ -183,7 +183,7 @@ public struct DeviceEmulator: Sendable, Equatable {
         }
     }
 
-    private mutating func removeException(_ meta: Meta, _ access: CgroupDeviceRule.Access) throws(CgroupError) {
+    private mutating func removeException(_ meta: Meta, _ access: CgroupDeviceRule.Access) throws(ApusError) {
         // v1 silently ignores removing part of a wildcard exception (it only removes
         // exact matches), which would leave a hole the user thinks is closed; runc
         // refuses such rules, and so does apus.
@@ -194,7 +194,7 @@ public struct DeviceEmulator: Sendable, Equatable {
             if let existing = exceptions[partial], !existing.intersection(access).isEmpty {
                 let rule = CgroupDeviceRule(
                     allow: !defaultAllow, type: meta.type, major: meta.major, minor: meta.minor, access: access)
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "device rule \"\(rule)\" cannot be expressed: it would punch a hole in the wildcard rule \"\(CgroupDeviceRule(allow: defaultAllow, type: partial.type, major: partial.major < 0 ? nil : partial.major, minor: partial.minor < 0 ? nil : partial.minor, access: existing))\"",
                     field: CgroupDevices.field)
             }
@@ -207,17 +207,17 @@ public struct DeviceEmulator: Sendable, Equatable {
     /// The state of a v1 cgroup from its devices.list. A blacklist cannot be read back
     /// (devices.list shows "a *:* rwm" whatever the deny exceptions), so it is taken as
     /// allow-all; `transition` then resets it.
-    public static func fromDevicesList(_ text: String) throws(CgroupError) -> DeviceEmulator {
+    public static func fromDevicesList(_ text: String) throws(ApusError) -> DeviceEmulator {
         var emulator = DeviceEmulator(defaultAllow: false)
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             let numbers = parts.count == 3 ? parts[1].split(separator: ":", omittingEmptySubsequences: false) : []
             guard parts.count == 3, numbers.count == 2, let access = CgroupDeviceRule.Access(String(parts[2])) else {
-                throw CgroupError("parse devices.list", detail: "unexpected line \"\(line)\"")
+                throw ApusError.cgroup("parse devices.list", detail: "unexpected line \"\(line)\"")
             }
             func number(_ text: Substring) -> Int64? { text == "*" ? -1 : Int64(text) }
             guard let major = number(numbers[0]), let minor = number(numbers[1]) else {
-                throw CgroupError("parse devices.list", detail: "unexpected line \"\(line)\"")
+                throw ApusError.cgroup("parse devices.list", detail: "unexpected line \"\(line)\"")
             }
             let kind: CgroupDeviceRule.Kind
             switch parts[0] {
@@ -226,7 +226,7 @@ public struct DeviceEmulator: Sendable, Equatable {
                 continue
             case "b": kind = .block
             case "c": kind = .char
-            default: throw CgroupError("parse devices.list", detail: "unexpected line \"\(line)\"")
+            default: throw ApusError.cgroup("parse devices.list", detail: "unexpected line \"\(line)\"")
             }
             try emulator.apply(
                 CgroupDeviceRule(

@@ -10,17 +10,17 @@ public enum CgroupFreezer {
         }
     }
 
-    static func freeze(dir: String, version: CgroupVersion) throws(CgroupError) {
+    static func freeze(dir: String, version: CgroupVersion) throws(ApusError) {
         switch version {
         case .v1: try freezeV1(dir)
         case .v2: try freezeV2(dir)
         }
     }
 
-    static func thaw(dir: String, version: CgroupVersion) throws(CgroupError) {
+    static func thaw(dir: String, version: CgroupVersion) throws(ApusError) {
         let (file, value) = write(freeze: false, version: version)
         let code = CgroupFS.write(dir + "/" + file, value)
-        if code != 0 { throw CgroupError("write \(value) to \(dir)/\(file)", errno: code) }
+        if code != 0 { throw ApusError.cgroup("write \(value) to \(dir)/\(file)", errno: code) }
     }
 
     static func isFrozen(dir: String, version: CgroupVersion) -> Bool {
@@ -50,7 +50,7 @@ public enum CgroupFreezer {
     /// 0.2 s); on a loaded machine (load 9 on 2 cores, seen in the test suite) a task that
     /// forks in a loop may not be scheduled into the refrigerator that soon, so apus bounds
     /// the wait by time instead: 5 s, backing off to 1 ms between attempts.
-    private static func freezeV1(_ dir: String) throws(CgroupError) {
+    private static func freezeV1(_ dir: String) throws(ApusError) {
         let state = dir + "/freezer.state"
         let deadline = monotonicNanoseconds() + 5_000_000_000
         var attempt = 0
@@ -62,21 +62,21 @@ public enum CgroupFreezer {
             let code = CgroupFS.write(state, "FROZEN")
             if code != 0 {
                 _ = CgroupFS.write(state, "THAWED")
-                throw CgroupError("write FROZEN to \(state)", errno: code)
+                throw ApusError.cgroup("write FROZEN to \(state)", errno: code)
             }
             switch CgroupFS.readLine(state) {
             case "FROZEN": return
             case "FREEZING": break
             case let other:
                 _ = CgroupFS.write(state, "THAWED")
-                throw CgroupError("freeze \(dir)", detail: "unexpected freezer state \"\(other ?? "unreadable")\"")
+                throw ApusError.cgroup("freeze \(dir)", detail: "unexpected freezer state \"\(other ?? "unreadable")\"")
             }
             if monotonicNanoseconds() > deadline { break }
             if attempt < 25 { usleep(10) } else { CgroupFS.sleep(milliseconds: 1) }
             attempt += 1
         }
         _ = CgroupFS.write(state, "THAWED")
-        throw CgroupError("freeze \(dir)", detail: "still FREEZING after 5 s (processes keep forking)")
+        throw ApusError.cgroup("freeze \(dir)", detail: "still FREEZING after 5 s (processes keep forking)")
     }
 
     private static func monotonicNanoseconds() -> Int {
@@ -87,16 +87,16 @@ public enum CgroupFreezer {
 
     /// v2 freezing is asynchronous: wait for "frozen 1" in cgroup.events, which the kernel
     /// signals with POLLPRI when it changes.
-    private static func freezeV2(_ dir: String) throws(CgroupError) {
+    private static func freezeV2(_ dir: String) throws(ApusError) {
         let control = dir + "/cgroup.freeze"
         let code = CgroupFS.write(control, "1")
-        if code != 0 { throw CgroupError("write 1 to \(control)", errno: code) }
+        if code != 0 { throw ApusError.cgroup("write 1 to \(control)", errno: code) }
         let events = dir + "/cgroup.events"
         let fd = CgroupFS.retrying { open(events, O_RDONLY | O_CLOEXEC) }
         if fd < 0 {
             let code = errno
             _ = CgroupFS.write(control, "0")
-            throw CgroupError("open \(events)", errno: code)
+            throw ApusError.cgroup("open \(events)", errno: code)
         }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 256)
@@ -110,6 +110,6 @@ public enum CgroupFreezer {
             _ = poll(&poller, 1, 100)
         }
         _ = CgroupFS.write(control, "0")
-        throw CgroupError("freeze \(dir)", detail: "the cgroup did not report frozen within 10 s")
+        throw ApusError.cgroup("freeze \(dir)", detail: "the cgroup did not report frozen within 10 s")
     }
 }

@@ -3,13 +3,13 @@ import OCI
 /// `linux.resources.hugepageLimits`.
 public enum CgroupHugetlb {
     public static func writes(_ limits: [Spec.Linux.Resources.HugepageLimit], version: CgroupVersion)
-        throws(CgroupError) -> CgroupWrites
+        throws(ApusError) -> CgroupWrites
     {
         var out = CgroupWrites()
         for (index, limit) in limits.enumerated() {
             let field = ".linux.resources.hugepageLimits[\(index)]"
             guard isPageSize(limit.pageSize) else {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "\"\(limit.pageSize)\" is not a page size like 2MB or 1GB", field: field + ".pageSize")
             }
             let prefix = "hugetlb." + limit.pageSize

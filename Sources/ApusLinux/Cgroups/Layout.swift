@@ -46,18 +46,18 @@ public struct CgroupLayout: Sendable, Equatable {
     /// The host's layout. On a pure v2 host this is one access(2) (only the root of a
     /// cgroup2 mount has cgroup.controllers there, runc's own test); otherwise one read
     /// of /proc/self/mountinfo.
-    public static func detect() throws(CgroupError) -> CgroupLayout {
+    public static func detect() throws(ApusError) -> CgroupLayout {
         if access(cgroupRoot + "/cgroup.controllers", F_OK) == 0 {
             return CgroupLayout(kind: .unified, unified: cgroupRoot)
         }
         guard let text = CgroupFS.read("/proc/self/mountinfo") else {
-            throw CgroupError("read /proc/self/mountinfo", errno: errno)
+            throw ApusError.cgroup("read /proc/self/mountinfo", errno: errno)
         }
         return try parse(mountinfo: text)
     }
 
     /// Parses mountinfo(5) text: `id parent maj:min root mountpoint options [optional…] - fstype source superoptions`.
-    public static func parse(mountinfo: String) throws(CgroupError) -> CgroupLayout {
+    public static func parse(mountinfo: String) throws(ApusError) -> CgroupLayout {
         var v1: [String: String] = [:]
         var cgroup2: [String] = []
         var order: [String] = []
@@ -90,7 +90,7 @@ public struct CgroupLayout: Sendable, Equatable {
             cgroup2.first { $0 == cgroupRoot } ?? cgroup2.first { $0 == cgroupRoot + "/unified" } ?? cgroup2.first
         if v1.isEmpty {
             guard let unified else {
-                throw CgroupError("detect cgroup layout", detail: "no cgroup or cgroup2 filesystem is mounted")
+                throw ApusError.cgroup("detect cgroup layout", detail: "no cgroup or cgroup2 filesystem is mounted")
             }
             return CgroupLayout(kind: .unified, unified: unified)
         }

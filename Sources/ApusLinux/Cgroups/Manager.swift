@@ -73,7 +73,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
 
     /// Detects the host layout (one access(2) on v2 hosts, one mountinfo read otherwise) and
     /// computes the container's directories. Touches nothing.
-    public static func resolve(cgroupsPath: String?, id: String, systemd: Bool = false) throws(CgroupError)
+    public static func resolve(cgroupsPath: String?, id: String, systemd: Bool = false) throws(ApusError)
         -> CgroupManager
     {
         let path = try CgroupPath.resolve(cgroupsPath: cgroupsPath, id: id, systemd: systemd)
@@ -140,8 +140,8 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Creates the container's cgroup in every hierarchy (remembering each directory it
     /// made) and writes the limits. On failure everything it made is removed again.
     public func create(
-        resources: Spec.Linux.Resources?, warn: (String) -> Void = CgroupManager.warnOnStandardError
-    ) throws(CgroupError) {
+        resources: Spec.Linux.Resources?, warn: (String) -> Void
+    ) throws(ApusError) {
         let plan = try makePlan(resources, includeDevices: true)
         do {
             try makeDirectories(plan: plan)
@@ -156,11 +156,11 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Places `pid` in the container's cgroup of every hierarchy. `includingV1: false` when
     /// the process joined those itself (`joinSelf`); `includingUnified: false` when
     /// clone3(CLONE_INTO_CGROUP) already put it in the v2 one.
-    public func join(pid: Int32, includingV1: Bool = true, includingUnified: Bool = true) throws(CgroupError) {
+    public func join(pid: Int32, includingV1: Bool = true, includingUnified: Bool = true) throws(ApusError) {
         let unified = paths["unified"]
         for (dir, _) in hierarchies where dir == unified ? includingUnified : includingV1 {
             let code = CgroupFS.write(dir + "/cgroup.procs", String(pid))
-            if code != 0 { throw CgroupError("write \(pid) to \(dir)/cgroup.procs", errno: code) }
+            if code != 0 { throw ApusError.cgroup("write \(pid) to \(dir)/cgroup.procs", errno: code) }
         }
     }
 
@@ -176,10 +176,10 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// and its first taker after ~20 ms without one waits for an RCU grace period: 7-12 ms
     /// here, against 0.04 ms. Only the calling thread moves: the caller must be
     /// single-threaded (a freshly cloned init or exec child).
-    public static func joinSelf(_ dirs: [String]) throws(CgroupError) {
+    public static func joinSelf(_ dirs: [String]) throws(ApusError) {
         for dir in dirs {
             let code = CgroupFS.write(dir + "/tasks", "0")
-            if code != 0 { throw CgroupError("join \(dir) (write 0 to its tasks file)", errno: code) }
+            if code != 0 { throw ApusError.cgroup("join \(dir) (write 0 to its tasks file)", errno: code) }
         }
     }
 
@@ -205,15 +205,15 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Removes what `create` made, deepest first: the container's directories (with any
     /// child cgroups the container made inside them), then the parents it made if nothing
     /// else lives in them now.
-    public func destroy() throws(CgroupError) {
-        var firstError: CgroupError?
+    public func destroy() throws(ApusError) {
+        var firstError: ApusError?
         let leaves = Set(paths.values)
         for dir in created.sorted(by: { $0.count > $1.count }) {
             if leaves.contains(dir) {
                 if let error = Self.removeTree(dir), firstError == nil { firstError = error }
             } else if rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EBUSY {
                 // A parent another container still uses stays (ENOTEMPTY, EBUSY).
-                if firstError == nil { firstError = CgroupError("remove \(dir)", errno: errno) }
+                if firstError == nil { firstError = ApusError.cgroup("remove \(dir)", errno: errno) }
             }
         }
         removeEmptyDefaultParents()
@@ -239,8 +239,10 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     // MARK: processes
 
     /// Pids of every process in the container's cgroup and its child cgroups.
-    public func pids() throws(CgroupError) -> [Int32] {
-        guard let dir = processDirectory else { throw CgroupError("list processes", detail: "no cgroup directory") }
+    public func pids() throws(ApusError) -> [Int32] {
+        guard let dir = processDirectory else {
+            throw ApusError.cgroup("list processes", detail: "no cgroup directory")
+        }
         var pids: [Int32] = []
         try Self.collectPids(dir, into: &pids)
         return pids
@@ -250,7 +252,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// 5.14+) is one write to cgroup.kill, which also catches processes forking meanwhile;
     /// otherwise the cgroup is frozen (when it can be) so the set cannot change under the
     /// loop, as runc does.
-    public func killAll(signal: Int32) throws(CgroupError) {
+    public func killAll(signal: Int32) throws(ApusError) {
         if signal == SIGKILL, let unified = paths["unified"], CgroupFS.write(unified + "/cgroup.kill", "1") == 0 {
             return
         }
@@ -263,20 +265,21 @@ public struct CgroupManager: Sendable, Codable, Equatable {
             if frozen, let freezer { try? CgroupFreezer.thaw(dir: freezer.dir, version: freezer.version) }
         }
         for pid in try pids() where kill(pid, signal) < 0 && errno != ESRCH {
-            throw CgroupError("send signal \(signal) to \(pid)", errno: errno)
+            throw ApusError.cgroup("send signal \(signal) to \(pid)", errno: errno)
         }
     }
 
-    public func freeze() throws(CgroupError) {
+    public func freeze() throws(ApusError) {
         guard let freezer = directory(for: "freezer") else {
-            throw CgroupError("freeze \(path)", detail: "the host has neither a v1 freezer hierarchy nor cgroup v2")
+            throw ApusError.cgroup(
+                "freeze \(path)", detail: "the host has neither a v1 freezer hierarchy nor cgroup v2")
         }
         try CgroupFreezer.freeze(dir: freezer.dir, version: freezer.version)
     }
 
-    public func thaw() throws(CgroupError) {
+    public func thaw() throws(ApusError) {
         guard let freezer = directory(for: "freezer") else {
-            throw CgroupError("thaw \(path)", detail: "the host has neither a v1 freezer hierarchy nor cgroup v2")
+            throw ApusError.cgroup("thaw \(path)", detail: "the host has neither a v1 freezer hierarchy nor cgroup v2")
         }
         try CgroupFreezer.thaw(dir: freezer.dir, version: freezer.version)
     }
@@ -291,8 +294,8 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Applies new limits to a live container (`apus update`). Device rules are only
     /// touched when the resources have some, and then with the least disruptive change.
     public func update(
-        resources: Spec.Linux.Resources, warn: (String) -> Void = CgroupManager.warnOnStandardError
-    ) throws(CgroupError) {
+        resources: Spec.Linux.Resources, warn: (String) -> Void
+    ) throws(ApusError) {
         let plan = try makePlan(resources, includeDevices: false)
         if layout == .hybrid, let unified = paths["unified"], let mountpoint = mountpoints["unified"] {
             enableControllers(plan.v2Controllers, dir: unified, mountpoint: mountpoint)
@@ -307,7 +310,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
 
     // MARK: - Steps
 
-    func makePlan(_ resources: Spec.Linux.Resources?, includeDevices: Bool) throws(CgroupError) -> CgroupPlan {
+    func makePlan(_ resources: Spec.Linux.Resources?, includeDevices: Bool) throws(ApusError) -> CgroupPlan {
         var placement = self.placement
         var plan = try CgroupPlan.make(resources: resources, placement: placement, includeDevices: includeDevices)
         // Hybrid hosts: only when something goes to the v2 hierarchy is it worth reading
@@ -326,7 +329,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
-    private func makeDirectories(plan: CgroupPlan) throws(CgroupError) {
+    private func makeDirectories(plan: CgroupPlan) throws(ApusError) {
         let cpusetDir = layout != .unified ? paths["cpuset"] : nil
         for (dir, mountpoint) in hierarchies {
             try makeDirectory(dir, mountpoint: mountpoint, cpuset: dir == cpusetDir, isLeaf: true)
@@ -343,7 +346,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// that is one syscall per hierarchy; missing parents are made on ENOENT. Returns
     /// whether `dir` was made by this call.
     @discardableResult
-    private func makeDirectory(_ dir: String, mountpoint: String, cpuset: Bool, isLeaf: Bool) throws(CgroupError)
+    private func makeDirectory(_ dir: String, mountpoint: String, cpuset: Bool, isLeaf: Bool) throws(ApusError)
         -> Bool
     {
         if mkdir(dir, 0o755) == 0 {
@@ -368,9 +371,9 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                 if errno == EEXIST { return false }
                 if errno != ENOENT { break }
             }
-            throw CgroupError("create \(dir)", errno: errno)
+            throw ApusError.cgroup("create \(dir)", errno: errno)
         default:
-            throw CgroupError("create \(dir)", errno: errno)
+            throw ApusError.cgroup("create \(dir)", errno: errno)
         }
     }
 
@@ -379,7 +382,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// mkdir, so apus sets it on every intermediate directory it makes: later containers
     /// under the same parent cost no extra syscalls. Under a parent apus did not make, the
     /// values are copied by hand when they came out empty (runc always copies).
-    private static func prepareCpuset(_ dir: String, isLeaf: Bool, parentCreated: Bool) throws(CgroupError) {
+    private static func prepareCpuset(_ dir: String, isLeaf: Bool, parentCreated: Bool) throws(ApusError) {
         if !parentCreated {
             var empty: [String] = []
             for file in ["cpuset.cpus", "cpuset.mems"] where (CgroupFS.readLine(dir + "/" + file) ?? "").isEmpty {
@@ -398,13 +401,13 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                 }
                 for target in chain.reversed() + [dir] {
                     let code = CgroupFS.write(target + "/" + file, value)
-                    if code != 0 { throw CgroupError("write \(value) to \(target)/\(file)", errno: code) }
+                    if code != 0 { throw ApusError.cgroup("write \(value) to \(target)/\(file)", errno: code) }
                 }
             }
         }
         if !isLeaf {
             let code = CgroupFS.write(dir + "/cgroup.clone_children", "1")
-            if code != 0 { throw CgroupError("write 1 to \(dir)/cgroup.clone_children", errno: code) }
+            if code != 0 { throw ApusError.cgroup("write 1 to \(dir)/cgroup.clone_children", errno: code) }
         }
     }
 
@@ -429,7 +432,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         }
     }
 
-    private func apply(_ plan: CgroupPlan, creating: Bool, warn: (String) -> Void) throws(CgroupError) {
+    private func apply(_ plan: CgroupPlan, creating: Bool, warn: (String) -> Void) throws(ApusError) {
         for warning in plan.warnings { warn(warning) }
         if let target = plan.devices {
             switch plan.devicesVersion {
@@ -440,7 +443,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                 var current: DeviceEmulator? = nil
                 if !creating {
                     guard let list = CgroupFS.read(dir + "/devices.list") else {
-                        throw CgroupError("read \(dir)/devices.list", errno: errno, field: CgroupDevices.field)
+                        throw ApusError.cgroup("read \(dir)/devices.list", errno: errno, field: CgroupDevices.field)
                     }
                     current = try DeviceEmulator.fromDevicesList(list)
                 }
@@ -456,7 +459,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     }
 
     /// Runs writes in order, with their missing-file and EINVAL-retry rules.
-    func execute(_ writes: [CgroupWrite], warn: (String) -> Void) throws(CgroupError) {
+    func execute(_ writes: [CgroupWrite], warn: (String) -> Void) throws(ApusError) {
         var pending: [String: [(write: CgroupWrite, errno: Int32)]] = [:]
         var writer = CgroupFS.Writer()
         for write in writes {
@@ -481,7 +484,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                 case .fallback(let file, let value):
                     let again = writer.write(dir + "/" + file, value)
                     if again == ENOENT {
-                        throw CgroupError(
+                        throw ApusError.cgroup(
                             "write \(value) to \(dir)/\(file)", errno: again,
                             detail: "this kernel has neither \(write.file) nor \(file)", field: write.field)
                     }
@@ -506,7 +509,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     }
 
     /// The error for a failed write, with what the kernel's errno means for that file.
-    private func failure(_ write: CgroupWrite, dir: String, errno code: Int32) -> CgroupError {
+    private func failure(_ write: CgroupWrite, dir: String, errno code: Int32) -> ApusError {
         var detail: String? = nil
         if code == ENOENT {
             if write.version == .v2 {
@@ -521,12 +524,12 @@ public struct CgroupManager: Sendable, Codable, Equatable {
             let usage = CgroupFS.readLine(dir + (write.version == .v1 ? "/memory.usage_in_bytes" : "/memory.current"))
             if let usage { detail = "the cgroup already uses \(usage) bytes" }
         }
-        return CgroupError(
+        return ApusError.cgroup(
             "write \(write.value) to \(dir)/\(write.file)", errno: code, detail: detail, field: write.field)
     }
 
     /// runc's checkBeforeUpdate (v2 only: v1 refuses a limit under the usage by itself).
-    static func checkMemoryUsage(_ memory: Spec.Linux.Resources.Memory, dir: String) throws(CgroupError) {
+    static func checkMemoryUsage(_ memory: Spec.Linux.Resources.Memory, dir: String) throws(ApusError) {
         let limit = memory.limit ?? 0
         let swap = memory.swap ?? 0
         guard limit > 0 || swap > 0, let usage = CgroupFS.readLine(dir + "/memory.current").flatMap({ UInt64($0) })
@@ -534,12 +537,12 @@ public struct CgroupManager: Sendable, Codable, Equatable {
             return
         }
         if swap > 0, UInt64(swap) <= usage {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "rejecting memory+swap limit \(swap): the container already uses \(usage) bytes",
                 field: CgroupMemory.field + ".swap")
         }
         if limit > 0, UInt64(limit) <= usage {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "rejecting memory limit \(limit): the container already uses \(usage) bytes",
                 field: CgroupMemory.field + ".limit")
         }
@@ -553,7 +556,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// rmdir of a container cgroup and its child cgroups. Right after the last process
     /// exits the kernel can still report the cgroup busy for a moment: retry briefly
     /// (runc waits up to ~300 ms as well).
-    static func removeTree(_ dir: String) -> CgroupError? {
+    static func removeTree(_ dir: String) -> ApusError? {
         if rmdir(dir) == 0 || errno == ENOENT { return nil }
         // Child cgroups the container made (nested runtimes, systemd inside) go first.
         for child in CgroupFS.subdirectories(dir) {
@@ -563,7 +566,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         for attempt in 0..<7 {
             if rmdir(dir) == 0 || errno == ENOENT { return nil }
             let code = errno
-            if code != EBUSY || attempt == 6 { return CgroupError("remove \(dir)", errno: code) }
+            if code != EBUSY || attempt == 6 { return ApusError.cgroup("remove \(dir)", errno: code) }
             CgroupFS.sleep(milliseconds: delay)
             delay *= 2
         }
@@ -575,9 +578,9 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         return paths["pids"] ?? paths["memory"] ?? paths["freezer"] ?? paths["unified"] ?? hierarchies.first?.dir
     }
 
-    static func collectPids(_ dir: String, into pids: inout [Int32]) throws(CgroupError) {
+    static func collectPids(_ dir: String, into pids: inout [Int32]) throws(ApusError) {
         guard let text = CgroupFS.read(dir + "/cgroup.procs") else {
-            throw CgroupError("read \(dir)/cgroup.procs", errno: errno)
+            throw ApusError.cgroup("read \(dir)/cgroup.procs", errno: errno)
         }
         for line in text.split(separator: "\n") {
             if let pid = Int32(line) { pids.append(pid) }
@@ -585,12 +588,6 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         for child in CgroupFS.subdirectories(dir) {
             try collectPids(dir + "/" + child, into: &pids)
         }
-    }
-
-    /// Default warning sink: one line on stderr.
-    public static func warnOnStandardError(_ message: String) {
-        var line = "apus: warning: " + message + "\n"
-        line.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
     }
 }
 

@@ -6,14 +6,14 @@ public enum CgroupMemory {
 
     public static func writes(
         _ memory: Spec.Linux.Resources.Memory, version: CgroupVersion
-    ) throws(CgroupError) -> CgroupWrites {
+    ) throws(ApusError) -> CgroupWrites {
         // 0 is "unset" for the byte values, as in runc (Go zero values).
         let limit = memory.limit.flatMap { $0 == 0 ? nil : $0 }
         let swap = memory.swap.flatMap { $0 == 0 ? nil : $0 }
         let reservation = memory.reservation.flatMap { $0 == 0 ? nil : $0 }
         for (value, name) in [(limit, "limit"), (swap, "swap"), (reservation, "reservation")] {
             if let value, value < -1 {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "memory \(name) \(value) must be a byte count or -1", field: field + "." + name)
             }
         }
@@ -25,7 +25,7 @@ public enum CgroupMemory {
 
     static func v1(
         _ memory: Spec.Linux.Resources.Memory, limit: Int64?, swap: Int64?, reservation: Int64?
-    ) throws(CgroupError) -> CgroupWrites {
+    ) throws(ApusError) -> CgroupWrites {
         var out = CgroupWrites()
         func add(
             _ file: String, _ value: String, _ name: String, ifMissing: CgroupWrite.IfMissing = .fail,
@@ -49,7 +49,7 @@ public enum CgroupMemory {
             swapIfMissing = .skip
         }
         if let limit, let swap, limit != -1, swap != -1, swap < limit {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "memory+swap limit \(swap) is lower than the memory limit \(limit)", field: field + ".swap")
         }
         if let limit {
@@ -84,7 +84,7 @@ public enum CgroupMemory {
         }
         if let swappiness = memory.swappiness {
             guard swappiness <= 100 else {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "memory swappiness \(swappiness) is out of range 0-100", field: field + ".swappiness")
             }
             add("memory.swappiness", String(swappiness), "swappiness")
@@ -94,7 +94,7 @@ public enum CgroupMemory {
 
     static func v2(
         _ memory: Spec.Linux.Resources.Memory, limit: Int64?, swap: Int64?, reservation: Int64?
-    ) throws(CgroupError) -> CgroupWrites {
+    ) throws(ApusError) -> CgroupWrites {
         var out = CgroupWrites()
         if limit != nil || swap != nil || reservation != nil {
             let swapMax = try v2SwapMax(swap: swap ?? 0, limit: limit ?? 0)
@@ -128,16 +128,16 @@ public enum CgroupMemory {
             )
         }
         if memory.swappiness != nil {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "memory swappiness cannot be set on cgroup v2 (no memory.swappiness)", field: field + ".swappiness")
         }
         if memory.disableOOMKiller == true {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "the OOM killer cannot be disabled on cgroup v2 (no memory.oom_control)",
                 field: field + ".disableOOMKiller")
         }
         if memory.useHierarchy == false {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "cgroup v2 memory accounting is always hierarchical", field: field + ".useHierarchy")
         }
         return out
@@ -145,15 +145,16 @@ public enum CgroupMemory {
 
     /// OCI swap is memory+swap; cgroup v2 memory.swap.max is swap alone (runc's
     /// ConvertMemorySwapToCgroupV2Value). 0 means unset, -1 unlimited.
-    public static func v2SwapMax(swap: Int64, limit: Int64) throws(CgroupError) -> Int64 {
+    public static func v2SwapMax(swap: Int64, limit: Int64) throws(ApusError) -> Int64 {
         // Lifting the memory limit without a word about swap lifts both, as on v1.
         if limit == -1 && swap == 0 { return -1 }
         if swap == -1 || swap == 0 { return swap }
         if limit == 0 || limit == -1 {
-            throw CgroupError.invalid("a memory+swap limit needs a memory limit on cgroup v2", field: field + ".swap")
+            throw ApusError.invalidCgroup(
+                "a memory+swap limit needs a memory limit on cgroup v2", field: field + ".swap")
         }
         if swap < limit {
-            throw CgroupError.invalid(
+            throw ApusError.invalidCgroup(
                 "memory+swap limit \(swap) is lower than the memory limit \(limit)", field: field + ".swap")
         }
         return swap - limit

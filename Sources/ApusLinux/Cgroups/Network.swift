@@ -5,14 +5,14 @@ import OCI
 public enum CgroupNetwork {
     static let field = ".linux.resources.network"
 
-    public static func writes(_ network: Spec.Linux.Resources.Network, version: CgroupVersion) throws(CgroupError)
+    public static func writes(_ network: Spec.Linux.Resources.Network, version: CgroupVersion) throws(ApusError)
         -> CgroupWrites
     {
         let priorities = network.priorities ?? []
         var out = CgroupWrites()
         if version == .v2 {
             if network.classID != nil || !priorities.isEmpty {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "net_cls and net_prio exist only on cgroup v1",
                     field: field + (network.classID != nil ? ".classID" : ".priorities"))
             }
@@ -25,7 +25,7 @@ public enum CgroupNetwork {
         for (index, priority) in priorities.enumerated() {
             let name = priority.name
             guard !name.isEmpty, !name.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: "/") }) else {
-                throw CgroupError.invalid(
+                throw ApusError.invalidCgroup(
                     "\"\(name)\" is not an interface name", field: field + ".priorities[\(index)].name")
             }
             // One "ifname prio" per write, as the kernel parses it.

@@ -51,13 +51,13 @@ public struct CgroupPlan: Sendable, Equatable {
     ///   config has none, as every create does; an update only touches them when asked.
     public static func make(
         resources: Spec.Linux.Resources?, placement: CgroupPlacement, includeDevices: Bool
-    ) throws(CgroupError) -> CgroupPlan {
+    ) throws(ApusError) -> CgroupPlan {
         var plan = CgroupPlan()
         let resources = resources ?? Spec.Linux.Resources()
 
         func add(
-            _ controller: String, field: String, _ make: (CgroupVersion) throws(CgroupError) -> CgroupWrites
-        ) throws(CgroupError) {
+            _ controller: String, field: String, _ make: (CgroupVersion) throws(ApusError) -> CgroupWrites
+        ) throws(ApusError) {
             guard let version = placement.version(of: controller) else {
                 // Unavailable is fine when there is nothing to write.
                 let wanted = try make(.v1)
@@ -68,7 +68,7 @@ public struct CgroupPlan: Sendable, Equatable {
         }
 
         if let cpu = resources.cpu {
-            try add("cpuset", field: ".linux.resources.cpu") { v throws(CgroupError) in
+            try add("cpuset", field: ".linux.resources.cpu") { v throws(ApusError) in
                 try CgroupCPUSet.writes(cpu, version: v)
             }
         }
@@ -81,23 +81,23 @@ public struct CgroupPlan: Sendable, Equatable {
             plan.devicesVersion = version
         }
         if let memory = resources.memory {
-            try add("memory", field: CgroupMemory.field) { v throws(CgroupError) in
+            try add("memory", field: CgroupMemory.field) { v throws(ApusError) in
                 try CgroupMemory.writes(memory, version: v)
             }
         }
         if let cpu = resources.cpu {
-            try add("cpu", field: CgroupCPU.field) { v throws(CgroupError) in try CgroupCPU.writes(cpu, version: v) }
+            try add("cpu", field: CgroupCPU.field) { v throws(ApusError) in try CgroupCPU.writes(cpu, version: v) }
         }
         if let pids = resources.pids {
             try add("pids", field: ".linux.resources.pids") { v in CgroupPids.writes(pids, version: v) }
         }
         if let blockIO = resources.blockIO {
-            try add("blkio", field: CgroupBlockIO.field) { v throws(CgroupError) in
+            try add("blkio", field: CgroupBlockIO.field) { v throws(ApusError) in
                 try CgroupBlockIO.writes(blockIO, version: v)
             }
         }
         if let hugepageLimits = resources.hugepageLimits, !hugepageLimits.isEmpty {
-            try add("hugetlb", field: ".linux.resources.hugepageLimits") { v throws(CgroupError) in
+            try add("hugetlb", field: ".linux.resources.hugepageLimits") { v throws(ApusError) in
                 try CgroupHugetlb.writes(hugepageLimits, version: v)
             }
         }
@@ -114,7 +114,7 @@ public struct CgroupPlan: Sendable, Equatable {
             }
         }
         if let rdma = resources.rdma, !rdma.isEmpty {
-            try add("rdma", field: ".linux.resources.rdma") { v throws(CgroupError) in
+            try add("rdma", field: ".linux.resources.rdma") { v throws(ApusError) in
                 try CgroupRdma.writes(rdma, version: v)
             }
         }
@@ -142,7 +142,7 @@ public struct CgroupPlan: Sendable, Equatable {
         return out
     }
 
-    static func missing(_ controller: String, placement: CgroupPlacement, field: String) -> CgroupError {
+    static func missing(_ controller: String, placement: CgroupPlacement, field: String) -> ApusError {
         let why: String
         switch placement.layout {
         case .v1:
@@ -154,6 +154,6 @@ public struct CgroupPlan: Sendable, Equatable {
         case .unified:
             why = "the cgroup v2 hierarchy does not offer it"
         }
-        return CgroupError.invalid("the \(controller) controller is not available: \(why)", field: field)
+        return ApusError.invalidCgroup("the \(controller) controller is not available: \(why)", field: field)
     }
 }

@@ -214,9 +214,9 @@ extension CgroupManager {
     /// Reads the container's numbers from whichever hierarchy each controller is on.
     /// Files the kernel does not have read as zero (as in runc); a cgroup that is gone
     /// is an error.
-    public func stats() throws(CgroupError) -> CgroupStats {
+    public func stats() throws(ApusError) -> CgroupStats {
         guard let probe = processDirectory, CgroupFS.exists(probe) else {
-            throw CgroupError("read statistics of \(path)", errno: ENOENT)
+            throw ApusError.cgroup("read statistics of \(path)", errno: ENOENT)
         }
         var stats = CgroupStats()
         if let (dir, version) = directory(for: "cpu") {

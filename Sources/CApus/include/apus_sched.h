@@ -1,12 +1,10 @@
 // Per-process attributes set by raw syscalls glibc does not wrap (or Swift
-// cannot see): personality, ioprio_set, sched_setattr.
+// cannot see): personality, sched_setattr.
 #ifndef APUS_SCHED_H
 #define APUS_SCHED_H
 #include <stdint.h>
 
 int apus_personality(unsigned long persona);
-/* ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level). */
-int apus_ioprio_set(int ioclass, int level);
 /* sched_setattr(0, attr, 0) with struct sched_attr (Linux 3.14+). */
 int apus_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t priority,
                        uint64_t runtime, uint64_t deadline, uint64_t period);

@@ -12,18 +12,14 @@
 int apus_mount(const char *source, const char *target, const char *fstype,
                unsigned long flags, const char *data);
 int apus_umount2(const char *target, int flags);
-int apus_pivot_root(const char *new_root, const char *put_old);
 int apus_setns(int fd, int nstype);
 int apus_unshare(int flags);
 int apus_pipe2(int fds[2], int flags);
 int apus_prctl(int option, unsigned long a2, unsigned long a3,
                unsigned long a4, unsigned long a5);
-pid_t apus_gettid(void);
 int apus_ioctl_int(int fd, unsigned long request, int value);
 int apus_ioctl_ptr(int fd, unsigned long request, void *arg);
 int apus_setrlimit(int resource, uint64_t soft, uint64_t hard);
-int apus_getrlimit(int resource, uint64_t *soft, uint64_t *hard);
-int apus_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
 uint64_t apus_makedev(unsigned int major, unsigned int minor);
 unsigned int apus_major(uint64_t dev);
 unsigned int apus_minor(uint64_t dev);
@@ -31,20 +27,15 @@ unsigned int apus_minor(uint64_t dev);
 /* openat2 with the given resolve flags (RESOLVE_IN_ROOT etc.). */
 int apus_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
-int apus_pidfd_open(pid_t pid, unsigned int flags);
-int apus_pidfd_send_signal(int pidfd, int sig);
-
-/* capget/capset on the calling thread, version 3 (64-bit sets). */
-int apus_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
+/* capset on the calling thread, version 3 (64-bit sets). */
 int apus_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 int apus_last_cap(void);
 
 /* Bring up the loopback interface of the current network namespace. */
 int apus_loopback_up(void);
 
-/* SCM_RIGHTS: send one fd with a short text payload; receive one fd. */
+/* SCM_RIGHTS: send one fd with a short text payload. */
 int apus_send_fd(int sock, int fd, const char *name);
-int apus_recv_fd(int sock, char *name, size_t name_len);
 /* recvmsg of one datagram; *fd_out receives an SCM_RIGHTS fd or -1. */
 ssize_t apus_recv_msg(int sock, void *buf, size_t len, int *fd_out);
 
@@ -60,9 +51,7 @@ void apus_reset_signals(uint64_t which);
 int apus_signalfd_all(void);
 /* Read one signal number from a signalfd, -1 on error. Fills sender pid. */
 int apus_signalfd_read(int fd, int *sig, int *code, int *status);
-void apus_unblock_all_signals(void);
 
-int apus_raise_default(int sig);
 /* Ignore SIGPIPE in the runtime so cleanup always runs. */
 void apus_ignore_sigpipe(void);
 
@@ -70,13 +59,7 @@ int apus_dup3(int oldfd, int newfd, int flags);
 int apus_setresuid(uid_t r, uid_t e, uid_t s);
 int apus_setresgid(gid_t r, gid_t e, gid_t s);
 int apus_setgroups(size_t n, const gid_t *groups);
-/* close_range(first, ~0, CLOSE_RANGE_CLOEXEC), Linux 5.11. */
-int apus_close_range_cloexec(unsigned int first);
-int apus_close_range(unsigned int first, unsigned int last);
 
-/* eventfd(2) with EFD_CLOEXEC: the v1 memory cgroup's OOM notification
-   (cgroup.event_control) needs one; sys/eventfd.h is not in the Glibc module. */
-int apus_eventfd_cloexec(unsigned int initval);
 /* mount_setattr(2) (Linux 5.12) on the mount at dirfd/path; userns_fd >= 0 adds
  * MOUNT_ATTR_IDMAP with that user namespace. */
 int apus_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
@@ -96,12 +79,11 @@ int apus_clone_userns_waiter(int gate_read, int gate_write);
 int apus_open_tree(int dirfd, const char *path, unsigned int flags);
 
 /* The new mount API (Linux 5.2): fsopen with FSOPEN_CLOEXEC; fsconfig of one parameter,
- * FSCONFIG_SET_STRING key=value or FSCONFIG_SET_FLAG key when value is NULL;
- * FSCONFIG_CMD_CREATE; fsmount with FSMOUNT_CLOEXEC and MOUNT_ATTR_* attrs, which
- * returns a detached mount. */
+ * FSCONFIG_SET_STRING key=value or FSCONFIG_SET_FLAG key when value is NULL; fsmount
+ * with FSMOUNT_CLOEXEC and MOUNT_ATTR_* attrs, which returns a detached mount.
+ * FSCONFIG_CMD_CREATE goes through apus_syscall (RawSyscall.fsconfigCreate). */
 int apus_fsopen(const char *fstype);
 int apus_fsconfig_set(int fsfd, const char *key, const char *value);
-int apus_fsconfig_create(int fsfd);
 int apus_fsmount(int fsfd, unsigned int attrs);
 
 /* Device, inode and mount id of what fd names, from one statx; *mount_id is 0 where
@@ -151,7 +133,8 @@ struct apus_start_plan {
  * (reverted to the file and to zero), the dead stack above and below this frame. Only
  * the C heap (plan, TLS) and this frame stay; from then on nothing but raw syscalls runs,
  * so no Swift or libc state is relied on. Writes "0" to the fifo as `start` expects. On
- * failure: a line on stderr and exit 127. Never returns. */
+ * failure: a line on stderr and exit 127. Never returns. APUS_NO_GIVE_BACK=1 in the
+ * runtime's environment turns every give-back off (see give_back in syscalls.c). */
 void apus_wait_for_start_and_exec(const struct apus_start_plan *plan) __attribute__((noreturn));
 
 /* This executable's program headers, as the kernel passed them (AT_PHDR, AT_PHNUM). */
@@ -160,6 +143,9 @@ const Elf64_Phdr *apus_program_headers(size_t *count);
  * no SYS_*. -1 where the headers predate the call, which Swift treats as ENOSYS. */
 enum {
 	APUS_NR_PPOLL = SYS_ppoll,
+	APUS_NR_PIVOT_ROOT = SYS_pivot_root,
+	APUS_NR_IOPRIO_SET = SYS_ioprio_set,
+	APUS_NR_EVENTFD2 = SYS_eventfd2,
 	APUS_NR_OPENAT = SYS_openat,
 	APUS_NR_SECCOMP = SYS_seccomp,
 #ifdef SYS_clone3
@@ -169,8 +155,10 @@ enum {
 #endif
 #ifdef SYS_pidfd_open
 	APUS_NR_PIDFD_OPEN = SYS_pidfd_open,
+	APUS_NR_PIDFD_SEND_SIGNAL = SYS_pidfd_send_signal,
 #else
 	APUS_NR_PIDFD_OPEN = -1,
+	APUS_NR_PIDFD_SEND_SIGNAL = -1,
 #endif
 #ifdef SYS_openat2
 	APUS_NR_OPENAT2 = SYS_openat2,
@@ -186,6 +174,11 @@ enum {
 	APUS_NR_OPEN_TREE = SYS_open_tree,
 #else
 	APUS_NR_OPEN_TREE = -1,
+#endif
+#ifdef SYS_fsconfig
+	APUS_NR_FSCONFIG = SYS_fsconfig,
+#else
+	APUS_NR_FSCONFIG = -1,
 #endif
 #ifdef SYS_mount_setattr
 	APUS_NR_MOUNT_SETATTR = SYS_mount_setattr,
