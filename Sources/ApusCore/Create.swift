@@ -88,7 +88,6 @@ public struct Runtime {
     /// Spec 1.3 fields that apus validates but does not apply yet. An accepted field must take
     /// effect, so a config that sets one is refused, naming it (`features` does not list them).
     static func notApplied(_ spec: Spec) -> String? {
-        if spec.linux?.netDevices?.isEmpty == false { return ".linux.netDevices" }
         if spec.linux?.memoryPolicy != nil { return ".linux.memoryPolicy" }
         if spec.process?.execCPUAffinity != nil { return ".process.execCPUAffinity" }
         return nil
@@ -201,6 +200,7 @@ public struct Runtime {
         if plan.has(.user) && plan.newKinds.contains(.user) {
             try writeIDMappings(pid: pid, linux: linux, notRoot: notRoot)
         }
+        try moveNetDevices(linux, plan: plan, joins: joins, initPid: pid)
         guard parentEnd.send(.proceed) else {
             throw ApusError("container init exited before setup: \(reap(pid))")
         }
@@ -324,6 +324,31 @@ public struct Runtime {
             }
         }
         return (initPid, terminalMaster)
+    }
+
+    /// `linux.netDevices` into init's network namespace before it goes on (runc 1.5 moves
+    /// them at the same point): a new one exists since clone, a joined one is the fd opened
+    /// for the join. A failed move leaves the device on the host.
+    private func moveNetDevices(
+        _ linux: Spec.Linux, plan: NamespacePlan, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)],
+        initPid: Int32
+    )
+        throws
+    {
+        guard let devices = linux.netDevices, !devices.isEmpty else { return }
+        if let joined = joins.first(where: { $0.kind == .network }) {
+            return try NetDevices.move(devices, into: joined.fd)
+        }
+        guard !plan.joinsUser else {
+            // Its namespaces are made by init itself after joining the user namespace.
+            throw ApusError(
+                "move network devices", detail: "not supported with a joined user namespace",
+                field: ".linux.netDevices")
+        }
+        let namespace = open("/proc/\(initPid)/ns/net", O_RDONLY | O_CLOEXEC)
+        if namespace < 0 { throw ApusError("open init's network namespace", errno: errno, field: ".linux.netDevices") }
+        defer { close(namespace) }
+        try NetDevices.move(devices, into: namespace)
     }
 
     /// The exec fifo: `start` opens it for reading, which lets init exec.

@@ -59,6 +59,8 @@ public enum Features {
                     // linux.intelRdt is refused ("not supported by apus yet").
                     ("intelRdt", .object([("enabled", .bool(false))])),
                     ("mountExtensions", .object([("idmap", .object([("enabled", .bool(idmap))]))])),
+                    // NetDevices moves them over rtnetlink at create.
+                    ("netDevices", .object([("enabled", .bool(true))])),
                 ])
             ),
             ("annotations", .object(annotations.sorted { $0.0 < $1.0 })),

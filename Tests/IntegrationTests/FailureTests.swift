@@ -53,8 +53,11 @@ struct FailureTests {
             try bundle.save()
         },
         // Spec 1.3 fields apus does not apply yet are refused, never validated and ignored.
-        Case(name: "netDevices (not applied yet)", expect: [".linux.netDevices", "does not apply"]) { bundle in
-            bundle.spec.linux?.netDevices = ["lo": .init(name: "lo2")]
+        Case(
+            name: "netDevices: no such interface", expect: [".linux.netDevices[\"apusnosuch0\"]", "no such interface"]
+        ) {
+            bundle in
+            bundle.spec.linux?.netDevices = ["apusnosuch0": .init(name: "eth0")]
             try bundle.save()
         },
         Case(name: "memoryPolicy (not applied yet)", expect: [".linux.memoryPolicy", "does not apply"]) { bundle in

@@ -67,7 +67,7 @@ struct FeaturesTests {
         #expect(
             Set(linux.keys) == [
                 "namespaces", "capabilities", "cgroup", "seccomp", "apparmor", "selinux", "intelRdt",
-                "mountExtensions",
+                "mountExtensions", "netDevices",
             ])
         let seccomp = try #require(linux["seccomp"] as? [String: Any])
         #expect(
@@ -157,7 +157,7 @@ struct FeaturesTests {
     /// What runc 1.5.1's features document lists and apus does not apply (yet): listing
     /// them would claim an effect apus does not have (issue 17 tracks each).
     static let notYetApplied: (top: Set<String>, linux: Set<String>) = (
-        top: ["potentiallyUnsafeConfigAnnotations"], linux: ["netDevices", "memoryPolicy"]
+        top: ["potentiallyUnsafeConfigAnnotations"], linux: ["memoryPolicy"]
     )
 
     @Test("features says at least what runc 1.5.1 says, except what apus does not apply")

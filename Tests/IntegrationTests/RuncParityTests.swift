@@ -99,3 +99,68 @@ struct RuncParityTests {
         text.replacingOccurrences(of: #"[A-Z][a-z]{2} +\d+ \d\d:\d\d"#, with: "TIME", options: .regularExpression)
     }
 }
+
+/// linux.netDevices (OCI 1.3): a host interface moved into the container, renamed, with its
+/// addresses and up, as runc 1.5.1 leaves it. The test's veth pair is its own; deleting the
+/// host end removes the pair whatever happened to the other end.
+@Suite("linux.netDevices", .integration)
+struct NetDevicesTests {
+    /// A veth pair `name`/`name`p with an IPv4 and an IPv6 address on `name`; removed by the caller.
+    func makeVeth() throws -> String {
+        let name = "apv\(String(UInt32.random(in: 0..<UInt32.max), radix: 16))"
+        for args in [
+            ["link", "add", name, "type", "veth", "peer", "name", name + "p"],
+            ["addr", "add", "169.254.169.13/32", "dev", name], ["addr", "add", "fd00::5/64", "dev", name],
+        ] {
+            let out = try sh("/usr/sbin/ip", args)
+            guard out.status == 0 else { throw TestFailure("ip \(args.joined(separator: " ")): \(out.all)") }
+        }
+        return name
+    }
+
+    func removeVeth(_ name: String) {
+        _ = try? sh("/usr/sbin/ip", ["link", "del", name + "p"])
+        _ = try? sh("/usr/sbin/ip", ["link", "del", name])
+    }
+
+    @Test("a veth end is moved in as ctr0 with its addresses and up, as under runc 1.5.1")
+    func movedLikeRunc() throws {
+        let runc = try Env.requireRunc()
+        var outputs: [Output] = []
+        for runtime in ["apus", "runc"] {
+            let name = try makeVeth()
+            defer { removeVeth(name) }
+            let bundle = try TestBundle { $0.linux?.netDevices = [name: .init(name: "ctr0")] }
+            try bundle.command(
+                "sh", "-c",
+                "ip -o link show ctr0 | cut -d' ' -f2,3 | sed 's/@if[0-9]*//'; "
+                    + "ip -o addr show ctr0 | sed 's/ \\+/ /g' | cut -d' ' -f2-4; cat /sys/class/net/ctr0/operstate")
+            if runtime == "apus" {
+                outputs.append(try apus("run", "--bundle", bundle.path, uniqueID("netdev")))
+            } else {
+                let root = NSTemporaryDirectory() + "runc-netdev-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+                defer { try? FileManager.default.removeItem(atPath: root) }
+                outputs.append(try sh(runc, ["--root", root, "run", "--bundle", bundle.path, uniqueID("netdev-runc")]))
+            }
+            // While the container ran, the device was not on the host.
+        }
+        #expect(outputs[0].status == 0, "\(outputs[0].all)")
+        #expect(outputs[0].stdout.contains("inet 169.254.169.13/32"), "\(outputs[0].all)")
+        #expect(outputs[0].stdout == outputs[1].stdout, "apus:\n\(outputs[0].all)\nrunc:\n\(outputs[1].all)")
+    }
+
+    @Test("a name already taken in the container is an error naming the device; it stays on the host")
+    func nameTaken() throws {
+        let name = try makeVeth()
+        defer { removeVeth(name) }
+        let bundle = try TestBundle { $0.linux?.netDevices = [name: .init(name: "lo")] }
+        try bundle.command("true")
+        let id = uniqueID("netdev")
+        let out = try apus("run", "--bundle", bundle.path, id)
+        #expect(out.status == 1, "\(out.all)")
+        #expect(out.stderr.contains(".linux.netDevices[\"\(name)\"]"), "\(out.stderr)")
+        let shown = try sh("/usr/sbin/ip", ["-o", "addr", "show", name])
+        #expect(shown.status == 0 && shown.stdout.contains("169.254.169.13/32"), "\(shown.all)")
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+}
