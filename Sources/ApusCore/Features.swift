@@ -64,6 +64,9 @@ public enum Features {
                 ])
             ),
             ("annotations", .object(annotations.sorted { $0.0 < $1.0 })),
+            // Annotations that change what the runtime does (runc: bundle, org.systemd.property.,
+            // org.criu.config). apus acts on none of config.json's annotations yet.
+            ("potentiallyUnsafeConfigAnnotations", .strings([])),
         ])
     }
 }
