@@ -9,6 +9,8 @@ public struct CreateOptions: Sendable {
     public var bundle: String
     public var pidFile: String?
     public var consoleSocket: String?
+    /// `--pidfd-socket` (runc 1.2): a unix socket that gets a pidfd of init (SCM_RIGHTS).
+    public var pidfdSocket: String?
     public var noPivot = false
     public var noNewKeyring = false
     public var preserveFds: Int32 = 0
@@ -157,6 +159,9 @@ public struct Runtime {
         crashPoint("recorded")
 
         let consoleSocket = try connectConsole(spec, options: options, trigger: trigger, rollback: rollback)
+        // Connected before anything runs, so a socket nobody listens on fails create at once.
+        let pidfdSocket = try options.pidfdSocket.map { try connectUnixSocket($0, purpose: "pidfd socket") }
+        if let pidfdSocket { rollback.add { close(pidfdSocket) } }
 
         let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
         rollback.add { for fd in idmappedTrees.values { close(fd) } }
@@ -231,6 +236,10 @@ public struct Runtime {
         record.pidStartTime = stat.startTime
         try store.save(record)
         crashPoint("saved")
+        if let pidfdSocket {
+            try sendPidfd(of: initPid, to: pidfdSocket, name: "standard")
+            close(pidfdSocket)
+        }
         if let pidFile = options.pidFile {
             do {
                 try FileIO.writeAtomically(absolutePath(pidFile), bytes: Array(String(initPid).utf8), mode: 0o644)
@@ -528,15 +537,26 @@ public func exitCode(waitStatus status: Int32) -> Int32 {
     return 128 + (status & 0x7f)
 }
 
-func connectUnixSocket(_ path: String) throws -> Int32 {
+/// A pidfd of `pid` sent over `socket` as runc sends it: SCM_RIGHTS with the process's kind
+/// as the message ("standard" for init, "setns" for an exec'd process).
+func sendPidfd(of pid: Int32, to socket: Int32, name: String) throws {
+    let pidfd = RawSyscall.pidfdOpen(pid)
+    if pidfd < 0 { throw ApusError("open a pidfd of process \(pid) for --pidfd-socket", errno: errno) }
+    defer { close(pidfd) }
+    if apus_send_fd(socket, pidfd, name) < 0 {
+        throw ApusError("send the pidfd of process \(pid) to --pidfd-socket", errno: errno)
+    }
+}
+
+func connectUnixSocket(_ path: String, purpose: String = "console socket") throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 { throw ApusError("console socket \(path)", errno: errno) }
+    if fd < 0 { throw ApusError("\(purpose) \(path)", errno: errno) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
     guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
         close(fd)
-        throw ApusError("console socket \(path): path too long")
+        throw ApusError("\(purpose) \(path): path too long")
     }
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
         for (i, b) in bytes.enumerated() { raw[i] = b }
@@ -549,7 +569,7 @@ func connectUnixSocket(_ path: String) throws -> Int32 {
     if rc < 0 {
         let code = errno
         close(fd)
-        throw ApusError("connect to console socket \(path)", errno: code)
+        throw ApusError("connect to \(purpose) \(path)", errno: code)
     }
     return fd
 }

@@ -11,6 +11,8 @@ public struct ExecOptions: Sendable {
     public var args: [String] = []
     public var tty = false
     public var consoleSocket: String?
+    /// `--pidfd-socket` (runc 1.2): a unix socket that gets a pidfd of the process.
+    public var pidfdSocket: String?
     public var detach = false
     public var pidFile: String?
     public var cwd: String?
@@ -170,6 +172,11 @@ extension Runtime {
                 abandon()
                 throw ApusError("unexpected message from exec process")
             }
+        }
+        if let path = options.pidfdSocket {
+            let socket = try connectUnixSocket(path, purpose: "pidfd socket")
+            defer { close(socket) }
+            try sendPidfd(of: pid, to: socket, name: "setns")
         }
         if let pidFile = options.pidFile {
             do {

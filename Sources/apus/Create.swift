@@ -9,6 +9,8 @@ struct CreateFlags: ParsableArguments {
     var pidFile: String?
     @Option(name: .customLong("console-socket"), help: "Unix socket to send the pty master to (terminal: true).")
     var consoleSocket: String?
+    @Option(name: .customLong("pidfd-socket"), help: "Unix socket to send a pidfd of the init process to.")
+    var pidfdSocket: String?
     @Flag(name: .customLong("no-pivot"), help: "Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).")
     var noPivot = false
     @Flag(name: .customLong("no-new-keyring"), help: "Do not create a new session keyring.")
@@ -20,6 +22,7 @@ struct CreateFlags: ParsableArguments {
         var options = CreateOptions(bundle: bundle)
         options.pidFile = pidFile
         options.consoleSocket = consoleSocket.map(absolutePath)
+        options.pidfdSocket = pidfdSocket.map(absolutePath)
         options.noPivot = noPivot
         options.noNewKeyring = noNewKeyring
         options.preserveFds = preserveFds

@@ -14,6 +14,8 @@ struct ExecCommand: ParsableCommand {
     @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-TTY.") var tty = false
     @Option(name: .customLong("console-socket"), help: "Unix socket to send the pty master to.")
     var consoleSocket: String?
+    @Option(name: .customLong("pidfd-socket"), help: "Unix socket to send a pidfd of the process to.")
+    var pidfdSocket: String?
     @Flag(name: [.customShort("d"), .long], help: "Return once the process has started.") var detach = false
     @Option(name: .customLong("pid-file"), help: "File to write the process id to.") var pidFile: String?
     @Option(help: "Working directory in the container.") var cwd: String?
@@ -45,6 +47,7 @@ struct ExecCommand: ParsableCommand {
         options.args = command
         options.tty = tty
         options.consoleSocket = consoleSocket.map(absolutePath)
+        options.pidfdSocket = pidfdSocket.map(absolutePath)
         options.detach = detach
         options.pidFile = pidFile
         options.cwd = cwd

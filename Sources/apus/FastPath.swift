@@ -118,11 +118,12 @@ enum FastPath {
 
         /// create, run (and the flagless start, state, delete, kill).
         static let lifecycleTakesValue: Set<String> = [
-            "-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds",
+            "-b", "--bundle", "--pid-file", "--console-socket", "--pidfd-socket", "--preserve-fds",
         ]
         /// exec's options that take a value (ExecCommand).
         static let execTakesValue: Set<String> = [
-            "-p", "--process", "--console-socket", "--pid-file", "--cwd", "-e", "--env", "-u", "--user", "-g",
+            "-p", "--process", "--console-socket", "--pidfd-socket", "--pid-file", "--cwd", "-e", "--env", "-u",
+            "--user", "-g",
             "--additional-gids", "-c", "--cap", "--process-label", "--apparmor", "--preserve-fds", "--cgroup",
         ]
 
@@ -162,11 +163,13 @@ enum FastPath {
             guard case .some(let bundle) = value(["-b", "--bundle"]),
                 case .some(let pidFile) = value(["--pid-file"]),
                 case .some(let consoleSocket) = value(["--console-socket"]),
+                case .some(let pidfdSocket) = value(["--pidfd-socket"]),
                 case .some(let preserve) = value(["--preserve-fds"])
             else { return nil }
             var options = CreateOptions(bundle: bundle ?? ".")
             options.pidFile = pidFile
             options.consoleSocket = consoleSocket.map(absolutePath)
+            options.pidfdSocket = pidfdSocket.map(absolutePath)
             options.noPivot = flag(["--no-pivot"])
             options.noNewKeyring = flag(["--no-new-keyring"])
             if let preserve {
@@ -181,6 +184,7 @@ enum FastPath {
         mutating func execOptions() -> ExecOptions? {
             guard case .some(let process) = value(["-p", "--process"]),
                 case .some(let consoleSocket) = value(["--console-socket"]),
+                case .some(let pidfdSocket) = value(["--pidfd-socket"]),
                 case .some(let pidFile) = value(["--pid-file"]),
                 case .some(let cwd) = value(["--cwd"]),
                 case .some(let user) = value(["-u", "--user"]),
@@ -196,6 +200,7 @@ enum FastPath {
             options.processFile = process
             options.tty = flag(["-t", "--tty"])
             options.consoleSocket = consoleSocket.map(absolutePath)
+            options.pidfdSocket = pidfdSocket.map(absolutePath)
             options.detach = flag(["-d", "--detach"])
             options.pidFile = pidFile
             options.cwd = cwd

@@ -164,3 +164,100 @@ struct NetDevicesTests {
         #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
     }
 }
+
+/// `--pidfd-socket` (runc 1.2+): create, run and exec send a pidfd of the container process
+/// over the unix socket, with the message runc sends ("standard" for init, "setns" for exec).
+@Suite("--pidfd-socket", .integration)
+struct PidfdSocketTests {
+    /// Listens on a fresh socket path; `receive()` returns "message pid" of the pidfd it got.
+    final class Receiver {
+        let path = NSTemporaryDirectory() + "apus-pidfd-\(UInt32.random(in: 0..<UInt32.max)).sock"
+        let process = Process()
+        let out = Pipe()
+
+        init() throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [
+                "-c",
+                """
+                import socket, os, sys
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+                print("listening", flush=True)
+                c, _ = s.accept()
+                msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+                link = os.readlink("/proc/self/fd/%d" % fds[0])
+                pid = [l.split()[1] for l in open("/proc/self/fdinfo/%d" % fds[0]) if l.startswith("Pid:")][0]
+                print(msg.decode(), link, pid, flush=True)
+                """, path,
+            ]
+            process.standardOutput = out
+            try process.run()
+            let ready = readOutput(out.fileHandleForReading, until: "listening\n")
+            guard ready == "listening\n" else { throw TestFailure("receiver: \(ready)") }
+        }
+
+        func received() -> String {
+            let line = readOutput(out.fileHandleForReading, until: "\n", seconds: 30)
+            process.waitUntilExit()
+            return line.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        deinit {
+            if process.isRunning { process.terminate() }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    @Test("create sends init's pidfd and exec the process's, with runc 1.5.1's messages")
+    func sendsPidfds() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID("pidfd")
+        defer { _ = try? apus("delete", "--force", id) }
+        let receiver = try Receiver()
+        let created = try apus("create", "--pidfd-socket", receiver.path, "--bundle", bundle.path, id)
+        #expect(created.status == 0, "\(created.all)")
+        let pid = try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? -1
+        #expect(receiver.received() == "standard anon_inode:[pidfd] \(pid)")
+
+        #expect(try apus("start", id).status == 0)
+        let execReceiver = try Receiver()
+        let pidFile = NSTemporaryDirectory() + "\(id).exec.pid"
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let exec = try apus(
+            "exec", "-d", "--pidfd-socket", execReceiver.path, "--pid-file", pidFile, id, "sleep", "20")
+        #expect(exec.status == 0, "\(exec.all)")
+        let execPid = (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "?"
+        #expect(execReceiver.received() == "setns anon_inode:[pidfd] \(execPid)")
+
+        // runc 1.5.1 sends the same.
+        let runc = try Env.requireRunc()
+        let root = NSTemporaryDirectory() + "runc-pidfd-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        let runcID = uniqueID("pidfd-runc")
+        defer {
+            _ = try? sh(runc, ["--root", root, "delete", "--force", runcID])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let runcReceiver = try Receiver()
+        let runcCreated = try sh(
+            runc, ["--root", root, "create", "--pidfd-socket", runcReceiver.path, "--bundle", bundle.path, runcID])
+        #expect(runcCreated.status == 0, "\(runcCreated.all)")
+        let runcPid = try decodeState(try sh(runc, ["--root", root, "state", runcID]).stdout)["pid"] as? Int ?? -1
+        #expect(runcReceiver.received() == "standard anon_inode:[pidfd] \(runcPid)")
+    }
+
+    @Test("a --pidfd-socket nobody listens on fails create, naming it, and leaves nothing")
+    func nobodyListening() throws {
+        let bundle = try TestBundle()
+        try bundle.command("true")
+        let id = uniqueID("pidfd")
+        let path = NSTemporaryDirectory() + "apus-nosock-\(UInt32.random(in: 0..<UInt32.max)).sock"
+        for command in ["create", "run"] {
+            let out = try apus(command, "--pidfd-socket", path, "--bundle", bundle.path, id)
+            #expect(out.status == 1, "\(out.all)")
+            #expect(out.stderr.contains("pidfd socket \(path)"), "\(out.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+            #expect(HostSnapshot.take(mentioning: id).cgroups.isEmpty)
+        }
+    }
+}
