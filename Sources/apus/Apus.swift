@@ -133,7 +133,8 @@ enum Main {
             exit(0)
         }
         do {
-            let (global, rest) = try GlobalOptions.extract(argv)
+            let (global, goStyle) = try GlobalOptions.extract(argv)
+            let rest = GoFlags.normalize(goStyle)
             GlobalOptions.current = global
             do {
                 if let code = try FastPath.run(rest) { exit(code) }

@@ -338,6 +338,25 @@ struct LifecycleTests {
         }
     }
 
+    /// runc takes Go-style flags: one dash for long flags (containerd writes `-no-subreaper`),
+    /// `-flag=value`, and parsing stops at the first argument that is not a flag.
+    @Test("Go-style single-dash long flags, up to the first positional argument")
+    func goStyleFlags() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID("go")
+        defer { _ = try? apus("delete", "--force", id) }
+        let apusPath = Env.apus ?? "/nonexistent"
+        let started = try sh(apusPath, ["-root", Env.stateRoot, "run", "-bundle=" + bundle.path, "-detach", id])
+        #expect(started.status == 0, "\(started.all)")
+        // exec's command keeps its own dashes: `-la` is ls's, not a flag of apus.
+        let listed = try sh(apusPath, ["-root", Env.stateRoot, "exec", "-cwd", "/proc", id, "ls", "-d", "-la", "self"])
+        #expect(listed.status == 0 && listed.stdout.hasPrefix("lr"), "\(listed.all)")
+        let deleted = try sh(apusPath, ["-root", Env.stateRoot, "delete", "-force", id])
+        #expect(deleted.status == 0, "\(deleted.all)")
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
+
     @Test("a foreground run forwards signals to the container")
     func signalForwarding() throws {
         let bundle = try TestBundle()
