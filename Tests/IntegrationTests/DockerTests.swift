@@ -186,12 +186,14 @@ struct DockerTests {
                 name: "--security-opt no-new-privileges", flags: ["--security-opt", "no-new-privileges"],
                 command: ["grep", "NoNewPrivs", "/proc/self/status"], expected: "NoNewPrivs:\t1\n"),
             Case(
+                // The tmpfs takes the mode of the image's /run (755), as runc gives it.
                 name: "--read-only --tmpfs /run", flags: ["--read-only", "--tmpfs", "/run"],
                 command: [
-                    "sh", "-c",
-                    "touch /x 2>&1; touch /run/x && echo run writable; grep -c ' /run tmpfs rw,nosuid,nodev,noexec' /proc/mounts",
+                    "sh", "-c", "touch /x 2>&1; touch /run/x && echo run writable; grep ' /run ' /proc/mounts",
                 ],
-                expected: "touch: /x: Read-only file system\nrun writable\n1\n"),
+                expected:
+                    "touch: /x: Read-only file system\nrun writable\ntmpfs /run tmpfs rw,nosuid,nodev,noexec,relatime,mode=755 0 0\n"
+            ),
             Case(
                 name: "--net none", flags: ["--net", "none"], command: ["sh", "-c", "ls /sys/class/net"],
                 expected: "lo\n"),
@@ -344,24 +346,40 @@ final class DockerDaemon: @unchecked Sendable {
         environment = env
     }
 
-    /// The dockerd command line the README shows.
-    var daemonArgs: [String] {
-        var args = [
-            Self.dockerd, "--data-root", dir + "/data", "--exec-root", dir + "/exec", "--pidfile", dir + "/docker.pid",
-            "-H", "unix://" + socket, "--containerd-namespace", namespace, "--containerd-plugins-namespace",
-            namespace + "-plugins", "--cgroup-parent", "/" + cgroupParent, "--add-runtime", "apus=" + apus,
-            "--default-runtime", "apus", "--bridge", "none", "--iptables=false", "--ip-masq=false",
-            "--ip-forward=false", "--storage-driver", "overlay2",
-        ]
-        if let runc = Env.runc { args += ["--add-runtime", "runc15=" + runc] }
-        return args
+    /// The daemon.json the README shows, with the suite's paths: apus registered and the
+    /// default, runc 1.5.1 beside it as `runc15` for comparisons.
+    var daemonJSON: String {
+        var runtimes = "    \"apus\": {\"path\": \"\(apus)\"}"
+        if let runc = Env.runc { runtimes += ",\n    \"runc15\": {\"path\": \"\(runc)\"}" }
+        return """
+            {
+              "data-root": "\(dir)/data",
+              "exec-root": "\(dir)/exec",
+              "pidfile": "\(dir)/docker.pid",
+              "hosts": ["unix://\(socket)"],
+              "containerd-namespace": "\(namespace)",
+              "cgroup-parent": "/\(cgroupParent)",
+              "runtimes": {
+            \(runtimes)
+              },
+              "default-runtime": "apus",
+              "bridge": "none",
+              "iptables": false,
+              "ip-masq": false,
+              "ip-forward": false,
+              "storage-driver": "overlay2"
+            }
+
+            """
     }
 
     func startUp() throws {
         for sub in ["data", "exec", "cli"] {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
-        pid = try Self.spawnDaemon(daemonArgs, log: dir + "/dockerd.log", environment: environment)
+        try daemonJSON.write(toFile: dir + "/daemon.json", atomically: true, encoding: .utf8)
+        pid = try Self.spawnDaemon(
+            [Self.dockerd, "--config-file", dir + "/daemon.json"], log: dir + "/dockerd.log", environment: environment)
         let deadline = Date().addingTimeInterval(30)
         while try cli(["version"], timeout: 5).status != 0 {
             var status: Int32 = 0
