@@ -55,6 +55,9 @@ struct DockerTests {
         defer { docker.remove(name) }
         #expect(try docker.waitForLogs(name, containing: "started"))
         #expect(try docker.inspect(name, "{{.HostConfig.Runtime}} {{.State.Status}}") == "apus running")
+        // apus itself keeps the container: its state, under the root the shim gives it.
+        let state = try apus("state", id, root: docker.runtimeRoot)
+        #expect(state.status == 0 && state.stdout.contains("\"status\": \"running\""), "\(state.all)")
         let exec = try docker.cli(["exec", name, "cat", "/proc/1/cmdline"])
         #expect(exec.status == 0, "\(exec.all)")
         #expect(exec.stdout.replacingOccurrences(of: "\0", with: " ").hasPrefix("sh -c trap"), "\(exec.stdout)")
@@ -320,6 +323,9 @@ final class DockerDaemon: @unchecked Sendable {
     let namespace: String
     let hasRunc: Bool
     var socket: String { dir + "/docker.sock" }
+    /// The `--root` the containerd shim passes to apus: dockerd 20.10 names it runtime-runc
+    /// for every runtime of io.containerd.runc.v2, whatever the runtime's name.
+    var runtimeRoot: String { "\(dir)/exec/runtime-runc/\(namespace)" }
     private var pid: pid_t = 0
     private let environment: [String: String]
     /// Paths dockerd 20.10 and its containerd create outside their roots whatever the
@@ -489,7 +495,7 @@ final class DockerDaemon: @unchecked Sendable {
     /// Nothing of container `id` is left: no cgroup, no runtime state, no process, no mount.
     func expectNoTraces(of id: String, sourceLocation: SourceLocation = #_sourceLocation) {
         expectNoCgroups(named: id, sourceLocation: sourceLocation)
-        let state = "\(dir)/exec/runtime-apus/\(namespace)/\(id)"
+        let state = "\(runtimeRoot)/\(id)"
         #expect(!FileManager.default.fileExists(atPath: state), "\(state)", sourceLocation: sourceLocation)
         let deadline = Date().addingTimeInterval(5)
         while !processes(mentioning: id).isEmpty && Date() < deadline { usleep(20_000) }
