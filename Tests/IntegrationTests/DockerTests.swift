@@ -121,6 +121,48 @@ struct DockerTests {
         #expect(seen.stdout == "67108864\n", "\(seen.all)")
     }
 
+    @Test("restart, and --restart always: the same container started again by apus")
+    func restart() throws {
+        let docker = try docker
+        let name = docker.newName("restart")
+        _ = try docker.start(name, [Self.image, "sh", "-c", "echo run; sleep 1000"])
+        defer { docker.remove(name) }
+        let restart = try docker.cli(["restart", "--time", "0", name])
+        #expect(restart.status == 0, "\(restart.all)")
+        #expect(try docker.inspect(name, "{{.State.Status}}") == "running")
+        #expect(try docker.waitForLogs(name, containing: "run\nrun\n"))
+
+        let always = docker.newName("always")
+        _ = try docker.start(always, ["--restart", "always", Self.image, "sh", "-c", "echo run; exit 3"])
+        defer { docker.remove(always) }
+        #expect(try docker.waitForLogs(always, containing: "run\nrun\n"))
+        let count = Int(try docker.inspect(always, "{{.RestartCount}}")) ?? 0
+        #expect(count >= 1)
+    }
+
+    @Test("run -t and exec -t: a terminal through apus's console socket")
+    func terminal() throws {
+        let docker = try docker
+        let run = try sh(
+            "/usr/bin/script",
+            [
+                "-qec", "\(DockerDaemon.dockerCLI) -H unix://\(docker.socket) run --rm -t \(Self.image) tty",
+                "/dev/null",
+            ],
+            environment: docker.environment)
+        #expect(run.status == 0, "\(run.all)")
+        #expect(run.stdout.contains("/dev/pts/0"), "\(run.all)")
+        let name = docker.newName("tty")
+        _ = try docker.start(name, [Self.image, "sleep", "1000"])
+        defer { docker.remove(name) }
+        let exec = try sh(
+            "/usr/bin/script",
+            ["-qec", "\(DockerDaemon.dockerCLI) -H unix://\(docker.socket) exec -t \(name) tty", "/dev/null"],
+            environment: docker.environment)
+        #expect(exec.status == 0, "\(exec.all)")
+        #expect(exec.stdout.contains("/dev/pts/"), "\(exec.all)")
+    }
+
     @Test("top: the container's processes, from the runtime's ps")
     func top() throws {
         let docker = try docker
@@ -285,8 +327,12 @@ final class DockerDaemon: @unchecked Sendable {
 
     static let skipReason: String? = {
         if let reason = Env.skipReason { return reason }
-        for tool in [dockerd, dockerCLI, "/usr/bin/tar"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        for tool in [dockerd, dockerCLI] where !FileManager.default.isExecutableFile(atPath: tool) {
             return "docker.io is not installed (apt-get install docker.io): no \(tool)"
+        }
+        for (tool, package) in [("/usr/bin/tar", "tar"), ("/usr/bin/script", "bsdutils")]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
+            return "\(tool) is missing (apt-get install \(package))"
         }
         return nil
     }()
@@ -327,7 +373,7 @@ final class DockerDaemon: @unchecked Sendable {
     /// for every runtime of io.containerd.runc.v2, whatever the runtime's name.
     var runtimeRoot: String { "\(dir)/exec/runtime-runc/\(namespace)" }
     private var pid: pid_t = 0
-    private let environment: [String: String]
+    let environment: [String: String]
     /// Paths dockerd 20.10 and its containerd create outside their roots whatever the
     /// flags say (the trust key, containerd's opt dir, the plugin socket dir), which did
     /// not exist before the suite: removed at the end.
