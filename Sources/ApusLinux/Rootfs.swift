@@ -139,10 +139,19 @@ public enum Rootfs {
             // Kernel filesystems must land exactly where asked: a symlinked /proc
             // would leave the real procfs unmasked (CVE-2019-19921, CVE-2025-52565).
             let strict = ["proc", "sysfs", "devpts", "mqueue"].contains(type)
+            var fsData = options.data
+            // runc gives a tmpfs without mode= the mode of the directory it covers (a chmod
+            // after the mount; docker's --tmpfs /run shows 755, not tmpfs's 1777); a target
+            // runc has to create keeps 1777. Here it is a mount option: no extra syscall, and
+            // a read-only tmpfs gets it too.
+            if type == "tmpfs", !tmpfsParameters(options.data).contains(where: { $0.key == "mode" }),
+                let mode = coveredMode(destination, root: root)
+            {
+                fsData.append("mode=" + String(mode, radix: 8))
+            }
             let target = try createTarget(destination, root: root, file: false, noSymlinks: strict, type: type)
             defer { close(target) }
             let source = entry.source ?? type
-            var fsData = options.data
             // runc's rule: every new filesystem but the ones that take no context= option.
             if let label = context.mountLabel, !["proc", "sysfs", "mqueue"].contains(type) {
                 fsData.append("context=\"\(label)\"")
@@ -153,6 +162,15 @@ public enum Rootfs {
             }
             try applyPropagation(options, destination: destination, root: root)
         }
+    }
+
+    /// The permission bits of the directory at `destination`, or nil when there is none.
+    static func coveredMode(_ destination: String, root: borrowing RootfsDirectory) -> mode_t? {
+        guard let fd = try? root.open(destination, flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "") else { return nil }
+        defer { close(fd) }
+        var covered = stat()
+        guard fstat(fd, &covered) == 0 else { return nil }
+        return covered.st_mode & 0o7777
     }
 
     static func createTarget(
