@@ -584,8 +584,15 @@ final class DockerDaemon: @unchecked Sendable {
             let fields = line.split(separator: " ")
             if fields.count > 4 { _ = try? sh("/bin/umount", ["-l", String(fields[4])]) }
         }
+        // The parent is where dockerd put it: under the hierarchy's root, or under the
+        // test process's own cgroup when that is not the root (seen in a sandbox).
+        var parents: [String] = []
         for controller in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
-            let parent = "/sys/fs/cgroup/\(controller)/\(cgroupParent)"
+            parents +=
+                HostSnapshot.findDirectories(
+                    named: cgroupParent, under: "/sys/fs/cgroup/\(controller)", depth: 4) ?? []
+        }
+        for parent in parents {
             for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
                 var isDir: ObjCBool = false
                 if FileManager.default.fileExists(atPath: parent + "/" + child, isDirectory: &isDir), isDir.boolValue {
