@@ -4,7 +4,7 @@
 # usage: bash spec-fixtures/bench/bench.sh [--quick] [--runs N] [--only METRICS] [--runtimes NAMES]
 #   --quick           smoke run: 5 runs per timing, 1 repetition of the rest
 #   --runs N          timed runs per runtime and timing metric (default 50, env BENCH_RUNS)
-#   --only M,M        metrics: run,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
+#   --only M,M        metrics: run,faults,sporadic,rootless,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
 #                     (default all)
 #   --runtimes R,R    apus,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full
 #                     (default all that exist)
@@ -18,6 +18,9 @@
 #   BENCH_OUT         where the table and raw samples go (default <repo>/bench-out)
 #   BENCH_CONCURRENCY containers started at once in the "concurrent" metric (default 50)
 #   BENCH_KEEP=1      keep the temp dir (bundle, state roots, samples) for inspection
+#   BENCH_GAP_MS      pause before every start in the "sporadic" metric (default 100)
+#   BENCH_ROOTLESS_UID uid (and gid) the "rootless" metric runs as (default 64999; it
+#                     needs no passwd entry, nothing is created outside the temp dir)
 #
 # Needs root (runtimes, cgroups, mounts), gcc (floor and the timing harness), unshare;
 # strace for the syscall row; libseccomp-dev for floor-seccomp.
@@ -46,7 +49,7 @@ usage() {
 
 runs="${BENCH_RUNS:-50}"
 quick=0
-only="run,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
+only="run,faults,sporadic,rootless,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
 want_rt="apus,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full"
 args=("$@")
 while [ $# -gt 0 ]; do
@@ -199,6 +202,10 @@ cleanup_containers() {
         for id in $("${RTC[@]}" list -q 2>/dev/null); do
             case "$id" in "$prefix"*) "${RTC[@]}" delete --force "$id" >/dev/null 2>&1 || true ;; esac
         done
+        [ -d "$T/state/$rt-rootless" ] || continue
+        for id in $("${BIN[$rt]}" --root "$T/state/$rt-rootless" list -q 2>/dev/null); do
+            case "$id" in "$prefix"*) "${BIN[$rt]}" --root "$T/state/$rt-rootless" delete --force "$id" >/dev/null 2>&1 || true ;; esac
+        done
     done
 }
 cleanup_cgroups() {
@@ -250,7 +257,7 @@ trap 'exit 143' TERM HUP
 # ---- cgroups: what crun needs on a hybrid host -----------------------------------
 floor_cgroups_before="$(echo /sys/fs/cgroup/*/floor-*)"
 cgroup_note=""
-if hybrid_host; then
+if hybrid_host && { has "$want_rt" crun || has "$want_rt" crun-debian; }; then
     ctrls="$(cat /sys/fs/cgroup/unified/cgroup.controllers)"
     if [ "$ctrls" = hugetlb ]; then
         # Lay a private tmpfs over /sys/fs/cgroup carrying the same hierarchies (moved,
@@ -407,12 +414,13 @@ usable() { [ -z "${STATUS[$1]}" ]; }
 metric_cmd() {
     local m="$1" rt="$2"
     if is_floor "$rt"; then
-        case "$m" in run | concurrent) CMD=("${BIN[$rt]}") ;; *) return 1 ;; esac
+        case "$m" in run | faults | sporadic | concurrent) CMD=("${BIN[$rt]}") ;; *) return 1 ;; esac
         return 0
     fi
     rt_cmd "$rt"
     case "$m" in
-        run | concurrent) CMD=("${RTC[@]}" run --bundle "$bundle" "{id}") ;;
+        run | faults | sporadic | concurrent) CMD=("${RTC[@]}" run --bundle "$bundle" "{id}") ;;
+        rootless) CMD=("${BIN[$rt]}" --root "$T/state/$rt-rootless" run --bundle "$T/rootless/true" "{id}") ;;
         cycle) CMD=("${RTC[@]}" create --bundle "$bundle" "{id}" :: "${RTC[@]}" start "{id}"
             :: "${RTC[@]}" delete --force "{id}") ;;
         exec) CMD=("${RTC[@]}" exec "$prefix-exec-$rt" /bin/true) ;;
@@ -442,6 +450,15 @@ verify_metric() {
         exec)
             "${RTC[@]}" exec "$prefix-exec-$rt" /bin/sh -c "echo $marker" </dev/null >"$o.out" 2>"$o.err" || true
             ;;
+        rootless)
+            if [ -z "$rootless_ready" ]; then
+                echo "$rootless_note" >"$o.err"
+            else
+                setpriv --reuid="$rootless_uid" --regid="$rootless_uid" --clear-groups \
+                    "${BIN[$rt]}" --root "$T/state/$rt-rootless" run --bundle "$T/rootless/echo" "$id" \
+                    </dev/null >"$o.out" 2>"$o.err" || true
+            fi
+            ;;
         *) return 0 ;;
     esac
     if [ "$(cat "$o.out")" != "$marker" ]; then
@@ -457,11 +474,15 @@ verify_metric() {
 
 # time_metric METRIC CHUNK CONC TOTAL: runtimes take turns, CHUNK timed runs at a time.
 time_metric() {
-    local m="$1" chunk="$2" conc="$3" total="$4" done_n=0 round=0 n rt
+    local m="$1" chunk="$2" conc="$3" total="$4" done_n=0 round=0 n rt extra=()
     for rt in "${runtimes[@]}"; do
-        rm -f "$T/samples/$m.$rt"
+        rm -f "$T/samples/$m.$rt" "$T/samples/$m.$rt.faults"
         if usable "$rt" && [ -z "${NOTE[$m.$rt]:-}" ]; then verify_metric "$m" "$rt"; fi
     done
+    case "$m" in
+        sporadic) extra=(-g "${BENCH_GAP_MS:-100}") ;;
+        rootless) extra=(-u "$rootless_uid:$rootless_uid") ;;
+    esac
     while [ "$done_n" -lt "$total" ]; do
         n=$((total - done_n < chunk ? total - done_n : chunk))
         for rt in "${runtimes[@]}"; do
@@ -470,8 +491,9 @@ time_metric() {
             local warm=1
             [ "$round" = 0 ] && warm=2
             [ "$conc" -gt 1 ] && warm=$((round == 0 ? 1 : 0))
-            if ! "$runner" time -n "$n" -w "$warm" -c "$conc" -t 120 -p "$prefix-$m-$rt-$round" \
-                -o "$T/samples/$m.$rt" -e "$T/log/$m.$rt.err" -- "${CMD[@]}" 2>"$T/log/$m.$rt.fail"; then
+            if ! "$runner" time -n "$n" -w "$warm" -c "$conc" -t 120 -p "$prefix-$m-$rt-$round" "${extra[@]}" \
+                -f "$T/samples/$m.$rt.faults" -o "$T/samples/$m.$rt" -e "$T/log/$m.$rt.err" -- "${CMD[@]}" \
+                2>"$T/log/$m.$rt.fail"; then
                 NOTE[$m.$rt]="failed: $(grep -v '^runner: run' "$T/log/$m.$rt.fail" | grep -v '^$' | tail -n 1 | cut -c1-100)"
                 [ "${NOTE[$m.$rt]}" = "failed: " ] && NOTE[$m.$rt]="failed: $(tail -n 1 "$T/log/$m.$rt.fail" | cut -c1-100)"
                 cleanup_containers
@@ -483,8 +505,44 @@ time_metric() {
     done
     for rt in "${runtimes[@]}"; do
         usable "$rt" && [ -z "${NOTE[$m.$rt]:-}" ] || continue
-        VAL[$m.$rt]="$("$runner" stats "$T/samples/$m.$rt" | awk '{ print $2, $3 }')"
+        if [ "$m" = faults ]; then
+            VAL[$m.$rt]="$("$runner" stats "$T/samples/$m.$rt.faults" | awk '{ printf "%d %d", $2, $3 }')"
+        else
+            VAL[$m.$rt]="$("$runner" stats "$T/samples/$m.$rt" | awk '{ print $2, $3 }')"
+        fi
     done
+}
+
+# ---- rootless: `run` as an ordinary uid, config from `runc spec --rootless` -------------
+rootless_uid="${BENCH_ROOTLESS_UID:-64999}"
+rootless_ready=""
+rootless_note=""
+rootless_setup() {
+    local r="$T/rootless" rt gen=""
+    case "$rootless_uid" in '' | 0 | *[!0-9]*) rootless_note="BENCH_ROOTLESS_UID must be a non-zero uid"; return 0 ;; esac
+    command -v setpriv >/dev/null || { rootless_note="setpriv not found (apt-get install util-linux)"; return 0; }
+    chmod 711 "$T" "$T/state"
+    mkdir -p "$r/true" "$r/echo"
+    cp -a "$bundle/rootfs" "$r/rootfs"
+    chown -R "$rootless_uid:$rootless_uid" "$r"
+    chmod 755 "$r"
+    for rt in runc apus; do [ -n "${BIN[$rt]:-}" ] && gen="${BIN[$rt]}" && break; done
+    if [ -z "$gen" ] || ! setpriv --reuid="$rootless_uid" --regid="$rootless_uid" --clear-groups \
+        "$gen" spec --rootless --bundle "$r" 2>"$T/log/rootless.spec"; then
+        rootless_note="could not write a rootless config.json: $(tail -n 1 "$T/log/rootless.spec" 2>/dev/null | cut -c1-80)"
+        return 0
+    fi
+    jq --arg r "$r/rootfs" '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["/bin/true"] | .root.path = $r' \
+        <"$r/config.json" >"$r/true/config.json"
+    jq --arg r "$r/rootfs" --arg m "echo $marker" \
+        '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["/bin/sh", "-c", $m] | .root.path = $r' \
+        <"$r/config.json" >"$r/echo/config.json"
+    for rt in "${runtimes[@]}"; do
+        is_floor "$rt" && continue
+        mkdir -p "$T/state/$rt-rootless"
+        chown "$rootless_uid:$rootless_uid" "$T/state/$rt-rootless"
+    done
+    rootless_ready=1
 }
 
 exec_setup() {
@@ -687,6 +745,9 @@ size_metric() {
 metric_title() {
     case "$1" in
         run) echo "run /bin/true (ms)" ;;
+        faults) echo "page faults per run /bin/true, runtime and container (minor + major, getrusage)" ;;
+        sporadic) echo "run /bin/true, one start every ${BENCH_GAP_MS:-100} ms (ms)" ;;
+        rootless) echo "rootless run /bin/true as uid $rootless_uid, runc spec --rootless, no cgroups (ms)" ;;
         cycle) echo "create+start+delete /bin/true (ms)" ;;
         exec) echo "exec /bin/true in a running container (ms)" ;;
         concurrent) echo "$concurrency concurrent runs, wall time (ms)" ;;
@@ -700,7 +761,7 @@ metric_title() {
 }
 metric_n() {
     case "$1" in
-        run | cycle | exec | version) echo " [$runs runs]" ;;
+        run | faults | sporadic | rootless | cycle | exec | version) echo " [$runs runs]" ;;
         concurrent) echo " [$conc_reps runs]" ;;
         memory | createmem | createmem50 | syscalls) echo " [median of $reps]" ;;
         size) echo "" ;;
@@ -709,11 +770,16 @@ metric_n() {
 
 start_s="$(date +%s)"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-for m in run cycle exec concurrent memory createmem createmem50 syscalls size version; do
+for m in run faults sporadic rootless cycle exec concurrent memory createmem createmem50 syscalls size version; do
     has "$only" "$m" || continue
     log "measuring $m"
     case "$m" in
-        run | cycle | version) time_metric "$m" 10 1 "$runs" ;;
+        run | faults | sporadic | cycle | version) time_metric "$m" 10 1 "$runs" ;;
+        rootless)
+            rootless_setup
+            for rt in "${runtimes[@]}"; do is_floor "$rt" && NOTE[rootless.$rt]="-"; done
+            time_metric rootless 10 1 "$runs"
+            ;;
         exec)
             exec_setup
             time_metric exec 10 1 "$runs"
@@ -752,7 +818,7 @@ tsv="$T/results.tsv"
     printf '  config: runc spec defaults, terminal false, args ["/bin/true"]; ratios are row / column\n'
     printf '  floor: %s built -O2 -static; floor-seccomp adds -DSECCOMP, floor-full -DFULL (ro root, masked paths, rlimit, lo up)\n' \
         "$FLOOR_C"
-    for m in run cycle exec concurrent memory createmem createmem50 syscalls size version; do
+    for m in run faults sporadic rootless cycle exec concurrent memory createmem createmem50 syscalls size version; do
         has "$only" "$m" || continue
         echo
         case "$m" in

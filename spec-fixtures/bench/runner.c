@@ -1,8 +1,15 @@
 /* runner.c - timing harness for spec-fixtures/bench/bench.sh.
  *
- *   runner time -n N [-w W] [-c C] [-t SEC] -p IDPREFIX -o SAMPLES -e ERRLOG -- CMD... [:: CMD...]
+ *   runner time -n N [-w W] [-c C] [-t SEC] [-g MS] [-f FAULTS] [-u UID:GID] -p IDPREFIX
+ *               -o SAMPLES -e ERRLOG -- CMD... [:: CMD...]
  *       Runs the command sequence N times (after W untimed warm-up runs) and appends
- *       one wall-clock time in ms per timed run to SAMPLES.  Every "{id}" inside an
+ *       one wall-clock time in ms per timed run to SAMPLES.  -g sleeps MS before every
+ *       run (untimed), so each start pays what back-to-back starts hide (the cgroup v1
+ *       RCU grace period of the previous container's rmdir).  -f appends the page faults
+ *       (minor + major) of each timed run to FAULTS: getrusage(RUSAGE_CHILDREN) before
+ *       and after, which counts every process of the run the runner or a waited-for
+ *       parent reaped (runtime, its helpers, the container).  -u runs the commands with
+ *       that uid and gid and no supplementary groups (a rootless runtime).  Every "{id}" inside an
  *       argument becomes IDPREFIX-<run> (IDPREFIX-<run>-<k> with -c C, which starts C
  *       copies of the sequence at once and times until the last one finishes), so
  *       every run uses a fresh container id.  Commands of one sequence run one after
@@ -28,7 +35,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -43,6 +52,10 @@ static double now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
+
+/* -u: the identity the commands run as (0:0 with gid -1 = unchanged). */
+static uid_t run_uid;
+static gid_t run_gid = (gid_t)-1;
 
 static char *subst(const char *arg, const char *id)
 {
@@ -72,6 +85,10 @@ static pid_t spawn(char **argv, const char *id, const char *errlog)
 		if (fd >= 0) { dup2(fd, 0); dup2(fd, 1); }
 		if (e >= 0) dup2(e, 2);
 		signal(SIGALRM, SIG_DFL);
+		if (run_gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(run_gid) < 0 || setuid(run_uid) < 0)) {
+			dprintf(2, "runner: become %d:%d: %s\n", (int)run_uid, (int)run_gid, strerror(errno));
+			_exit(126);
+		}
 		execvp(a[0], a);
 		dprintf(2, "runner: exec %s: %s\n", a[0], strerror(errno));
 		_exit(127);
@@ -152,14 +169,14 @@ static int run_once(struct seq *s, int conc, const char *prefix, long run, const
 
 static int cmd_time(int argc, char **argv)
 {
-	long n = 10, w = 0, i;
+	long n = 10, w = 0, i, gap = 0;
 	int conc = 1, timeout = 60, opt;
-	const char *prefix = NULL, *out = NULL, *errlog = "/dev/null";
+	const char *prefix = NULL, *out = NULL, *errlog = "/dev/null", *faults = NULL;
 	struct seq s = { 0 };
-	FILE *f;
+	FILE *f, *ff = NULL;
 	struct sigaction sa = { .sa_handler = on_alarm };
 
-	while ((opt = getopt(argc, argv, "+n:w:c:t:p:o:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:w:c:t:p:o:e:g:f:u:")) != -1) {
 		switch (opt) {
 		case 'n': n = atol(optarg); break;
 		case 'w': w = atol(optarg); break;
@@ -168,12 +185,21 @@ static int cmd_time(int argc, char **argv)
 		case 'p': prefix = optarg; break;
 		case 'o': out = optarg; break;
 		case 'e': errlog = optarg; break;
+		case 'g': gap = atol(optarg); break;
+		case 'f': faults = optarg; break;
+		case 'u': {
+			unsigned u, g;
+			if (sscanf(optarg, "%u:%u", &u, &g) != 2) { fprintf(stderr, "runner: -u UID:GID\n"); return 2; }
+			run_uid = u;
+			run_gid = g;
+			break;
+		}
 		default: return 2;
 		}
 	}
 	if (!prefix || !out || optind >= argc || conc < 1 || conc > 1024 || n < 1) {
-		fprintf(stderr, "usage: runner time -n N [-w W] [-c C] [-t SEC] -p PREFIX -o FILE "
-				"[-e ERRLOG] -- CMD... [:: CMD...]\n");
+		fprintf(stderr, "usage: runner time -n N [-w W] [-c C] [-t SEC] [-g MS] [-f FAULTS] "
+				"[-u UID:GID] -p PREFIX -o FILE [-e ERRLOG] -- CMD... [:: CMD...]\n");
 		return 2;
 	}
 	s.cmd[s.ncmd++] = argv + optind;
@@ -188,21 +214,30 @@ static int cmd_time(int argc, char **argv)
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) perror("runner: subreaper");
 	f = fopen(out, "a");
 	if (!f) { perror(out); return 2; }
+	if (faults && !(ff = fopen(faults, "a"))) { perror(faults); fclose(f); return 2; }
 	for (i = 0; i < w + n; i++) {
 		double t0, t1;
+		struct rusage r0, r1;
 		int rc;
 		if (strcmp(errlog, "/dev/null")) truncate(errlog, 0);
+		if (gap > 0) usleep(gap * 1000);
+		getrusage(RUSAGE_CHILDREN, &r0);
 		t0 = now_ms();
 		rc = run_once(&s, conc, prefix, i, errlog, timeout);
 		t1 = now_ms();
+		getrusage(RUSAGE_CHILDREN, &r1);
 		if (rc) {
 			if (strcmp(errlog, "/dev/null")) show_err(errlog);
 			fclose(f);
+			if (ff) fclose(ff);
 			return 1;
 		}
 		if (i >= w) fprintf(f, "%.4f\n", t1 - t0);
+		if (i >= w && ff)
+			fprintf(ff, "%ld\n", (r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt));
 	}
 	fclose(f);
+	if (ff) fclose(ff);
 	return 0;
 }
 
