@@ -23,7 +23,6 @@ public struct SeccompFilter: Sendable {
     static let waitKillableRecv: UInt32 = 1 << 5
 
     public static func compile(_ seccomp: Spec.Linux.Seccomp) throws(ApusError) -> SeccompFilter {
-        let base = ".linux.seccomp"
         let defaultAction = try action(
             seccomp.defaultAction, errnoRet: seccomp.defaultErrnoRet, field: base + ".defaultAction")
         guard let ctx = seccomp_init(defaultAction) else {
@@ -33,9 +32,29 @@ public struct SeccompFilter: Sendable {
         }
         defer { seccomp_release(ctx) }
         var warnings: [String] = []
-        var archTokens: [UInt32] = [seccomp_arch_native()]
+        let archTokens = try addArchitectures(seccomp.architectures ?? [], to: ctx, warnings: &warnings)
+        let requested = try requestedFlags(seccomp.flags ?? [])
+        let usesNotify = try addRules(
+            seccomp.syscalls ?? [], to: ctx, defaultAction: defaultAction, warnings: &warnings)
+        var program = try export(ctx)
+        if !allowLike.contains(seccomp.defaultAction) {
+            let names = (seccomp.syscalls ?? []).flatMap(\.names)
+            let stub = enosysStub(maxima: newestSyscalls(names, architectures: archTokens))
+            if (stub.count + program.count) / 8 <= 4096 { program = stub + program }
+        }
+        return SeccompFilter(
+            program: program, flags: loadFlags(requested, usesNotify: usesNotify), usesNotify: usesNotify,
+            warnings: warnings)
+    }
 
-        for (i, name) in (seccomp.architectures ?? []).enumerated() {
+    private static let base = ".linux.seccomp"
+
+    /// The native architecture plus the listed ones, as libseccomp tokens.
+    private static func addArchitectures(
+        _ names: [String], to ctx: scmp_filter_ctx, warnings: inout [String]
+    ) throws(ApusError) -> [UInt32] {
+        var tokens: [UInt32] = [seccomp_arch_native()]
+        for (i, name) in names.enumerated() {
             let field = base + ".architectures[\(i)]"
             let token = architectureToken(name)
             if token == 0 {
@@ -48,19 +67,29 @@ public struct SeccompFilter: Sendable {
             if rc < 0 && rc != -EEXIST {
                 throw ApusError("seccomp add architecture \(name)", errno: -rc, field: field)
             }
-            archTokens.append(token)
+            tokens.append(token)
         }
+        return tokens
+    }
 
+    private static func requestedFlags(_ names: [String]) throws(ApusError) -> UInt32 {
         var flags: UInt32 = 0
-        for (i, name) in (seccomp.flags ?? []).enumerated() {
+        for (i, name) in names.enumerated() {
             guard let bit = knownSeccompFlags[name] else {
                 throw ApusError("seccomp flag \(name)", detail: "unknown flag", field: base + ".flags[\(i)]")
             }
             flags |= bit
         }
+        return flags
+    }
 
+    /// One libseccomp rule per syscall name (per condition when an argument repeats);
+    /// returns whether any rule notifies a listener.
+    private static func addRules(
+        _ calls: [Spec.Linux.Seccomp.Syscall], to ctx: scmp_filter_ctx, defaultAction: UInt32, warnings: inout [String]
+    ) throws(ApusError) -> Bool {
         var usesNotify = false
-        for (i, call) in (seccomp.syscalls ?? []).enumerated() {
+        for (i, call) in calls.enumerated() {
             let field = base + ".syscalls[\(i)]"
             let callAction = try action(call.action, errnoRet: call.errnoRet, field: field + ".action")
             // libseccomp refuses a rule whose action is the default one (EACCES);
@@ -73,14 +102,13 @@ public struct SeccompFilter: Sendable {
             // libseccomp cannot compare one argument twice in a rule; runc then
             // adds one rule per condition (they OR), and so do we.
             let indexes = conditions.map(\.arg)
-            let repeated = Set(indexes).count != indexes.count
+            let groups: [[scmp_arg_cmp]] = Set(indexes).count != indexes.count ? conditions.map { [$0] } : [conditions]
             for name in call.names {
                 let number = seccomp_syscall_resolve_name(name)
                 if number == __NR_SCMP_ERROR {
                     warnings.append("seccomp: syscall \(name) unknown to libseccomp, skipped (config.json \(field))")
                     continue
                 }
-                let groups: [[scmp_arg_cmp]] = repeated ? conditions.map { [$0] } : [conditions]
                 for group in groups {
                     let rc = group.withUnsafeBufferPointer {
                         seccomp_rule_add_array(ctx, callAction, number, UInt32($0.count), $0.baseAddress)
@@ -91,7 +119,11 @@ public struct SeccompFilter: Sendable {
                 }
             }
         }
+        return usesNotify
+    }
 
+    /// The filter as classic BPF bytes.
+    private static func export(_ ctx: scmp_filter_ctx) throws(ApusError) -> [UInt8] {
         var buffer: UnsafeMutablePointer<UInt8>? = nil
         var length = 0
         let rc = apus_seccomp_export(ctx, &buffer, &length)
@@ -99,13 +131,12 @@ public struct SeccompFilter: Sendable {
             throw ApusError("seccomp export BPF", errno: -rc, field: base)
         }
         defer { free(buffer) }
-        var program = Array(UnsafeBufferPointer(start: buffer, count: length))
-        if !allowLike.contains(seccomp.defaultAction) {
-            let names = (seccomp.syscalls ?? []).flatMap(\.names)
-            let stub = enosysStub(maxima: newestSyscalls(names, architectures: archTokens))
-            if (stub.count + program.count) / 8 <= 4096 { program = stub + program }
-        }
+        return Array(UnsafeBufferPointer(start: buffer, count: length))
+    }
 
+    /// The seccomp(2) flags: the requested ones, adjusted for a notify listener.
+    private static func loadFlags(_ requested: UInt32, usesNotify: Bool) -> UInt32 {
+        var flags = requested
         if usesNotify {
             flags |= newListener
             // TSYNC and NEW_LISTENER both want the return value (Linux 5.7+).
@@ -115,7 +146,7 @@ public struct SeccompFilter: Sendable {
             // libseccomp 2.6, and so runc, only pass it when notify is used.
             flags &= ~waitKillableRecv
         }
-        return SeccompFilter(program: program, flags: flags, usesNotify: usesNotify, warnings: warnings)
+        return flags
     }
 
     /// Default actions that let unknown syscalls through: no ENOSYS stub (runc's list; a

@@ -218,40 +218,8 @@ private struct SpecValidator {
         }
         checkEnv(p.env, at: ".process.env")
 
-        if let caps = p.capabilities {
-            let sets: [(String, [String]?)] = [
-                ("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
-                ("permitted", caps.permitted), ("ambient", caps.ambient),
-            ]
-            for (name, list) in sets {
-                for (i, cap) in (list ?? []).enumerated() where knownCapabilities[cap] == nil {
-                    var reason = "unknown capability \(quote(cap))"
-                    if knownCapabilities["CAP_" + cap.uppercased()] != nil {
-                        reason += " (did you mean \"CAP_\(cap.uppercased())\"?)"
-                    } else if knownCapabilities[cap.uppercased()] != nil {
-                        reason += " (capability names are upper case: \(quote(cap.uppercased())))"
-                    }
-                    add(".process.capabilities.\(name)[\(i)]", reason)
-                }
-            }
-        }
-
-        var seenRlimits: [String: Int] = [:]
-        for (i, r) in (p.rlimits ?? []).enumerated() {
-            let path = ".process.rlimits[\(i)]"
-            if knownRlimits[r.type] == nil {
-                add(path + ".type", "unknown rlimit type \(quote(r.type)) (expected RLIMIT_CPU, RLIMIT_NOFILE, ...)")
-            }
-            if let first = seenRlimits[r.type] {
-                add(path + ".type", "duplicate rlimit \(quote(r.type)) (also at .process.rlimits[\(first)])")
-            } else {
-                seenRlimits[r.type] = i
-            }
-            // setrlimit(2) fails with EINVAL when soft > hard.
-            if r.soft > r.hard {
-                add(path + ".soft", "soft limit \(r.soft) is greater than hard limit \(r.hard)")
-            }
-        }
+        if let caps = p.capabilities { checkCapabilities(caps) }
+        checkRlimits(p.rlimits ?? [])
 
         if let adj = p.oomScoreAdj, adj < -1000 || adj > 1000 {
             add(".process.oomScoreAdj", "must be between -1000 and 1000, got \(adj)")
@@ -280,6 +248,43 @@ private struct SpecValidator {
                         ".process.execCPUAffinity.\(field)",
                         "invalid CPU list \(quote(value)) (expected e.g. \"0-3,5\")")
                 }
+            }
+        }
+    }
+
+    mutating func checkCapabilities(_ caps: Spec.Process.Capabilities) {
+        let sets: [(String, [String]?)] = [
+            ("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
+            ("permitted", caps.permitted), ("ambient", caps.ambient),
+        ]
+        for (name, list) in sets {
+            for (i, cap) in (list ?? []).enumerated() where knownCapabilities[cap] == nil {
+                var reason = "unknown capability \(quote(cap))"
+                if knownCapabilities["CAP_" + cap.uppercased()] != nil {
+                    reason += " (did you mean \"CAP_\(cap.uppercased())\"?)"
+                } else if knownCapabilities[cap.uppercased()] != nil {
+                    reason += " (capability names are upper case: \(quote(cap.uppercased())))"
+                }
+                add(".process.capabilities.\(name)[\(i)]", reason)
+            }
+        }
+    }
+
+    mutating func checkRlimits(_ rlimits: [Spec.Process.Rlimit]) {
+        var seenRlimits: [String: Int] = [:]
+        for (i, r) in rlimits.enumerated() {
+            let path = ".process.rlimits[\(i)]"
+            if knownRlimits[r.type] == nil {
+                add(path + ".type", "unknown rlimit type \(quote(r.type)) (expected RLIMIT_CPU, RLIMIT_NOFILE, ...)")
+            }
+            if let first = seenRlimits[r.type] {
+                add(path + ".type", "duplicate rlimit \(quote(r.type)) (also at .process.rlimits[\(first)])")
+            } else {
+                seenRlimits[r.type] = i
+            }
+            // setrlimit(2) fails with EINVAL when soft > hard.
+            if r.soft > r.hard {
+                add(path + ".soft", "soft limit \(r.soft) is greater than hard limit \(r.hard)")
             }
         }
     }
@@ -624,95 +629,11 @@ private struct SpecValidator {
     mutating func checkResources(_ r: Spec.Linux.Resources) {
         let base = ".linux.resources"
         for (i, d) in (r.devices ?? []).enumerated() {
-            let path = base + ".devices[\(i)]"
-            if let t = d.type, !["a", "b", "c"].contains(t) {
-                add(path + ".type", "unknown device type \(quote(t)) (expected a, b or c)")
-            }
-            if let access = d.access {
-                if access.isEmpty || !access.allSatisfy({ $0 == "r" || $0 == "w" || $0 == "m" }) {
-                    add(path + ".access", "must be a combination of r, w and m, got \(quote(access))")
-                }
-            }
-            for (field, value) in [("major", d.major), ("minor", d.minor)] {
-                // -1 is what runc and containerd write for "any".
-                if let value, value < -1 {
-                    add(path + ".\(field)", "must not be negative (omit it or use -1 for any), got \(value)")
-                }
-            }
+            checkDeviceRule(d, at: base + ".devices[\(i)]")
         }
-        if let m = r.memory {
-            let values: [(String, Int64?)] = [
-                ("limit", m.limit), ("reservation", m.reservation), ("swap", m.swap), ("kernel", m.kernel),
-                ("kernelTCP", m.kernelTCP),
-            ]
-            for (field, value) in values {
-                if let value, value < -1 {
-                    add(base + ".memory.\(field)", "must be a number of bytes or -1 for unlimited, got \(value)")
-                }
-            }
-            // On cgroup v1 swap is the memory+swap limit and the kernel refuses one below the memory limit.
-            if let limit = m.limit, let swap = m.swap, limit > 0, swap > 0, swap < limit {
-                add(
-                    base + ".memory.swap",
-                    "memory+swap limit \(swap) is lower than the memory limit \(limit) (swap counts memory plus swap)")
-            }
-            if let s = m.swappiness, s > 100 {
-                add(base + ".memory.swappiness", "must be between 0 and 100, got \(s)")
-            }
-        }
-        if let c = r.cpu {
-            // cgroup v1 clamps shares to 2...262144; 0 means "not set" for runc.
-            if let shares = c.shares, shares != 0, shares < 2 || shares > 262_144 {
-                add(base + ".cpu.shares", "must be between 2 and 262144, got \(shares)")
-            }
-            if let quota = c.quota, quota < -1 || (quota > 0 && quota < 1000) {
-                add(base + ".cpu.quota", "must be -1 (unlimited) or at least 1000 microseconds, got \(quota)")
-            }
-            if let period = c.period, period != 0, period < 1000 || period > 1_000_000 {
-                add(base + ".cpu.period", "must be between 1000 and 1000000 microseconds, got \(period)")
-            }
-            if let burst = c.burst, let quota = c.quota, quota > 0, burst > UInt64(quota) {
-                add(base + ".cpu.burst", "must not be larger than quota (\(burst) > \(quota))")
-            }
-            if let rt = c.realtimeRuntime, rt < -1 {
-                add(base + ".cpu.realtimeRuntime", "must be -1 or a number of microseconds, got \(rt)")
-            }
-            if let rt = c.realtimeRuntime, let rp = c.realtimePeriod, rt > 0, rp > 0, UInt64(rt) > rp {
-                add(base + ".cpu.realtimeRuntime", "must not exceed realtimePeriod (\(rt) > \(rp))")
-            }
-            if let idle = c.idle, idle != 0 && idle != 1 {
-                add(base + ".cpu.idle", "must be 0 or 1, got \(idle)")
-            }
-            for (field, value) in [("cpus", c.cpus), ("mems", c.mems)] {
-                if let value, !value.isEmpty, parseCPUList(value) == nil {
-                    add(base + ".cpu.\(field)", "invalid list \(quote(value)) (expected e.g. \"0-3,5\")")
-                }
-            }
-        }
-        if let b = r.blockIO {
-            checkBlkioWeight(b.weight, at: base + ".blockIO.weight")
-            checkBlkioWeight(b.leafWeight, at: base + ".blockIO.leafWeight")
-            for (i, wd) in (b.weightDevice ?? []).enumerated() {
-                let path = base + ".blockIO.weightDevice[\(i)]"
-                if wd.weight == nil && wd.leafWeight == nil {
-                    add(path, "needs weight or leafWeight")
-                }
-                checkBlkioWeight(wd.weight, at: path + ".weight")
-                checkBlkioWeight(wd.leafWeight, at: path + ".leafWeight")
-                checkMajorMinor(wd.major, wd.minor, at: path)
-            }
-            let throttles: [(String, [Spec.Linux.Resources.BlockIO.ThrottleDevice]?)] = [
-                ("throttleReadBpsDevice", b.throttleReadBpsDevice),
-                ("throttleWriteBpsDevice", b.throttleWriteBpsDevice),
-                ("throttleReadIOPSDevice", b.throttleReadIOPSDevice),
-                ("throttleWriteIOPSDevice", b.throttleWriteIOPSDevice),
-            ]
-            for (field, list) in throttles {
-                for (i, t) in (list ?? []).enumerated() {
-                    checkMajorMinor(t.major, t.minor, at: base + ".blockIO.\(field)[\(i)]")
-                }
-            }
-        }
+        if let m = r.memory { checkMemory(m, at: base + ".memory") }
+        if let c = r.cpu { checkCPU(c, at: base + ".cpu") }
+        if let b = r.blockIO { checkBlockIO(b, at: base + ".blockIO") }
         for (i, h) in (r.hugepageLimits ?? []).enumerated() where !isValidPageSize(h.pageSize) {
             add(
                 base + ".hugepageLimits[\(i)].pageSize",
@@ -732,6 +653,99 @@ private struct SpecValidator {
                 add(
                     base + ".unified" + jsonPathComponent(key),
                     "invalid cgroup file name \(quote(key)) (expected <controller>.<file>)")
+            }
+        }
+    }
+
+    mutating func checkDeviceRule(_ d: Spec.Linux.Resources.DeviceCgroup, at path: String) {
+        if let t = d.type, !["a", "b", "c"].contains(t) {
+            add(path + ".type", "unknown device type \(quote(t)) (expected a, b or c)")
+        }
+        if let access = d.access {
+            if access.isEmpty || !access.allSatisfy({ $0 == "r" || $0 == "w" || $0 == "m" }) {
+                add(path + ".access", "must be a combination of r, w and m, got \(quote(access))")
+            }
+        }
+        for (field, value) in [("major", d.major), ("minor", d.minor)] {
+            // -1 is what runc and containerd write for "any".
+            if let value, value < -1 {
+                add(path + ".\(field)", "must not be negative (omit it or use -1 for any), got \(value)")
+            }
+        }
+    }
+
+    mutating func checkMemory(_ m: Spec.Linux.Resources.Memory, at path: String) {
+        let values: [(String, Int64?)] = [
+            ("limit", m.limit), ("reservation", m.reservation), ("swap", m.swap), ("kernel", m.kernel),
+            ("kernelTCP", m.kernelTCP),
+        ]
+        for (field, value) in values {
+            if let value, value < -1 {
+                add(path + ".\(field)", "must be a number of bytes or -1 for unlimited, got \(value)")
+            }
+        }
+        // On cgroup v1 swap is the memory+swap limit and the kernel refuses one below the memory limit.
+        if let limit = m.limit, let swap = m.swap, limit > 0, swap > 0, swap < limit {
+            add(
+                path + ".swap",
+                "memory+swap limit \(swap) is lower than the memory limit \(limit) (swap counts memory plus swap)")
+        }
+        if let s = m.swappiness, s > 100 {
+            add(path + ".swappiness", "must be between 0 and 100, got \(s)")
+        }
+    }
+
+    mutating func checkCPU(_ c: Spec.Linux.Resources.CPU, at path: String) {
+        // cgroup v1 clamps shares to 2...262144; 0 means "not set" for runc.
+        if let shares = c.shares, shares != 0, shares < 2 || shares > 262_144 {
+            add(path + ".shares", "must be between 2 and 262144, got \(shares)")
+        }
+        if let quota = c.quota, quota < -1 || (quota > 0 && quota < 1000) {
+            add(path + ".quota", "must be -1 (unlimited) or at least 1000 microseconds, got \(quota)")
+        }
+        if let period = c.period, period != 0, period < 1000 || period > 1_000_000 {
+            add(path + ".period", "must be between 1000 and 1000000 microseconds, got \(period)")
+        }
+        if let burst = c.burst, let quota = c.quota, quota > 0, burst > UInt64(quota) {
+            add(path + ".burst", "must not be larger than quota (\(burst) > \(quota))")
+        }
+        if let rt = c.realtimeRuntime, rt < -1 {
+            add(path + ".realtimeRuntime", "must be -1 or a number of microseconds, got \(rt)")
+        }
+        if let rt = c.realtimeRuntime, let rp = c.realtimePeriod, rt > 0, rp > 0, UInt64(rt) > rp {
+            add(path + ".realtimeRuntime", "must not exceed realtimePeriod (\(rt) > \(rp))")
+        }
+        if let idle = c.idle, idle != 0 && idle != 1 {
+            add(path + ".idle", "must be 0 or 1, got \(idle)")
+        }
+        for (field, value) in [("cpus", c.cpus), ("mems", c.mems)] {
+            if let value, !value.isEmpty, parseCPUList(value) == nil {
+                add(path + ".\(field)", "invalid list \(quote(value)) (expected e.g. \"0-3,5\")")
+            }
+        }
+    }
+
+    mutating func checkBlockIO(_ b: Spec.Linux.Resources.BlockIO, at path: String) {
+        checkBlkioWeight(b.weight, at: path + ".weight")
+        checkBlkioWeight(b.leafWeight, at: path + ".leafWeight")
+        for (i, wd) in (b.weightDevice ?? []).enumerated() {
+            let device = path + ".weightDevice[\(i)]"
+            if wd.weight == nil && wd.leafWeight == nil {
+                add(device, "needs weight or leafWeight")
+            }
+            checkBlkioWeight(wd.weight, at: device + ".weight")
+            checkBlkioWeight(wd.leafWeight, at: device + ".leafWeight")
+            checkMajorMinor(wd.major, wd.minor, at: device)
+        }
+        let throttles: [(String, [Spec.Linux.Resources.BlockIO.ThrottleDevice]?)] = [
+            ("throttleReadBpsDevice", b.throttleReadBpsDevice),
+            ("throttleWriteBpsDevice", b.throttleWriteBpsDevice),
+            ("throttleReadIOPSDevice", b.throttleReadIOPSDevice),
+            ("throttleWriteIOPSDevice", b.throttleWriteIOPSDevice),
+        ]
+        for (field, list) in throttles {
+            for (i, t) in (list ?? []).enumerated() {
+                checkMajorMinor(t.major, t.minor, at: path + ".\(field)[\(i)]")
             }
         }
     }

@@ -16,76 +16,111 @@ public enum CgroupBlockIO {
     public static func writes(_ blockIO: Spec.Linux.Resources.BlockIO, version: CgroupVersion) throws(ApusError)
         -> CgroupWrites
     {
+        let request = try Request(blockIO)
         var out = CgroupWrites()
-        func add(_ file: String, _ value: String, _ name: String, ifMissing: CgroupWrite.IfMissing = .fail) {
+        let add = { (file: String, value: String, name: String, ifMissing: CgroupWrite.IfMissing) in
             out.writes.append(
                 CgroupWrite("blkio", version, file, value, field: field + "." + name, ifMissing: ifMissing))
         }
-        // 0 is unset (runc); other values outside the range are refused by the kernel
-        // anyway, and the v2 conversion is undefined for them.
-        let weight = blockIO.weight.flatMap { $0 == 0 ? nil : $0 }
-        let leafWeight = blockIO.leafWeight.flatMap { $0 == 0 ? nil : $0 }
-        for (value, name) in [(weight, "weight"), (leafWeight, "leafWeight")] {
-            if let value, !weightRange.contains(value) {
-                throw ApusError.invalidCgroup(
-                    "blkio \(name) \(value) is out of range 10-1000", field: field + "." + name)
-            }
+        switch version {
+        case .v1: request.v1Writes(add)
+        case .v2: try request.v2Writes(add)
         }
-        let devices = blockIO.weightDevice ?? []
-        for (index, device) in devices.enumerated() {
-            try checkDevice(major: device.major, minor: device.minor, field: field + ".weightDevice[\(index)]")
-            for (value, name) in [(device.weight, "weight"), (device.leafWeight, "leafWeight")] {
-                if let value, value != 0, !weightRange.contains(value) {
+        return out
+    }
+
+    /// One throttle list of the spec and its files: v1's blkio.throttle.* and v2's io.max key.
+    struct Throttle {
+        var list: [Spec.Linux.Resources.BlockIO.ThrottleDevice]
+        var name: String
+        var v1: String
+        var v2: String
+    }
+
+    /// The validated request: weights with 0 read as unset, devices checked.
+    struct Request {
+        typealias Add = (_ file: String, _ value: String, _ name: String, _ ifMissing: CgroupWrite.IfMissing) -> Void
+
+        var weight: UInt16?
+        var leafWeight: UInt16?
+        var devices: [Spec.Linux.Resources.BlockIO.WeightDevice]
+        var throttles: [Throttle]
+
+        init(_ blockIO: Spec.Linux.Resources.BlockIO) throws(ApusError) {
+            // 0 is unset (runc); other values outside the range are refused by the kernel
+            // anyway, and the v2 conversion is undefined for them.
+            weight = blockIO.weight.flatMap { $0 == 0 ? nil : $0 }
+            leafWeight = blockIO.leafWeight.flatMap { $0 == 0 ? nil : $0 }
+            for (value, name) in [(weight, "weight"), (leafWeight, "leafWeight")] {
+                if let value, !weightRange.contains(value) {
                     throw ApusError.invalidCgroup(
-                        "blkio \(name) \(value) is out of range 10-1000",
-                        field: field + ".weightDevice[\(index)].\(name)")
+                        "blkio \(name) \(value) is out of range 10-1000", field: field + "." + name)
+                }
+            }
+            devices = blockIO.weightDevice ?? []
+            for (index, device) in devices.enumerated() {
+                let at = field + ".weightDevice[\(index)]"
+                try checkDevice(major: device.major, minor: device.minor, field: at)
+                for (value, name) in [(device.weight, "weight"), (device.leafWeight, "leafWeight")] {
+                    if let value, value != 0, !weightRange.contains(value) {
+                        throw ApusError.invalidCgroup(
+                            "blkio \(name) \(value) is out of range 10-1000", field: at + ".\(name)")
+                    }
+                }
+            }
+            throttles = [
+                Throttle(
+                    list: blockIO.throttleReadBpsDevice ?? [], name: "throttleReadBpsDevice",
+                    v1: "blkio.throttle.read_bps_device", v2: "rbps"),
+                Throttle(
+                    list: blockIO.throttleWriteBpsDevice ?? [], name: "throttleWriteBpsDevice",
+                    v1: "blkio.throttle.write_bps_device", v2: "wbps"),
+                Throttle(
+                    list: blockIO.throttleReadIOPSDevice ?? [], name: "throttleReadIOPSDevice",
+                    v1: "blkio.throttle.read_iops_device", v2: "riops"),
+                Throttle(
+                    list: blockIO.throttleWriteIOPSDevice ?? [], name: "throttleWriteIOPSDevice",
+                    v1: "blkio.throttle.write_iops_device", v2: "wiops"),
+            ]
+            for throttle in throttles {
+                for (index, device) in throttle.list.enumerated() {
+                    try checkDevice(
+                        major: device.major, minor: device.minor, field: field + ".\(throttle.name)[\(index)]")
                 }
             }
         }
-        let throttles: [(list: [Spec.Linux.Resources.BlockIO.ThrottleDevice]?, name: String, v1: String, v2: String)] =
-            [
-                (blockIO.throttleReadBpsDevice, "throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
-                (blockIO.throttleWriteBpsDevice, "throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),
-                (blockIO.throttleReadIOPSDevice, "throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops"),
-                (
-                    blockIO.throttleWriteIOPSDevice, "throttleWriteIOPSDevice", "blkio.throttle.write_iops_device",
-                    "wiops"
-                ),
-            ]
-        for throttle in throttles {
-            for (index, device) in (throttle.list ?? []).enumerated() {
-                try checkDevice(major: device.major, minor: device.minor, field: field + ".\(throttle.name)[\(index)]")
-            }
-        }
 
-        switch version {
-        case .v1:
+        func v1Writes(_ add: Add) {
             // blkio.weight is CFQ's (gone with the legacy block layer in 5.0); BFQ's
             // blkio.bfq.weight takes the same values.
             if let weight {
                 add(
-                    "blkio.weight", String(weight), "weight",
-                    ifMissing: .fallback(file: "blkio.bfq.weight", value: String(weight)))
+                    "blkio.weight", String(weight), "weight", .fallback(file: "blkio.bfq.weight", value: String(weight))
+                )
             }
-            if let leafWeight { add("blkio.leaf_weight", String(leafWeight), "leafWeight") }
+            if let leafWeight { add("blkio.leaf_weight", String(leafWeight), "leafWeight", .fail) }
             for (index, device) in devices.enumerated() {
                 let id = "\(device.major):\(device.minor)"
                 if let w = device.weight, w != 0 {
                     let value = "\(id) \(w)"
                     add(
                         "blkio.weight_device", value, "weightDevice[\(index)].weight",
-                        ifMissing: .fallback(file: "blkio.bfq.weight_device", value: value))
+                        .fallback(file: "blkio.bfq.weight_device", value: value))
                 }
                 if let w = device.leafWeight, w != 0 {
-                    add("blkio.leaf_weight_device", "\(id) \(w)", "weightDevice[\(index)].leafWeight")
+                    add("blkio.leaf_weight_device", "\(id) \(w)", "weightDevice[\(index)].leafWeight", .fail)
                 }
             }
             for throttle in throttles {
-                for (index, device) in (throttle.list ?? []).enumerated() {
-                    add(throttle.v1, "\(device.major):\(device.minor) \(device.rate)", "\(throttle.name)[\(index)]")
+                for (index, device) in throttle.list.enumerated() {
+                    add(
+                        throttle.v1, "\(device.major):\(device.minor) \(device.rate)", "\(throttle.name)[\(index)]",
+                        .fail)
                 }
             }
-        case .v2:
+        }
+
+        func v2Writes(_ add: Add) throws(ApusError) {
             if leafWeight != nil {
                 throw ApusError.invalidCgroup("cgroup v2 has no leaf weights", field: field + ".leafWeight")
             }
@@ -94,7 +129,7 @@ public enum CgroupBlockIO {
             if let weight {
                 add(
                     "io.bfq.weight", String(weight), "weight",
-                    ifMissing: .fallback(file: "io.weight", value: String(ioWeight(fromBlkioWeight: weight))))
+                    .fallback(file: "io.weight", value: String(ioWeight(fromBlkioWeight: weight))))
             }
             for (index, device) in devices.enumerated() {
                 if let w = device.leafWeight, w != 0 {
@@ -104,20 +139,19 @@ public enum CgroupBlockIO {
                 // Only BFQ has per-device weights on v2 (io.weight's per-device form is
                 // for the iocost controller, with another scale).
                 if let w = device.weight, w != 0 {
-                    add("io.bfq.weight", "\(device.major):\(device.minor) \(w)", "weightDevice[\(index)].weight")
+                    add("io.bfq.weight", "\(device.major):\(device.minor) \(w)", "weightDevice[\(index)].weight", .fail)
                 }
             }
             for throttle in throttles {
-                for (index, device) in (throttle.list ?? []).enumerated() {
+                for (index, device) in throttle.list.enumerated() {
                     // v1 removes a throttle with rate 0; v2 refuses 0 (ERANGE) and spells it "max".
                     let rate = device.rate == 0 ? "max" : String(device.rate)
                     add(
-                        "io.max", "\(device.major):\(device.minor) \(throttle.v2)=\(rate)", "\(throttle.name)[\(index)]"
-                    )
+                        "io.max", "\(device.major):\(device.minor) \(throttle.v2)=\(rate)",
+                        "\(throttle.name)[\(index)]", .fail)
                 }
             }
         }
-        return out
     }
 
     static func checkDevice(major: Int64, minor: Int64, field: String) throws(ApusError) {
