@@ -25,9 +25,11 @@ extension UpdateRequest {
         guard let bytes else { throw ApusError("update: read \(source)", errno: errno) }
         let resources: Spec.Linux.Resources
         do {
-            resources = try JSONDecoder().decode(Spec.Linux.Resources.self, from: Data(bytes))
+            resources = try Spec.decodeFragment(Spec.Linux.Resources.self, from: Data(bytes))
         } catch {
-            throw ApusError("update: decode resources from \(source)", cause: error)
+            // Paths relative to the resources object, as runc's users know it from config.json.
+            let at = error.path.isEmpty ? "" : " .linux.resources" + error.path
+            throw ApusError("update: resources from \(source)\(at): \(error.reason)")
         }
         self.init(resources: resources)
     }
@@ -178,6 +180,13 @@ extension Runtime {
 
     // MARK: events
 
+    /// One line of `events`: runc's {"type", "id", "data"} (data omitted when empty).
+    static func event(_ type: String, id: String, data: JSONNode? = nil) -> String {
+        var members: [(key: String, value: JSONNode)] = [("type", .string(type)), ("id", .string(id))]
+        if let data { members.append(("data", data)) }
+        return JSONNode.object(members).compactText
+    }
+
     /// One `{"type":"stats","id":…,"data":…}` line, runc's event format.
     public func statsEvent(_ record: ContainerRecord) throws -> String {
         guard let cgroup = record.cgroup else {
@@ -189,15 +198,13 @@ extension Runtime {
         } catch {
             throw ApusError("events \(record.id)", cause: error)
         }
-        let data: Data
+        let data: JSONNode
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            data = try encoder.encode(stats)
+            data = try .encoding(stats)
         } catch {
             throw ApusError("events \(record.id): encode statistics", cause: error)
         }
-        return "{\"type\":\"stats\",\"id\":\(jsonString(record.id)),\"data\":\(String(decoding: data, as: UTF8.self))}"
+        return Self.event("stats", id: record.id, data: data)
     }
 
     /// `events`: with `statsOnce`, one stats event; otherwise a stats event every
@@ -230,11 +237,11 @@ extension Runtime {
             if let count = cgroup.oomKillCount() {
                 // One event per kill, as runc sends one per notification.
                 if count > oomCount {
-                    for _ in 0..<min(count - oomCount, 64) { emit("{\"type\":\"oom\",\"id\":\(jsonString(id))}") }
+                    for _ in 0..<min(count - oomCount, 64) { emit(Self.event("oom", id: id)) }
                 }
                 oomCount = count
             } else if notified {
-                emit("{\"type\":\"oom\",\"id\":\(jsonString(id))}")
+                emit(Self.event("oom", id: id))
             }
         }
         let interval = max(intervalMilliseconds, 1)

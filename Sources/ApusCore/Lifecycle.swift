@@ -203,31 +203,27 @@ extension Runtime {
     }
 
     public func stateJSON(_ record: ContainerRecord, status: Status, pretty: Bool) -> String {
-        let pid = status == .stopped ? 0 : record.pid
-        var fields: [(String, String)] = [
-            ("ociVersion", jsonString(record.ociVersion)),
-            ("id", jsonString(record.id)),
-            ("pid", String(pid)),
-            ("status", jsonString(status.rawValue)),
-            ("bundle", jsonString(record.bundle)),
-            ("rootfs", jsonString(record.rootfs)),
-            ("created", jsonString(record.created)),
+        let node = Self.stateNode(record, status: status)
+        return pretty ? node.prettyPrinted(unit: "  ") : node.compactText
+    }
+
+    /// runc's state object: its fields in its order, annotations sorted as Go sorts a map.
+    static func stateNode(_ record: ContainerRecord, status: Status) -> JSONNode {
+        var members: [(key: String, value: JSONNode)] = [
+            ("ociVersion", .string(record.ociVersion)),
+            ("id", .string(record.id)),
+            ("pid", .integer(status == .stopped ? 0 : record.pid)),
+            ("status", .string(status.rawValue)),
+            ("bundle", .string(record.bundle)),
+            ("rootfs", .string(record.rootfs)),
+            ("created", .string(record.created)),
         ]
         if let annotations = record.annotations, !annotations.isEmpty {
-            let body = annotations.sorted { $0.key < $1.key }
-                .map {
-                    pretty
-                        ? "    \(jsonString($0.key)): \(jsonString($0.value))"
-                        : "\(jsonString($0.key)):\(jsonString($0.value))"
-                }
-                .joined(separator: pretty ? ",\n" : ",")
-            fields.append(("annotations", pretty ? "{\n\(body)\n  }" : "{\(body)}"))
+            members.append(
+                ("annotations", .object(annotations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         }
-        fields.append(("owner", jsonString(record.owner)))
-        if pretty {
-            return "{\n" + fields.map { "  \(jsonString($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
-        }
-        return "{" + fields.map { "\(jsonString($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        members.append(("owner", .string(record.owner)))
+        return .object(members)
     }
 
     public struct ListEntry: Sendable {

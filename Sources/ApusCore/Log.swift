@@ -55,8 +55,10 @@ public struct Logger: Sendable {
         let line: String
         switch format {
         case .json:
-            line =
-                "{\"level\":\"\(level.name)\",\"msg\":\(jsonString(message)),\"time\":\"\(Timestamp.now().rfc3339)\"}\n"
+            let record: JSONNode = .object([
+                ("level", .string(level.name)), ("msg", .string(message)), ("time", .string(Timestamp.now().rfc3339)),
+            ])
+            line = record.compactText + "\n"
         case .text:
             line = "time=\"\(Timestamp.now().rfc3339)\" level=\(level.name) msg=\(jsonString(message))\n"
         }

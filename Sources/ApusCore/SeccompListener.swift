@@ -16,18 +16,21 @@ enum SeccompListener {
         guard let seccomp = spec.linux?.seccomp, let path = seccomp.listenerPath, !path.isEmpty else {
             throw ApusError("seccomp notify: no listenerPath (config.json .linux.seccomp.listenerPath)")
         }
-        var annotations = ""
-        for (key, value) in (spec.annotations ?? [:]).sorted(by: { $0.key < $1.key }) {
-            if !annotations.isEmpty { annotations += "," }
-            annotations += jsonString(key) + ":" + jsonString(value)
+        // The container process state of the runtime spec (runtime.md), annotations sorted
+        // as Go sorts a map.
+        var state: [(key: String, value: JSONNode)] = [
+            ("ociVersion", .string(spec.ociVersion)), ("id", .string(id)), ("status", .string("creating")),
+            ("pid", .integer(initPid)), ("bundle", .string(bundle)),
+        ]
+        if let annotations = spec.annotations, !annotations.isEmpty {
+            state.append(
+                ("annotations", .object(annotations.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         }
-        let state =
-            "{\"ociVersion\":" + jsonString(spec.ociVersion) + ",\"id\":" + jsonString(id)
-            + ",\"status\":\"creating\",\"pid\":\(initPid),\"bundle\":" + jsonString(bundle)
-            + (annotations.isEmpty ? "" : ",\"annotations\":{" + annotations + "}") + "}"
-        let message =
-            "{\"ociVersion\":" + jsonString(spec.ociVersion) + ",\"fds\":[\"seccompFd\"],\"pid\":\(initPid)"
-            + ",\"metadata\":" + jsonString(seccomp.listenerMetadata ?? "") + ",\"state\":" + state + "}"
+        let message = JSONNode.object([
+            ("ociVersion", .string(spec.ociVersion)), ("fds", .array([.string("seccompFd")])),
+            ("pid", .integer(initPid)),
+            ("metadata", .string(seccomp.listenerMetadata ?? "")), ("state", .object(state)),
+        ]).compactText
         let socket: Int32
         do {
             socket = try connectUnixSocket(path)

@@ -709,6 +709,21 @@ public enum TreeJSON {
 extension JSONNode {
     /// Pretty-printed with `unit` per level, object members in the order given.
     public func prettyPrinted(unit: String = "\t") -> String { JSONPrinter.print(self, unit: unit) }
+
+    /// One line, members in the order given, strings escaped as Go's encoding/json does
+    /// (HTML-safe): what runc prints for `list --format json`, events, log lines and the
+    /// state it hands to hooks and seccomp agents.
+    public var compactText: String {
+        var out = ""
+        JSONPrinter.writeCompactText(self, into: &out)
+        return out
+    }
+
+    /// A JSON integer.
+    public static func integer<T: BinaryInteger>(_ value: T) -> JSONNode { .number(String(value)) }
+
+    /// Any Encodable value as a tree, keys in the order its encode(to:) writes them.
+    public static func encoding<T: Encodable>(_ value: T) throws -> JSONNode { try TreeEncoder.encode(value) }
 }
 
 enum JSONPrinter {
@@ -759,6 +774,30 @@ enum JSONPrinter {
                 writeCompact(member.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func writeCompactText(_ node: JSONNode, into out: inout String) {
+        switch node {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n
+        case .string(let s): out += quoted(s)
+        case .array(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                writeCompactText(item, into: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (i, member) in members.enumerated() {
+                if i > 0 { out += "," }
+                out += quoted(member.key) + ":"
+                writeCompactText(member.value, into: &out)
+            }
+            out += "}"
         }
     }
 

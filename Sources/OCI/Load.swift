@@ -26,6 +26,19 @@ extension Spec {
     /// apus rejects), unknown fields ignored, every error located by JSON path or, for
     /// malformed JSON, by line and column.
     public static func decode(_ data: Data) throws(ConfigError) -> Spec {
+        try decodeFragment(Spec.self, from: data)
+    }
+
+    /// Decodes a bare `process` object, as `exec --process FILE` takes it, with the
+    /// same strictness as config.json; error paths are relative to the process object.
+    public static func decodeProcess(_ data: Data) throws(ConfigError) -> Spec.Process {
+        try decodeFragment(Spec.Process.self, from: data)
+    }
+
+    /// Decodes one object of config.json on its own (a process for `exec --process`,
+    /// `linux.resources` for `update --resources`), as strictly as config.json; error
+    /// paths are relative to that object.
+    public static func decodeFragment<T: Decodable>(_ type: T.Type, from data: Data) throws(ConfigError) -> T {
         if data.count > maxConfigSize {
             throw ConfigError(
                 path: "",
@@ -38,26 +51,7 @@ extension Spec {
             throw ConfigError(path: "", reason: "malformed JSON: \(error.description)")
         }
         do {
-            return try Spec(from: TreeDecoder(node: tree))
-        } catch {
-            throw configError(from: error)
-        }
-    }
-
-    /// Decodes a bare `process` object, as `exec --process FILE` takes it, with the
-    /// same strictness as config.json; error paths are relative to the process object.
-    public static func decodeProcess(_ data: Data) throws(ConfigError) -> Spec.Process {
-        if data.count > maxConfigSize {
-            throw ConfigError(path: "", reason: "file is \(data.count) bytes, larger than apus accepts")
-        }
-        let tree: JSONNode
-        do {
-            tree = try JSONParser.parse(data)
-        } catch {
-            throw ConfigError(path: "", reason: "malformed JSON: \(error.description)")
-        }
-        do {
-            return try Spec.Process(from: TreeDecoder(node: tree))
+            return try T(from: TreeDecoder(node: tree))
         } catch {
             throw configError(from: error)
         }

@@ -36,14 +36,17 @@ struct CgroupStatsTests {
         stats.memory.usage = .init(limit: 100, usage: 0, max: 0, failcnt: 0)
         stats.pids.current = 1
         stats.hugetlb["2MB"] = .init(usage: 0, max: 0, failcnt: 0)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let json = String(decoding: try encoder.encode(stats), as: UTF8.self)
-        #expect(json.contains("\"cpu\":{\"throttling\":{},\"usage\":{\"kernel\":0,\"total\":5,\"user\":0}}"))
-        #expect(json.contains("\"usage\":{\"failcnt\":0,\"limit\":100}"))
-        #expect(json.contains("\"pids\":{\"current\":1}"))
-        #expect(json.contains("\"hugetlb\":{\"2MB\":{\"failcnt\":0}}"))
-        #expect(json.contains("\"network_interfaces\":null"))
-        #expect(json.contains("\"blkio\":{}"))
+        stats.hugetlb["1GB"] = .init(usage: 7, max: 0, failcnt: 1)
+        stats.memory.raw = ["total_rss": 2, "cache": 1]
+        // runc's field order (Go struct order), map keys sorted as Go sorts them.
+        let json = try JSONNode.encoding(stats).compactText
+        #expect(
+            json.hasPrefix("{\"cpu\":{\"usage\":{\"total\":5,\"kernel\":0,\"user\":0},\"throttling\":{}},"), "\(json)")
+        #expect(json.contains("\"usage\":{\"limit\":100,\"failcnt\":0}"), "\(json)")
+        #expect(json.contains("\"raw\":{\"cache\":1,\"total_rss\":2}"), "\(json)")
+        #expect(json.contains("\"pids\":{\"current\":1}"), "\(json)")
+        #expect(json.contains("\"hugetlb\":{\"1GB\":{\"usage\":7,\"failcnt\":1},\"2MB\":{\"failcnt\":0}}"), "\(json)")
+        #expect(json.hasSuffix("\"intel_rdt\":{},\"network_interfaces\":null}"), "\(json)")
+        #expect(json.contains("\"blkio\":{}"), "\(json)")
     }
 }

@@ -269,6 +269,11 @@ struct CgroupTests {
         #expect(try cgroupFile(id, "memory", file) == String(96 << 20))
         #expect(try cgroupFile(id, "pids", "pids.max") == "33")
         if !isUnifiedHost { #expect(try cgroupFile(id, "cpu", "cpu.cfs_quota_us") == "20000") }
+        // A wrong type names its place in linux.resources, as config.json errors do.
+        let wrongType = try apus("update", "--resources", "-", id, stdin: #"{"memory":{"limit":"96m"}}"#)
+        #expect(wrongType.status != 0)
+        #expect(wrongType.stderr.contains(".linux.resources.memory.limit"), "\(wrongType.stderr)")
+        #expect(try cgroupFile(id, "memory", file) == String(96 << 20))
 
         let bad = try apus("update", "--memory", "lots", id)
         #expect(bad.status != 0)

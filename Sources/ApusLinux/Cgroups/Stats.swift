@@ -103,7 +103,7 @@ public struct CgroupStats: Sendable, Equatable, Encodable {
             try c.encode(swap, forKey: .swap)
             try c.encode(kernel, forKey: .kernel)
             try c.encode(kernelTCP, forKey: .kernelTCP)
-            if !raw.isEmpty { try c.encode(raw, forKey: .raw) }
+            if !raw.isEmpty { try c.encode(SortedMap(raw), forKey: .raw) }
         }
     }
 
@@ -196,9 +196,28 @@ public struct CgroupStats: Sendable, Equatable, Encodable {
         try c.encode(memory, forKey: .memory)
         try c.encode(pids, forKey: .pids)
         try c.encode(blkio, forKey: .blkio)
-        try c.encode(hugetlb, forKey: .hugetlb)
+        try c.encode(SortedMap(hugetlb), forKey: .hugetlb)
         try c.encode([String: String](), forKey: .intelRdt)
         try c.encodeNil(forKey: .networkInterfaces)
+    }
+}
+
+/// A string-keyed map written with its keys sorted, as Go's encoding/json writes maps
+/// (runc's `events --stats`): the same statistics give the same line.
+struct SortedMap<Value: Encodable>: Encodable {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    var map: [String: Value]
+    init(_ map: [String: Value]) { self.map = map }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for (key, value) in map.sorted(by: { $0.key < $1.key }) { try c.encode(value, forKey: Key(stringValue: key)) }
     }
 }
 
