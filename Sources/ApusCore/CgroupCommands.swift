@@ -250,12 +250,10 @@ extension Runtime {
         if signals >= 0 { fds.append(pollfd(fd: signals, events: Int16(POLLIN), revents: 0)) }
         if oom.fd >= 0 { fds.append(pollfd(fd: oom.fd, events: Int16(POLLIN), revents: 0)) }
         while true {
-            let wait = max(0, next - monotonicMilliseconds())
-            let ready = poll(&fds, nfds_t(fds.count), Int32(clamping: wait))
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw ApusError("events \(id): poll", errno: errno)
+            let ready = retryingEINTR {
+                poll(&fds, nfds_t(fds.count), Int32(clamping: max(0, next - monotonicMilliseconds())))
             }
+            if ready < 0 { throw ApusError("events \(id): poll", errno: errno) }
             if ready == 0 {
                 next += interval
                 guard let line = try? statsEvent(record) else {
@@ -457,9 +455,7 @@ extension Runtime {
         if pid < 0 { throw ApusError("fork for \(args[0])", errno: errno) }
         let bytes = FileIO.readAll(fd: pipeFDs[0]) ?? []
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw ApusError("wait for \(args[0])", errno: errno) }
-        }
+        if retryingEINTR({ waitpid(pid, &status, 0) }) < 0 { throw ApusError("wait for \(args[0])", errno: errno) }
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         if code == 127 { throw ApusError("exec \(args[0]): not found in $PATH or not executable") }
         return (code, String(decoding: bytes, as: UTF8.self))

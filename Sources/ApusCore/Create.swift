@@ -520,9 +520,7 @@ extension ApusError {
 /// Waits for a child that died during setup and describes how it ended.
 func reap(_ pid: Int32) -> String {
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        if errno != EINTR { return "unknown status" }
-    }
+    if retryingEINTR({ waitpid(pid, &status, 0) }) < 0 { return "unknown status" }
     return describe(waitStatus: status)
 }
 

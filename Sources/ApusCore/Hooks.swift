@@ -62,19 +62,15 @@ public enum Hooks {
         defer { if pidfd >= 0 { close(pidfd) } }
         if let timeout = hook.timeout, timeout > 0, pidfd >= 0 {
             var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
-            var ready: Int32
-            repeat { ready = poll(&fds, 1, Int32(clamping: timeout * 1000)) } while ready < 0 && errno == EINTR
+            let ready = retryingEINTR { poll(&fds, 1, Int32(clamping: timeout * 1000)) }
             if ready == 0 {
                 Glibc.kill(pid, SIGKILL)
-                var status: Int32 = 0
-                waitpid(pid, &status, 0)
+                _ = retryingEINTR { waitpid(pid, nil, 0) }
                 return "timed out after \(timeout) s"
             }
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return "wait: \(errorString(errno))" }
-        }
+        if retryingEINTR({ waitpid(pid, &status, 0) }) < 0 { return "wait: \(errorString(errno))" }
         if status == 0 { return nil }
         if status & 0x7f == 0 && (status >> 8) & 0xff == 127 {
             return "exec \(hook.path) failed or exit status 127"

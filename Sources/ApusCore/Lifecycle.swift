@@ -25,8 +25,7 @@ extension Runtime {
         var fds = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
         if pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
         while true {
-            let n = poll(&fds, nfds_t(fds.count), -1)
-            if n < 0 && errno == EINTR { continue }
+            let n = retryingEINTR { poll(&fds, nfds_t(fds.count), -1) }
             if n < 0 { throw ApusError("wait for container init", errno: errno) }
             var byte: UInt8 = 0
             if fds[0].revents & Int16(POLLIN) != 0 && Glibc.read(fifo, &byte, 1) == 1 { break }
@@ -40,16 +39,15 @@ extension Runtime {
         // (it printed why on the container's stderr).
         var pending = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
         waiting: while true {
-            let n = poll(&pending, 1, -1)
-            if n < 0 && errno == EINTR { continue }
+            _ = retryingEINTR { poll(&pending, 1, -1) }
             var byte: UInt8 = 0
-            switch Glibc.read(fifo, &byte, 1) {
+            switch retryingEINTR({ Glibc.read(fifo, &byte, 1) }) {
             case 1 where byte == UInt8(ascii: "E"):
                 throw ApusError("cannot start container \(id): a startContainer hook failed")
             case 1: continue
             case 0: break waiting
             default:
-                if errno == EAGAIN || errno == EINTR { continue }
+                if errno == EAGAIN { continue }
                 break waiting
             }
         }

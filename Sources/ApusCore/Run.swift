@@ -136,7 +136,7 @@ extension Runtime {
 
     func reapChild(_ pid: Int32) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = retryingEINTR { waitpid(pid, &status, 0) }
         return status
     }
 }
@@ -201,8 +201,8 @@ struct TerminalProxy {
 
     func copy(from: Int32, to: Int32) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16_384)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(from, $0.baseAddress, $0.count) }
-        if n <= 0 { return n < 0 && errno == EINTR }
+        let n = retryingEINTR { buffer.withUnsafeMutableBytes { Glibc.read(from, $0.baseAddress, $0.count) } }
+        if n <= 0 { return false }
         return (try? FileIO.writeAll(fd: to, bytes: Array(buffer[0..<n]), step: "terminal")) != nil
     }
 }

@@ -113,8 +113,7 @@ public struct StateStore: Sendable {
             if errno == ENOENT { throw ApusError("container \"\(id)\" does not exist") }
             throw ApusError("open state directory \(directory(id))", errno: errno)
         }
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0 {
-            if errno == EINTR { continue }
+        if retryingEINTR({ flock(fd, exclusive ? LOCK_EX : LOCK_SH) }) < 0 {
             let code = errno
             close(fd)
             throw ApusError("lock container \"\(id)\"", errno: code)

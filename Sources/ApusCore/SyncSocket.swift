@@ -67,11 +67,10 @@ public struct SyncSocket: Sendable {
         case .terminal(let master): return apus_send_fd(fd, master, "T") == 0
         case .seccompListener(let listener): return apus_send_fd(fd, listener, "N") == 0
         }
-        while true {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n >= 0 { return true }
-            if errno != EINTR { return false }
+        let sent = retryingEINTR {
+            bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
+        return sent >= 0
     }
 
     /// Next message, or nil on EOF / error.

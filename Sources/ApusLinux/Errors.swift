@@ -76,6 +76,16 @@ public func errorString(_ code: Int32) -> String {
     return String(cString: text)
 }
 
+/// The one EINTR loop: calls `call` again while it fails (a negative result) with EINTR,
+/// and returns the first other result; errno is left as that call set it.
+@inline(__always)
+public func retryingEINTR<T: BinaryInteger>(_ call: () -> T) -> T {
+    while true {
+        let result = call()
+        if result >= 0 || Glibc.errno != EINTR { return result }
+    }
+}
+
 /// Runs a syscall-style call (returns -1 and sets errno on failure), retrying EINTR,
 /// and turns failure into a `ApusError` for `step`.
 @discardableResult
@@ -83,13 +93,9 @@ public func errorString(_ code: Int32) -> String {
 public func sys(
     _ step: @autoclosure () -> String, field: String? = nil, _ call: () -> Int32
 ) throws(ApusError) -> Int32 {
-    while true {
-        let result = call()
-        if result >= 0 { return result }
-        let code = Glibc.errno
-        if code == EINTR { continue }
-        throw ApusError(step(), errno: code, field: field)
-    }
+    let result = retryingEINTR(call)
+    if result >= 0 { return result }
+    throw ApusError(step(), errno: Glibc.errno, field: field)
 }
 
 /// Like `sys` for calls that return ssize_t.
@@ -98,11 +104,7 @@ public func sys(
 public func sysSize(
     _ step: @autoclosure () -> String, _ call: () -> Int
 ) throws(ApusError) -> Int {
-    while true {
-        let result = call()
-        if result >= 0 { return result }
-        let code = Glibc.errno
-        if code == EINTR { continue }
-        throw ApusError(step(), errno: code)
-    }
+    let result = retryingEINTR(call)
+    if result >= 0 { return result }
+    throw ApusError(step(), errno: Glibc.errno)
 }

@@ -16,11 +16,8 @@ public enum FileIO {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
+            let n = retryingEINTR { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if n < 0 { return nil }
             if n == 0 { return out }
             out.append(contentsOf: chunk[0..<n])
         }
@@ -82,11 +79,8 @@ public enum FileIO {
         let result: Int32 = bytes.withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
+                let n = retryingEINTR { Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset) }
+                if n < 0 { return errno }
                 offset += n
             }
             return 0

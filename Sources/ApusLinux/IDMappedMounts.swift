@@ -72,7 +72,7 @@ public enum IDMappedMounts {
         defer {
             // Closing the gate lets the child exit; reap it.
             close(gate[1])
-            if pid > 0 { while waitpid(pid, nil, 0) < 0 && errno == EINTR {} }
+            if pid > 0 { _ = retryingEINTR { waitpid(pid, nil, 0) } }
         }
         if pid < 0 { throw ApusError("clone into a new user namespace", errno: code) }
         try FileIO.write("/proc/\(pid)/uid_map", uidMap, step: "write uid_map")

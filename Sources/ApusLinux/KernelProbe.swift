@@ -75,9 +75,7 @@ enum KernelProbe {
         if pid < 0 { return Glibc.errno }
         if pid == 0 { _exit(apus_unshare(flags) == 0 ? 0 : Glibc.errno & 0xff) }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if Glibc.errno != EINTR { return Glibc.errno }
-        }
+        if retryingEINTR({ waitpid(pid, &status, 0) }) < 0 { return Glibc.errno }
         // WIFEXITED and WEXITSTATUS, which Swift does not import.
         return status & 0x7f == 0 ? (status >> 8) & 0xff : EINVAL
     }

@@ -210,8 +210,7 @@ struct Netlink: ~Copyable {
         if sent < 0 { throw ApusError(step, errno: errno) }
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
+            let n = retryingEINTR { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
             if n <= 0 { throw ApusError(step, errno: n < 0 ? errno : EPROTO) }
             var offset = 0
             while offset + 16 <= n {

@@ -333,10 +333,9 @@ extension Rootfs {
 
     static func copyData(from input: Int32, to output: Int32, path: String) throws(ApusError) {
         while true {
-            let sent = sendfile(output, input, nil, 1 << 30)
+            let sent = retryingEINTR { sendfile(output, input, nil, 1 << 30) }
             if sent > 0 { continue }
             if sent == 0 { return }
-            if errno == EINTR { continue }
             if errno != EINVAL && errno != ENOSYS { throw ApusError("tmpcopyup: copy \(path)", errno: errno) }
             break
         }

@@ -14,7 +14,7 @@ enum CgroupBPF {
     /// without a filter.
     static func attachDeviceFilter(_ program: [BPFInstruction], to dir: String, replacing: Bool) throws(ApusError) {
         let field = CgroupDevices.field
-        let cgroupFD = CgroupFS.retrying { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        let cgroupFD = retryingEINTR { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         if cgroupFD < 0 { throw ApusError.cgroup("open \(dir) for the device filter", errno: errno, field: field) }
         defer { close(cgroupFD) }
 
@@ -82,7 +82,7 @@ enum CgroupBPF {
 
     /// Ids of the device programs attached to a cgroup directory (tests, diagnostics).
     static func attachedPrograms(dir: String) throws(ApusError) -> [UInt32] {
-        let fd = CgroupFS.retrying { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         if fd < 0 { throw ApusError.cgroup("open \(dir)", errno: errno) }
         defer { close(fd) }
         return try attachedPrograms(fd, dir: dir)

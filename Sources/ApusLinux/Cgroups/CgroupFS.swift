@@ -9,7 +9,7 @@ enum CgroupFS {
 
     /// Writes `value` to an existing file. Returns 0 or the errno of open/write.
     static func write(_ path: String, _ value: String) -> Int32 {
-        let fd = retrying { open(path, O_WRONLY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(path, O_WRONLY | O_CLOEXEC) }
         if fd < 0 { return errno }
         defer { close(fd) }
         return write(fd: fd, value)
@@ -20,7 +20,7 @@ enum CgroupFS {
         return value.withUTF8 { buffer -> Int32 in
             // cgroupfs consumes a whole write(2) as one command: a short write
             // would split the command, so it is an error, not a reason to loop.
-            let n = retrying { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+            let n = retryingEINTR { Glibc.write(fd, buffer.baseAddress, buffer.count) }
             if n < 0 { return errno }
             return n == buffer.count ? 0 : EIO
         }
@@ -28,13 +28,13 @@ enum CgroupFS {
 
     /// Reads a whole small file; nil with errno set when it cannot be read.
     static func read(_ path: String) -> String? {
-        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
         if fd < 0 { return nil }
         defer { close(fd) }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { raw in retrying { Glibc.read(fd, raw.baseAddress, raw.count) } }
+            let n = chunk.withUnsafeMutableBytes { raw in retryingEINTR { Glibc.read(fd, raw.baseAddress, raw.count) } }
             if n < 0 { return nil }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
@@ -45,11 +45,11 @@ enum CgroupFS {
     /// The first line of a single-value file (cpuset.cpus, pids.current…) without its
     /// newline: one read(2), these files are far below a page.
     static func readLine(_ path: String) -> String? {
-        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
         if fd < 0 { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 512)
-        let n = buffer.withUnsafeMutableBytes { raw in retrying { Glibc.read(fd, raw.baseAddress, raw.count) } }
+        let n = buffer.withUnsafeMutableBytes { raw in retryingEINTR { Glibc.read(fd, raw.baseAddress, raw.count) } }
         if n < 0 { return nil }
         let bytes = buffer[0..<n]
         let line = bytes.firstIndex(of: UInt8(ascii: "\n")).map { bytes[..<$0] } ?? bytes
@@ -68,7 +68,7 @@ enum CgroupFS {
         mutating func write(_ path: String, _ value: String) -> Int32 {
             if path != self.path || fd < 0 {
                 close()
-                fd = retrying { open(path, O_WRONLY | O_CLOEXEC) }
+                fd = retryingEINTR { open(path, O_WRONLY | O_CLOEXEC) }
                 if fd < 0 { return errno }
                 self.path = path
             }
@@ -101,13 +101,6 @@ enum CgroupFS {
             names.append(name)
         }
         return names
-    }
-
-    static func retrying<T: BinaryInteger>(_ call: () -> T) -> T {
-        while true {
-            let result = call()
-            if result >= 0 || errno != EINTR { return result }
-        }
     }
 
     static func sleep(milliseconds: Int) {

@@ -92,7 +92,7 @@ public enum CgroupFreezer {
         let code = CgroupFS.write(control, "1")
         if code != 0 { throw ApusError.cgroup("write 1 to \(control)", errno: code) }
         let events = dir + "/cgroup.events"
-        let fd = CgroupFS.retrying { open(events, O_RDONLY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(events, O_RDONLY | O_CLOEXEC) }
         if fd < 0 {
             let code = errno
             _ = CgroupFS.write(control, "0")
@@ -103,7 +103,7 @@ public enum CgroupFreezer {
         // 10 s, runc's limit.
         for _ in 0..<100 {
             let n = buffer.withUnsafeMutableBytes { raw in
-                CgroupFS.retrying { pread(fd, raw.baseAddress, raw.count, 0) }
+                retryingEINTR { pread(fd, raw.baseAddress, raw.count, 0) }
             }
             if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).contains("frozen 1") { return }
             var poller = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)

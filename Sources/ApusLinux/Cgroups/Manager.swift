@@ -198,7 +198,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// O_PATH directory fd of the v2 cgroup for clone3(CLONE_INTO_CGROUP); nil without one.
     public func openUnifiedDirectory() -> Int32? {
         guard let dir = paths["unified"] else { return nil }
-        let fd = CgroupFS.retrying { open(dir, CgroupFS.openPath | O_DIRECTORY | O_CLOEXEC) }
+        let fd = retryingEINTR { open(dir, CgroupFS.openPath | O_DIRECTORY | O_CLOEXEC) }
         return fd < 0 ? nil : fd
     }
 
