@@ -35,5 +35,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore", "ApusLinux", "OCI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OCI"]),
+        // The command line's declarations against its one table (Flags.swift); no root.
+        .testTarget(name: "CLITests", dependencies: ["apus"]),
     ]
 )

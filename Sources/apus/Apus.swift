@@ -52,29 +52,25 @@ struct GlobalOptions {
                 name = String(arg[..<eq])
                 inline = String(arg[arg.index(after: eq)...])
             }
-            switch name.hasPrefix("--") ? name : "-" + name {
-            case "--root": options.root = try inline ?? value(name)
-            case "--log": options.log = try inline ?? value(name)
-            case "--log-format":
-                let text = try inline ?? value(name)
+            let spelling = name.hasPrefix("--") ? name : "-" + name
+            guard let flag = Flags.global.first(where: { $0.spellings.contains(spelling) }) else { break }
+            let text = flag.takesValue ? try inline ?? value(name) : ""
+            switch flag {
+            case Flags.root: options.root = text
+            case Flags.log: options.log = text
+            case Flags.logFormat:
                 guard let format = Logger.Format(rawValue: text) else {
                     throw ValidationError("invalid log format \"\(text)\": use text or json")
                 }
                 options.logFormat = format
-            case "--debug": options.debug = true
-            // Accepted for runc compatibility; apus manages cgroupfs paths itself.
-            case "--systemd-cgroup", "--no-subreaper": break
-            case "--rootless":
-                // runc's string flag: `--rootless VALUE` or `--rootless=VALUE`.
-                let text = try inline ?? value(name)
+            case Flags.debug: options.debug = true
+            case Flags.rootless:
                 guard let choice = Privilege.Rootless(rawValue: text) else {
                     throw ValidationError("invalid --rootless value \"\(text)\": use true, false or auto")
                 }
                 options.rootless = choice
-            case "--criu": _ = try inline ?? value(name)
-            default:
-                rest.append(contentsOf: arguments[index...])
-                return (options, rest)
+            // Accepted for runc compatibility; apus manages cgroupfs paths itself.
+            default: break
             }
             index += 1
         }
@@ -88,14 +84,7 @@ struct Apus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "An OCI container runtime: a drop-in for runc.",
-        discussion: """
-            Global options go before the command: apus [--root DIR] [--log FILE] \
-            [--log-format text|json] [--debug] [--rootless true|false|auto] COMMAND ...
-            State lives in --root; without it in /run/apus, or in $XDG_RUNTIME_DIR/apus when \
-            not root or when uid 0 of a user namespace with USER other than root (rootless podman).
-            --rootless true|false|auto (default auto: when not root or in a user namespace) makes \
-            cgroups best effort.
-            """,
+        discussion: Flags.globalHelp,
         subcommands: [
             SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self,
             StateCommand.self,
@@ -105,12 +94,10 @@ struct Apus: ParsableCommand {
         ]
     )
 
-    @Option(help: "Root directory for container state (default: /run/apus or $XDG_RUNTIME_DIR/apus).")
-    var root: String?
-    @Option(help: "Log file (errors also go to stderr).") var log: String?
-    @Option(name: .customLong("log-format"), help: "Log format: text or json.") var logFormat: String = "text"
-    @Flag(help: "Log debug messages.") var debug = false
-    @Flag(name: .long, help: "Print the version.") var version = false
+    // The global options are not declared here: ArgumentParser would also take them after
+    // the command and drop them unread. GlobalOptions.extract reads them from `Flags.global`,
+    // before the command, as runc does; the help text above lists them from there too.
+    @Flag(name: Flags.version.names, help: "Print the version.") var version = false
 
     func run() throws {
         if version {

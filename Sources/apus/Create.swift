@@ -3,19 +3,19 @@ import ArgumentParser
 
 /// Flags shared by `create` and `run`, with runc's names.
 struct CreateFlags: ParsableArguments {
-    @Option(name: [.customShort("b"), .long], help: "Path to the bundle (default: current directory).")
+    @Option(name: Flags.bundle.names, help: "Path to the bundle (default: current directory).")
     var bundle: String = "."
-    @Option(name: .customLong("pid-file"), help: "File to write the init process id to.")
+    @Option(name: Flags.pidFile.names, help: "File to write the init process id to.")
     var pidFile: String?
-    @Option(name: .customLong("console-socket"), help: "Unix socket to send the pty master to (terminal: true).")
+    @Option(name: Flags.consoleSocket.names, help: "Unix socket to send the pty master to (terminal: true).")
     var consoleSocket: String?
-    @Option(name: .customLong("pidfd-socket"), help: "Unix socket to send a pidfd of the init process to.")
+    @Option(name: Flags.pidfdSocket.names, help: "Unix socket to send a pidfd of the init process to.")
     var pidfdSocket: String?
-    @Flag(name: .customLong("no-pivot"), help: "Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).")
+    @Flag(name: Flags.noPivot.names, help: "Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).")
     var noPivot = false
-    @Flag(name: .customLong("no-new-keyring"), help: "Do not create a new session keyring.")
+    @Flag(name: Flags.noNewKeyring.names, help: "Do not create a new session keyring.")
     var noNewKeyring = false
-    @Option(name: .customLong("preserve-fds"), help: "Pass N extra fds (3 .. 3+N-1) to the container.")
+    @Option(name: Flags.preserveFds.names, help: "Pass N extra fds (3 .. 3+N-1) to the container.")
     var preserveFds: Int32 = 0
 
     var options: CreateOptions {

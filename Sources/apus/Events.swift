@@ -5,8 +5,9 @@ struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Print a container's events (stats every interval, oom) as JSON lines.")
-    @Option(help: "Stats collection interval (Go duration: 5s, 500ms).") var interval: String = "5s"
-    @Flag(help: "Print the container's stats once and exit.") var stats = false
+    @Option(name: Flags.interval.names, help: "Stats collection interval (Go duration: 5s, 500ms).") var interval:
+        String = "5s"
+    @Flag(name: Flags.stats.names, help: "Print the container's stats once and exit.") var stats = false
     @Argument(help: "Container id.") var id: String
 
     func validate() throws {

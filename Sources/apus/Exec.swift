@@ -8,31 +8,32 @@ struct ExecCommand: ParsableCommand {
         discussion: "apus exec [OPTIONS] ID COMMAND [ARGS...], or --process FILE with a spec process object.")
 
     @Option(
-        name: [.customShort("p"), .long],
+        name: Flags.process.names,
         help: "JSON file with a spec process object (other process flags are ignored).")
     var process: String?
-    @Flag(name: [.customShort("t"), .long], help: "Allocate a pseudo-TTY.") var tty = false
-    @Option(name: .customLong("console-socket"), help: "Unix socket to send the pty master to.")
+    @Flag(name: Flags.tty.names, help: "Allocate a pseudo-TTY.") var tty = false
+    @Option(name: Flags.consoleSocket.names, help: "Unix socket to send the pty master to.")
     var consoleSocket: String?
-    @Option(name: .customLong("pidfd-socket"), help: "Unix socket to send a pidfd of the process to.")
+    @Option(name: Flags.pidfdSocket.names, help: "Unix socket to send a pidfd of the process to.")
     var pidfdSocket: String?
-    @Flag(name: [.customShort("d"), .long], help: "Return once the process has started.") var detach = false
-    @Option(name: .customLong("pid-file"), help: "File to write the process id to.") var pidFile: String?
-    @Option(help: "Working directory in the container.") var cwd: String?
-    @Option(name: [.customShort("e"), .long], help: "Set an environment variable (K=V); repeatable.")
+    @Flag(name: Flags.detach.names, help: "Return once the process has started.") var detach = false
+    @Option(name: Flags.pidFile.names, help: "File to write the process id to.") var pidFile: String?
+    @Option(name: Flags.cwd.names, help: "Working directory in the container.") var cwd: String?
+    @Option(name: Flags.env.names, help: "Set an environment variable (K=V); repeatable.")
     var env: [String] = []
-    @Option(name: [.customShort("u"), .long], help: "UID[:GID] to run as.") var user: String?
-    @Option(name: [.customShort("g"), .customLong("additional-gids")], help: "Additional group id; repeatable.")
+    @Option(name: Flags.user.names, help: "UID[:GID] to run as.") var user: String?
+    @Option(name: Flags.additionalGids.names, help: "Additional group id; repeatable.")
     var additionalGids: [UInt32] = []
-    @Option(name: [.customShort("c"), .long], help: "Add a capability (e.g. CAP_NET_ADMIN); repeatable.")
+    @Option(name: Flags.cap.names, help: "Add a capability (e.g. CAP_NET_ADMIN); repeatable.")
     var cap: [String] = []
-    @Flag(name: .customLong("no-new-privs"), help: "Set no_new_privs for the process.") var noNewPrivs = false
-    @Option(name: .customLong("process-label"), help: "SELinux label of the process.") var processLabel: String?
-    @Option(help: "AppArmor profile of the process.") var apparmor: String?
-    @Option(name: .customLong("preserve-fds"), help: "Pass N extra fds (3 .. 3+N-1) to the process.")
+    @Flag(name: Flags.noNewPrivs.names, help: "Set no_new_privs for the process.") var noNewPrivs = false
+    @Option(name: Flags.processLabel.names, help: "SELinux label of the process.") var processLabel: String?
+    @Option(name: Flags.apparmor.names, help: "AppArmor profile of the process.") var apparmor: String?
+    @Option(name: Flags.preserveFds.names, help: "Pass N extra fds (3 .. 3+N-1) to the process.")
     var preserveFds: Int32 = 0
-    @Flag(name: .customLong("ignore-paused"), help: "Allow exec into a paused container.") var ignorePaused = false
-    @Option(help: "Sub-cgroup to run in: SUB, or CONTROLLER[,CONTROLLER]:SUB; repeatable.") var cgroup: [String] = []
+    @Flag(name: Flags.ignorePaused.names, help: "Allow exec into a paused container.") var ignorePaused = false
+    @Option(name: Flags.cgroup.names, help: "Sub-cgroup to run in: SUB, or CONTROLLER[,CONTROLLER]:SUB; repeatable.")
+    var cgroup: [String] = []
     @Argument(help: "Container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
 

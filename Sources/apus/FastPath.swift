@@ -15,8 +15,8 @@ enum FastPath {
         let tail = Array(args.dropFirst())
         let parsedOrNil =
             name == "exec"
-            ? Parsed(tail, takesValue: Parsed.execTakesValue, capturesCommand: true)
-            : Parsed(tail, takesValue: Parsed.lifecycleTakesValue)
+            ? Parsed(tail, takesValue: Flags.valued(Flags.exec), capturesCommand: true)
+            : Parsed(tail, takesValue: Flags.valued(Flags.create))
         guard var parsed = parsedOrNil else { return nil }
         // Resolved by the command that runs, not before: one that falls through to
         // ArgumentParser (`spec`, `--help`) needs no state root.
@@ -27,8 +27,8 @@ enum FastPath {
             _ = try runtime().create(id: parsed.positionals[0], options: options, trigger: .fifo)
             return 0
         case "run":
-            let detach = parsed.flag(["-d", "--detach"])
-            let keep = parsed.flag(["--keep"])
+            let detach = parsed.flag(Flags.detach)
+            let keep = parsed.flag(Flags.keep)
             guard let options = parsed.createOptions(), parsed.done(positionals: 1), !(detach && keep) else {
                 return nil
             }
@@ -45,12 +45,12 @@ enum FastPath {
             printOut(try runtime().state(id: parsed.positionals[0]) + "\n")
             return 0
         case "delete":
-            let force = parsed.flag(["-f", "--force"])
+            let force = parsed.flag(Flags.force)
             guard parsed.done(positionals: 1) else { return nil }
             try runtime().delete(id: parsed.positionals[0], force: force)
             return 0
         case "kill":
-            let all = parsed.flag(["-a", "--all"])
+            let all = parsed.flag(Flags.all)
             guard parsed.rest.isEmpty, parsed.positionals.count == 1 || parsed.positionals.count == 2 else {
                 return nil
             }
@@ -116,17 +116,6 @@ enum FastPath {
             }
         }
 
-        /// create, run (and the flagless start, state, delete, kill).
-        static let lifecycleTakesValue: Set<String> = [
-            "-b", "--bundle", "--pid-file", "--console-socket", "--pidfd-socket", "--preserve-fds",
-        ]
-        /// exec's options that take a value (ExecCommand).
-        static let execTakesValue: Set<String> = [
-            "-p", "--process", "--console-socket", "--pidfd-socket", "--pid-file", "--cwd", "-e", "--env", "-u",
-            "--user", "-g",
-            "--additional-gids", "-c", "--cap", "--process-label", "--apparmor", "--preserve-fds", "--cgroup",
-        ]
-
         /// The command after exec's id, when ArgumentParser captures it unchanged: it
         /// starts with a non-flag, and ArgumentParser's splitting, which still looks at
         /// every argument up to a `--`, throws on none of it (`---x`, `-=x`).
@@ -135,13 +124,15 @@ enum FastPath {
             return !command.contains { $0.hasPrefix("---") || $0.hasPrefix("-=") }
         }
 
-        mutating func flag(_ names: [String]) -> Bool {
+        mutating func flag(_ spec: FlagSpec) -> Bool {
+            let names = spec.spellings
             guard let at = rest.firstIndex(where: { names.contains($0.name) && $0.value == nil }) else { return false }
             rest.remove(at: at)
             return true
         }
 
-        mutating func value(_ names: [String]) -> String?? {
+        mutating func value(_ spec: FlagSpec) -> String?? {
+            let names = spec.spellings
             guard let at = rest.lastIndex(where: { names.contains($0.name) }) else { return .some(nil) }
             let value = rest[at].value
             rest.removeAll { names.contains($0.name) }
@@ -149,7 +140,8 @@ enum FastPath {
         }
 
         /// Every value of a repeatable option, in order; nil if one has none.
-        mutating func values(_ names: [String]) -> [String]? {
+        mutating func values(_ spec: FlagSpec) -> [String]? {
+            let names = spec.spellings
             var found: [String] = []
             for flag in rest where names.contains(flag.name) {
                 guard let value = flag.value else { return nil }
@@ -160,18 +152,18 @@ enum FastPath {
         }
 
         mutating func createOptions() -> CreateOptions? {
-            guard case .some(let bundle) = value(["-b", "--bundle"]),
-                case .some(let pidFile) = value(["--pid-file"]),
-                case .some(let consoleSocket) = value(["--console-socket"]),
-                case .some(let pidfdSocket) = value(["--pidfd-socket"]),
-                case .some(let preserve) = value(["--preserve-fds"])
+            guard case .some(let bundle) = value(Flags.bundle),
+                case .some(let pidFile) = value(Flags.pidFile),
+                case .some(let consoleSocket) = value(Flags.consoleSocket),
+                case .some(let pidfdSocket) = value(Flags.pidfdSocket),
+                case .some(let preserve) = value(Flags.preserveFds)
             else { return nil }
             var options = CreateOptions(bundle: bundle ?? ".")
             options.pidFile = pidFile
             options.consoleSocket = consoleSocket.map(absolutePath)
             options.pidfdSocket = pidfdSocket.map(absolutePath)
-            options.noPivot = flag(["--no-pivot"])
-            options.noNewKeyring = flag(["--no-new-keyring"])
+            options.noPivot = flag(Flags.noPivot)
+            options.noNewKeyring = flag(Flags.noNewKeyring)
             if let preserve {
                 guard let n = Int32(preserve), n >= 0 else { return nil }
                 options.preserveFds = n
@@ -182,35 +174,35 @@ enum FastPath {
         /// ExecCommand's options, or nil for anything it would not accept as is
         /// (validate(): the preserved fds not negative, a process file or a command).
         mutating func execOptions() -> ExecOptions? {
-            guard case .some(let process) = value(["-p", "--process"]),
-                case .some(let consoleSocket) = value(["--console-socket"]),
-                case .some(let pidfdSocket) = value(["--pidfd-socket"]),
-                case .some(let pidFile) = value(["--pid-file"]),
-                case .some(let cwd) = value(["--cwd"]),
-                case .some(let user) = value(["-u", "--user"]),
-                case .some(let processLabel) = value(["--process-label"]),
-                case .some(let apparmor) = value(["--apparmor"]),
-                case .some(let preserve) = value(["--preserve-fds"]),
-                let env = values(["-e", "--env"]),
-                let gids = values(["-g", "--additional-gids"]),
-                let caps = values(["-c", "--cap"]),
-                let cgroups = values(["--cgroup"])
+            guard case .some(let process) = value(Flags.process),
+                case .some(let consoleSocket) = value(Flags.consoleSocket),
+                case .some(let pidfdSocket) = value(Flags.pidfdSocket),
+                case .some(let pidFile) = value(Flags.pidFile),
+                case .some(let cwd) = value(Flags.cwd),
+                case .some(let user) = value(Flags.user),
+                case .some(let processLabel) = value(Flags.processLabel),
+                case .some(let apparmor) = value(Flags.apparmor),
+                case .some(let preserve) = value(Flags.preserveFds),
+                let env = values(Flags.env),
+                let gids = values(Flags.additionalGids),
+                let caps = values(Flags.cap),
+                let cgroups = values(Flags.cgroup)
             else { return nil }
             var options = ExecOptions()
             options.processFile = process
-            options.tty = flag(["-t", "--tty"])
+            options.tty = flag(Flags.tty)
             options.consoleSocket = consoleSocket.map(absolutePath)
             options.pidfdSocket = pidfdSocket.map(absolutePath)
-            options.detach = flag(["-d", "--detach"])
+            options.detach = flag(Flags.detach)
             options.pidFile = pidFile
             options.cwd = cwd
             options.env = env
             options.user = user
             options.capabilities = caps
-            options.noNewPrivileges = flag(["--no-new-privs"])
+            options.noNewPrivileges = flag(Flags.noNewPrivs)
             options.processLabel = processLabel
             options.apparmor = apparmor
-            options.ignorePaused = flag(["--ignore-paused"])
+            options.ignorePaused = flag(Flags.ignorePaused)
             options.cgroups = cgroups
             for text in gids {
                 guard let gid = UInt32(text) else { return nil }

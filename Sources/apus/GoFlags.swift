@@ -5,23 +5,17 @@
 /// subcommand's flags are rewritten to it first, up to the first positional argument:
 /// what follows it (exec's command, ps's arguments) is never touched.
 enum GoFlags {
-    /// Flags, of any subcommand, whose value is the next argument (`--format` of list and
-    /// ps; `-f` is `--force` for delete, whose argument is then taken for a value, which
-    /// only ends the rewriting early).
-    static let takeValue: Set<String> = [
-        "b", "bundle", "pid-file", "console-socket", "pidfd-socket", "preserve-fds", "p", "process", "cwd", "e",
-        "env", "u", "user", "g", "additional-gids", "c", "cap", "process-label", "apparmor", "cgroup", "f", "format",
-        "interval", "r", "resources", "memory", "memory-reservation", "memory-swap", "kernel-memory",
-        "kernel-memory-tcp", "cpu-share", "cpu-shares", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime",
-        "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight", "l3-cache-schema", "mem-bw-schema", "cpu-idle",
-        "image-path", "work-path", "parent-path", "manage-cgroups-mode", "page-server", "status-fd", "lsm-profile",
-        "lsm-mount-context",
-    ]
+    /// The command's options whose value is the next argument, without their dashes
+    /// (`Flags.commands`); an unknown command rewrites no value-taking flag.
+    static func takeValue(_ command: String) -> Set<String> {
+        Set(Flags.valued(Flags.commands[command] ?? []).map { String($0.drop { $0 == "-" }) })
+    }
 
     /// `arguments` is the subcommand and its arguments, global flags already taken off.
     static func normalize(_ arguments: [String]) -> [String] {
         guard arguments.count > 1 else { return arguments }
         var result = [arguments[0]]
+        let takeValue = takeValue(arguments[0])
         var index = 1
         while index < arguments.count {
             var argument = arguments[index]

@@ -15,7 +15,7 @@ struct InfoCommand: ParsableCommand {
         case text, json
     }
 
-    @Option(name: [.customShort("f"), .long], help: "Output format.") var format: Format = .text
+    @Option(name: Flags.format.names, help: "Output format.") var format: Format = .text
 
     func run() throws {
         let report = InfoReport.probe()

@@ -4,7 +4,7 @@ import ArgumentParser
 struct KillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container's init.")
-    @Flag(name: [.customShort("a"), .long], help: "Signal every process of the container.") var all = false
+    @Flag(name: Flags.all.names, help: "Signal every process of the container.") var all = false
     @Argument(help: "Container id.") var id: String
     @Argument(help: "Signal name (TERM, SIGTERM) or number.") var signal: String = "SIGTERM"
 

@@ -4,8 +4,8 @@ import ArgumentParser
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List containers.", aliases: ["ls"])
-    @Option(name: [.customShort("f"), .long], help: "Output format: table or json.") var format: String = "table"
-    @Flag(name: [.customShort("q"), .long], help: "Print only the ids.") var quiet = false
+    @Option(name: Flags.format.names, help: "Output format: table or json.") var format: String = "table"
+    @Flag(name: Flags.quiet.names, help: "Print only the ids.") var quiet = false
 
     func validate() throws {
         if format != "table" && format != "json" {

@@ -6,7 +6,7 @@ struct PsCommand: ParsableCommand {
         commandName: "ps", abstract: "List the processes of a container.",
         discussion: "Table form runs the host's ps with the given options (default -ef) and keeps the container's rows."
     )
-    @Option(name: [.customShort("f"), .long], help: "Output format: table or json.") var format: String = "table"
+    @Option(name: Flags.format.names, help: "Output format: table or json.") var format: String = "table"
     @Argument(help: "Container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "Options for ps (table format).") var psOptions: [String] = []
 

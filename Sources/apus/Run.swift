@@ -5,8 +5,8 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Create and start a container; wait for it unless --detach.")
     @OptionGroup var flags: CreateFlags
-    @Flag(name: [.customShort("d"), .long], help: "Return once the container has started.") var detach = false
-    @Flag(help: "Keep the container's state after it exits (foreground only).") var keep = false
+    @Flag(name: Flags.detach.names, help: "Return once the container has started.") var detach = false
+    @Flag(name: Flags.keep.names, help: "Keep the container's state after it exits (foreground only).") var keep = false
     @Argument(help: "Container id.") var id: String
 
     func validate() throws {

@@ -9,28 +9,28 @@ struct UpdateCommand: ParsableCommand {
             With --resources (a file, or - for stdin, holding linux.resources JSON) all other \
             options are ignored, as in runc. Memory sizes take suffixes: 512m, 1g, 100MiB.
             """)
-    @Option(name: [.customShort("r"), .long], help: "File with the resources to set, or - for stdin.")
+    @Option(name: Flags.resources.names, help: "File with the resources to set, or - for stdin.")
     var resources: String?
-    @Option(name: .customLong("blkio-weight"), help: "Block I/O weight, 10 to 1000.") var blkioWeight: String?
-    @Option(name: .customLong("cpu-period"), help: "CPU CFS period (µs).") var cpuPeriod: String?
-    @Option(name: .customLong("cpu-quota"), help: "CPU CFS quota (µs per period; -1: none).") var cpuQuota: String?
-    @Option(name: .customLong("cpu-burst"), help: "CPU CFS burst (µs).") var cpuBurst: String?
-    @Option(name: [.customLong("cpu-share"), .customLong("cpu-shares")], help: "CPU shares.") var cpuShares: String?
-    @Option(name: .customLong("cpu-rt-period"), help: "CPU realtime period (µs).") var cpuRtPeriod: String?
-    @Option(name: .customLong("cpu-rt-runtime"), help: "CPU realtime runtime (µs).") var cpuRtRuntime: String?
-    @Option(name: .customLong("cpuset-cpus"), help: "CPUs to use.") var cpusetCpus: String?
-    @Option(name: .customLong("cpuset-mems"), help: "Memory nodes to use.") var cpusetMems: String?
-    @Option(name: .customLong("kernel-memory"), help: "Kernel memory limit (ignored by kernels 5.4+).")
+    @Option(name: Flags.blkioWeight.names, help: "Block I/O weight, 10 to 1000.") var blkioWeight: String?
+    @Option(name: Flags.cpuPeriod.names, help: "CPU CFS period (µs).") var cpuPeriod: String?
+    @Option(name: Flags.cpuQuota.names, help: "CPU CFS quota (µs per period; -1: none).") var cpuQuota: String?
+    @Option(name: Flags.cpuBurst.names, help: "CPU CFS burst (µs).") var cpuBurst: String?
+    @Option(name: Flags.cpuShares.names, help: "CPU shares.") var cpuShares: String?
+    @Option(name: Flags.cpuRtPeriod.names, help: "CPU realtime period (µs).") var cpuRtPeriod: String?
+    @Option(name: Flags.cpuRtRuntime.names, help: "CPU realtime runtime (µs).") var cpuRtRuntime: String?
+    @Option(name: Flags.cpusetCpus.names, help: "CPUs to use.") var cpusetCpus: String?
+    @Option(name: Flags.cpusetMems.names, help: "Memory nodes to use.") var cpusetMems: String?
+    @Option(name: Flags.kernelMemory.names, help: "Kernel memory limit (ignored by kernels 5.4+).")
     var kernelMemory: String?
-    @Option(name: .customLong("kernel-memory-tcp"), help: "Kernel TCP buffer memory limit.")
+    @Option(name: Flags.kernelMemoryTCP.names, help: "Kernel TCP buffer memory limit.")
     var kernelMemoryTCP: String?
-    @Option(help: "Memory limit.") var memory: String?
-    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit.") var memoryReservation: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory + swap limit; -1 for unlimited swap.")
+    @Option(name: Flags.memory.names, help: "Memory limit.") var memory: String?
+    @Option(name: Flags.memoryReservation.names, help: "Memory soft limit.") var memoryReservation: String?
+    @Option(name: Flags.memorySwap.names, help: "Memory + swap limit; -1 for unlimited swap.")
     var memorySwap: String?
-    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes.") var pidsLimit: String?
-    @Option(name: .customLong("l3-cache-schema"), help: "Intel RDT/CAT L3 cache schema.") var l3CacheSchema: String?
-    @Option(name: .customLong("mem-bw-schema"), help: "Intel RDT/MBA memory bandwidth schema.") var memBwSchema: String?
+    @Option(name: Flags.pidsLimit.names, help: "Maximum number of processes.") var pidsLimit: String?
+    @Option(name: Flags.l3CacheSchema.names, help: "Intel RDT/CAT L3 cache schema.") var l3CacheSchema: String?
+    @Option(name: Flags.memBwSchema.names, help: "Intel RDT/MBA memory bandwidth schema.") var memBwSchema: String?
     @Argument(help: "Container id.") var id: String
 
     func run() throws {

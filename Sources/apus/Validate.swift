@@ -6,7 +6,7 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check a bundle against the spec and this host without creating anything.",
         discussion: "Prints every problem with its config.json path; exits 0 when the bundle would run.")
-    @Option(name: [.customShort("b"), .long], help: "Path to the bundle (default: current directory).")
+    @Option(name: Flags.bundle.names, help: "Path to the bundle (default: current directory).")
     var bundle: String = "."
 
     func run() throws {

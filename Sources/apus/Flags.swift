@@ -1,0 +1,144 @@
+import ArgumentParser
+
+/// One option of the command line: its spellings and whether it takes a value.
+///
+/// Every option is declared here once. ArgumentParser's declarations take their names from
+/// it (`@Option(name: Flags.bundle.names)`), and the two parsers that run before
+/// ArgumentParser read the same entries: `FastPath` (the lifecycle commands and exec,
+/// without ArgumentParser's reflection) and `GoFlags` (runc's single-dash spellings).
+/// CLITests checks each command's ArgumentParser declarations against `Flags.commands`.
+struct FlagSpec: Hashable, Sendable {
+    var longs: [String]
+    var short: Character?
+    var takesValue: Bool
+    /// For the global options, which ArgumentParser does not declare: their help line.
+    var help = ""
+
+    init(_ longs: String..., short: Character? = nil, value: Bool, help: String = "") {
+        self.longs = longs
+        self.short = short
+        self.takesValue = value
+        self.help = help
+    }
+
+    /// For ArgumentParser: the short name first, as its help lists it.
+    var names: NameSpecification {
+        var names: [NameSpecification.Element] = short.map { [.customShort($0)] } ?? []
+        names += longs.map { .customLong($0) }
+        return NameSpecification(names)
+    }
+
+    /// As typed: `-b`, `--bundle`.
+    var spellings: [String] {
+        (short.map { ["-" + String($0)] } ?? []) + longs.map { "--" + $0 }
+    }
+}
+
+enum Flags {
+    // Global options, before the command (runc's).
+    static let root = FlagSpec("root", value: true, help: "DIR\tcontainer state (default: see below)")
+    static let log = FlagSpec("log", value: true, help: "FILE\tlog file (errors also go to stderr)")
+    static let logFormat = FlagSpec("log-format", value: true, help: "text|json\tlog format (default text)")
+    static let debug = FlagSpec("debug", value: false, help: "\tlog debug messages")
+    static let rootless = FlagSpec("rootless", value: true, help: "true|false|auto\tcgroups best effort (see below)")
+    static let systemdCgroup = FlagSpec("systemd-cgroup", value: false, help: "\tmanage cgroups through systemd")
+    static let noSubreaper = FlagSpec("no-subreaper", value: false, help: "\taccepted for runc compatibility")
+    static let criu = FlagSpec("criu", value: true, help: "PATH\tthe criu binary")
+    static let version = FlagSpec("version", value: false)
+
+    // create and run
+    static let bundle = FlagSpec("bundle", short: "b", value: true)
+    static let pidFile = FlagSpec("pid-file", value: true)
+    static let consoleSocket = FlagSpec("console-socket", value: true)
+    static let pidfdSocket = FlagSpec("pidfd-socket", value: true)
+    static let noPivot = FlagSpec("no-pivot", value: false)
+    static let noNewKeyring = FlagSpec("no-new-keyring", value: false)
+    static let preserveFds = FlagSpec("preserve-fds", value: true)
+    static let detach = FlagSpec("detach", short: "d", value: false)
+    static let keep = FlagSpec("keep", value: false)
+
+    // exec
+    static let process = FlagSpec("process", short: "p", value: true)
+    static let tty = FlagSpec("tty", short: "t", value: false)
+    static let cwd = FlagSpec("cwd", value: true)
+    static let env = FlagSpec("env", short: "e", value: true)
+    static let user = FlagSpec("user", short: "u", value: true)
+    static let additionalGids = FlagSpec("additional-gids", short: "g", value: true)
+    static let cap = FlagSpec("cap", short: "c", value: true)
+    static let noNewPrivs = FlagSpec("no-new-privs", value: false)
+    static let processLabel = FlagSpec("process-label", value: true)
+    static let apparmor = FlagSpec("apparmor", value: true)
+    static let ignorePaused = FlagSpec("ignore-paused", value: false)
+    static let cgroup = FlagSpec("cgroup", value: true)
+
+    // delete, kill, list, ps, events, spec, info
+    static let force = FlagSpec("force", short: "f", value: false)
+    static let all = FlagSpec("all", short: "a", value: false)
+    static let format = FlagSpec("format", short: "f", value: true)
+    static let quiet = FlagSpec("quiet", short: "q", value: false)
+    static let interval = FlagSpec("interval", value: true)
+    static let stats = FlagSpec("stats", value: false)
+    static let specRootless = FlagSpec("rootless", value: false)
+
+    // update
+    static let resources = FlagSpec("resources", short: "r", value: true)
+    static let blkioWeight = FlagSpec("blkio-weight", value: true)
+    static let cpuPeriod = FlagSpec("cpu-period", value: true)
+    static let cpuQuota = FlagSpec("cpu-quota", value: true)
+    static let cpuBurst = FlagSpec("cpu-burst", value: true)
+    static let cpuShares = FlagSpec("cpu-share", "cpu-shares", value: true)
+    static let cpuRtPeriod = FlagSpec("cpu-rt-period", value: true)
+    static let cpuRtRuntime = FlagSpec("cpu-rt-runtime", value: true)
+    static let cpusetCpus = FlagSpec("cpuset-cpus", value: true)
+    static let cpusetMems = FlagSpec("cpuset-mems", value: true)
+    static let kernelMemory = FlagSpec("kernel-memory", value: true)
+    static let kernelMemoryTCP = FlagSpec("kernel-memory-tcp", value: true)
+    static let memory = FlagSpec("memory", value: true)
+    static let memoryReservation = FlagSpec("memory-reservation", value: true)
+    static let memorySwap = FlagSpec("memory-swap", value: true)
+    static let pidsLimit = FlagSpec("pids-limit", value: true)
+    static let l3CacheSchema = FlagSpec("l3-cache-schema", value: true)
+    static let memBwSchema = FlagSpec("mem-bw-schema", value: true)
+
+    static let global = [root, log, logFormat, debug, rootless, systemdCgroup, noSubreaper, criu]
+    static let create = [bundle, pidFile, consoleSocket, pidfdSocket, noPivot, noNewKeyring, preserveFds]
+    static let exec = [
+        process, tty, consoleSocket, pidfdSocket, detach, pidFile, cwd, env, user, additionalGids, cap, noNewPrivs,
+        processLabel, apparmor, preserveFds, ignorePaused, cgroup,
+    ]
+    static let update = [
+        resources, blkioWeight, cpuPeriod, cpuQuota, cpuBurst, cpuShares, cpuRtPeriod, cpuRtRuntime, cpusetCpus,
+        cpusetMems, kernelMemory, kernelMemoryTCP, memory, memoryReservation, memorySwap, pidsLimit, l3CacheSchema,
+        memBwSchema,
+    ]
+
+    /// Each command's options (its own, help aside), by the names it is called with.
+    static let commands: [String: [FlagSpec]] = [
+        "spec": [bundle, specRootless], "validate": [bundle], "create": create, "start": [],
+        "run": create + [detach, keep],
+        "state": [], "kill": [all], "delete": [force], "list": [format, quiet], "ls": [format, quiet],
+        "update": update, "pause": [], "resume": [], "events": [interval, stats], "ps": [format], "exec": exec,
+        "features": [], "info": [format],
+    ]
+
+    /// `apus --help`'s text on the global options, from their entries.
+    static var globalHelp: String {
+        var text = "Global options go before the command, as with runc: apus [OPTIONS] COMMAND ...\n"
+        for flag in global {
+            let parts = flag.help.split(separator: "\t", omittingEmptySubsequences: false)
+            let head = "  --" + flag.longs[0] + (parts[0].isEmpty ? "" : " " + parts[0])
+            text += head + String(repeating: " ", count: max(2, 32 - head.count)) + parts[1] + "\n"
+        }
+        // One line: ArgumentParser wraps it.
+        text += "\nState lives in --root; without it in /run/apus, or in $XDG_RUNTIME_DIR/apus when not root, "
+        text += "or as uid 0 of a user namespace with USER other than root (rootless podman). --rootless auto "
+        text += "(the default) makes cgroups best effort when not root or in a user namespace; true and false "
+        text += "force either way."
+        return text
+    }
+
+    /// The spellings of `flags` that take their value from the next argument.
+    static func valued(_ flags: [FlagSpec]) -> Set<String> {
+        Set(flags.filter(\.takesValue).flatMap(\.spellings))
+    }
+}
