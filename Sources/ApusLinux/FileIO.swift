@@ -149,11 +149,14 @@ public enum FileIO {
         rmdir(path)
     }
 
-    public static func listDirectory(_ path: String) -> [String] {
+    /// The names in directory `path` (subdirectories only with `directoriesOnly`), without
+    /// `.` and `..`; empty when it cannot be read.
+    public static func listDirectory(_ path: String, directoriesOnly: Bool = false) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
+            if directoriesOnly && entry.pointee.d_type != UInt8(DT_DIR) { continue }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
                 guard let base = raw.bindMemory(to: CChar.self).baseAddress else { return "" }
                 return String(cString: base)

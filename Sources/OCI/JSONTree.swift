@@ -273,23 +273,28 @@ struct JSONParser {
         while true {
             skipWhitespace()
             items.append(try parseValue(depth: depth))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input in array", at: index) }
-            if bytes[index] == UInt8(ascii: ",") {
-                let comma = index
-                index += 1
-                skipWhitespace()
-                if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
-                    throw error("trailing comma in array", at: comma)
-                }
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
-            }
-            throw error("unexpected \(describe(index)) in array, expected ',' or ']'", at: index)
+            if try closes(UInt8(ascii: "]"), "array") { return .array(items) }
         }
+    }
+
+    /// After a member of an array or object: true at its closing `close` (consumed), false
+    /// after a comma that another member follows; anything else is an error.
+    private mutating func closes(_ close: UInt8, _ container: String) throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw error("unexpected end of input in \(container)", at: index) }
+        if bytes[index] == UInt8(ascii: ",") {
+            let comma = index
+            index += 1
+            skipWhitespace()
+            if index < bytes.count && bytes[index] == close { throw error("trailing comma in \(container)", at: comma) }
+            return false
+        }
+        if bytes[index] == close {
+            index += 1
+            return true
+        }
+        let expected = String(decoding: [close], as: UTF8.self)
+        throw error("unexpected \(describe(index)) in \(container), expected ',' or '\(expected)'", at: index)
     }
 
     private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONNode {
@@ -315,22 +320,7 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             members.append((key, try parseValue(depth: depth)))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of input in object", at: index) }
-            if bytes[index] == UInt8(ascii: ",") {
-                let comma = index
-                index += 1
-                skipWhitespace()
-                if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
-                    throw error("trailing comma in object", at: comma)
-                }
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            }
-            throw error("unexpected \(describe(index)) in object, expected ',' or '}'", at: index)
+            if try closes(UInt8(ascii: "}"), "object") { return .object(members) }
         }
     }
 }

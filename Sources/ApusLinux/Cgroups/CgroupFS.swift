@@ -88,19 +88,7 @@ enum CgroupFS {
 
     /// Names of the subdirectories of `path` (child cgroups).
     static func subdirectories(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                guard let base = raw.bindMemory(to: CChar.self).baseAddress else { return "" }
-                return String(cString: base)
-            }
-            if name == "." || name == ".." || name.isEmpty { continue }
-            names.append(name)
-        }
-        return names
+        FileIO.listDirectory(path, directoriesOnly: true)
     }
 
     static func sleep(milliseconds: Int) {
