@@ -6,10 +6,12 @@
 #   --runs N          timed runs per runtime and timing metric (default 50, env BENCH_RUNS)
 #   --only M,M        metrics: run,faults,sporadic,rootless,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
 #                     (default all)
-#   --runtimes R,R    apus,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full
+#   --runtimes R,R    apus,apus-base,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full
 #                     (default all that exist)
 # env:
 #   APUS_BIN          apus binary (default <repo>/.build/release/apus); missing => "not built"
+#   APUS_BASE         a second apus binary (an older build), measured in the same run as the
+#                     row apus-base: before/after figures of a change without run-to-run drift
 #   RUNC, CRUN        runc and crun binaries (default: runc 1.5.1 and crun 1.27.1 from
 #                     <repo>/../shared/tools, else from PATH); Debian's own runc and crun
 #                     (/usr/sbin/runc, /usr/bin/crun), when installed, are extra rows
@@ -50,7 +52,7 @@ usage() {
 runs="${BENCH_RUNS:-50}"
 quick=0
 only="run,faults,sporadic,rootless,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
-want_rt="apus,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full"
+want_rt="apus,apus-base,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full"
 args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -196,7 +198,7 @@ rt_cmd() { # rt_cmd RT -> RTC array: the runtime with its private --root
 }
 cleanup_containers() {
     local rt id
-    for rt in apus crun runc crun-debian runc-debian; do
+    for rt in apus apus-base crun runc crun-debian runc-debian; do
         [ -n "${BIN[$rt]:-}" ] && [ -d "$T/state/$rt" ] || continue
         rt_cmd "$rt"
         for id in $("${RTC[@]}" list -q 2>/dev/null); do
@@ -347,6 +349,7 @@ add_rt() { # add_rt NAME BINARY|"" WHY-MISSING
     fi
 }
 add_rt apus "$APUS_BIN" "not built"
+[ -n "${APUS_BASE:-}" ] && add_rt apus-base "$(readlink -f "$APUS_BASE")" "APUS_BASE is not an executable"
 add_rt crun "$CRUN" "not installed"
 add_rt runc "$RUNC" "not installed"
 # Debian's 2023 runtimes (runc 1.1.5, crun 1.8.1) as extra rows where installed.
@@ -809,7 +812,7 @@ tsv="$T/results.tsv"
 {
     printf 'apus bench  %s  kernel %s  %s cores  runs %s%s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(uname -r)" \
         "$(nproc)" "$runs" "$([ "$quick" = 1 ] && echo " (quick)")"
-    for rt in apus crun runc crun-debian runc-debian; do
+    for rt in apus apus-base crun runc crun-debian runc-debian; do
         [ -n "${BIN[$rt]:-}" ] && printf '  %-11s %s  (%s)\n' "$rt" "$(ver "${BIN[$rt]}")" "${BIN[$rt]}"
     done
     [ -n "$cgroup_note" ] && printf '  %s\n' "$cgroup_note"
