@@ -52,8 +52,7 @@ struct GlobalOptions {
                 name = String(arg[..<eq])
                 inline = String(arg[arg.index(after: eq)...])
             }
-            let spelling = name.hasPrefix("--") ? name : "-" + name
-            guard let flag = Flags.global.first(where: { $0.spellings.contains(spelling) }) else { break }
+            guard let flag = Flags.global(named: name.dropFirst(name.hasPrefix("--") ? 2 : 1)) else { break }
             let text = flag.takesValue ? try inline ?? value(name) : ""
             switch flag {
             case Flags.root: options.root = text

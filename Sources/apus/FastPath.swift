@@ -16,7 +16,7 @@ enum FastPath {
         let parsedOrNil =
             name == "exec"
             ? Parsed(tail, takesValue: Flags.valued(Flags.exec), capturesCommand: true)
-            : Parsed(tail, takesValue: Flags.valued(Flags.create))
+            : Parsed(tail, takesValue: Flags.valued(Flags.options(of: name) ?? []))
         guard var parsed = parsedOrNil else { return nil }
         // Resolved by the command that runs, not before: one that falls through to
         // ArgumentParser (`spec`, `--help`) needs no state root.

@@ -6,7 +6,7 @@ import ArgumentParser
 /// it (`@Option(name: Flags.bundle.names)`), and the two parsers that run before
 /// ArgumentParser read the same entries: `FastPath` (the lifecycle commands and exec,
 /// without ArgumentParser's reflection) and `GoFlags` (runc's single-dash spellings).
-/// CLITests checks each command's ArgumentParser declarations against `Flags.commands`.
+/// CLITests checks each command's ArgumentParser declarations against `Flags.options(of:)`.
 struct FlagSpec: Hashable, Sendable {
     var longs: [String]
     var short: Character?
@@ -30,7 +30,10 @@ struct FlagSpec: Hashable, Sendable {
 
     /// As typed: `-b`, `--bundle`.
     var spellings: [String] {
-        (short.map { ["-" + String($0)] } ?? []) + longs.map { "--" + $0 }
+        var out: [String] = []
+        if let short { out.append("-" + String(short)) }
+        for long in longs { out.append("--" + long) }
+        return out
     }
 }
 
@@ -112,14 +115,42 @@ enum Flags {
         memBwSchema,
     ]
 
-    /// Each command's options (its own, help aside), by the names it is called with.
-    static let commands: [String: [FlagSpec]] = [
-        "spec": [bundle, specRootless], "validate": [bundle], "create": create, "start": [],
-        "run": create + [detach, keep],
-        "state": [], "kill": [all], "delete": [force], "list": [format, quiet], "ls": [format, quiet],
-        "update": update, "pause": [], "resume": [], "events": [interval, stats], "ps": [format], "exec": exec,
-        "features": [], "info": [format],
-    ]
+    /// The global option spelled `--name` or `-name`; a switch, so that only the one asked
+    /// for is initialised (see `options(of:)`).
+    static func global(named name: Substring) -> FlagSpec? {
+        switch name {
+        case "root": return root
+        case "log": return log
+        case "log-format": return logFormat
+        case "debug": return debug
+        case "rootless": return rootless
+        case "systemd-cgroup": return systemdCgroup
+        case "no-subreaper": return noSubreaper
+        case "criu": return criu
+        default: return nil
+        }
+    }
+
+    /// Each command's options (its own, help aside), by the names it is called with; nil for
+    /// an unknown command. A switch, not a dictionary: every apus process asks once, and
+    /// building a table of all of them cost 24 page faults a run.
+    static func options(of command: String) -> [FlagSpec]? {
+        switch command {
+        case "start", "state", "pause", "resume", "features": return []
+        case "create": return create
+        case "run": return create + [detach, keep]
+        case "exec": return exec
+        case "delete": return [force]
+        case "kill": return [all]
+        case "spec": return [bundle, specRootless]
+        case "validate": return [bundle]
+        case "list", "ls": return [format, quiet]
+        case "update": return update
+        case "events": return [interval, stats]
+        case "ps", "info": return [format]
+        default: return nil
+        }
+    }
 
     /// `apus --help`'s text on the global options, from their entries.
     static var globalHelp: String {
@@ -138,7 +169,13 @@ enum Flags {
     }
 
     /// The spellings of `flags` that take their value from the next argument.
+    /// Plain loops: key paths and flatMap here instantiated generic metadata on every start
+    /// (ten more witness-table lookups and about twenty page faults a `run`).
     static func valued(_ flags: [FlagSpec]) -> Set<String> {
-        Set(flags.filter(\.takesValue).flatMap(\.spellings))
+        var out = Set<String>()
+        for flag in flags where flag.takesValue {
+            for spelling in flag.spellings { out.insert(spelling) }
+        }
+        return out
     }
 }

@@ -6,9 +6,14 @@
 /// what follows it (exec's command, ps's arguments) is never touched.
 enum GoFlags {
     /// The command's options whose value is the next argument, without their dashes
-    /// (`Flags.commands`); an unknown command rewrites no value-taking flag.
+    /// (`Flags.options(of:)`); an unknown command rewrites no value-taking flag.
     static func takeValue(_ command: String) -> Set<String> {
-        Set(Flags.valued(Flags.commands[command] ?? []).map { String($0.drop { $0 == "-" }) })
+        var names = Set<String>()
+        for flag in Flags.options(of: command) ?? [] where flag.takesValue {
+            if let short = flag.short { names.insert(String(short)) }
+            for long in flag.longs { names.insert(long) }
+        }
+        return names
     }
 
     /// `arguments` is the subcommand and its arguments, global flags already taken off.
