@@ -141,9 +141,8 @@ public struct Runtime {
         let startTrigger = trigger == .fifo ? try makeExecFifo(id: id, rollback: rollback) : .syncMessage
         // Cgroups before the process: it is placed in them before it runs any
         // code of the container.
-        let cgroup = try createCgroup(
-            choice: privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources),
-            linux: linux, id: id, rollback: rollback)
+        let cgroupChoice = privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
+        let cgroup = try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
@@ -215,14 +214,16 @@ public struct Runtime {
         // Init waits for `inCgroup` before anything that forks, execs or depends on its
         // cgroup (ContainerInit.setUp).
         if let cgroup {
-            try cgroup.join(pid: pid, includingV1: context.cgroupSelfJoin == nil, includingUnified: !bornInUnified)
+            try joinCgroup(
+                cgroup, pid: pid, choice: cgroupChoice, includingV1: context.cgroupSelfJoin == nil,
+                includingUnified: !bornInUnified)
         }
         // A failed send means init has exited: the loop below reads why.
         _ = parentEnd.send(.inCgroup)
 
         let (initPid, terminalMaster) = try awaitReady(
             pid: pid, sync: parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs, created: createdAt,
-            rootless: rootless, cgroup: cgroup, rollback: rollback)
+            rootless: rootless, cgroup: cgroup, cgroupChoice: cgroupChoice, rollback: rollback)
         crashPoint("ready")
         for join in joins { close(join.fd) }
         for fd in idmappedTrees.values { close(fd) }
@@ -301,7 +302,8 @@ public struct Runtime {
     /// Returns init's pid and the pty master (without --console-socket).
     private func awaitReady(
         pid: Int32, sync parentEnd: SyncSocket, spec: Spec, id: String, bundle: String, rootfs: String,
-        created createdAt: String, rootless: Bool, cgroup: CgroupManager?, rollback: Rollback
+        created createdAt: String, rootless: Bool, cgroup: CgroupManager?,
+        cgroupChoice: Privilege.CgroupChoice, rollback: Rollback
     ) throws -> (initPid: Int32, terminalMaster: Int32?) {
         var initPid = pid
         var terminalMaster: Int32? = nil
@@ -328,7 +330,7 @@ public struct Runtime {
                 _ = reap(pid)
                 initPid = real
                 rollback.add { Glibc.kill(real, SIGKILL) }
-                if let cgroup { try cgroup.join(pid: real) }
+                if let cgroup { try joinCgroup(cgroup, pid: real, choice: cgroupChoice) }
             default: throw ApusError("unexpected message from container init")
             }
         }
@@ -382,23 +384,56 @@ public struct Runtime {
         if choice == .skipped { return nil }
         do {
             let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-            try manager.create(resources: linux.resources) { log.warn($0) }
+            // Rootless, device rules are not written (runc's rootless manager passes over
+            // their errors): no one but root may, and a refused write would cost the
+            // container its cgroup when it asked for a cgroupsPath.
+            let rootless = choice != .required
+            var resources = linux.resources
+            if rootless { resources?.devices = nil }
+            try manager.create(resources: resources, includeDevices: !rootless) { log.warn($0) }
             rollback.add { try? manager.destroy() }
             return manager
         } catch {
             guard case .bestEffort(let limit) = choice, Privilege.isPermissionError(error.errno) else {
                 throw error
             }
-            if let limit {
-                var step = error
-                step.field = nil
-                throw ApusError(
-                    "\(step): rootless apus cannot apply the limit of config.json \(limit) without a cgroup this "
-                        + "user may write: remove that limit, or set .linux.cgroupsPath to a cgroup delegated to "
-                        + "this user (cgroup v2)")
-            }
+            if let limit { throw Self.rootlessLimitError(error, limit: limit) }
             log.warn("rootless: container runs without a cgroup of its own: \(error)")
             return nil
+        }
+    }
+
+    static func rootlessLimitError(_ error: ApusError, limit: String) -> ApusError {
+        var step = error
+        step.field = nil
+        return ApusError(
+            "\(step): rootless apus cannot apply the limit of config.json \(limit) without a cgroup this "
+                + "user may write: remove that limit, or set .linux.cgroupsPath to a cgroup delegated to "
+                + "this user (cgroup v2)")
+    }
+
+    /// Places `pid` in the container's cgroup. Rootless (`.bestEffort`), a join refused
+    /// for lack of permission (a cgroup that already existed, root's) is a warning when
+    /// no limit needs the cgroup, as a refused create is, and the process runs outside
+    /// that hierarchy's cgroup; with a limit it is the error naming it. runc's rootless
+    /// manager passes such errors over only without cgroupsPath; apus treats a
+    /// cgroupsPath without limits the same, as its create already does.
+    func joinCgroup(
+        _ cgroup: CgroupManager, pid: Int32, choice: Privilege.CgroupChoice, includingV1: Bool = true,
+        includingUnified: Bool = true
+    ) throws {
+        guard case .bestEffort(let limit) = choice else {
+            try cgroup.join(pid: pid, includingV1: includingV1, includingUnified: includingUnified)
+            return
+        }
+        do {
+            let passedOver = try cgroup.join(
+                pid: pid, includingV1: includingV1, includingUnified: includingUnified,
+                tolerating: { limit == nil && Privilege.isPermissionError($0) })
+            for error in passedOver { log.warn("rootless: container runs outside its cgroup there: \(error)") }
+        } catch {
+            guard let limit, Privilege.isPermissionError(error.errno) else { throw error }
+            throw Self.rootlessLimitError(error, limit: limit)
         }
     }
 
@@ -500,14 +535,33 @@ public struct Runtime {
             // a user namespace has CAP_SETGID there, which is what the kernel asks.
             try FileIO.write("/proc/\(pid)/setgroups", "deny", step: "deny setgroups in the user namespace")
         }
-        if !uids.isEmpty {
-            try FileIO.write(
-                "/proc/\(pid)/uid_map", text(uids), step: "write uid mappings (config.json .linux.uidMappings)")
+        for (kind, maps, own) in [("uid", uids, geteuid()), ("gid", gids, getegid())] where !maps.isEmpty {
+            do {
+                try FileIO.write(
+                    "/proc/\(pid)/\(kind)_map", text(maps),
+                    step: "write \(kind) mappings (config.json .linux.\(kind)Mappings)")
+            } catch {
+                throw Self.explainUnprivilegedMapping(error, kind: kind, maps: maps, own: own, notRoot: notRoot)
+            }
         }
-        if !gids.isEmpty {
-            try FileIO.write(
-                "/proc/\(pid)/gid_map", text(gids), step: "write gid mappings (config.json .linux.gidMappings)")
-        }
+    }
+
+    /// The kernel lets a writer without CAP_SETUID over the parent namespace map only its
+    /// own id, once. runc runs newuidmap/newgidmap for more (the setuid helpers that read
+    /// /etc/subuid and /etc/subgid); apus does not yet, so the error says what to change.
+    static func explainUnprivilegedMapping(
+        _ error: ApusError, kind: String, maps: [Spec.Linux.IDMapping], own: UInt32, notRoot: Bool
+    ) -> ApusError {
+        guard notRoot, error.errno == EPERM else { return error }
+        let onlyOwn = maps.count == 1 && maps[0].hostID == own && maps[0].size == 1
+        var explained = error
+        explained.detail =
+            onlyOwn
+            ? "\(kind) \(own) may map itself only into a user namespace it creates"
+            : "a user other than root may map only its own \(kind) (\(own)) with size 1; more ids need a range "
+                + "in /etc/sub\(kind) and a user namespace made by newuidmap/newgidmap (podman, rootlesskit), "
+                + "which apus does not run: map only \(kind) \(own) or let podman create the container"
+        return explained
     }
 }
 

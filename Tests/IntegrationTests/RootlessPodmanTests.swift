@@ -40,6 +40,7 @@ final class RootlessLab: @unchecked Sendable {
     var tunMode: mode_t?
     /// Why slirp4netns cannot run here, if it cannot.
     var slirpSkip: String?
+    var withPodman = true
     var apus: String { home + "/apus" }
     var runc: String { home + "/runc" }
     var runtimeDir: String { home + "/xdg" }
@@ -120,6 +121,10 @@ final class RootlessLab: @unchecked Sendable {
         // tree and ../shared are.
         try FileManager.default.copyItem(atPath: Env.apus ?? "/nonexistent", toPath: apus)
         try FileManager.default.copyItem(atPath: Env.runc ?? "/nonexistent", toPath: runc)
+        guard withPodman else {
+            _ = try sh("/bin/chown", ["-R", "\(user):", home])
+            return nil
+        }
         let bundle = try TestBundle()
         let tar = try sh("/bin/tar", ["-C", bundle.rootfs, "-cf", home + "/busybox.tar", "."])
         guard tar.status == 0 else { throw TestFailure("tar busybox rootfs: \(tar.all)") }
@@ -177,6 +182,8 @@ final class RootlessLab: @unchecked Sendable {
 /// Sets up one `RootlessLab` around a suite and tears it down after it, failure or not.
 struct RootlessLabScope: SuiteTrait, TestScoping {
     var prefix: String
+    /// Configure podman and import the image (not needed by suites that run apus directly).
+    var podman = true
     var isRecursive: Bool { false }
 
     func provideScope(
@@ -186,6 +193,7 @@ struct RootlessLabScope: SuiteTrait, TestScoping {
         let lab: RootlessLab
         do {
             lab = try RootlessLab(prefix: prefix)
+            lab.withPodman = podman
         } catch {
             return try await RootlessLab.$setUpFailure.withValue("\(error)") { try await function() }
         }
@@ -203,7 +211,7 @@ struct RootlessLabScope: SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == RootlessLabScope {
-    static func rootlessLab(prefix: String) -> Self { Self(prefix: prefix) }
+    static func rootlessLab(prefix: String, podman: Bool = true) -> Self { Self(prefix: prefix, podman: podman) }
 }
 
 extension RootlessLab {
@@ -500,5 +508,192 @@ struct RootlessPodmanTests {
     func owned(_ pid: Int32, by lab: RootlessLab) -> Bool {
         var st = stat()
         return stat("/proc/\(pid)", &st) == 0 && st.st_uid == lab.uid
+    }
+}
+
+/// The mistakes users make running apus rootless by hand, and what apus says: exit 1, a
+/// message naming what to change, nothing left (no state, no cgroup, no process). The
+/// same bundle under runc 1.5.1 fails too where runc fails.
+@Suite(
+    "rootless mistakes", .enabled(if: RootlessLab.skipReason == nil, Comment(rawValue: RootlessLab.skipReason ?? "")),
+    .serialized, .rootlessLab(prefix: "rl-err", podman: false))
+struct RootlessMistakeTests {
+    var lab: RootlessLab { get throws { try RootlessLab.forTest } }
+
+    /// A bundle of `apus spec --rootless` made by the user (its own uid and gid mapped to
+    /// 0), running `id -u`, edited by `edit`.
+    func bundle(_ lab: RootlessLab, _ edit: (inout Spec) -> Void = { _ in }) throws -> TestBundle {
+        let bundle = try TestBundle()
+        _ = try sh("/bin/chown", ["-R", "\(lab.user):", bundle.path])
+        unlink(bundle.path + "/config.json")
+        let made = try asUser(lab, [lab.apus, "spec", "--rootless", "--bundle", bundle.path])
+        guard made.status == 0 else { throw TestFailure("apus spec --rootless: \(made.all)") }
+        bundle.spec = try Spec.decode(Data(contentsOf: URL(fileURLWithPath: bundle.path + "/config.json")))
+        bundle.spec.process?.terminal = false
+        bundle.spec.process?.args = ["id", "-u"]
+        edit(&bundle.spec)
+        try bundle.save()
+        return bundle
+    }
+
+    /// `ARGV` as the user, with XDG_RUNTIME_DIR `runtimeDir` (unset when nil) and no USER.
+    func asUser(_ lab: RootlessLab, _ argv: [String], runtimeDir: String? = "") throws -> Output {
+        let dir = runtimeDir == "" ? lab.runtimeDir : runtimeDir
+        let env = [RootlessLab.path, "HOME=\(lab.home)"] + (dir.map { ["XDG_RUNTIME_DIR=\($0)"] } ?? [])
+        return try sh("/usr/sbin/runuser", ["-u", lab.user, "--", "/usr/bin/env", "-i"] + env + argv)
+    }
+
+    /// Runs container `id` of `bundle` as the user under apus and runc.
+    func run(_ lab: RootlessLab, _ bundle: TestBundle, _ id: String, runtimeDir: String? = "") throws -> (
+        apus: Output, runc: Output
+    ) {
+        (
+            try asUser(lab, [lab.apus, "run", "--bundle", bundle.path, id], runtimeDir: runtimeDir),
+            try asUser(lab, [lab.runc, "run", "--bundle", bundle.path, id], runtimeDir: runtimeDir)
+        )
+    }
+
+    /// Nothing of `id` is left: no state under the user's runtime dir, no cgroup, no process.
+    func expectNothingLeft(_ lab: RootlessLab, _ id: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!lab.stateLeft().contains(id), sourceLocation: sourceLocation)
+        let snapshot = HostSnapshot.take(root: lab.runtimeDir + "/apus", mentioning: id)
+        #expect(snapshot.cgroups.isEmpty && snapshot.mounts.isEmpty, "\(snapshot)", sourceLocation: sourceLocation)
+        #expect(processes(mentioning: id).isEmpty, sourceLocation: sourceLocation)
+    }
+
+    @Test("the user's own bundle runs: uid 0 in the container, as with runc")
+    func works() throws {
+        let lab = try lab
+        let bundle = try bundle(lab)
+        let id = uniqueID("rl-ok")
+        let (mine, theirs) = try run(lab, bundle, id)
+        #expect(mine.status == 0 && mine.stdout == "0\n", "\(mine.all)")
+        #expect(theirs.status == 0 && theirs.stdout == mine.stdout, "\(theirs.all)")
+        expectNothingLeft(lab, id)
+    }
+
+    @Test("XDG_RUNTIME_DIR unset: exit 1, says to set it or pass --root")
+    func runtimeDirUnset() throws {
+        let lab = try lab
+        let bundle = try bundle(lab)
+        let id = uniqueID("rl-noxdg")
+        let (mine, theirs) = try run(lab, bundle, id, runtimeDir: nil)
+        #expect(mine.status == 1 && theirs.status == 1, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stderr.contains("XDG_RUNTIME_DIR is not set"), "\(mine.stderr)")
+        #expect(mine.stderr.contains("set XDG_RUNTIME_DIR to a directory this user can write"), "\(mine.stderr)")
+        expectNothingLeft(lab, id)
+    }
+
+    @Test(
+        "XDG_RUNTIME_DIR not writable (a root-owned dir, or a root-owned apus in it): exit 1, says what to change",
+        arguments: [false, true])
+    func runtimeDirNotWritable(_ apusDirExists: Bool) throws {
+        let lab = try lab
+        let bundle = try bundle(lab)
+        let dir = lab.home + "/root-owned-\(apusDirExists)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if apusDirExists {
+            try FileManager.default.createDirectory(atPath: dir + "/apus", withIntermediateDirectories: true)
+        }
+        let id = uniqueID("rl-roxdg")
+        let (mine, theirs) = try run(lab, bundle, id, runtimeDir: dir)
+        #expect(mine.status == 1 && theirs.status == 1, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stderr.contains("Permission denied"), "\(mine.stderr)")
+        #expect(mine.stderr.contains("XDG_RUNTIME_DIR"), "\(mine.stderr)")
+        #expect(mine.stderr.contains("or pass --root DIR"), "\(mine.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/apus")) ?? []).isEmpty)
+        expectNothingLeft(lab, id)
+    }
+
+    @Test("a uid map wider than the user's own uid: exit 1, says what to map (runc runs newuidmap instead)")
+    func noSubordinateRange() throws {
+        let lab = try lab
+        let bundle = try bundle(lab) {
+            $0.linux?.uidMappings?.append(.init(containerID: 1, hostID: 100_000, size: 1000))
+        }
+        let id = uniqueID("rl-map")
+        let mine = try asUser(lab, [lab.apus, "run", "--bundle", bundle.path, id])
+        #expect(mine.status == 1, "\(mine.all)")
+        #expect(mine.stderr.contains("write uid mappings (config.json .linux.uidMappings): Operation not permitted"))
+        #expect(mine.stderr.contains("may map only its own uid (\(lab.uid))"), "\(mine.stderr)")
+        #expect(mine.stderr.contains("map only uid \(lab.uid) or let podman create the container"), "\(mine.stderr)")
+        expectNothingLeft(lab, id)
+    }
+
+    @Test("a memory limit the user cannot have: exit 1 under both runtimes, apus names the field and the fix")
+    func limit() throws {
+        let lab = try lab
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
+            try Test.cancel("cgroup v2 here: a rootless limit depends on delegation (the VM's tests)")
+        }
+        let bundle = try bundle(lab) {
+            $0.linux?.resources = Spec.Linux.Resources(memory: .init(limit: 64 << 20))
+        }
+        let id = uniqueID("rl-limit")
+        let (mine, theirs) = try run(lab, bundle, id)
+        #expect(mine.status == 1 && theirs.status == 1, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stderr.contains("Permission denied"), "\(mine.stderr)")
+        #expect(
+            mine.stderr.contains("cannot apply the limit of config.json .linux.resources.memory"), "\(mine.stderr)")
+        #expect(mine.stderr.contains("remove that limit, or set .linux.cgroupsPath"), "\(mine.stderr)")
+        expectNothingLeft(lab, id)
+    }
+
+    @Test("cgroupsPath naming root's existing cgroup, no limit: the join is passed over with a warning")
+    func joinRefused() throws {
+        let lab = try lab
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
+            try Test.cancel("cgroup v2 here: this cgroup v1 case does not apply")
+        }
+        let name = "rl-existing-\(getpid())"
+        var made: [String] = []
+        defer { for dir in made.reversed() { rmdir(dir) } }
+        // In every hierarchy (symlinks like cpu -> cpu,cpuacct are the same one).
+        for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+            var st = stat()
+            guard lstat("/sys/fs/cgroup/" + hierarchy, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
+            let dir = "/sys/fs/cgroup/\(hierarchy)/\(name)"
+            if mkdir(dir, 0o755) == 0 { made.append(dir) }
+        }
+        let bundle = try bundle(lab) { $0.linux?.cgroupsPath = "/" + name }
+        let id = uniqueID("rl-join")
+        let mine = try asUser(lab, [lab.apus, "run", "--bundle", bundle.path, id])
+        #expect(mine.status == 0 && mine.stdout == "0\n", "\(mine.all)")
+        #expect(mine.stderr.contains("rootless: container runs outside its cgroup there"), "\(mine.stderr)")
+        #expect(mine.stderr.contains("Permission denied"), "\(mine.stderr)")
+        // The cgroups were root's before and stay (empty): apus removes only what it made.
+        for dir in made {
+            #expect(FileManager.default.fileExists(atPath: dir))
+            let procs = (try? String(contentsOfFile: dir + "/cgroup.procs", encoding: .utf8)) ?? "?"
+            #expect(procs.isEmpty, "\(dir): \(procs)")
+        }
+        #expect(!lab.stateLeft().contains(id))
+        #expect(processes(mentioning: id).isEmpty)
+
+        // With a limit the cgroup is needed: the error names it.
+        let limited = try self.bundle(lab) {
+            $0.linux?.cgroupsPath = "/" + name
+            $0.linux?.resources = Spec.Linux.Resources(pids: .init(limit: 42))
+        }
+        let refused = try asUser(lab, [lab.apus, "run", "--bundle", limited.path, id])
+        #expect(refused.status == 1, "\(refused.all)")
+        #expect(
+            refused.stderr.contains("cannot apply the limit of config.json .linux.resources.pids"), "\(refused.stderr)")
+        #expect(!lab.stateLeft().contains(id))
+    }
+
+    @Test("--rootless true as real root: accepted, as runc 1.5.1 accepts it, the same output")
+    func rootlessTrueAsRoot() throws {
+        let runc = try Env.requireRunc()
+        let bundle = try TestBundle()
+        try bundle.command("id", "-u")
+        let id = uniqueID("rl-forced")
+        let mine = try apus("--rootless", "true", "run", "--bundle", bundle.path, id)
+        let root = Env.stateRoot + "-runc"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let theirs = try sh(runc, ["--root", root, "--rootless", "true", "run", "--bundle", bundle.path, id])
+        #expect(mine.status == 0 && mine.stdout == "0\n", "\(mine.all)")
+        #expect(theirs.status == mine.status && theirs.stdout == mine.stdout, "\(theirs.all)")
+        #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
     }
 }
