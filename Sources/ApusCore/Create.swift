@@ -523,44 +523,65 @@ public struct Runtime {
         }
     }
 
-    /// uid_map/gid_map of the child, written from outside its user namespace.
+    /// uid_map/gid_map of the child, written from outside its user namespace. A user who
+    /// is not root and maps more than its own id goes through newuidmap/newgidmap, which
+    /// check /etc/subuid and /etc/subgid (runc does the same).
     func writeIDMappings(pid: Int32, linux: Spec.Linux, notRoot: Bool) throws {
-        func text(_ maps: [Spec.Linux.IDMapping]) -> String {
-            maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
-        }
         let uids = linux.uidMappings ?? []
         let gids = linux.gidMappings ?? []
-        if notRoot {
+        let uidHelper = notRoot && Self.needsHelper(uids, own: geteuid()) ? IDMapHelper.find("newuidmap") : nil
+        let gidHelper = notRoot && Self.needsHelper(gids, own: getegid()) ? IDMapHelper.find("newgidmap") : nil
+        if notRoot && gidHelper == nil {
             // An unprivileged writer must deny setgroups before writing gid_map. uid 0 of
-            // a user namespace has CAP_SETGID there, which is what the kernel asks.
+            // a user namespace has CAP_SETGID there, which is what the kernel asks;
+            // newgidmap, setuid root, has it over the parent namespace.
             try FileIO.write("/proc/\(pid)/setgroups", "deny", step: "deny setgroups in the user namespace")
         }
-        for (kind, maps, own) in [("uid", uids, geteuid()), ("gid", gids, getegid())] where !maps.isEmpty {
+        for (kind, maps, own, helper) in [("uid", uids, geteuid(), uidHelper), ("gid", gids, getegid(), gidHelper)]
+        where !maps.isEmpty {
+            let field = ".linux.\(kind)Mappings"
             do {
-                try FileIO.write(
-                    "/proc/\(pid)/\(kind)_map", text(maps),
-                    step: "write \(kind) mappings (config.json .linux.\(kind)Mappings)")
+                if let helper {
+                    try IDMapHelper.run(
+                        helper, pid: pid, mappings: maps.map { ($0.containerID, $0.hostID, $0.size) },
+                        step: "write \(kind) mappings with", field: field)
+                } else {
+                    try FileIO.write(
+                        "/proc/\(pid)/\(kind)_map", maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined(),
+                        step: "write \(kind) mappings (config.json \(field))")
+                }
             } catch {
-                throw Self.explainUnprivilegedMapping(error, kind: kind, maps: maps, own: own, notRoot: notRoot)
+                throw Self.explainUnprivilegedMapping(
+                    error, kind: kind, own: own, notRoot: notRoot, helper: helper != nil)
             }
         }
     }
 
-    /// The kernel lets a writer without CAP_SETUID over the parent namespace map only its
-    /// own id, once. runc runs newuidmap/newgidmap for more (the setuid helpers that read
-    /// /etc/subuid and /etc/subgid); apus does not yet, so the error says what to change.
+    /// More than the writer's own id, once: what only a privileged writer may map.
+    static func needsHelper(_ maps: [Spec.Linux.IDMapping], own: UInt32) -> Bool {
+        !maps.isEmpty && !(maps.count == 1 && maps[0].hostID == own && maps[0].size == 1)
+    }
+
+    /// What to change when a user who is not root could not map its ids: the ranges
+    /// newuidmap/newgidmap refused (none in /etc/subuid for this user, or ids outside
+    /// them), or no helper installed.
     static func explainUnprivilegedMapping(
-        _ error: ApusError, kind: String, maps: [Spec.Linux.IDMapping], own: UInt32, notRoot: Bool
+        _ error: ApusError, kind: String, own: UInt32, notRoot: Bool, helper: Bool
     ) -> ApusError {
-        guard notRoot, error.errno == EPERM else { return error }
-        let onlyOwn = maps.count == 1 && maps[0].hostID == own && maps[0].size == 1
+        guard notRoot else { return error }
         var explained = error
-        explained.detail =
-            onlyOwn
-            ? "\(kind) \(own) may map itself only into a user namespace it creates"
-            : "a user other than root may map only its own \(kind) (\(own)) with size 1; more ids need a range "
-                + "in /etc/sub\(kind) and a user namespace made by newuidmap/newgidmap (podman, rootlesskit), "
-                + "which apus does not run: map only \(kind) \(own) or let podman create the container"
+        let file = "/etc/sub\(kind)"
+        if helper {
+            let said = error.detail.map { $0 + ": " } ?? ""
+            explained.detail =
+                said + "the ids mapped must lie in this user's ranges in \(file) (add one, e.g. "
+                + "usermod --add-sub\(kind)s 100000-165535 USER) or map only \(kind) \(own)"
+        } else if error.errno == EPERM {
+            explained.detail =
+                "a user other than root may map only its own \(kind) (\(own)) with size 1 unless new\(kind)map "
+                + "is installed (apt-get install uidmap) and \(file) gives it a range: map only \(kind) \(own), "
+                + "or install uidmap"
+        }
         return explained
     }
 }

@@ -605,18 +605,49 @@ struct RootlessMistakeTests {
         expectNothingLeft(lab, id)
     }
 
-    @Test("a uid map wider than the user's own uid: exit 1, says what to map (runc runs newuidmap instead)")
+    /// The start of the user's range in /etc/subgid.
+    func subordinateGID(_ lab: RootlessLab) -> UInt32? {
+        let ranges = (try? String(contentsOfFile: "/etc/subgid", encoding: .utf8)) ?? ""
+        let range = ranges.split(separator: "\n").first { $0.hasPrefix("\(lab.user):") }
+        return range.flatMap { $0.split(separator: ":").dropFirst().first.flatMap { UInt32($0) } }
+    }
+
+    @Test("ids of the user's /etc/subuid and /etc/subgid ranges: mapped through newuidmap/newgidmap, as runc maps them")
+    func subordinateRange() throws {
+        let lab = try lab
+        let gidStart = try #require(subordinateGID(lab))
+        let bundle = try bundle(lab) {
+            $0.linux?.uidMappings?.append(.init(containerID: 1, hostID: lab.subordinateRange.lowerBound, size: 1000))
+            $0.linux?.gidMappings?.append(.init(containerID: 1, hostID: gidStart, size: 1000))
+            $0.process?.args = ["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '"]
+        }
+        let id = uniqueID("rl-sub")
+        let (mine, theirs) = try run(lab, bundle, id)
+        let uid = lab.subordinateRange.lowerBound
+        #expect(mine.status == 0, "\(mine.all)")
+        #expect(
+            mine.stdout == " 0 \(lab.uid) 1\n 1 \(uid) 1000\n 0 \(lab.uid) 1\n 1 \(gidStart) 1000\n", "\(mine.all)")
+        #expect(theirs.status == mine.status && theirs.stdout == mine.stdout, "\(theirs.all)")
+        expectNothingLeft(lab, id)
+    }
+
+    @Test("ids outside the user's /etc/subuid range: exit 1 under both runtimes, apus says what to change")
     func noSubordinateRange() throws {
         let lab = try lab
+        // Past the end of the user's range: another user's, or no one's.
+        let outside = lab.subordinateRange.upperBound + 1000
         let bundle = try bundle(lab) {
-            $0.linux?.uidMappings?.append(.init(containerID: 1, hostID: 100_000, size: 1000))
+            $0.linux?.uidMappings?.append(.init(containerID: 1, hostID: outside, size: 1000))
         }
         let id = uniqueID("rl-map")
-        let mine = try asUser(lab, [lab.apus, "run", "--bundle", bundle.path, id])
-        #expect(mine.status == 1, "\(mine.all)")
-        #expect(mine.stderr.contains("write uid mappings (config.json .linux.uidMappings): Operation not permitted"))
-        #expect(mine.stderr.contains("may map only its own uid (\(lab.uid))"), "\(mine.stderr)")
-        #expect(mine.stderr.contains("map only uid \(lab.uid) or let podman create the container"), "\(mine.stderr)")
+        let (mine, theirs) = try run(lab, bundle, id)
+        #expect(mine.status == 1 && theirs.status == 1, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stderr.contains("write uid mappings with /usr/bin/newuidmap: exit status 1: newuidmap: uid range"))
+        #expect(mine.stderr.contains("not allowed"), "\(mine.stderr)")
+        #expect(
+            mine.stderr.contains("the ids mapped must lie in this user's ranges in /etc/subuid (add one, e.g. usermod"),
+            "\(mine.stderr)")
+        #expect(mine.stderr.contains("or map only uid \(lab.uid) (config.json .linux.uidMappings)"), "\(mine.stderr)")
         expectNothingLeft(lab, id)
     }
 
