@@ -141,9 +141,8 @@ public struct Runtime {
         let startTrigger = trigger == .fifo ? try makeExecFifo(id: id, rollback: rollback) : .syncMessage
         // Cgroups before the process: it is placed in them before it runs any
         // code of the container.
-        let cgroup = try createCgroup(
-            choice: privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources),
-            linux: linux, id: id, rollback: rollback)
+        let cgroupChoice = privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
+        let cgroup = try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
@@ -215,14 +214,16 @@ public struct Runtime {
         // Init waits for `inCgroup` before anything that forks, execs or depends on its
         // cgroup (ContainerInit.setUp).
         if let cgroup {
-            try cgroup.join(pid: pid, includingV1: context.cgroupSelfJoin == nil, includingUnified: !bornInUnified)
+            try joinCgroup(
+                cgroup, pid: pid, choice: cgroupChoice, includingV1: context.cgroupSelfJoin == nil,
+                includingUnified: !bornInUnified)
         }
         // A failed send means init has exited: the loop below reads why.
         _ = parentEnd.send(.inCgroup)
 
         let (initPid, terminalMaster) = try awaitReady(
             pid: pid, sync: parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs, created: createdAt,
-            rootless: rootless, cgroup: cgroup, rollback: rollback)
+            rootless: rootless, cgroup: cgroup, cgroupChoice: cgroupChoice, rollback: rollback)
         crashPoint("ready")
         for join in joins { close(join.fd) }
         for fd in idmappedTrees.values { close(fd) }
@@ -301,7 +302,8 @@ public struct Runtime {
     /// Returns init's pid and the pty master (without --console-socket).
     private func awaitReady(
         pid: Int32, sync parentEnd: SyncSocket, spec: Spec, id: String, bundle: String, rootfs: String,
-        created createdAt: String, rootless: Bool, cgroup: CgroupManager?, rollback: Rollback
+        created createdAt: String, rootless: Bool, cgroup: CgroupManager?,
+        cgroupChoice: Privilege.CgroupChoice, rollback: Rollback
     ) throws -> (initPid: Int32, terminalMaster: Int32?) {
         var initPid = pid
         var terminalMaster: Int32? = nil
@@ -328,7 +330,7 @@ public struct Runtime {
                 _ = reap(pid)
                 initPid = real
                 rollback.add { Glibc.kill(real, SIGKILL) }
-                if let cgroup { try cgroup.join(pid: real) }
+                if let cgroup { try joinCgroup(cgroup, pid: real, choice: cgroupChoice) }
             default: throw ApusError("unexpected message from container init")
             }
         }
@@ -382,23 +384,56 @@ public struct Runtime {
         if choice == .skipped { return nil }
         do {
             let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
-            try manager.create(resources: linux.resources) { log.warn($0) }
+            // Rootless, device rules are not written (runc's rootless manager passes over
+            // their errors): no one but root may, and a refused write would cost the
+            // container its cgroup when it asked for a cgroupsPath.
+            let rootless = choice != .required
+            var resources = linux.resources
+            if rootless { resources?.devices = nil }
+            try manager.create(resources: resources, includeDevices: !rootless) { log.warn($0) }
             rollback.add { try? manager.destroy() }
             return manager
         } catch {
             guard case .bestEffort(let limit) = choice, Privilege.isPermissionError(error.errno) else {
                 throw error
             }
-            if let limit {
-                var step = error
-                step.field = nil
-                throw ApusError(
-                    "\(step): rootless apus cannot apply the limit of config.json \(limit) without a cgroup this "
-                        + "user may write: remove that limit, or set .linux.cgroupsPath to a cgroup delegated to "
-                        + "this user (cgroup v2)")
-            }
+            if let limit { throw Self.rootlessLimitError(error, limit: limit) }
             log.warn("rootless: container runs without a cgroup of its own: \(error)")
             return nil
+        }
+    }
+
+    static func rootlessLimitError(_ error: ApusError, limit: String) -> ApusError {
+        var step = error
+        step.field = nil
+        return ApusError(
+            "\(step): rootless apus cannot apply the limit of config.json \(limit) without a cgroup this "
+                + "user may write: remove that limit, or set .linux.cgroupsPath to a cgroup delegated to "
+                + "this user (cgroup v2)")
+    }
+
+    /// Places `pid` in the container's cgroup. Rootless (`.bestEffort`), a join refused
+    /// for lack of permission (a cgroup that already existed, root's) is a warning when
+    /// no limit needs the cgroup, as a refused create is, and the process runs outside
+    /// that hierarchy's cgroup; with a limit it is the error naming it. runc's rootless
+    /// manager passes such errors over only without cgroupsPath; apus treats a
+    /// cgroupsPath without limits the same, as its create already does.
+    func joinCgroup(
+        _ cgroup: CgroupManager, pid: Int32, choice: Privilege.CgroupChoice, includingV1: Bool = true,
+        includingUnified: Bool = true
+    ) throws {
+        guard case .bestEffort(let limit) = choice else {
+            try cgroup.join(pid: pid, includingV1: includingV1, includingUnified: includingUnified)
+            return
+        }
+        do {
+            let passedOver = try cgroup.join(
+                pid: pid, includingV1: includingV1, includingUnified: includingUnified,
+                tolerating: { limit == nil && Privilege.isPermissionError($0) })
+            for error in passedOver { log.warn("rootless: container runs outside its cgroup there: \(error)") }
+        } catch {
+            guard let limit, Privilege.isPermissionError(error.errno) else { throw error }
+            throw Self.rootlessLimitError(error, limit: limit)
         }
     }
 
@@ -488,26 +523,66 @@ public struct Runtime {
         }
     }
 
-    /// uid_map/gid_map of the child, written from outside its user namespace.
+    /// uid_map/gid_map of the child, written from outside its user namespace. A user who
+    /// is not root and maps more than its own id goes through newuidmap/newgidmap, which
+    /// check /etc/subuid and /etc/subgid (runc does the same).
     func writeIDMappings(pid: Int32, linux: Spec.Linux, notRoot: Bool) throws {
-        func text(_ maps: [Spec.Linux.IDMapping]) -> String {
-            maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
-        }
         let uids = linux.uidMappings ?? []
         let gids = linux.gidMappings ?? []
-        if notRoot {
+        let uidHelper = notRoot && Self.needsHelper(uids, own: geteuid()) ? IDMapHelper.find("newuidmap") : nil
+        let gidHelper = notRoot && Self.needsHelper(gids, own: getegid()) ? IDMapHelper.find("newgidmap") : nil
+        if notRoot && gidHelper == nil {
             // An unprivileged writer must deny setgroups before writing gid_map. uid 0 of
-            // a user namespace has CAP_SETGID there, which is what the kernel asks.
+            // a user namespace has CAP_SETGID there, which is what the kernel asks;
+            // newgidmap, setuid root, has it over the parent namespace.
             try FileIO.write("/proc/\(pid)/setgroups", "deny", step: "deny setgroups in the user namespace")
         }
-        if !uids.isEmpty {
-            try FileIO.write(
-                "/proc/\(pid)/uid_map", text(uids), step: "write uid mappings (config.json .linux.uidMappings)")
+        for (kind, maps, own, helper) in [("uid", uids, geteuid(), uidHelper), ("gid", gids, getegid(), gidHelper)]
+        where !maps.isEmpty {
+            let field = ".linux.\(kind)Mappings"
+            do {
+                if let helper {
+                    try IDMapHelper.run(
+                        helper, pid: pid, mappings: maps.map { ($0.containerID, $0.hostID, $0.size) },
+                        step: "write \(kind) mappings with", field: field)
+                } else {
+                    try FileIO.write(
+                        "/proc/\(pid)/\(kind)_map", maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined(),
+                        step: "write \(kind) mappings (config.json \(field))")
+                }
+            } catch {
+                throw Self.explainUnprivilegedMapping(
+                    error, kind: kind, own: own, notRoot: notRoot, helper: helper != nil)
+            }
         }
-        if !gids.isEmpty {
-            try FileIO.write(
-                "/proc/\(pid)/gid_map", text(gids), step: "write gid mappings (config.json .linux.gidMappings)")
+    }
+
+    /// More than the writer's own id, once: what only a privileged writer may map.
+    static func needsHelper(_ maps: [Spec.Linux.IDMapping], own: UInt32) -> Bool {
+        !maps.isEmpty && !(maps.count == 1 && maps[0].hostID == own && maps[0].size == 1)
+    }
+
+    /// What to change when a user who is not root could not map its ids: the ranges
+    /// newuidmap/newgidmap refused (none in /etc/subuid for this user, or ids outside
+    /// them), or no helper installed.
+    static func explainUnprivilegedMapping(
+        _ error: ApusError, kind: String, own: UInt32, notRoot: Bool, helper: Bool
+    ) -> ApusError {
+        guard notRoot else { return error }
+        var explained = error
+        let file = "/etc/sub\(kind)"
+        if helper {
+            let said = error.detail.map { $0 + ": " } ?? ""
+            explained.detail =
+                said + "the ids mapped must lie in this user's ranges in \(file) (add one, e.g. "
+                + "usermod --add-sub\(kind)s 100000-165535 USER) or map only \(kind) \(own)"
+        } else if error.errno == EPERM {
+            explained.detail =
+                "a user other than root may map only its own \(kind) (\(own)) with size 1 unless new\(kind)map "
+                + "is installed (apt-get install uidmap) and \(file) gives it a range: map only \(kind) \(own), "
+                + "or install uidmap"
         }
+        return explained
     }
 }
 

@@ -100,8 +100,16 @@ public struct StateStore: Sendable {
     public func claim(_ id: String) throws(ApusError) -> ContainerLock {
         try ensureRoot()
         if mkdir(directory(id), 0o711) < 0 {
-            if errno == EEXIST { throw ApusError("container \"\(id)\" already exists") }
-            throw ApusError("create state directory \(directory(id))", errno: errno)
+            let code = errno
+            if code == EEXIST { throw ApusError("container \"\(id)\" already exists") }
+            if fromRuntimeDir && (code == EACCES || code == EPERM || code == EROFS) {
+                // e.g. XDG_RUNTIME_DIR=/run: $XDG_RUNTIME_DIR/apus exists and is root's.
+                throw ApusError(
+                    "create state directory \(directory(id)): \(errorString(code)): \(root) (from XDG_RUNTIME_DIR) "
+                        + "is not writable by this user: set XDG_RUNTIME_DIR to a directory this user owns "
+                        + "(e.g. /run/user/\(geteuid())) or pass --root DIR")
+            }
+            throw ApusError("create state directory \(directory(id))", errno: code)
         }
         return try lock(id, exclusive: true)
     }

@@ -119,3 +119,44 @@ struct PrivilegeTests {
         #expect(!Privilege.isPermissionError(ENOENT) && !Privilege.isPermissionError(nil))
     }
 }
+
+/// Which id maps a user who is not root hands to newuidmap/newgidmap, and what the error
+/// says when they are refused.
+@Suite("rootless id maps: newuidmap or the kernel, and the error's advice")
+struct RootlessIDMapTests {
+    typealias Map = Spec.Linux.IDMapping
+
+    @Test(
+        "only a map of the writer's own id, once, is written without a helper",
+        arguments: [
+            ([Map](), false),
+            ([Map(containerID: 0, hostID: 1000, size: 1)], false),
+            ([Map(containerID: 0, hostID: 1001, size: 1)], true),
+            ([Map(containerID: 0, hostID: 1000, size: 2)], true),
+            ([Map(containerID: 0, hostID: 1000, size: 1), Map(containerID: 1, hostID: 100_000, size: 65536)], true),
+        ])
+    func helperNeeded(_ maps: [Map], _ needed: Bool) {
+        #expect(Runtime.needsHelper(maps, own: 1000) == needed)
+    }
+
+    @Test("a refusal names the file to change and the id to map instead; root's errors stay as they are")
+    func advice() {
+        let refused = ApusError(
+            "write uid mappings with", object: "/usr/bin/newuidmap",
+            detail: "exit status 1: newuidmap: uid range [1-1001) -> [300000-301000) not allowed",
+            field: ".linux.uidMappings")
+        let helper = Runtime.explainUnprivilegedMapping(refused, kind: "uid", own: 1000, notRoot: true, helper: true)
+        #expect(
+            helper.description
+                == "write uid mappings with /usr/bin/newuidmap: exit status 1: newuidmap: uid range [1-1001) -> "
+                + "[300000-301000) not allowed: the ids mapped must lie in this user's ranges in /etc/subuid (add one, "
+                + "e.g. usermod --add-subuids 100000-165535 USER) or map only uid 1000 (config.json .linux.uidMappings)"
+        )
+        let kernel = ApusError("write gid mappings (config.json .linux.gidMappings)", errno: EPERM)
+        let direct = Runtime.explainUnprivilegedMapping(kernel, kind: "gid", own: 1000, notRoot: true, helper: false)
+        #expect(direct.detail?.contains("unless newgidmap is installed (apt-get install uidmap)") == true)
+        #expect(direct.detail?.contains("/etc/subgid") == true)
+        let root = Runtime.explainUnprivilegedMapping(kernel, kind: "gid", own: 0, notRoot: false, helper: false)
+        #expect(root.detail == nil)
+    }
+}

@@ -240,6 +240,10 @@ struct DockerTests {
                     "touch: /x: Read-only file system\nrun writable\ntmpfs /run tmpfs rw,nosuid,nodev,noexec,relatime,mode=755 0 0\n"
             ),
             Case(
+                name: "--mount type=tmpfs", flags: ["--mount", "type=tmpfs,destination=/t,tmpfs-size=1m"],
+                command: ["sh", "-c", "grep ' /t ' /proc/mounts; touch /t/x && echo written"],
+                expected: "tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k 0 0\nwritten\n"),
+            Case(
                 name: "--net none", flags: ["--net", "none"], command: ["sh", "-c", "ls /sys/class/net"],
                 expected: "lo\n"),
             Case(
@@ -314,6 +318,88 @@ struct DockerTests {
         #expect(out.stdout == host + "\n", "\(out.all)")
         let own = try docker.cli(["run", "--rm", "--net", "none", Self.image, "readlink", "/proc/self/ns/net"])
         #expect(own.status == 0 && own.stdout != host + "\n", "\(own.all)")
+    }
+
+    @Test("--net container:NAME: the second container is in the first one's network namespace")
+    func containerNetwork() throws {
+        let docker = try docker
+        let name = docker.newName("netowner")
+        _ = try docker.start(name, ["--net", "none", Self.image, "sleep", "1000"])
+        defer { docker.remove(name) }
+        let owner = try docker.cli(["exec", name, "readlink", "/proc/self/ns/net"])
+        #expect(owner.status == 0, "\(owner.all)")
+        let joined = try docker.cli([
+            "run", "--rm", "--net", "container:" + name, Self.image, "readlink", "/proc/self/ns/net",
+        ])
+        #expect(joined.status == 0 && joined.stdout == owner.stdout, "\(joined.all) vs \(owner.all)")
+    }
+
+    @Test("--volumes-from: a second container sees what the first wrote to its volume")
+    func volumesFrom() throws {
+        let docker = try docker
+        let name = docker.newName("volowner")
+        _ = try docker.start(
+            name, ["-v", "/shared", Self.image, "sh", "-c", "echo from the owner >/shared/f; sleep 1000"])
+        defer { _ = try? docker.cli(["rm", "--force", "--volumes", name]) }
+        var seen = Output(status: -1, stdout: "", stderr: "")
+        try? waitFor(20) {
+            seen = try docker.cli(["run", "--rm", "--volumes-from", name, Self.image, "cat", "/shared/f"])
+            return seen.status == 0
+        }
+        #expect(seen.stdout == "from the owner\n", "\(seen.all)")
+    }
+
+    @Test("stats --no-stream: the container's pids and memory limit from its cgroup")
+    func stats() throws {
+        let docker = try docker
+        let name = docker.newName("stats")
+        _ = try docker.start(name, ["-m", "64m", "--memory-swap", "64m", Self.image, "sleep", "1000"])
+        defer { docker.remove(name) }
+        let out = try docker.cli(["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", name])
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout.hasPrefix("\(name) 1 "), "\(out.all)")
+        #expect(out.stdout.hasSuffix(" / 64MiB\n"), "\(out.all)")
+    }
+
+    @Test("a user-defined network: --ip, ping between two containers, -p 127.0.0.1:PORT reached from the host")
+    func userNetwork() throws {
+        let docker = try docker
+        let network = docker.newName("net")
+        // A subnet of the suite's own; `iptables: false` keeps the host's firewall as it is.
+        let subnet = "10.213.\(getpid() % 200 + 20)"
+        let created = try docker.cli(["network", "create", "--subnet", subnet + ".0/24", network])
+        #expect(created.status == 0, "\(created.all)")
+        defer { _ = try? docker.cli(["network", "rm", network]) }
+        let server = docker.newName("server")
+        let port = 20_000 + Int(getpid() % 20_000)
+        _ = try docker.start(
+            server,
+            [
+                "--net", network, "--ip", subnet + ".10", "-p", "127.0.0.1:\(port):8080", Self.image, "sh", "-c",
+                "echo served by the container >/tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+            ])
+        defer { docker.remove(server) }
+        let client = try docker.cli([
+            "run", "--rm", "--net", network, "--ip", subnet + ".11", Self.image, "sh", "-c",
+            "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ping -c 1 -W 5 \(subnet).10 >/dev/null && echo pong",
+        ])
+        #expect(client.status == 0, "\(client.all)")
+        #expect(client.stdout == "inet \(subnet).11/24\npong\n", "\(client.all)")
+        #expect(
+            try docker.inspect(server, "{{(index .NetworkSettings.Networks \"\(network)\").IPAddress}}") == subnet
+                + ".10")
+        var page = Output(status: -1, stdout: "", stderr: "")
+        try? waitFor(20) {
+            page = try sh(
+                "/usr/bin/python3",
+                [
+                    "-c",
+                    "import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=2).read().decode(), end='')",
+                    "http://127.0.0.1:\(port)/index.html",
+                ])
+            return page.status == 0
+        }
+        #expect(page.stdout == "served by the container\n", "\(page.all)")
     }
 }
 

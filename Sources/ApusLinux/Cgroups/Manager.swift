@@ -139,10 +139,12 @@ public struct CgroupManager: Sendable, Codable, Equatable {
 
     /// Creates the container's cgroup in every hierarchy (remembering each directory it
     /// made) and writes the limits. On failure everything it made is removed again.
+    /// `includeDevices: false` leaves the device rules out (a rootless runtime, which the
+    /// kernel does not let write them; its devices are bind mounts).
     public func create(
-        resources: Spec.Linux.Resources?, warn: (String) -> Void
+        resources: Spec.Linux.Resources?, includeDevices: Bool = true, warn: (String) -> Void
     ) throws(ApusError) {
-        let plan = try makePlan(resources, includeDevices: true)
+        let plan = try makePlan(resources, includeDevices: includeDevices)
         do {
             try makeDirectories(plan: plan)
             try apply(plan, creating: true, warn: warn)
@@ -156,12 +158,23 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Places `pid` in the container's cgroup of every hierarchy. `includingV1: false` when
     /// the process joined those itself (`joinSelf`); `includingUnified: false` when
     /// clone3(CLONE_INTO_CGROUP) already put it in the v2 one.
-    public func join(pid: Int32, includingV1: Bool = true, includingUnified: Bool = true) throws(ApusError) {
+    /// A failure whose errno `tolerated` accepts does not stop the others: it is returned,
+    /// and `pid` stays outside that hierarchy's cgroup (a rootless runtime's best effort).
+    @discardableResult
+    public func join(
+        pid: Int32, includingV1: Bool = true, includingUnified: Bool = true,
+        tolerating tolerated: (Int32) -> Bool = { _ in false }
+    ) throws(ApusError) -> [ApusError] {
         let unified = paths["unified"]
+        var passedOver: [ApusError] = []
         for (dir, _) in hierarchies where dir == unified ? includingUnified : includingV1 {
             let code = CgroupFS.write(dir + "/cgroup.procs", String(pid))
-            if code != 0 { throw ApusError.cgroup("write \(pid) to \(dir)/cgroup.procs", errno: code) }
+            if code == 0 { continue }
+            let error = ApusError.cgroup("write \(pid) to \(dir)/cgroup.procs", errno: code)
+            guard tolerated(code) else { throw error }
+            passedOver.append(error)
         }
+        return passedOver
     }
 
     /// The container's directories in the v1 hierarchies (none on a pure v2 host).
