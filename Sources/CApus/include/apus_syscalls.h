@@ -148,6 +148,8 @@ enum {
 	APUS_NR_EVENTFD2 = SYS_eventfd2,
 	APUS_NR_OPENAT = SYS_openat,
 	APUS_NR_SECCOMP = SYS_seccomp,
+	APUS_NR_SET_MEMPOLICY = SYS_set_mempolicy,
+	APUS_NR_SCHED_SETAFFINITY = SYS_sched_setaffinity,
 #ifdef SYS_clone3
 	APUS_NR_CLONE3 = SYS_clone3,
 #else
