@@ -138,6 +138,7 @@ private struct SpecValidator {
         checkHooks()
         checkLinux()
         checkWithoutMountNamespace()
+        for field in refusedFields where field.isSet(spec) { add(field.path, field.reason) }
     }
 
     static let needsMountNamespace = "needs a mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"
@@ -215,7 +216,7 @@ private struct SpecValidator {
         // (runc 1.5.1 refuses it), `start` and `run` refuse it naming .process.
         guard let p = spec.process else { return }
         let args = p.args ?? []
-        if args.isEmpty && (p.commandLine ?? "").isEmpty {
+        if args.isEmpty {
             add(".process.args", "must contain at least one entry (the program to run)")
         }
         for (i, arg) in args.enumerated() where hasNUL(arg) {
