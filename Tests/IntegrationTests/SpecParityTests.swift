@@ -563,3 +563,54 @@ struct DeviceOrderTests {
         #expect(Set(lines) == Set(theirs.split(separator: "\n").map(String.init)), "apus:\n\(ours)runc:\n\(theirs)")
     }
 }
+
+/// The linux.resources fields no other test reads back: each seen in the kernel's v1 file
+/// of the container's cgroup, under apus and under runc 1.5.1 (the audit, docs/spec-audit.md).
+@Suite("resources seen in the kernel's files", .integration)
+struct ResourceFilesTests {
+    static func file(_ pid: Int32, _ controller: String, _ name: String) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if parts.count == 3, parts[1].split(separator: ",").contains(Substring(controller)) {
+                let path = "/sys/fs/cgroup/\(controller)\(parts[2])/\(name)"
+                return (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
+                    in: .whitespacesAndNewlines)
+            }
+        }
+        return nil
+    }
+
+    static let reads: [(field: String, controller: String, file: String, expect: String)] = [
+        (".memory.swap", "memory", "memory.memsw.limit_in_bytes", String(128 << 20)),
+        (".memory.swappiness", "memory", "memory.swappiness", "17"),
+        (".memory.disableOOMKiller", "memory", "memory.oom_control", "oom_kill_disable 1"),
+        (".cpu.burst", "cpu", "cpu.cfs_burst_us", "5000"),
+        (".cpu.idle", "cpu", "cpu.idle", "1"),
+        (".cpu.cpus", "cpuset", "cpuset.cpus", "0"),
+        (".cpu.mems", "cpuset", "cpuset.mems", "0"),
+    ]
+
+    @Test("memory swap, swappiness, disableOOMKiller; cpu burst, idle, cpus, mems: as runc 1.5.1 writes them")
+    func sameAsRunc() throws {
+        for (_, controller, file, _) in Self.reads
+        where !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(controller)/\(file)") {
+            try Test.cancel("no cgroup v1 \(controller) file \(file) on this host")
+        }
+        let container = try RunningContainer {
+            $0.linux?.resources?.memory = .init(
+                limit: 64 << 20, swap: 128 << 20, swappiness: 17, disableOOMKiller: true)
+            $0.linux?.resources?.cpu = .init(
+                quota: 20_000, burst: 5_000, period: 100_000, cpus: "0", mems: "0", idle: 1)
+        }
+        let runcContainer = try Both.RuncContainer(container.bundle)
+        let state = try sh(runcContainer.runc, ["--root", runcContainer.root, "state", runcContainer.id])
+        let runcPid = Int32(try decodeState(state.stdout)["pid"] as? Int ?? 0)
+        for (field, controller, file, expect) in Self.reads {
+            let ours = Self.file(container.pid, controller, file) ?? "(unreadable)"
+            let theirs = Self.file(runcPid, controller, file) ?? "(unreadable)"
+            #expect(ours.contains(expect), "\(field): \(file) is \(ours)")
+            #expect(ours == theirs, "\(field): \(file) apus \(ours), runc \(theirs)")
+        }
+    }
+}
