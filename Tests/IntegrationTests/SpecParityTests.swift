@@ -613,4 +613,22 @@ struct ResourceFilesTests {
             #expect(ours == theirs, "\(field): \(file) apus \(ours), runc \(theirs)")
         }
     }
+
+    /// On a hybrid host whose hugetlb controller is on cgroup v2 (this one), runc 1.5.1 fails
+    /// ("cannot set hugetlb limit"); apus writes the v2 file.
+    @Test("hugepageLimits: hugetlb.<size>.max of the container's v2 cgroup")
+    func hugepages() throws {
+        let controllers =
+            (try? String(contentsOfFile: "/sys/fs/cgroup/unified/cgroup.controllers", encoding: .utf8)) ?? ""
+        guard controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("hugetlb"),
+            FileManager.default.fileExists(atPath: "/sys/kernel/mm/hugepages/hugepages-2048kB")
+        else { try Test.cancel("no hugetlb controller on /sys/fs/cgroup/unified, or no 2 MB pages") }
+        let container = try RunningContainer {
+            $0.linux?.resources?.hugepageLimits = [.init(pageSize: "2MB", limit: 4 << 20)]
+        }
+        let text = try String(contentsOfFile: "/proc/\(container.pid)/cgroup", encoding: .utf8)
+        let path = try #require(text.split(separator: "\n").first { $0.hasPrefix("0::") }).dropFirst(3)
+        let value = try String(contentsOfFile: "/sys/fs/cgroup/unified\(path)/hugetlb.2MB.max", encoding: .utf8)
+        #expect(value == "\(4 << 20)\n")
+    }
 }
