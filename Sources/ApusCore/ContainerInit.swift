@@ -334,6 +334,15 @@ public enum ContainerInit {
         switch context.trigger {
         case .fifo(let fifo):
             guard sync.receive() == .committed else { _exit(1) }
+            // The fifo is reopened for writing through its /proc/self/fd link. Without a mount
+            // namespace init is chrooted into a rootfs that has no /proc: the link is then
+            // resolved from the host procfs opened before the chroot (kept, close-on-exec).
+            var fifoDir = AT_FDCWD
+            var fifoPath = procFD(fifo)
+            if !context.plan.has(.mount) {
+                fifoDir = fcntl(proc.fd, F_DUPFD_CLOEXEC, 3)
+                fifoPath = "self/fd/\(fifo)"
+            }
             if hookState == nil || (spec.hooks?.startContainer ?? []).isEmpty {
                 // Nothing of apus runs after start but the seccomp load and execve: the
                 // wait and those happen in C, with init's memory given back first. The
@@ -343,7 +352,7 @@ public enum ContainerInit {
                 _ = consume proc
                 let image = ProcessMemory.reading(pagemap, ProcessMemory.wholeImageRanges)
                 ProcessSetup.waitForStartAndExec(
-                    fifo: procFD(fifo), path: path, args: args, env: env, filter: lateFilter,
+                    fifoDir: fifoDir, fifo: fifoPath, path: path, args: args, env: env, filter: lateFilter,
                     resetSignals: ignoredSignals ?? .max, image: image)
             }
             // Blocks until `apus start` opens the fifo for reading. The writer
@@ -354,10 +363,10 @@ public enum ContainerInit {
             let pagemap = proc.openForReading("thread-self/pagemap")
             _ = consume proc
             let ranges = ProcessMemory.reading(pagemap, ProcessMemory.cleanImageRanges)
-            let writer = procFD(fifo).withCString { path in
+            let writer = fifoPath.withCString { path in
                 Int32(
                     ProcessMemory.release(
-                        ranges, thenSyscall: Int(APUS_NR_OPENAT), Int(AT_FDCWD), Int(bitPattern: path),
+                        ranges, thenSyscall: Int(APUS_NR_OPENAT), Int(fifoDir), Int(bitPattern: path),
                         Int(O_WRONLY | O_CLOEXEC), 0))
             }
             if writer < 0 { fail(sync, "open exec fifo: \(errorString(errno))") }

@@ -421,6 +421,28 @@ struct NoMountNamespaceTests {
         #expect(out.status == 0 && out.stdout.hasPrefix("/marker-\(getpid())\n"), "\(out.all)")
     }
 
+    /// The case: create said "created", then init died opening the exec fifo through
+    /// a /proc the chrooted rootfs does not have. Init reopens it from the host procfs now.
+    @Test("create, start and delete: created means alive, and start runs the process")
+    func createStartDelete() throws {
+        let b = try bundle()
+        let marker = "/started-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: b.rootfs + marker) }
+        try b.command("sh", "-c", "echo ok > \(marker)")
+        let id = uniqueID("spec")
+        #expect(try apus("create", "--bundle", b.path, id).status == 0)
+        defer { _ = try? apus("delete", "--force", id) }
+        let state = try decodeState(try apus("state", id).stdout)
+        #expect(state["status"] as? String == "created", "\(state)")
+        let started = try apus("start", id)
+        #expect(started.status == 0, "\(started.all)")
+        // start returns once the process has exec'd; its one write may still be under way.
+        let deadline = Date().addingTimeInterval(10)
+        func written() -> String? { try? String(contentsOfFile: b.rootfs + marker, encoding: .utf8) }
+        while written() != "ok\n" && Date() < deadline { usleep(10_000) }
+        #expect(written() == "ok\n")
+    }
+
     @Test(
         "a field that needs mounts fails create naming it, and nothing is left",
         arguments: [".mounts", ".root.readonly", ".linux.rootfsPropagation", ".linux.maskedPaths", ".linux.devices"])
