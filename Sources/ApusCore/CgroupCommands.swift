@@ -72,14 +72,14 @@ extension Runtime {
         try store.save(record)
     }
 
-    /// The fields runc's update writes (devices, hugepages, network and per-device block
-    /// I/O are fixed at create).
+    /// The fields runc's update writes (devices, hugepages and network are fixed at create;
+    /// block I/O weights and per-device limits are updated, as runc 1.4+ does).
     static func updatable(_ resources: Spec.Linux.Resources) -> Spec.Linux.Resources {
         var out = Spec.Linux.Resources()
         out.memory = resources.memory
         out.cpu = resources.cpu
         out.pids = resources.pids
-        if let weight = resources.blockIO?.weight { out.blockIO = .init(weight: weight) }
+        out.blockIO = resources.blockIO
         out.unified = resources.unified
         return out
     }
@@ -117,14 +117,36 @@ extension Runtime {
             out.cpu = cpu
         }
         if let p = new.pids { out.pids = p }
-        if let weight = new.blockIO?.weight {
-            var blockIO = old.blockIO ?? .init()
-            blockIO.weight = weight
-            out.blockIO = blockIO
+        if let b = new.blockIO {
+            out.blockIO = mergeBlockIO(old.blockIO ?? .init(), b)
         }
         if let u = new.unified {
             out.unified = (old.unified ?? [:]).merging(u) { $1 }
         }
+        return out
+    }
+
+    /// Block I/O: weights replaced when given; a per-device entry replaces the one for the
+    /// same major:minor and the others stay (the kernel keeps a rule per device; a limit of 0
+    /// removes it, as in the config).
+    static func mergeBlockIO(_ old: Spec.Linux.Resources.BlockIO, _ new: Spec.Linux.Resources.BlockIO)
+        -> Spec.Linux.Resources.BlockIO
+    {
+        typealias Throttle = Spec.Linux.Resources.BlockIO.ThrottleDevice
+        func byDevice<T>(_ old: [T]?, _ new: [T]?, _ key: (T) -> [Int64]) -> [T]? {
+            guard let new else { return old }
+            let replaced = Set(new.map(key))
+            return (old ?? []).filter { !replaced.contains(key($0)) } + new
+        }
+        var out = old
+        if let v = new.weight { out.weight = v }
+        if let v = new.leafWeight { out.leafWeight = v }
+        out.weightDevice = byDevice(old.weightDevice, new.weightDevice) { [$0.major, $0.minor] }
+        let throttle: (Throttle) -> [Int64] = { [$0.major, $0.minor] }
+        out.throttleReadBpsDevice = byDevice(old.throttleReadBpsDevice, new.throttleReadBpsDevice, throttle)
+        out.throttleWriteBpsDevice = byDevice(old.throttleWriteBpsDevice, new.throttleWriteBpsDevice, throttle)
+        out.throttleReadIOPSDevice = byDevice(old.throttleReadIOPSDevice, new.throttleReadIOPSDevice, throttle)
+        out.throttleWriteIOPSDevice = byDevice(old.throttleWriteIOPSDevice, new.throttleWriteIOPSDevice, throttle)
         return out
     }
 

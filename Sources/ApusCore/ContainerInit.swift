@@ -69,9 +69,9 @@ public enum ContainerInit {
     static func setUp(_ context: InitContext) throws {
         let sync = context.sync
         closeInheritedFiles(context)
-        guard let process = context.spec.process else {
-            throw ApusError("container init", detail: "config.json has no process", field: ".process")
-        }
+        // Without one (config.md: REQUIRED only for `start`), init sets up the container and
+        // waits for delete (`holdWithoutProcess`).
+        let process = context.spec.process
         // The parent writes uid/gid maps first, then whatever cgroup joins init does not
         // make itself (born in v2 by clone3, moving itself into v1 here), while the mounts
         // are set up (`inCgroup`): needed before a cgroup namespace is made (its root),
@@ -91,14 +91,18 @@ public enum ContainerInit {
             try sys("bring up lo") { apus_loopback_up() }
         }
         try applySysctl(context.spec.linux?.sysctl ?? [:], proc: proc)
-        if process.terminal == true {
+        if process?.terminal == true, let process {
             try attachTerminal(
                 process, consoleSocket: context.consoleSocket, sync: sync, mountOnDevConsole: true, proxy: "apus run")
         }
         try Rootfs.readonlyPaths(context.spec.linux?.readonlyPaths ?? [])
         try Rootfs.maskPaths(context.spec.linux?.maskedPaths ?? [])
         try Rootfs.finishRoot(context.spec)
+        // In its cgroup since `inCgroup` (buildRootfs): the kernel narrows "every CPU" to the
+        // cgroup's cpuset. execCPUAffinity is not for init (config.md): `exec` applies it.
+        Placement.resetAffinity()
         try applyProcessAttributes(context.spec, proc: proc)
+        guard let process else { holdWithoutProcess(context) }
         // With no_new_privs, a notify filter loads now: its listener fd must reach the
         // runtime before `ready`; every other filter right before execve.
         try ProcessTail.finalizeProcess(
@@ -121,6 +125,19 @@ public enum ContainerInit {
         execProcess(
             context, hookState: hookState, command: command, lateFilter: lateFilter, ignoredSignals: ignoredSignals,
             fifoWriter: fifoWriter)
+    }
+
+    /// A container without a process: `ready`, `committed`, then nothing but waiting to be
+    /// killed by `delete`. `start` refuses it before it touches the exec fifo, and init never
+    /// opens the fifo, so nothing of the container ever runs.
+    static func holdWithoutProcess(_ context: InitContext) -> Never {
+        let sync = context.sync
+        guard sync.send(.ready) else { _exit(1) }
+        if case .fifo = context.trigger {
+            guard sync.receive() == .committed else { _exit(1) }
+        }
+        ProcessSetup.closeFileDescriptors(from: 3, except: [])
+        while true { pause() }
     }
 
     /// A forked child shares the parent's open files: holding the state lock would block
@@ -226,7 +243,7 @@ public enum ContainerInit {
     /// The container's root: mounts, /dev and cwd, the hooks that run before pivot_root,
     /// then pivot_root (or a chroot without a mount namespace). Returns the state for
     /// startContainer (nil: no hooks at all).
-    static func buildRootfs(_ context: InitContext, _ process: Spec.Process, cgroupFirst: Bool) throws -> String? {
+    static func buildRootfs(_ context: InitContext, _ process: Spec.Process?, cgroupFirst: Bool) throws -> String? {
         let spec = context.spec
         let sync = context.sync
         let inUserNamespace = context.plan.has(.user)
@@ -254,8 +271,10 @@ public enum ContainerInit {
             try Rootfs.mountAll(spec, root: root, context: rootContext)
             try Rootfs.populateDev(spec, root: root, context: rootContext)
             // cwd is created as root before the switch to the container user.
-            let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
-            close(cwd)
+            if let process {
+                let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
+                close(cwd)
+            }
             if !cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
             // Hooks after the mounts, before pivot_root (runc's order): the
             // createContainer hook's path resolves in the host tree still visible here.
@@ -273,10 +292,12 @@ public enum ContainerInit {
         return hookState
     }
 
-    /// rlimits, oom_score_adj, then personality, I/O priority, scheduler and LSM exec
-    /// labels, while still root: the same step for init and for an exec'd process.
+    /// rlimits, oom_score_adj, the NUMA memory policy, then personality, I/O priority,
+    /// scheduler and LSM exec labels, while still root and before any seccomp filter: the
+    /// same step for init and for an exec'd process.
     static func applyProcessAttributes(_ spec: Spec, proc: borrowing ProcFS) throws(ApusError) {
         guard let process = spec.process else { return }
+        if let policy = spec.linux?.memoryPolicy { try Placement.applyMemoryPolicy(policy) }
         if let rlimits = process.rlimits { try ProcessSetup.applyRlimits(rlimits) }
         if let adj = process.oomScoreAdj { try ProcessSetup.setOOMScoreAdj(adj, proc: proc) }
         try ProcessAttributes.apply(spec, proc: proc)
@@ -313,6 +334,15 @@ public enum ContainerInit {
         switch context.trigger {
         case .fifo(let fifo):
             guard sync.receive() == .committed else { _exit(1) }
+            // The fifo is reopened for writing through its /proc/self/fd link. Without a mount
+            // namespace init is chrooted into a rootfs that has no /proc: the link is then
+            // resolved from the host procfs opened before the chroot (kept, close-on-exec).
+            var fifoDir = AT_FDCWD
+            var fifoPath = procFD(fifo)
+            if !context.plan.has(.mount) {
+                fifoDir = fcntl(proc.fd, F_DUPFD_CLOEXEC, 3)
+                fifoPath = "self/fd/\(fifo)"
+            }
             if hookState == nil || (spec.hooks?.startContainer ?? []).isEmpty {
                 // Nothing of apus runs after start but the seccomp load and execve: the
                 // wait and those happen in C, with init's memory given back first. The
@@ -322,7 +352,7 @@ public enum ContainerInit {
                 _ = consume proc
                 let image = ProcessMemory.reading(pagemap, ProcessMemory.wholeImageRanges)
                 ProcessSetup.waitForStartAndExec(
-                    fifo: procFD(fifo), path: path, args: args, env: env, filter: lateFilter,
+                    fifoDir: fifoDir, fifo: fifoPath, path: path, args: args, env: env, filter: lateFilter,
                     resetSignals: ignoredSignals ?? .max, image: image)
             }
             // Blocks until `apus start` opens the fifo for reading. The writer
@@ -333,10 +363,10 @@ public enum ContainerInit {
             let pagemap = proc.openForReading("thread-self/pagemap")
             _ = consume proc
             let ranges = ProcessMemory.reading(pagemap, ProcessMemory.cleanImageRanges)
-            let writer = procFD(fifo).withCString { path in
+            let writer = fifoPath.withCString { path in
                 Int32(
                     ProcessMemory.release(
-                        ranges, thenSyscall: Int(APUS_NR_OPENAT), Int(AT_FDCWD), Int(bitPattern: path),
+                        ranges, thenSyscall: Int(APUS_NR_OPENAT), Int(fifoDir), Int(bitPattern: path),
                         Int(O_WRONLY | O_CLOEXEC), 0))
             }
             if writer < 0 { fail(sync, "open exec fifo: \(errorString(errno))") }

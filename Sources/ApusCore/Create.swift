@@ -76,23 +76,7 @@ public struct Runtime {
         if (st.st_mode & S_IFMT) != S_IFDIR {
             throw ApusError("rootfs \(rootfs): not a directory (config.json .root.path)")
         }
-        guard spec.process != nil else {
-            throw ApusError("config.json .process: missing (nothing to run)")
-        }
-        if let field = Self.notApplied(spec) {
-            throw ApusError(
-                "config.json \(field): apus does not apply this OCI 1.3 field yet and will not run a config"
-                    + " that asks for it as if it did; remove it from config.json (runc 1.5 applies it)")
-        }
         return (spec, bundlePath, canonicalPath(rootfs))
-    }
-
-    /// Spec 1.3 fields that apus validates but does not apply yet. An accepted field must take
-    /// effect, so a config that sets one is refused, naming it (`features` does not list them).
-    static func notApplied(_ spec: Spec) -> String? {
-        if spec.linux?.memoryPolicy != nil { return ".linux.memoryPolicy" }
-        if spec.process?.execCPUAffinity != nil { return ".process.execCPUAffinity" }
-        return nil
     }
 
     /// `create`: the init process exists in its namespaces and cgroup, set up,
@@ -100,6 +84,10 @@ public struct Runtime {
     public func create(id: String, options: CreateOptions, trigger: TriggerKind) throws -> CreatedContainer {
         try StateStore.validate(id: id)
         let (spec, bundle, rootfs) = try loadBundle(options.bundle)
+        if spec.process == nil && trigger == .syncMessage {
+            // create accepts it (config.md: REQUIRED only for start); run starts at once.
+            throw ApusError("config.json .process: missing: run starts the container, which needs a process")
+        }
         let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
         try RuntimeBinary.protect(
             bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)
@@ -154,6 +142,7 @@ public struct Runtime {
             namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
         record.process = spec.process
         record.seccomp = linux.seccomp
+        record.memoryPolicy = linux.memoryPolicy
         try store.save(record)
         crashPoint("recorded")
 

@@ -50,6 +50,8 @@ struct ExecContext {
     /// The v1 cgroup directories the child moves itself into (`CgroupManager.joinSelf`);
     /// nil when the parent writes its pid.
     var cgroupSelfJoin: [String]? = nil
+    /// The container's linux.memoryPolicy.
+    var memoryPolicy: Spec.Linux.MemoryPolicy? = nil
 }
 
 extension Runtime {
@@ -114,12 +116,26 @@ extension Runtime {
             process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~APUS_CLONE_NEWPID,
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
+        context.memoryPolicy = record.memoryPolicy
         // As for init (createClaimed): born in the v2 cgroup, the v1 ones joined by the child
         // itself, neither through the kernel's global threadgroup lock. Sub-cgroups
         // (--cgroup) and rootless containers keep the parent's writes.
         let asRoot = !privilege.rootlessCgroups && !record.rootless && options.cgroups.isEmpty
         let unifiedFD = asRoot ? record.cgroup?.openUnifiedDirectory() : nil
         if asRoot, let cgroup = record.cgroup { context.cgroupSelfJoin = cgroup.v1Directories }
+        // execCPUAffinity.initial: the runtime runs there while its child joins the container's
+        // cgroup and namespaces (the child inherits it at fork).
+        if let initial = process.execCPUAffinity?.initial, !initial.isEmpty {
+            do {
+                try Placement.setAffinity(initial, which: "initial", field: ".process.execCPUAffinity.initial")
+            } catch {
+                if ownPidNamespace >= 0 {
+                    _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+                    close(ownPidNamespace)
+                }
+                throw ApusError("\(error)".replacing("(config.json .process.", with: "(exec process ."))
+            }
+        }
         assertSingleThreaded()
         // Not dumpable until execve: the child is apus until then, and its
         // /proc/PID/exe (the host binary) must not be opened from inside the
@@ -265,10 +281,13 @@ extension Runtime {
             guard let first = process.args?.first, !first.isEmpty else {
                 throw ApusError("process file \(file): args must not be empty")
             }
-            return process
+            var withAffinity = process
+            // Without its own, the process gets the container's execCPUAffinity (runc 1.5.1).
+            if withAffinity.execCPUAffinity == nil { withAffinity.execCPUAffinity = record.process?.execCPUAffinity }
+            return withAffinity
         }
         guard var process = record.process else {
-            throw ApusError("container \(record.id) has no process in its state (created by an older apus?)")
+            throw ApusError("container \(record.id) has no process in config.json: give exec one with --process")
         }
         guard !options.args.isEmpty else { throw ApusError("exec args cannot be empty") }
         process.args = options.args
@@ -396,6 +415,7 @@ enum ExecChild {
         guard sync.receive() == .proceed else { _exit(1) }
         // On the host still: its cgroupfs, as the runtime's root.
         if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
+        try placeAfterCgroupJoin(process.execCPUAffinity)
         // The host's procfs, before joining the container's mount namespace (CVE-2025-52881).
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
@@ -417,8 +437,10 @@ enum ExecChild {
                 proxy: "apus exec")
         }
 
-        // The LSM exec labels include --apparmor and --process-label.
-        try ContainerInit.applyProcessAttributes(Spec(ociVersion: "", process: process), proc: proc)
+        // The LSM exec labels include --apparmor and --process-label; the container's memory
+        // policy holds for its exec'd processes too (runc 1.5.1).
+        try ContainerInit.applyProcessAttributes(
+            Spec(ociVersion: "", process: process, linux: Spec.Linux(memoryPolicy: context.memoryPolicy)), proc: proc)
 
         // With no_new_privs, the filter loads right before execve.
         let noNewPrivileges = process.noNewPrivileges == true
@@ -441,6 +463,17 @@ enum ExecChild {
         if let filter = context.seccomp, noNewPrivileges { try load(filter, sync: sync) }
         let error = ProcessSetup.exec(path: path, args: args, env: env)
         ContainerInit.fail(sync, error.description)
+    }
+
+    /// execCPUAffinity once in the container's cgroup: `final` if set; else, without `initial`,
+    /// every CPU the cgroup's cpuset allows, not the runtime's own affinity (runc 1.4+); with
+    /// only `initial`, the kernel's choice (the spec: the runtime SHOULD NOT change it).
+    static func placeAfterCgroupJoin(_ affinity: Spec.Process.ExecCPUAffinity?) throws(ApusError) {
+        if let final = affinity?.final, !final.isEmpty {
+            try Placement.setAffinity(final, which: "final", field: ".process.execCPUAffinity.final")
+        } else if (affinity?.initial ?? "").isEmpty {
+            Placement.resetAffinity()
+        }
     }
 
     static func load(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {

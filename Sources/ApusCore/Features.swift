@@ -58,6 +58,14 @@ public enum Features {
                     ("selinux", .object([("enabled", .bool(true))])),
                     // linux.intelRdt is refused ("not supported by apus yet").
                     ("intelRdt", .object([("enabled", .bool(false))])),
+                    // Placement.applyMemoryPolicy: set_mempolicy with these tables' values.
+                    (
+                        "memoryPolicy",
+                        .object([
+                            ("modes", .strings(knownMemoryPolicyModes.keys.sorted())),
+                            ("flags", .strings(knownMemoryPolicyFlags.keys.sorted())),
+                        ])
+                    ),
                     ("mountExtensions", .object([("idmap", .object([("enabled", .bool(idmap))]))])),
                     // NetDevices moves them over rtnetlink at create.
                     ("netDevices", .object([("enabled", .bool(true))])),

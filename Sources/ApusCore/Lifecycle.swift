@@ -16,6 +16,11 @@ extension Runtime {
         case .stopped: throw ApusError("cannot start a container that has stopped")
         default: throw ApusError("cannot start an already running container")
         }
+        // config.md: process is REQUIRED for start only; the container stays created, and
+        // delete removes it. runc 1.5.1 refuses such a config already at create.
+        guard record.process != nil else {
+            throw ApusError("cannot start container \(id): config.json has no process (config.json .process)")
+        }
         let fifoPath = store.fifoPath(id)
         let fifo = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fifo < 0 { throw ApusError("open exec fifo \(fifoPath)", errno: errno) }
@@ -51,7 +56,22 @@ extension Runtime {
                 break waiting
             }
         }
-        runHooks(record.hooks?.poststart, kind: "poststart", record: record, status: .running, fatal: false)
+        try runPoststart(record)
+    }
+
+    /// poststart hooks, in order (runtime.md, spec 1.2+): if one fails, the runtime MUST
+    /// generate an error and stop the container; the rest of the lifecycle (delete, then
+    /// poststop) goes on. The remaining poststart hooks are not run. runc 1.5.1 runs them
+    /// at create (before the user process runs) and destroys the container on a failure.
+    func runPoststart(_ record: ContainerRecord) throws {
+        guard let hooks = record.hooks?.poststart, !hooks.isEmpty else { return }
+        let state = stateJSON(record, status: .running, pretty: false)
+        for (index, hook) in hooks.enumerated() {
+            guard let error = Hooks.run(hook, stdin: state) else { continue }
+            if !record.ownPidNamespace, let cgroup = record.cgroup { try? cgroup.killAll(signal: SIGKILL) }
+            try? killAndWait(record)
+            throw ApusError("poststart hook #\(index) (\(hook.path)): \(error); the container was stopped")
+        }
     }
 
     /// `kill`: signals init (or, with `all`, every process of the container's

@@ -21,14 +21,20 @@ enum ProcessTail {
         loadSeccomp: (_ filter: SeccompFilter, _ afterNoNewPrivileges: Bool) throws(ApusError) -> Void
     ) throws(ApusError) {
         let noNewPrivileges = process.noNewPrivileges == true
+        // cwd first, as root, and checked before any filter (crun's order): a profile may deny
+        // getcwd, which the check needs. A directory only the container user may enter is
+        // entered after the user switch instead (runc's retry on EACCES).
+        let cwdDone = try chdirAsRoot(process.cwd)
         if let filter = seccomp, !noNewPrivileges { try loadSeccomp(filter, false) }
         try capabilities.applyBounding(lastCap: lastCap)
         try sys("keep capabilities across setuid") { apus_prctl(APUS_PR_SET_KEEPCAPS, 1, 0, 0, 0) }
         let setgroupsAllowed = !checkSetgroups || FileIO.readString("/proc/self/setgroups")?.trimmed != "deny"
         try ProcessSetup.switchUser(process.user, setgroupsAllowed: setgroupsAllowed)
         if let mask = process.user.umask { umask(mode_t(mask)) }
-        try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
-        try verifyCwdInsideRoot(process.cwd)
+        if !cwdDone {
+            try sys("chdir to \(process.cwd)", field: ".process.cwd") { chdir(process.cwd) }
+            try verifyCwdInsideRoot(process.cwd)
+        }
         try sys("clear keep-capabilities") { apus_prctl(APUS_PR_SET_KEEPCAPS, 0, 0, 0, 0) }
         try capabilities.applyProcessSets(lastCap: lastCap)
         if noNewPrivileges {
@@ -37,6 +43,18 @@ enum ProcessTail {
             }
             if let filter = seccomp { try loadSeccomp(filter, true) }
         }
+    }
+
+    /// chdir to cwd and its check while still root; false when root may not enter it
+    /// (EACCES, EPERM: e.g. a directory of an unmapped owner), to retry as the user.
+    static func chdirAsRoot(_ cwd: String) throws(ApusError) -> Bool {
+        if chdir(cwd) < 0 {
+            let code = errno
+            if code == EACCES || code == EPERM { return false }
+            throw ApusError("chdir to \(cwd)", errno: code, field: ".process.cwd")
+        }
+        try verifyCwdInsideRoot(cwd)
+        return true
     }
 
     /// After chdir, the working directory must be inside the container root: a

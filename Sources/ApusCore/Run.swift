@@ -47,7 +47,14 @@ extension Runtime {
             try? destroy(record)
             throw ApusError(text)
         }
-        runHooks(record.hooks?.poststart, kind: "poststart", record: record, status: .running, fatal: false)
+        do {
+            try runPoststart(record)
+        } catch {
+            // Stopped by runPoststart; run then deletes it, as after any exit.
+            if foreground { _ = reapChild(record.pid) }
+            try? destroy(record)
+            throw error
+        }
         if options.detach { return 0 }
 
         let status = forwardUntilExit(pid: record.pid, signals: signals, master: created.terminalMaster)

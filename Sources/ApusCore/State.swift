@@ -34,6 +34,8 @@ public struct ContainerRecord: Codable, Sendable {
     /// create: `exec` starts from them (runc keeps the whole config for the same reason).
     public var process: Spec.Process? = nil
     public var seccomp: Spec.Linux.Seccomp? = nil
+    /// linux.memoryPolicy: an exec'd process gets it too (runc 1.5.1 does).
+    public var memoryPolicy: Spec.Linux.MemoryPolicy? = nil
     /// The resources as last set by `update` (nil until then: config.json has them).
     public var resources: Spec.Linux.Resources? = nil
     /// A process that may hold CAP_SYS_PTRACE has entered the pid namespace of init since

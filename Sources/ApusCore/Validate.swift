@@ -78,7 +78,6 @@ extension Runtime {
                 problem(".linux.cgroupsPath", "\(error)")
             }
         }
-        if let field = Self.notApplied(spec) { problem(field, "apus does not apply this OCI 1.3 field yet") }
         for (index, hook) in allHooks(spec.hooks) {
             if let code = exists(hook.path) {
                 problem(index, "hook \(hook.path): \(errorString(code))")

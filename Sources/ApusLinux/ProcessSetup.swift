@@ -106,7 +106,8 @@ public enum ProcessSetup {
     /// first, since the rest of init's memory is given back as the wait starts. What 50
     /// created containers hold goes from ~380 KiB each to the heap and a few pages.
     public static func waitForStartAndExec(
-        fifo: String, path: String, args: [String], env: [String], filter: SeccompFilter?, resetSignals: UInt64,
+        fifoDir: Int32 = AT_FDCWD, fifo: String, path: String, args: [String], env: [String], filter: SeccompFilter?,
+        resetSignals: UInt64,
         image: [apus_page_range]
     ) -> Never {
         func cStrings(_ strings: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
@@ -124,7 +125,7 @@ public enum ProcessSetup {
             program = bytes
         }
         var plan = apus_start_plan(
-            fifo: strdup(fifo), path: strdup(path), argv: cStrings(args), envp: cStrings(env),
+            fifo_dir: fifoDir, fifo: strdup(fifo), path: strdup(path), argv: cStrings(args), envp: cStrings(env),
             filter: UnsafePointer(program), filter_len: filter?.program.count ?? 0, filter_flags: filter?.flags ?? 0,
             reset_signals: resetSignals, image: UnsafePointer(ranges), image_count: image.count)
         apus_wait_for_start_and_exec(&plan)

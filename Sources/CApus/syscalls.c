@@ -363,7 +363,7 @@ void apus_wait_for_start_and_exec(const struct apus_start_plan *shared)
 
 	long fd;
 	do
-		fd = syscall(SYS_openat, AT_FDCWD, plan.fifo, O_WRONLY | O_CLOEXEC);
+		fd = syscall(SYS_openat, plan.fifo_dir, plan.fifo, O_WRONLY | O_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		start_failed("open exec fifo", plan.fifo, errno);

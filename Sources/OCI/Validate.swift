@@ -137,6 +137,22 @@ private struct SpecValidator {
         checkMounts()
         checkHooks()
         checkLinux()
+        checkWithoutMountNamespace()
+        for field in refusedFields where field.isSet(spec) { add(field.path, field.reason) }
+    }
+
+    static let needsMountNamespace = "needs a mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"
+
+    /// Without a mount namespace the container shares the runtime's: a mount, a read-only
+    /// root, a propagation or a device node made there would change the host's tree (runc
+    /// 1.5.1 tries, fails, and leaves its mounts on the host). apus chroots into the rootfs
+    /// and refuses every field that needs mounts, naming it.
+    mutating func checkWithoutMountNamespace() {
+        guard !has(.mount) else { return }
+        if !(spec.mounts ?? []).isEmpty { add(".mounts", Self.needsMountNamespace) }
+        if spec.root?.readonly == true { add(".root.readonly", Self.needsMountNamespace) }
+        if spec.linux?.rootfsPropagation != nil { add(".linux.rootfsPropagation", Self.needsMountNamespace) }
+        if !(spec.linux?.devices ?? []).isEmpty { add(".linux.devices", Self.needsMountNamespace) }
     }
 
     // MARK: top level
@@ -196,13 +212,11 @@ private struct SpecValidator {
     }
 
     mutating func checkProcess() {
-        guard let p = spec.process else {
-            // OPTIONAL in config.md but REQUIRED for `start`; runc refuses to create without it.
-            add(".process", "missing required field \"process\" (needed to create a container)")
-            return
-        }
+        // OPTIONAL in config.md, REQUIRED for `start` only: `create` accepts a config without it
+        // (runc 1.5.1 refuses it), `start` and `run` refuse it naming .process.
+        guard let p = spec.process else { return }
         let args = p.args ?? []
-        if args.isEmpty && (p.commandLine ?? "").isEmpty {
+        if args.isEmpty {
             add(".process.args", "must contain at least one entry (the program to run)")
         }
         for (i, arg) in args.enumerated() where hasNUL(arg) {
@@ -480,7 +494,7 @@ private struct SpecValidator {
                 }
             }
             if !(list ?? []).isEmpty && !has(.mount) {
-                add(".linux.\(field)", "needs a mount namespace (add {\"type\": \"mount\"} to linux.namespaces)")
+                add(".linux.\(field)", Self.needsMountNamespace)
             }
         }
         if let rdt = linux.intelRdt {
@@ -874,7 +888,12 @@ private struct SpecValidator {
             add(base + ".flags[\(i)]", "unknown memory policy flag \(quote(flag))")
         }
         let nodes = mp.nodes ?? ""
-        if !nodes.isEmpty && parseCPUList(nodes) == nil {
+        if !nodes.isEmpty, let ranges = parseCPUList(nodes) {
+            // runc's limit too: set_mempolicy takes a mask of MAX_NUMNODES (1024) bits.
+            if let high = ranges.map(\.upperBound).max(), high > 1023 {
+                add(base + ".nodes", "node \(high) in \(quote(nodes)): nodes above 1023 are not supported")
+            }
+        } else if !nodes.isEmpty {
             add(base + ".nodes", "invalid node list \(quote(nodes)) (expected e.g. \"0-1,3\")")
         }
         // set_mempolicy(2) returns EINVAL for these combinations.

@@ -26,6 +26,22 @@ struct CgroupDeviceTests {
             CgroupDevices.v1Writes(target: try CgroupDevices.emulate(try CgroupDevices.rules(nil))).pairs == out.pairs)
     }
 
+    /// The config's rules after runc's defaults, in the order config.json lists them: the v1
+    /// controller's devices.list shows exceptions in the order they were written.
+    @Test func configRulesInConfigOrder() throws {
+        let rules = try CgroupDevices.rules([
+            Device(allow: false, access: "rwm"),
+            Device(allow: true, type: "c", major: 10, minor: 229, access: "rwm"),
+            Device(allow: true, type: "c", major: 1, minor: 1, access: "r"),
+            Device(allow: true, type: "b", major: 7, access: "rw"),
+            Device(allow: true, type: "c", major: 10, minor: 229, access: "r"),
+        ])
+        let pairs = CgroupDevices.v1Writes(target: try CgroupDevices.emulate(rules)).pairs
+        #expect(pairs.first == "devices.deny=a *:* rwm")
+        #expect(pairs.suffix(3) == ["devices.allow=c 10:229 rwm", "devices.allow=c 1:1 r", "devices.allow=b 7:* rw"])
+        #expect(pairs.count == 12 + 3)
+    }
+
     @Test func parsesSpecRules() throws {
         let rules = try CgroupDevices.rules([
             Device(allow: true, type: "c", major: 1, minor: 3, access: "rw"),

@@ -52,7 +52,7 @@ struct FailureTests {
             bundle.spec.process?.capabilities?.bounding?.append("CAP_NOT_A_CAP")
             try bundle.save()
         },
-        // Spec 1.3 fields apus does not apply yet are refused, never validated and ignored.
+        // Spec 1.3 fields: what the host cannot do is an error naming the field.
         Case(
             name: "netDevices: no such interface", expect: [".linux.netDevices[\"apusnosuch0\"]", "no such interface"]
         ) {
@@ -60,13 +60,9 @@ struct FailureTests {
             bundle.spec.linux?.netDevices = ["apusnosuch0": .init(name: "eth0")]
             try bundle.save()
         },
-        Case(name: "memoryPolicy (not applied yet)", expect: [".linux.memoryPolicy", "does not apply"]) { bundle in
-            bundle.spec.linux?.memoryPolicy = .init(mode: "MPOL_BIND", nodes: "0")
-            try bundle.save()
-        },
-        Case(name: "execCPUAffinity (not applied yet)", expect: [".process.execCPUAffinity", "does not apply"]) {
+        Case(name: "memoryPolicy: a node that is not online", expect: [".linux.memoryPolicy", "Invalid argument"]) {
             bundle in
-            bundle.spec.process?.execCPUAffinity = .init(initial: "0")
+            bundle.spec.linux?.memoryPolicy = .init(mode: "MPOL_BIND", nodes: "1000")
             try bundle.save()
         },
         Case(name: "relative cwd", expect: [".process.cwd"]) { bundle in

@@ -70,7 +70,7 @@ struct FeaturesTests {
         #expect(
             Set(linux.keys) == [
                 "namespaces", "capabilities", "cgroup", "seccomp", "apparmor", "selinux", "intelRdt",
-                "mountExtensions", "netDevices",
+                "memoryPolicy", "mountExtensions", "netDevices",
             ])
         let seccomp = try #require(linux["seccomp"] as? [String: Any])
         #expect(
@@ -160,7 +160,7 @@ struct FeaturesTests {
     /// What runc 1.5.1's features document lists and apus does not apply (yet): listing
     /// them would claim an effect apus does not have (issue 17 tracks each).
     static let notYetApplied: (top: Set<String>, linux: Set<String>) = (
-        top: [], linux: ["memoryPolicy"]
+        top: [], linux: []
     )
 
     @Test("features says at least what runc 1.5.1 says, except what apus does not apply")
@@ -194,6 +194,12 @@ struct FeaturesTests {
         for key in ["actions", "operators", "archs"] {
             let theirs = Set(runcSeccomp[key] as? [String] ?? []).subtracting(unknownToLibseccomp)
             #expect(theirs.isSubset(of: Set(ourSeccomp[key] as? [String] ?? [])), "seccomp \(key)")
+        }
+        // linux.memoryPolicy: the same modes and flags (Placement.applyMemoryPolicy).
+        let runcPolicy = try #require(runcLinux["memoryPolicy"] as? [String: Any])
+        let ourPolicy = try #require(ourLinux["memoryPolicy"] as? [String: Any])
+        for key in ["modes", "flags"] {
+            #expect(ourPolicy[key] as? [String] == runcPolicy[key] as? [String], "memoryPolicy \(key)")
         }
         let runcAnnotations = runc["annotations"] as? [String: String] ?? [:]
         let ourAnnotations = ours["annotations"] as? [String: String] ?? [:]

@@ -134,13 +134,41 @@ struct HookTests {
         #expect(processes(mentioning: id).isEmpty)
     }
 
-    @Test("a failing poststart or poststop hook only warns", arguments: ["poststart", "poststop"])
-    func failureWarns(kind: String) throws {
-        let (bundle, log) = try hookBundle(failing: kind, command: ["true"])
+    @Test("a failing poststop hook only warns")
+    func failureWarns() throws {
+        let (bundle, log) = try hookBundle(failing: "poststop", command: ["true"])
         let result = try apus("run", "--bundle", bundle.path, uniqueID("hookwarn"))
         #expect(result.status == 0, "\(result.all)")
-        #expect(result.stderr.contains("warning") && result.stderr.contains(kind), "\(result.all)")
+        #expect(result.stderr.contains("warning") && result.stderr.contains("poststop"), "\(result.all)")
         #expect(readHookLog(log).map(\.kind) == hookKinds)
+    }
+
+    /// runtime.md (1.2+): a failed poststart hook is an error, the container is stopped and
+    /// the lifecycle goes on (delete, poststop). `run` deletes it, as after any exit.
+    @Test("a failing poststart hook fails run, stops and deletes the container, poststop runs")
+    func poststartFailureFailsRun() throws {
+        let (bundle, log) = try hookBundle(failing: "poststart", command: ["sleep", "300"])
+        let id = uniqueID("spec-hook")
+        let result = try apus("run", "-d", "--bundle", bundle.path, id)
+        #expect(result.status == 1 && result.stderr.contains("poststart hook #0"), "\(result.all)")
+        #expect(readHookLog(log).map(\.kind) == hookKinds)
+        #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
+        #expect(processes(mentioning: id).isEmpty)
+    }
+
+    @Test("a failing poststart hook fails start and leaves the container stopped; delete runs poststop")
+    func poststartFailureFailsStart() throws {
+        let (bundle, log) = try hookBundle(failing: "poststart", command: ["sleep", "300"])
+        let id = uniqueID("spec-hook")
+        #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
+        let pid = Int32(try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0)
+        let started = try apus("start", id)
+        #expect(started.status == 1 && started.stderr.contains("poststart hook #0"), "\(started.all)")
+        #expect(try decodeState(try apus("state", id).stdout)["status"] as? String == "stopped")
+        #expect(!isLive(pid), "init \(pid) still runs")
+        #expect(try apus("delete", id).status == 0)
+        #expect(readHookLog(log).map(\.kind) == hookKinds)
+        #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
     }
 
     @Test("a hook that outlives its timeout fails the create")

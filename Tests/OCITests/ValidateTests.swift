@@ -101,3 +101,26 @@ struct ValidateTests {
         #expect(spec.validate().isEmpty)
     }
 }
+
+@Suite("refused fields")
+struct RefusedFieldTests {
+    @Test("every refused field is refused by validation, naming its path")
+    func refusedByValidation() throws {
+        var spec = try Spec.decode(try Fixtures.data("configs/valid/no-process.json"))
+        spec.process = Spec.Process(args: ["true"], commandLine: "cmd.exe", cwd: "/")
+        spec.process?.user.username = "ContainerUser"
+        let paths = Set(spec.validate().map(\.path))
+        for field in refusedFields { #expect(paths.contains(field.path), "\(field.path) not refused") }
+    }
+
+    @Test("docs/spec-audit.md lists every refused field")
+    func auditListsThem() throws {
+        let doc = try String(
+            contentsOf: Fixtures.root.deletingLastPathComponent().appendingPathComponent("docs/spec-audit.md"),
+            encoding: .utf8)
+        // The audit writes paths without the leading dot: `process.commandLine`.
+        for field in refusedFields {
+            #expect(doc.contains("`\(field.path.dropFirst())` | **refused**"), "\(field.path) missing in the audit")
+        }
+    }
+}

@@ -153,11 +153,23 @@ public struct DeviceEmulator: Sendable, Equatable {
     /// Allow-all with deny exceptions (a "blacklist") or deny-all with allow exceptions.
     public private(set) var defaultAllow: Bool
     var exceptions: [Meta: CgroupDeviceRule.Access]
+    /// When each exception was first added, so `transition` can write the config's rules in
+    /// the order config.json lists them: the v1 controller lists exceptions in the order they
+    /// were written. Not part of the state (`==` ignores it).
+    var firstAdded: [Meta: Int] = [:]
 
     public init(defaultAllow: Bool = false) {
         self.defaultAllow = defaultAllow
         self.exceptions = [:]
     }
+
+    public static func == (a: DeviceEmulator, b: DeviceEmulator) -> Bool {
+        a.defaultAllow == b.defaultAllow && a.exceptions == b.exceptions
+    }
+
+    /// runc's default rules (`CgroupDevices.defaultRules`) as exceptions.
+    static let defaultMetas: Set<Meta> = Set(
+        CgroupDevices.defaultRules.map { Meta(type: $0.type, major: $0.major ?? -1, minor: $0.minor ?? -1) })
 
     /// The exceptions as rules (their action is the opposite of the default), sorted.
     public var rules: [CgroupDeviceRule] {
@@ -177,6 +189,7 @@ public struct DeviceEmulator: Sendable, Equatable {
         }
         let meta = Meta(type: rule.type, major: rule.major ?? -1, minor: rule.minor ?? -1)
         if rule.allow != defaultAllow {
+            if exceptions[meta] == nil, firstAdded[meta] == nil { firstAdded[meta] = firstAdded.count }
             exceptions[meta, default: []].formUnion(rule.access)
         } else {
             try removeException(meta, rule.access)
@@ -253,7 +266,16 @@ public struct DeviceEmulator: Sendable, Equatable {
                 out.append(rule(meta, dropped, allow: target.defaultAllow))
             }
         }
-        for meta in target.exceptions.keys.sorted() {
+        // Additions: runc's defaults first, sorted as runc writes them, then the config's own
+        // rules in the order config.json lists them (devices.list shows that order).
+        func rank(_ meta: Meta) -> (Int, Int) {
+            Self.defaultMetas.contains(meta) ? (0, 0) : (1, target.firstAdded[meta] ?? .max)
+        }
+        let additions = target.exceptions.keys.sorted { a, b in
+            let (ra, rb) = (rank(a), rank(b))
+            return ra != rb ? ra < rb : a < b
+        }
+        for meta in additions {
             guard let newAccess = target.exceptions[meta] else { continue }
             let gained = newAccess.subtracting(old[meta] ?? [])
             if !gained.isEmpty {

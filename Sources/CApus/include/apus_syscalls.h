@@ -116,6 +116,7 @@ long apus_release_then_syscall(const struct apus_page_range *ranges, size_t coun
 /* What a created container's init needs once `start` opens the exec fifo; every pointer
  * into the C heap, which apus_wait_for_start_and_exec keeps. */
 struct apus_start_plan {
+	int fifo_dir;                 /* fifo is relative to it: AT_FDCWD, or the host procfs */
 	const char *fifo;             /* path of the exec fifo, opened O_WRONLY: blocks until start */
 	const char *path;             /* the resolved executable */
 	char *const *argv;
@@ -148,6 +149,8 @@ enum {
 	APUS_NR_EVENTFD2 = SYS_eventfd2,
 	APUS_NR_OPENAT = SYS_openat,
 	APUS_NR_SECCOMP = SYS_seccomp,
+	APUS_NR_SET_MEMPOLICY = SYS_set_mempolicy,
+	APUS_NR_SCHED_SETAFFINITY = SYS_sched_setaffinity,
 #ifdef SYS_clone3
 	APUS_NR_CLONE3 = SYS_clone3,
 #else
