@@ -55,14 +55,13 @@ public enum IDMapHelper {
         var said: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
         while said.count < 4096 {
-            let n = read(errPipe[0], &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
+            let n = retryingEINTR { read(errPipe[0], &buffer, buffer.count) }
             if n <= 0 { break }
             said += buffer[..<n]
         }
         var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 {
-            if errno != EINTR { throw ApusError(step, object: helper, errno: errno, field: field) }
+        if retryingEINTR({ waitpid(child, &status, 0) }) < 0 {
+            throw ApusError(step, object: helper, errno: errno, field: field)
         }
         guard status != 0 else { return }
         let text = String(decoding: said, as: UTF8.self).split(separator: "\n").joined(separator: "; ")
