@@ -34,6 +34,8 @@ let package = Package(
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore", "ApusLinux", "OCI"]),
+        // The order rules of the setup, through the ProcessKernel seam with a recording fake; no root.
+        .testTarget(name: "ApusLinuxTests", dependencies: ["ApusLinux", "OCI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OCI"]),
         // The command line's declarations against its one table (Flags.swift); no root.
         .testTarget(name: "CLITests", dependencies: ["apus"]),

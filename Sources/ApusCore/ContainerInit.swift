@@ -105,8 +105,9 @@ public enum ContainerInit {
         guard let process else { holdWithoutProcess(context) }
         // With no_new_privs, a notify filter loads now: its listener fd must reach the
         // runtime before `ready`; every other filter right before execve.
-        try ProcessTail.finalizeProcess(
-            process, capabilities: context.capabilities, lastCap: context.lastCap,
+        var kernel = LinuxProcessKernel()
+        try ProcessFinalizer.finalize(
+            &kernel, process: process, capabilities: context.capabilities, lastCap: context.lastCap,
             // A user namespace, the container's or the runtime's own (rootless podman), may
             // deny setgroups: then nobody in it can change groups (runc skips setgroups
             // likewise), and asking for additional gids is an error.
@@ -157,7 +158,7 @@ public enum ContainerInit {
     }
 
     /// Errors before `proceed` would not reach the parent, hence after it. The filter is
-    /// compiled early and loaded as late as possible (`ProcessTail`, `execProcess`).
+    /// compiled early and loaded as late as possible (`ProcessFinalizer`, `execProcess`).
     static func compileSeccomp(_ context: InitContext) throws -> SeccompFilter? {
         try ProcessAttributes.checkIntelRdt(context.spec)
         guard let seccomp = context.spec.linux?.seccomp else { return nil }

@@ -444,8 +444,10 @@ enum ExecChild {
 
         // With no_new_privs, the filter loads right before execve.
         let noNewPrivileges = process.noNewPrivileges == true
-        try ProcessTail.finalizeProcess(
-            process, capabilities: context.capabilities, lastCap: context.lastCap, checkSetgroups: true,
+        var kernel = LinuxProcessKernel()
+        try ProcessFinalizer.finalize(
+            &kernel, process: process, capabilities: context.capabilities, lastCap: context.lastCap,
+            checkSetgroups: true,
             seccomp: context.seccomp
         ) { filter, afterNoNewPrivileges throws(ApusError) in
             if !afterNoNewPrivileges { try load(filter, sync: sync) }

@@ -39,31 +39,6 @@ public struct CapabilitySets: Sendable, Equatable {
         ambient = try mask(caps.ambient, "ambient")
     }
 
-    /// Drops from the bounding set everything not listed (needs CAP_SETPCAP, so
-    /// it runs before the switch to the container user).
-    public func applyBounding(lastCap: Int) throws(ApusError) {
-        for cap in 0...lastCap where bounding & (1 << UInt64(cap)) == 0 {
-            try sys("drop capability \(capabilityName(cap)) from the bounding set") {
-                apus_prctl(APUS_PR_CAPBSET_DROP, UInt(cap), 0, 0, 0)
-            }
-        }
-    }
-
-    /// Sets effective/permitted/inheritable, then raises the ambient set
-    /// (ambient needs the capability in both permitted and inheritable).
-    public func applyProcessSets(lastCap: Int) throws(ApusError) {
-        try sys("set process capabilities") { apus_capset(effective, permitted, inheritable) }
-        // The kernel only allows ambient caps that are permitted and
-        // inheritable; runc skips the others silently (its default spec lists
-        // ambient caps with no inheritable set), so does apus.
-        let raisable = ambient & permitted & inheritable
-        if raisable == 0 { return }
-        for cap in 0...lastCap where raisable & (1 << UInt64(cap)) != 0 {
-            try sys("raise ambient capability \(capabilityName(cap))") {
-                apus_prctl(APUS_PR_CAP_AMBIENT, UInt(APUS_PR_CAP_AMBIENT_RAISE), UInt(cap), 0, 0)
-            }
-        }
-    }
 }
 
 public func capabilityName(_ number: Int) -> String {

@@ -25,23 +25,6 @@ public enum ProcessSetup {
             step: "set oom_score_adj to \(value) (config.json .process.oomScoreAdj)")
     }
 
-    /// setgroups → setgid → setuid, in that order: after setuid the process may
-    /// no longer change its groups.
-    public static func switchUser(_ user: Spec.User, setgroupsAllowed: Bool) throws(ApusError) {
-        if setgroupsAllowed {
-            let groups = (user.additionalGids ?? []).map { gid_t($0) }
-            try sys("setgroups \(groups)", field: ".process.user.additionalGids") {
-                groups.withUnsafeBufferPointer { apus_setgroups(groups.count, $0.baseAddress) }
-            }
-        } else if let extra = user.additionalGids, !extra.isEmpty {
-            throw ApusError(
-                "setgroups", detail: "additional groups need setgroups, which this user namespace denies",
-                field: ".process.user.additionalGids")
-        }
-        try sys("setgid \(user.gid)", field: ".process.user.gid") { apus_setresgid(user.gid, user.gid, user.gid) }
-        try sys("setuid \(user.uid)", field: ".process.user.uid") { apus_setresuid(user.uid, user.uid, user.uid) }
-    }
-
     /// Resolves the executable like execvp would, against the container's PATH,
     /// so that a missing binary fails `create` rather than the container.
     public static func lookPath(_ name: String, env: [String]) throws(ApusError) -> String {

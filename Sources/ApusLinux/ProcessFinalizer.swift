@@ -1,0 +1,181 @@
+import CApus
+import Glibc
+import OCI
+
+/// The raw calls that finish a container process, as a seam: `LinuxProcessKernel` makes
+/// them; a test double records them, so the order `ProcessFinalizer` keeps (the security of
+/// the process) is checked by unit tests without root. `finalize` is generic over it, so
+/// the release build calls the real ones directly (no existential, no witness table).
+public protocol ProcessKernel {
+    /// chdir(2): 0, or the errno.
+    mutating func changeDirectory(_ path: String) -> Int32
+    /// getcwd(2): the path, or the errno; a path outside the root reads "(unreachable)…".
+    mutating func currentDirectory() -> Result<String, ApusError>
+    mutating func dropBoundingCapability(_ cap: Int) throws(ApusError)
+    mutating func setKeepCapabilities(_ keep: Bool) throws(ApusError)
+    /// /proc/self/setgroups says "deny" (a user namespace whose map was written unprivileged).
+    mutating func setgroupsDenied() -> Bool
+    mutating func setGroups(_ gids: [gid_t]) throws(ApusError)
+    mutating func setGID(_ gid: UInt32) throws(ApusError)
+    mutating func setUID(_ uid: UInt32) throws(ApusError)
+    mutating func setUmask(_ mask: UInt32)
+    mutating func setCapabilities(effective: UInt64, permitted: UInt64, inheritable: UInt64) throws(ApusError)
+    mutating func raiseAmbientCapability(_ cap: Int) throws(ApusError)
+    mutating func setNoNewPrivileges() throws(ApusError)
+}
+
+/// The kernel: each call one syscall (prctl, setres[ug]id, capset, …).
+public struct LinuxProcessKernel: ProcessKernel {
+    public init() {}
+
+    public func changeDirectory(_ path: String) -> Int32 {
+        chdir(path) == 0 ? 0 : errno
+    }
+
+    public func currentDirectory() -> Result<String, ApusError> {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return .failure(ApusError("getcwd", errno: errno)) }
+        return .success(String(cString: buffer))
+    }
+
+    public func dropBoundingCapability(_ cap: Int) throws(ApusError) {
+        try sys("drop capability \(capabilityName(cap)) from the bounding set") {
+            apus_prctl(APUS_PR_CAPBSET_DROP, UInt(cap), 0, 0, 0)
+        }
+    }
+
+    public func setKeepCapabilities(_ keep: Bool) throws(ApusError) {
+        try sys(keep ? "keep capabilities across setuid" : "clear keep-capabilities") {
+            apus_prctl(APUS_PR_SET_KEEPCAPS, keep ? 1 : 0, 0, 0, 0)
+        }
+    }
+
+    public func setgroupsDenied() -> Bool {
+        FileIO.readString("/proc/self/setgroups")?.trimmed == "deny"
+    }
+
+    public func setGroups(_ gids: [gid_t]) throws(ApusError) {
+        try sys("setgroups \(gids)", field: ".process.user.additionalGids") {
+            gids.withUnsafeBufferPointer { apus_setgroups(gids.count, $0.baseAddress) }
+        }
+    }
+
+    public func setGID(_ gid: UInt32) throws(ApusError) {
+        try sys("setgid \(gid)", field: ".process.user.gid") { apus_setresgid(gid, gid, gid) }
+    }
+
+    public func setUID(_ uid: UInt32) throws(ApusError) {
+        try sys("setuid \(uid)", field: ".process.user.uid") { apus_setresuid(uid, uid, uid) }
+    }
+
+    public func setUmask(_ mask: UInt32) {
+        umask(mode_t(mask))
+    }
+
+    public func setCapabilities(effective: UInt64, permitted: UInt64, inheritable: UInt64) throws(ApusError) {
+        try sys("set process capabilities") { apus_capset(effective, permitted, inheritable) }
+    }
+
+    public func raiseAmbientCapability(_ cap: Int) throws(ApusError) {
+        try sys("raise ambient capability \(capabilityName(cap))") {
+            apus_prctl(APUS_PR_CAP_AMBIENT, UInt(APUS_PR_CAP_AMBIENT_RAISE), UInt(cap), 0, 0)
+        }
+    }
+
+    public func setNoNewPrivileges() throws(ApusError) {
+        try sys("set no_new_privs", field: ".process.noNewPrivileges") {
+            apus_prctl(APUS_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        }
+    }
+}
+
+/// The end of a container process's setup, the same for init (`ContainerInit`) and for an
+/// exec'd process (`ExecChild`), written once (runc's finalizeNamespace): the steps whose
+/// order is the security of the process.
+public enum ProcessFinalizer {
+    /// In order:
+    /// 1. cwd, as root, and its check before any filter (crun's order): a profile may deny
+    ///    getcwd, which the check needs; a directory only the container user may enter is
+    ///    entered after the user switch instead (runc's retry on EACCES).
+    /// 2. seccomp without no_new_privs: loading a filter then needs CAP_SYS_ADMIN, so it goes
+    ///    in before the capabilities are dropped (`loadSeccomp(filter, false)`).
+    /// 3. The bounding set (needs CAP_SETPCAP), keep permitted capabilities across setuid.
+    /// 4. The user: setgroups, setgid, setuid — in that order, each needing the one before
+    ///    not to have dropped CAP_SETGID/CAP_SETUID yet. `checkSetgroups`: in a user
+    ///    namespace, /proc/self/setgroups may say "deny".
+    /// 5. umask; cwd as the user if root could not enter it.
+    /// 6. Clear keep-capabilities, set the final sets, raise the ambient ones.
+    /// 7. no_new_privs, then seccomp (`loadSeccomp(filter, true)`), last: the caller loads
+    ///    what must reach the runtime before `ready` and leaves the rest for right before
+    ///    execve, so the profile need not allow apus's own syscalls.
+    public static func finalize<K: ProcessKernel>(
+        _ kernel: inout K, process: Spec.Process, capabilities: CapabilitySets, lastCap: Int,
+        checkSetgroups: Bool, seccomp: SeccompFilter?,
+        loadSeccomp: (_ filter: SeccompFilter, _ afterNoNewPrivileges: Bool) throws(ApusError) -> Void
+    ) throws(ApusError) {
+        let noNewPrivileges = process.noNewPrivileges == true
+        let cwdDone = try enterWorkingDirectory(&kernel, process.cwd, retryable: true)
+        if let filter = seccomp, !noNewPrivileges { try loadSeccomp(filter, false) }
+        for cap in 0...lastCap where capabilities.bounding & (1 << UInt64(cap)) == 0 {
+            try kernel.dropBoundingCapability(cap)
+        }
+        try kernel.setKeepCapabilities(true)
+        try switchUser(&kernel, process.user, setgroupsAllowed: !checkSetgroups || !kernel.setgroupsDenied())
+        if let mask = process.user.umask { kernel.setUmask(mask) }
+        if !cwdDone { _ = try enterWorkingDirectory(&kernel, process.cwd, retryable: false) }
+        try kernel.setKeepCapabilities(false)
+        try kernel.setCapabilities(
+            effective: capabilities.effective, permitted: capabilities.permitted,
+            inheritable: capabilities.inheritable)
+        // The kernel only allows ambient caps that are permitted and inheritable; runc skips
+        // the others silently (its default spec lists ambient caps with no inheritable set).
+        let raisable = capabilities.ambient & capabilities.permitted & capabilities.inheritable
+        for cap in 0...lastCap where raisable & (1 << UInt64(cap)) != 0 {
+            try kernel.raiseAmbientCapability(cap)
+        }
+        if noNewPrivileges {
+            try kernel.setNoNewPrivileges()
+            if let filter = seccomp { try loadSeccomp(filter, true) }
+        }
+    }
+
+    static func switchUser<K: ProcessKernel>(
+        _ kernel: inout K, _ user: Spec.User, setgroupsAllowed: Bool
+    ) throws(ApusError) {
+        if setgroupsAllowed {
+            try kernel.setGroups((user.additionalGids ?? []).map { gid_t($0) })
+        } else if let extra = user.additionalGids, !extra.isEmpty {
+            throw ApusError(
+                "setgroups", detail: "additional groups need setgroups, which this user namespace denies",
+                field: ".process.user.additionalGids")
+        }
+        try kernel.setGID(user.gid)
+        try kernel.setUID(user.uid)
+    }
+
+    /// chdir to cwd, then the check that it is inside the container root: a leaked fd path
+    /// (/proc/self/fd/N) could otherwise point at the host (CVE-2024-21626); getcwd reports
+    /// such a directory as "(unreachable)…". `retryable`: false instead of an error when the
+    /// caller may not enter it (EACCES, EPERM: a directory of an unmapped owner), to retry
+    /// as the user.
+    static func enterWorkingDirectory<K: ProcessKernel>(
+        _ kernel: inout K, _ cwd: String, retryable: Bool
+    ) throws(ApusError) -> Bool {
+        let code = kernel.changeDirectory(cwd)
+        if code != 0 {
+            if retryable && (code == EACCES || code == EPERM) { return false }
+            throw ApusError("chdir to \(cwd)", errno: code, field: ".process.cwd")
+        }
+        switch kernel.currentDirectory() {
+        case .failure(let error):
+            throw ApusError(
+                "chdir to \(cwd)", errno: error.errno, detail: "working directory is outside the container",
+                field: ".process.cwd")
+        case .success(let path) where !path.hasPrefix("/"):
+            throw ApusError(
+                "chdir to \(cwd)", detail: "working directory is outside the container", field: ".process.cwd")
+        case .success:
+            return true
+        }
+    }
+}
