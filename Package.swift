@@ -24,7 +24,7 @@ let package = Package(
         ),
         .target(name: "OCI"),
         .target(name: "ApusLinux", dependencies: ["CApus", "OCI"]),
-        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CApus"]),
+        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI"]),
         .executableTarget(
             name: "apus",
             dependencies: [

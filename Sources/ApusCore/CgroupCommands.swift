@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import FoundationEssentials
 import Glibc
 import OCI
@@ -245,7 +244,7 @@ extension Runtime {
             return
         }
         guard let cgroup = record.cgroup else { throw ApusError("events \(id): the container has no cgroup") }
-        let signals = apus_signalfd_all()
+        let signals = SignalDescriptor.blockingAll()
         defer { if signals >= 0 { close(signals) } }
         let pidfd = RawSyscall.pidfdOpen(record.pid)
         defer { if pidfd >= 0 { close(pidfd) } }
@@ -293,11 +292,11 @@ extension Runtime {
                     return
                 }
                 if fd == signals {
-                    var sig: Int32 = 0
-                    var code: Int32 = 0
-                    var status: Int32 = 0
-                    _ = apus_signalfd_read(signals, &sig, &code, &status)
-                    if sig == SIGINT || sig == SIGTERM || sig == SIGHUP { return }
+                    if let sig = SignalDescriptor.read(signals)?.signal,
+                        sig == SIGINT || sig == SIGTERM || sig == SIGHUP
+                    {
+                        return
+                    }
                 }
                 if fd == oom.fd {
                     oom.drain()
@@ -458,7 +457,7 @@ extension Runtime {
     /// Runs a host program found in $PATH with stdout and stderr captured together.
     static func capture(_ args: [String]) throws -> (status: Int32, output: String) {
         var pipeFDs: [Int32] = [-1, -1]
-        if apus_pipe2(&pipeFDs, O_CLOEXEC) < 0 {
+        if ProcessControl.pipe(&pipeFDs) < 0 {
             throw ApusError("create pipe for \(args[0])", errno: errno)
         }
         var cArgs = args.map { strdup($0) }
@@ -468,7 +467,7 @@ extension Runtime {
         if pid == 0 {
             dup2(pipeFDs[1], 1)
             dup2(pipeFDs[1], 2)
-            apus_reset_signals(.max)
+            ProcessControl.resetSignals()
             execvp(args[0], &cArgs)
             _exit(127)
         }

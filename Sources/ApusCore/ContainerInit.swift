@@ -1,12 +1,11 @@
 import ApusLinux
-import CApus
 import Glibc
 import OCI
 
 /// How the init process learns that `start` was called.
 public enum StartTrigger: Sendable {
     /// `create`: block opening the exec fifo for writing until `start` opens it
-    /// for reading (the fifo's APUS_O_PATH fd was opened by the parent).
+    /// for reading (the fifo's O_PATH fd was opened by the parent).
     case fifo(Int32)
     /// `run`: the same process creates and starts; a sync message is enough.
     case syncMessage
@@ -82,13 +81,13 @@ public enum ContainerInit {
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
         let seccompFilter = try compileSeccomp(context)
-        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        ProcessControl.makeUndumpable()
         try enterNamespaces(context)
         try createCgroupAndTimeNamespaces(context, proc: proc)
         try setNames(context.spec)
         let hookState = try buildRootfs(context, process, cgroupFirst: cgroupFirst)
         if context.plan.newKinds.contains(.network) {
-            try sys("bring up lo") { apus_loopback_up() }
+            try ProcessControl.bringUpLoopback()
         }
         try applySysctl(context.spec.linux?.sysctl ?? [:], proc: proc)
         if process?.terminal == true, let process {
@@ -177,8 +176,7 @@ public enum ContainerInit {
         }
         if context.plan.has(.user) {
             // Become root of the new user namespace (mapped by the parent).
-            try sys("setresgid(0) in the user namespace", field: ".linux.gidMappings") { apus_setresgid(0, 0, 0) }
-            try sys("setresuid(0) in the user namespace", field: ".linux.uidMappings") { apus_setresuid(0, 0, 0) }
+            try ProcessControl.becomeRootInUserNamespace()
         }
         for join in context.joins where join.kind != .user && join.kind != .mount && join.kind != .pid {
             try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
@@ -186,14 +184,14 @@ public enum ContainerInit {
         if context.plan.joinsUser && context.plan.cloneFlags != 0 {
             // New namespaces must belong to the joined user namespace, so they
             // are unshared now rather than created by clone.
-            try sys("unshare namespaces") { apus_unshare(context.plan.cloneFlags) }
+            try sys("unshare namespaces") { NamespaceCall.unshare(context.plan.cloneFlags) }
         }
         if context.forkAgainForPid {
             for join in context.joins where join.kind == .pid {
                 try joinNamespace(kind: join.kind, fd: join.fd, index: join.index)
             }
             // A pid namespace applies to children only: fork the real init.
-            let child = apus_clone(0)
+            let child = ProcessControl.cloneProcess()
             if child < 0 { throw ApusError("fork init into its pid namespace", errno: errno) }
             if child > 0 {
                 _ = sync.send(.initPid(child))
@@ -211,12 +209,16 @@ public enum ContainerInit {
         let spec = context.spec
         // After the cgroup join, so the namespace is rooted at our own cgroup.
         if context.plan.unshareCgroup {
-            try sys("create cgroup namespace", field: ".linux.namespaces") { apus_unshare(APUS_CLONE_NEWCGROUP) }
+            try sys("create cgroup namespace", field: ".linux.namespaces") {
+                NamespaceCall.unshare(NamespaceCall.newCgroup)
+            }
         }
         if context.plan.unshareTime {
             // The offsets can only be written before any process is in the new
             // namespace; execve then moves us into it (Linux 5.8+).
-            try sys("create time namespace", field: ".linux.namespaces") { apus_unshare(0x80) }
+            try sys("create time namespace", field: ".linux.namespaces") {
+                NamespaceCall.unshare(NamespaceCall.newTime)
+            }
             if let offsets = spec.linux?.timeOffsets, !offsets.isEmpty {
                 var text = ""
                 for (clock, offset) in offsets.sorted(by: { $0.key < $1.key }) {
@@ -367,7 +369,7 @@ public enum ContainerInit {
             let writer = fifoPath.withCString { path in
                 Int32(
                     ProcessMemory.release(
-                        ranges, thenSyscall: Int(APUS_NR_OPENAT), Int(fifoDir), Int(bitPattern: path),
+                        ranges, thenSyscall: ProcessMemory.openat, Int(fifoDir), Int(bitPattern: path),
                         Int(O_WRONLY | O_CLOEXEC), 0))
             }
             if writer < 0 { fail(sync, "open exec fifo: \(errorString(errno))") }
@@ -419,7 +421,7 @@ public enum ContainerInit {
         let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
         if mountOnDevConsole { try console.mountOnDevConsole() }
         if consoleSocket >= 0 {
-            if apus_send_fd(consoleSocket, console.master, "/dev/ptmx") < 0 {
+            if !DescriptorPassing.send(console.master, over: consoleSocket, message: "/dev/ptmx") {
                 throw ApusError("send console to --console-socket", errno: errno)
             }
             close(consoleSocket)
@@ -475,7 +477,7 @@ public enum ContainerInit {
     /// Default dispositions and an empty mask for the container process: only the ignored
     /// signals need it (execve resets caught ones); all of them when SigIgn was unreadable.
     static func resetSignals(ignored: UInt64?) {
-        apus_reset_signals(ignored ?? .max)
+        ProcessControl.resetSignals(ignored ?? .max)
     }
 
     /// `linux.sysctl`: only keys of namespaces the container owns are allowed

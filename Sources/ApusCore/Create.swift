@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import FoundationEssentials
 import Glibc
 import OCI
@@ -259,7 +258,7 @@ public struct Runtime {
         // until execve. Not root, the parent must still write the child's
         // /proc files (uid_map), so the child turns it off itself right after. uid 0 of a
         // user namespace writes them with its capabilities there, so it hides itself too.
-        if !notRoot { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0) }
+        if !notRoot { ProcessControl.setDumpable(false) }
         let (pid, bornInUnified) = CgroupManager.clone(flags: UInt32(bitPattern: flags), bornIn: unifiedFD)
         if pid == 0 {
             parentEnd.close()
@@ -267,9 +266,9 @@ public struct Runtime {
         }
         let cloneErrno = errno
         if let unifiedFD { close(unifiedFD) }
-        if !notRoot { _ = apus_prctl(APUS_PR_SET_DUMPABLE, 1, 0, 0, 0) }
+        if !notRoot { ProcessControl.setDumpable(true) }
         if ownPidNamespace >= 0 {
-            _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+            _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
             close(ownPidNamespace)
         }
         childEnd.close()
@@ -358,7 +357,7 @@ public struct Runtime {
         let rc = mkfifo(fifo, 0o622)
         umask(oldMask)
         if rc < 0 { throw ApusError("create exec fifo \(fifo)", errno: errno) }
-        let fd = open(fifo, APUS_O_PATH | O_CLOEXEC)
+        let fd = open(fifo, OpenFlags.path | O_CLOEXEC)
         if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
         rollback.add { close(fd) }
         return .fifo(fd)
@@ -479,7 +478,7 @@ public struct Runtime {
         if plan.joinsUser { return (-1, true) }
         let ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
         try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
-            apus_setns(pidJoin.fd, APUS_CLONE_NEWPID)
+            NamespaceCall.enter(pidJoin.fd, NamespaceCall.newPID)
         }
         return (ownPidNamespace, false)
     }
@@ -605,7 +604,7 @@ func sendPidfd(of pid: Int32, to socket: Int32, name: String) throws {
     let pidfd = RawSyscall.pidfdOpen(pid)
     if pidfd < 0 { throw ApusError("open a pidfd of process \(pid) for --pidfd-socket", errno: errno) }
     defer { close(pidfd) }
-    if apus_send_fd(socket, pidfd, name) < 0 {
+    if !DescriptorPassing.send(pidfd, over: socket, message: name) {
         throw ApusError("send the pidfd of process \(pid) to --pidfd-socket", errno: errno)
     }
 }

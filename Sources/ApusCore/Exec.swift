@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import FoundationEssentials
 import Glibc
 import OCI
@@ -99,21 +98,21 @@ extension Runtime {
         if foreground {
             // Blocked before fork so nothing is lost; the child unblocks them
             // before execve.
-            signals = apus_signalfd_all()
+            signals = SignalDescriptor.blockingAll()
         }
 
         // A pid namespace applies to children: enter it for the fork only.
         var ownPidNamespace: Int32 = -1
-        if flags & APUS_CLONE_NEWPID != 0 {
+        if flags & NamespaceCall.newPID != 0 {
             ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
-            if apus_setns(pidfd, APUS_CLONE_NEWPID) < 0 {
+            if NamespaceCall.enter(pidfd, NamespaceCall.newPID) < 0 {
                 let code = errno
                 if ownPidNamespace >= 0 { close(ownPidNamespace) }
                 throw ApusError("join pid namespace of container \(id)", errno: code)
             }
         }
         var context = ExecContext(
-            process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~APUS_CLONE_NEWPID,
+            process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~NamespaceCall.newPID,
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         context.memoryPolicy = record.memoryPolicy
@@ -130,7 +129,7 @@ extension Runtime {
                 try Placement.setAffinity(initial, which: "initial", field: ".process.execCPUAffinity.initial")
             } catch {
                 if ownPidNamespace >= 0 {
-                    _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+                    _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
                     close(ownPidNamespace)
                 }
                 throw ApusError("\(error)".replacing("(config.json .process.", with: "(exec process ."))
@@ -140,7 +139,7 @@ extension Runtime {
         // Not dumpable until execve: the child is apus until then, and its
         // /proc/PID/exe (the host binary) must not be opened from inside the
         // container (CVE-2019-5736).
-        _ = apus_prctl(APUS_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        ProcessControl.makeUndumpable()
         let (pid, bornInUnified) = CgroupManager.clone(flags: 0, bornIn: unifiedFD)
         if pid == 0 {
             parentEnd.close()
@@ -152,7 +151,7 @@ extension Runtime {
         // container's cgroup before it execs, it would block `resume` for good).
         lock.unlock()
         if ownPidNamespace >= 0 {
-            _ = apus_setns(ownPidNamespace, APUS_CLONE_NEWPID)
+            _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
             close(ownPidNamespace)
         }
         childEnd.close()
@@ -423,7 +422,7 @@ enum ExecChild {
         if context.namespaceFlags != 0 {
             // One setns with a pidfd enters them all at once, in the kernel's
             // order (user first), Linux 5.8+; older kernels take one file each.
-            if apus_setns(context.pidfd, context.namespaceFlags) < 0 {
+            if NamespaceCall.enter(context.pidfd, context.namespaceFlags) < 0 {
                 let code = errno
                 guard code == EINVAL else { throw ApusError("join the container's namespaces", errno: code) }
                 try joinOneByOne(pid: context.initPid, flags: context.namespaceFlags)
@@ -495,7 +494,7 @@ enum ExecChild {
             fds.append((kind, fd))
         }
         for (kind, fd) in fds {
-            try sys("join \(kind.rawValue) namespace of \(pid)") { apus_setns(fd, kind.cloneFlag) }
+            try sys("join \(kind.rawValue) namespace of \(pid)") { NamespaceCall.enter(fd, kind.cloneFlag) }
             close(fd)
         }
     }

@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 import OCI
 
@@ -33,7 +32,7 @@ public enum Hooks {
     /// else what went wrong. Uses fork+execve directly: no threads, no shell.
     public static func run(_ hook: Spec.Hook, stdin state: String) -> String? {
         var pipeFDs: [Int32] = [-1, -1]
-        if apus_pipe2(&pipeFDs, O_CLOEXEC) < 0 { return "create stdin pipe: \(errorString(errno))" }
+        if ProcessControl.pipe(&pipeFDs) < 0 { return "create stdin pipe: \(errorString(errno))" }
         let args = (hook.args?.isEmpty == false ? hook.args ?? [] : [hook.path])
         let env = hook.env ?? []
         var cArgs = args.map { strdup($0) }
@@ -47,7 +46,7 @@ public enum Hooks {
         let pid = fork()
         if pid == 0 {
             dup2(pipeFDs[0], 0)
-            apus_reset_signals(.max)
+            ProcessControl.resetSignals()
             execve(hook.path, &cArgs, &cEnv)
             _exit(127)
         }

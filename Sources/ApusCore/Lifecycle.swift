@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 import OCI
 

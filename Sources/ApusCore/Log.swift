@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 import OCI
 
@@ -77,7 +76,7 @@ public func printOut(_ text: String) {
 /// SIGPIPE ignored in the runtime, so that a closed stdout or a peer gone mid-write
 /// fails the write and cleanup still runs.
 public func ignoreBrokenPipe() {
-    apus_ignore_sigpipe()
+    ProcessControl.ignoreBrokenPipe()
 }
 
 /// JSON string literal, escaped as runc's Go encoder does.

@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 import OCI
 
@@ -20,9 +19,9 @@ extension Runtime {
         if foreground {
             // Blocked before clone so nothing is lost; init unblocks them
             // before execve.
-            signals = apus_signalfd_all()
+            signals = SignalDescriptor.blockingAll()
             // Orphans of a container without its own pid namespace are reaped here.
-            _ = apus_prctl(APUS_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            _ = ProcessControl.becomeChildSubreaper()
         }
         if options.detach && options.create.consoleSocket == nil {
             // Checked by create too; here to give runc's message for run -d.
@@ -92,7 +91,8 @@ extension Runtime {
                 n = fds.withUnsafeMutableBufferPointer { fds in
                     Int32(
                         ProcessMemory.release(
-                            ranges, thenSyscall: Int(APUS_NR_PPOLL), Int(bitPattern: fds.baseAddress), fds.count, 0, 0))
+                            ranges, thenSyscall: ProcessMemory.ppoll, Int(bitPattern: fds.baseAddress), fds.count, 0, 0)
+                    )
                 }
             } else {
                 n = poll(&fds, nfds_t(fds.count), idle ? -1 : 50)
@@ -106,10 +106,7 @@ extension Runtime {
                 continue
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
-                var sig: Int32 = 0
-                var code: Int32 = 0
-                var st: Int32 = 0
-                if apus_signalfd_read(signals, &sig, &code, &st) >= 0 {
+                if let sig = SignalDescriptor.read(signals)?.signal {
                     switch sig {
                     case SIGCHLD:
                         initStatus = reapChildren(initPid: pid)
@@ -176,10 +173,7 @@ struct TerminalProxy {
     }
 
     func copyWindowSize() {
-        var size = winsize()
-        if apus_ioctl_ptr(0, UInt(TIOCGWINSZ), &size) == 0 {
-            _ = apus_ioctl_ptr(master, UInt(TIOCSWINSZ), &size)
-        }
+        Console.copyWindowSize(from: 0, to: master)
     }
 
     func pollSet() -> [pollfd] {

@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 
 /// CVE-2019-5736 for containers whose processes may hold CAP_SYS_PTRACE. PR_SET_DUMPABLE 0
@@ -22,7 +21,7 @@ enum RuntimeBinary {
         if let host = FileIdentity(path: "/proc/self/exe") {
             setenv(identityVariable, "\(host.device):\(host.inode)", 1)
         }
-        _ = apus_reexec_sealed(CommandLine.unsafeArgv, environ)
+        _ = ProcessControl.reexecuteSealed()
         throw ApusError(
             "re-execute from a sealed copy of apus (the container may use CAP_SYS_PTRACE, CVE-2019-5736): "
                 + errorString(errno))
@@ -206,7 +205,7 @@ struct PidNamespaceTree {
         var fd = open("/proc/\(pid)/ns/pid", O_RDONLY | O_CLOEXEC)
         // Pid namespaces nest at most 32 deep.
         for _ in 0..<33 where fd >= 0 {
-            let parent = apus_ioctl_ptr(fd, 0xb702, nil)  // NS_GET_PARENT = _IO(0xb7, 0x2)
+            let parent = NamespaceCall.parent(of: fd)
             close(fd)
             fd = parent
             guard parent >= 0, let identity = FileIdentity(fd: parent) else { break }

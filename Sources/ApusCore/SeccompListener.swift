@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 import OCI
 
@@ -38,7 +37,7 @@ enum SeccompListener {
             throw ApusError("seccomp notify: \(error) (config.json .linux.seccomp.listenerPath)")
         }
         defer { close(socket) }
-        if apus_send_fd(socket, listener, message) < 0 {
+        if !DescriptorPassing.send(listener, over: socket, message: message) {
             throw ApusError(
                 "seccomp notify: send listener fd to \(path): \(errorString(errno)) (config.json .linux.seccomp.listenerPath)"
             )

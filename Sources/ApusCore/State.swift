@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import FoundationEssentials
 import Glibc
 import OCI
@@ -118,7 +117,7 @@ public struct StateStore: Sendable {
 
     /// flock on the container's directory: commands on one id run one at a time.
     public func lock(_ id: String, exclusive: Bool) throws(ApusError) -> ContainerLock {
-        let fd = open(directory(id), O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
+        let fd = open(directory(id), O_RDONLY | OpenFlags.directory | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { throw ApusError("container \"\(id)\" does not exist") }
             throw ApusError("open state directory \(directory(id))", errno: errno)
@@ -184,7 +183,7 @@ public struct StateStore: Sendable {
 
     /// Whether a command holds the container's lock now (without waiting for it).
     public func isLocked(_ id: String) -> Bool {
-        let fd = open(directory(id), O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
+        let fd = open(directory(id), O_RDONLY | OpenFlags.directory | O_CLOEXEC)
         if fd < 0 { return false }
         defer { close(fd) }
         return flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK

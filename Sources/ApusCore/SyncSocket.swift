@@ -1,5 +1,4 @@
 import ApusLinux
-import CApus
 import Glibc
 
 /// The parent ↔ init channel: a SOCK_SEQPACKET pair, one message per event, so
@@ -64,8 +63,8 @@ public struct SyncSocket: Sendable {
         case .warning(let text): bytes = [UInt8(ascii: "W")] + Array(text.utf8.prefix(60_000))
         case .initPid(let pid): bytes = [UInt8(ascii: "P")] + Array(String(pid).utf8)
         case .hookState(let text): bytes = [UInt8(ascii: "J")] + Array(text.utf8.prefix(60_000))
-        case .terminal(let master): return apus_send_fd(fd, master, "T") == 0
-        case .seccompListener(let listener): return apus_send_fd(fd, listener, "N") == 0
+        case .terminal(let master): return DescriptorPassing.send(master, over: fd, message: "T")
+        case .seccompListener(let listener): return DescriptorPassing.send(listener, over: fd, message: "N")
         }
         let sent = retryingEINTR {
             bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -80,12 +79,12 @@ public struct SyncSocket: Sendable {
         // Room for the largest message, left uninitialised: zero-filling 64 KiB for a
         // one-byte message touched 16 pages that a waiting init then kept.
         let buffer = [UInt8](unsafeUninitializedCapacity: 65_536) { storage, count in
-            n = apus_recv_msg(fd, storage.baseAddress, storage.count, &passed)  // EINTR retried there
+            n = DescriptorPassing.receive(fd, into: storage, descriptor: &passed)  // EINTR retried there
             // A peer that exits with messages of ours unread (init failing before it reads
             // `inCgroup`) makes the next read fail once with ECONNRESET; what it sent before
             // exiting (its failure) is still queued behind that error.
             if n < 0 && errno == ECONNRESET {
-                n = apus_recv_msg(fd, storage.baseAddress, storage.count, &passed)
+                n = DescriptorPassing.receive(fd, into: storage, descriptor: &passed)
             }
             count = max(n, 0)
         }

@@ -1,4 +1,4 @@
-import CApus
+import ApusLinux
 
 /// What `apus --version` and `features` report.
 public enum Version {
@@ -6,10 +6,7 @@ public enum Version {
     public static let spec = "1.3.0"
 
     /// The version of the libseccomp linked in, "major.minor.micro".
-    public static var libseccomp: String? {
-        guard let v = seccomp_version() else { return nil }
-        return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.micro)"
-    }
+    public static var libseccomp: String? { libseccompVersion }
 
     public static var text: String {
         var out = "apus version \(apus)\nspec: \(spec)\n"

@@ -32,6 +32,15 @@ public struct Console {
         return console
     }
 
+    /// The window size of terminal `from` (the caller's stdin) given to terminal `to`, as a
+    /// terminal proxy does on SIGWINCH.
+    public static func copyWindowSize(from: Int32, to: Int32) {
+        var size = winsize()
+        if apus_ioctl_ptr(from, UInt(TIOCGWINSZ), &size) == 0 {
+            _ = apus_ioctl_ptr(to, UInt(TIOCSWINSZ), &size)
+        }
+    }
+
     public func resize(width: UInt, height: UInt) {
         var size = winsize(
             ws_row: UInt16(clamping: height), ws_col: UInt16(clamping: width), ws_xpixel: 0, ws_ypixel: 0)

@@ -108,6 +108,10 @@ public enum ProcessMemory {
     /// Gives back `ranges`, then makes the blocking syscall `nr` with up to four arguments,
     /// with nothing in between (see `apus_release_then_syscall`); returns its result, -1
     /// with errno on failure.
+    /// Syscalls `release(_:thenSyscall:…)` is used with: openat (the exec fifo), ppoll.
+    public static let openat = Int(APUS_NR_OPENAT)
+    public static let ppoll = Int(APUS_NR_PPOLL)
+
     public static func release(_ ranges: [apus_page_range], thenSyscall nr: Int, _ a: Int, _ b: Int, _ c: Int, _ d: Int)
         -> Int
     {

@@ -7,6 +7,12 @@ import OCI
 /// patchbpf) so that every SECCOMP_FILTER_FLAG_* works whatever libseccomp
 /// version was linked, and so that loading never sets no_new_privs behind the
 /// config's back (libseccomp's seccomp_load does by default).
+/// The version of the libseccomp linked in, "major.minor.micro".
+public var libseccompVersion: String? {
+    guard let v = seccomp_version() else { return nil }
+    return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.micro)"
+}
+
 public struct SeccompFilter: Sendable {
     /// sock_filter instructions, 8 bytes each.
     public var program: [UInt8]
