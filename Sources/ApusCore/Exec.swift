@@ -67,13 +67,7 @@ extension Runtime {
         // has forked by then, and the look finds its process (CVE-2019-5736).
         let lock = try store.lock(id, exclusive: false)
         let record = try store.load(id)
-        switch record.status(store: store) {
-        case .stopped, .creating:
-            throw ApusError("cannot exec in a stopped container")
-        case .paused where !options.ignorePaused:
-            throw ApusError("cannot exec in a paused container (use --ignore-paused to override)")
-        default: break
-        }
+        try checkExecStatus(record, ignorePaused: options.ignorePaused)
         let process = try execProcess(record, options)
         try admitExec(process, into: record, options: options, lock: lock)
         let (lastCap, capabilities, seccomp) = try execSecurity(process, record: record)
@@ -101,16 +95,7 @@ extension Runtime {
             signals = SignalDescriptor.blockingAll()
         }
 
-        // A pid namespace applies to children: enter it for the fork only.
-        var ownPidNamespace: Int32 = -1
-        if flags & NamespaceCall.newPID != 0 {
-            ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
-            if NamespaceCall.enter(pidfd, NamespaceCall.newPID) < 0 {
-                let code = errno
-                if ownPidNamespace >= 0 { close(ownPidNamespace) }
-                throw ApusError("join pid namespace of container \(id)", errno: code)
-            }
-        }
+        let ownPidNamespace = try enterPidNamespaceForFork(pidfd, flags: flags, id: id)
         var context = ExecContext(
             process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~NamespaceCall.newPID,
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
@@ -128,10 +113,7 @@ extension Runtime {
             do {
                 try Placement.setAffinity(initial, which: "initial", field: ".process.execCPUAffinity.initial")
             } catch {
-                if ownPidNamespace >= 0 {
-                    _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
-                    close(ownPidNamespace)
-                }
+                leavePidNamespace(ownPidNamespace)
                 throw ApusError("\(error)".replacing("(config.json .process.", with: "(exec process ."))
             }
         }
@@ -150,10 +132,7 @@ extension Runtime {
         // Unlocked, not closed: the child's copy must not keep the lock (frozen in a paused
         // container's cgroup before it execs, it would block `resume` for good).
         lock.unlock()
-        if ownPidNamespace >= 0 {
-            _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
-            close(ownPidNamespace)
-        }
+        leavePidNamespace(ownPidNamespace)
         childEnd.close()
         if pid < 0 { throw ApusError("fork exec process", errno: forkErrno) }
         func abandon() {
@@ -172,8 +151,46 @@ extension Runtime {
         guard parentEnd.send(.proceed) else {
             throw ApusError("exec process exited before setup: \(reap(pid))")
         }
+        let master = try awaitExecve(of: pid, over: parentEnd, abandon: abandon)
+        try announceExec(pid: pid, options: options)
+        if options.detach { return 0 }
+        let status = forwardUntilExit(pid: pid, signals: signals, master: master)
+        return exitCode(waitStatus: status)
+    }
+
+    func checkExecStatus(_ record: ContainerRecord, ignorePaused: Bool) throws {
+        switch record.status(store: store) {
+        case .stopped, .creating:
+            throw ApusError("cannot exec in a stopped container")
+        case .paused where !ignorePaused:
+            throw ApusError("cannot exec in a paused container (use --ignore-paused to override)")
+        default: break
+        }
+    }
+
+    /// A pid namespace applies to children: the runtime enters the container's for the fork
+    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or -1.
+    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String) throws -> Int32 {
+        guard flags & NamespaceCall.newPID != 0 else { return -1 }
+        let own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+        if NamespaceCall.enter(pidfd, NamespaceCall.newPID) < 0 {
+            let code = errno
+            if own >= 0 { close(own) }
+            throw ApusError("join pid namespace of container \(id)", errno: code)
+        }
+        return own
+    }
+
+    func leavePidNamespace(_ own: Int32) {
+        guard own >= 0 else { return }
+        _ = NamespaceCall.enter(own, NamespaceCall.newPID)
+        close(own)
+    }
+
+    /// Serves the exec'd process's setup messages until EOF on the close-on-exec socket (it
+    /// has exec'd); returns the terminal master it sent, if any.
+    func awaitExecve(of pid: Int32, over parentEnd: SyncSocket, abandon: () -> Void) throws -> Int32? {
         var master: Int32? = nil
-        // EOF on the close-on-exec socket: the process has exec'd.
         while let message = parentEnd.receive() {
             switch message {
             case .terminal(let fd): master = fd
@@ -188,6 +205,11 @@ extension Runtime {
                 throw ApusError("unexpected message from exec process")
             }
         }
+        return master
+    }
+
+    /// --pidfd-socket and --pid-file of a started exec process.
+    func announceExec(pid: Int32, options: ExecOptions) throws {
         if let path = options.pidfdSocket {
             let socket = try connectUnixSocket(path, purpose: "pidfd socket")
             defer { close(socket) }
@@ -200,9 +222,6 @@ extension Runtime {
                 throw ApusError("write pid file", cause: error)
             }
         }
-        if options.detach { return 0 }
-        let status = forwardUntilExit(pid: pid, signals: signals, master: master)
-        return exitCode(waitStatus: status)
     }
 
     /// What may not exec: CAP_SYS_PTRACE into a pid namespace where apus runs
