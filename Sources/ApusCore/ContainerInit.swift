@@ -2,11 +2,12 @@ import ApusLinux
 import Glibc
 import OCI
 
-/// How the init process learns that `start` was called.
+/// How the init process learns that `start` was called: the one start-trigger type,
+/// chosen by the command (`create` or `run`).
 public enum StartTrigger: Sendable {
-    /// `create`: block opening the exec fifo for writing until `start` opens it
-    /// for reading (the fifo's O_PATH fd was opened by the parent).
-    case fifo(Int32)
+    /// `create`: init blocks opening the exec fifo for writing until `start` opens it for
+    /// reading (the parent opens the fifo O_PATH: `InitContext.execFifo`).
+    case execFifo
     /// `run`: the same process creates and starts; a sync message is enough.
     case syncMessage
 }
@@ -20,7 +21,8 @@ public struct InitContext {
     public var plan: NamespacePlan
     public var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
     public var sync: SyncSocket
-    public var trigger: StartTrigger
+    /// The exec fifo's O_PATH fd with `StartTrigger.execFifo`; nil with `.syncMessage`.
+    public var execFifo: Int32?
     /// Connected console socket (`--console-socket`), or -1.
     public var consoleSocket: Int32
     public var cgroupView: CgroupMountView
@@ -133,7 +135,7 @@ public enum ContainerInit {
     static func holdWithoutProcess(_ context: InitContext) -> Never {
         let sync = context.sync
         guard sync.send(.ready) else { _exit(1) }
-        if case .fifo = context.trigger {
+        if context.execFifo != nil {
             guard sync.receive() == .committed else { _exit(1) }
         }
         ProcessSetup.closeFileDescriptors(from: 3, except: [])
@@ -145,7 +147,7 @@ public enum ContainerInit {
     static func closeInheritedFiles(_ context: InitContext) {
         close(context.lockFD)
         var keep = [context.sync.fd, context.consoleSocket] + context.joins.map(\.fd) + context.idmappedTrees.values
-        if case .fifo(let fd) = context.trigger { keep.append(fd) }
+        if let fd = context.execFifo { keep.append(fd) }
         ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds, except: keep)
     }
 
@@ -334,8 +336,8 @@ public enum ContainerInit {
         let sync = context.sync
         let (path, args, env) = command
         var fifoWriter: Int32 = -1
-        switch context.trigger {
-        case .fifo(let fifo):
+        switch context.execFifo {
+        case let fifo?:
             guard sync.receive() == .committed else { _exit(1) }
             // The fifo is reopened for writing through its /proc/self/fd link. Without a mount
             // namespace init is chrooted into a rootfs that has no /proc: the link is then
@@ -376,7 +378,7 @@ public enum ContainerInit {
             _ = Glibc.write(writer, "0", 1)
             fifoWriter = writer
             close(fifo)
-        case .syncMessage:
+        case nil:
             guard sync.receive() == .start else { _exit(1) }
         }
         return fifoWriter
@@ -471,7 +473,7 @@ public enum ContainerInit {
             throw ApusError("send seccomp listener fd to the runtime", errno: errno)
         }
         close(listener)
-        guard sync.receive() == .hooksDone else { _exit(1) }
+        guard sync.receive() == .listenerDelivered else { _exit(1) }
     }
 
     /// Default dispositions and an empty mask for the container process: only the ignored

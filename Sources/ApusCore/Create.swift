@@ -80,7 +80,7 @@ public struct Runtime {
 
     /// `create`: the init process exists in its namespaces and cgroup, set up,
     /// and waits for `start` (or for the sync message when `run` starts it).
-    public func create(id: String, options: CreateOptions, trigger: TriggerKind) throws -> CreatedContainer {
+    public func create(id: String, options: CreateOptions, trigger: StartTrigger) throws -> CreatedContainer {
         try StateStore.validate(id: id)
         let (spec, bundle, rootfs) = try loadBundle(options.bundle)
         if spec.process == nil && trigger == .syncMessage {
@@ -107,27 +107,61 @@ public struct Runtime {
         }
     }
 
-    public enum TriggerKind { case fifo, syncMessage }
+    /// What `create` holds from its first phase to its last: the record and every
+    /// descriptor opened for init. Each is registered with the rollback as it is taken.
+    private struct CreateWork {
+        var spec: Spec
+        var linux: Spec.Linux
+        var plan: NamespacePlan
+        var lastCap: Int
+        var capabilities: CapabilitySets
+        /// One creation time for the hooks' state and the record.
+        var createdAt: String
+        var execFifo: Int32?
+        var cgroupChoice: Privilege.CgroupChoice
+        var cgroup: CgroupManager?
+        var record: ContainerRecord
+        /// The connected --console-socket, or -1.
+        var consoleSocket: Int32
+        var pidfdSocket: Int32?
+        var idmappedTrees: [Int: Int32]
+        var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+        var parentEnd: SyncSocket
+        var childEnd: SyncSocket
+    }
 
+    /// create in its four phases: prepare (cgroup, record, sockets, namespace files),
+    /// spawn (init cloned, mapped, placed), supervise (init's messages until `ready`),
+    /// commit (the record gets init's pid; the pid file, `committed`). The handshake with
+    /// init is in docs/architecture.md.
     private func createClaimed(
-        id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: TriggerKind,
+        id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: StartTrigger,
         lockFD: Int32, rollback: Rollback
     ) throws -> CreatedContainer {
+        var work = try prepare(
+            id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger, rollback: rollback)
+        let pid = try spawn(&work, options: options, lockFD: lockFD, rollback: rollback)
+        let (initPid, terminalMaster) = try awaitReady(
+            pid: pid, sync: work.parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs,
+            created: work.createdAt, rootless: work.record.rootless, cgroup: work.cgroup,
+            cgroupChoice: work.cgroupChoice, rollback: rollback)
+        crashPoint("ready")
+        return try commit(work, initPid: initPid, terminalMaster: terminalMaster, options: options)
+    }
+
+    /// Everything taken before init exists: the exec fifo, the cgroup (the process is
+    /// placed there before it runs any code of the container), a record with pid 0, the
+    /// sockets, id-mapped trees and the namespace files to join.
+    private func prepare(
+        id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: StartTrigger,
+        rollback: Rollback
+    ) throws -> CreateWork {
         let linux = spec.linux ?? Spec.Linux()
         let plan = NamespacePlan(linux.namespaces ?? [])
         let lastCap = lastCapability()
-        let capabilities = try CapabilitySets(
-            spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
-        // Not root (euid ≠ 0): setgroups and dumpable. Rootless for cgroups also as uid 0
-        // of a user namespace (rootless podman) or with `--rootless true`.
-        let notRoot = privilege.notRoot
-        let rootless = privilege.rootlessCgroups
-        // One creation time for the hooks' state and the record.
+        let capabilities = try CapabilitySets(spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
         let createdAt = Timestamp.now().rfc3339
-
-        let startTrigger = trigger == .fifo ? try makeExecFifo(id: id, rollback: rollback) : .syncMessage
-        // Cgroups before the process: it is placed in them before it runs any
-        // code of the container.
+        let execFifo = trigger == .execFifo ? try makeExecFifo(id: id, rollback: rollback) : nil
         let cgroupChoice = privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
         let cgroup = try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
 
@@ -137,7 +171,7 @@ public struct Runtime {
             id: id, pid: 0, pidStartTime: 0, bundle: bundle, rootfs: rootfs,
             created: createdAt, owner: userName(uid: geteuid()), annotations: spec.annotations,
             ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
-            ownPidNamespace: plan.newKinds.contains(.pid), rootless: rootless,
+            ownPidNamespace: plan.newKinds.contains(.pid), rootless: privilege.rootlessCgroups,
             namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
         record.process = spec.process
         record.seccomp = linux.seccomp
@@ -149,7 +183,6 @@ public struct Runtime {
         // Connected before anything runs, so a socket nobody listens on fails create at once.
         let pidfdSocket = try options.pidfdSocket.map { try connectUnixSocket($0, purpose: "pidfd socket") }
         if let pidfdSocket { rollback.add { close(pidfdSocket) } }
-
         let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
         rollback.add { for fd in idmappedTrees.values { close(fd) } }
         let joins = try openNamespaceFiles(plan)
@@ -157,43 +190,48 @@ public struct Runtime {
         try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
         let (parentEnd, childEnd) = try SyncSocket.pair()
         rollback.add { parentEnd.close() }
+        return CreateWork(
+            spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
+            execFifo: execFifo,
+            cgroupChoice: cgroupChoice, cgroup: cgroup, record: record, consoleSocket: consoleSocket,
+            pidfdSocket: pidfdSocket, idmappedTrees: idmappedTrees, joins: joins, parentEnd: parentEnd,
+            childEnd: childEnd)
+    }
 
-        let (ownPidNamespace, forkAgainForPid) = try joinPidNamespaceForClone(plan, joins: joins)
+    /// Init cloned into its namespaces and cgroup, its id maps written and network devices
+    /// moved, then `proceed`; the runtime's cgroup writes while init mounts its rootfs, then
+    /// `inCgroup`. Returns the cloned pid.
+    private func spawn(_ work: inout CreateWork, options: CreateOptions, lockFD: Int32, rollback: Rollback) throws
+        -> Int32
+    {
+        let plan = work.plan
+        let (ownPidNamespace, forkAgainForPid) = try joinPidNamespaceForClone(plan, joins: work.joins)
         var context = InitContext(
-            spec: spec, bundle: bundle, rootfs: rootfs, plan: plan, joins: joins, sync: childEnd,
-            trigger: startTrigger, consoleSocket: consoleSocket,
-            cgroupView: cgroup?.mountView ?? CgroupMountView.withoutContainerCgroup(), noPivot: options.noPivot,
-            preserveFds: options.preserveFds, lastCap: lastCap, capabilities: capabilities,
-            forkAgainForPid: forkAgainForPid, lockFD: lockFD, idmappedTrees: idmappedTrees)
-        // As root, init is born in its v2 cgroup (clone3 CLONE_INTO_CGROUP) and, without a
-        // user namespace (whose root is no one on the host's cgroupfs), moves itself into
-        // the v1 ones: neither takes the kernel's global threadgroup lock, whose first
-        // writer after ~20 ms idle waits an RCU grace period (7-12 ms here; sporadic starts
-        // always paid it). Otherwise the runtime writes init's pid, as before.
-        // Rootless (uid 0 of a user namespace included) keeps the parent's writes: there
-        // a failed join is classified (warning or error) in one place, and host-root-owned
-        // cgroupfs files are no one's from a user namespace.
-        let unifiedFD = rootless ? nil : cgroup?.openUnifiedDirectory()
+            spec: work.spec, bundle: work.record.bundle, rootfs: work.record.rootfs, plan: plan, joins: work.joins,
+            sync: work.childEnd, execFifo: work.execFifo, consoleSocket: work.consoleSocket,
+            cgroupView: work.cgroup?.mountView ?? CgroupMountView.withoutContainerCgroup(),
+            noPivot: options.noPivot, preserveFds: options.preserveFds, lastCap: work.lastCap,
+            capabilities: work.capabilities, forkAgainForPid: forkAgainForPid, lockFD: lockFD,
+            idmappedTrees: work.idmappedTrees)
+        var entry = CgroupEntry.decide(
+            work.cgroup, runtimeWrites: work.record.rootless, childJoinsV1: !plan.has(.user) && !forkAgainForPid)
+        context.cgroupSelfJoin = entry.selfJoined
         context.runtimeInUserNamespace = privilege.inUserNamespace
-        if let cgroup, !rootless, !plan.has(.user), !forkAgainForPid {
-            context.cgroupSelfJoin = cgroup.v1Directories
-        }
 
         let (pid, bornInUnified) = try cloneInit(
-            context, plan: plan, notRoot: notRoot, unifiedFD: unifiedFD, ownPidNamespace: ownPidNamespace,
-            parentEnd: parentEnd, childEnd: childEnd)
+            context, plan: plan, notRoot: privilege.notRoot, entry: &entry, ownPidNamespace: ownPidNamespace,
+            parentEnd: work.parentEnd, childEnd: work.childEnd)
         crashPoint("cloned")
         rollback.add {
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
         }
-
         if plan.has(.user) && plan.newKinds.contains(.user) {
-            try writeIDMappings(pid: pid, linux: linux, notRoot: notRoot)
+            try writeIDMappings(pid: pid, linux: work.linux, notRoot: privilege.notRoot)
         }
-        try moveNetDevices(linux, plan: plan, joins: joins, initPid: pid)
-        guard parentEnd.send(.proceed) else {
+        try moveNetDevices(work.linux, plan: plan, joins: work.joins, initPid: pid)
+        guard work.parentEnd.send(.proceed) else {
             throw ApusError("container init exited before setup: \(reap(pid))")
         }
         crashPoint("proceeded")
@@ -201,31 +239,35 @@ public struct Runtime {
         // wait for an RCU grace period (5 to 14 ms measured here after a few idle ms).
         // Init waits for `inCgroup` before anything that forks, execs or depends on its
         // cgroup (ContainerInit.setUp).
-        if let cgroup {
+        if let cgroup = work.cgroup {
+            let joins = entry.runtimeJoins(bornInUnified: bornInUnified)
             try joinCgroup(
-                cgroup, pid: pid, choice: cgroupChoice, includingV1: context.cgroupSelfJoin == nil,
-                includingUnified: !bornInUnified)
+                cgroup, pid: pid, choice: work.cgroupChoice, includingV1: joins.v1, includingUnified: joins.unified)
         }
-        // A failed send means init has exited: the loop below reads why.
-        _ = parentEnd.send(.inCgroup)
+        // A failed send means init has exited: the supervision reads why.
+        _ = work.parentEnd.send(.inCgroup)
+        return pid
+    }
 
-        let (initPid, terminalMaster) = try awaitReady(
-            pid: pid, sync: parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs, created: createdAt,
-            rootless: rootless, cgroup: cgroup, cgroupChoice: cgroupChoice, rollback: rollback)
-        crashPoint("ready")
-        for join in joins { close(join.fd) }
-        for fd in idmappedTrees.values { close(fd) }
-        if case .fifo(let fd) = startTrigger { close(fd) }
-        if consoleSocket >= 0 { close(consoleSocket) }
+    /// Init is ready: the descriptors it needed are closed, the record gets its pid, the
+    /// pidfd and pid file are handed out, and a created init learns it is committed.
+    private func commit(_ work: CreateWork, initPid: Int32, terminalMaster: Int32?, options: CreateOptions) throws
+        -> CreatedContainer
+    {
+        for join in work.joins { close(join.fd) }
+        for fd in work.idmappedTrees.values { close(fd) }
+        if let fd = work.execFifo { close(fd) }
+        if work.consoleSocket >= 0 { close(work.consoleSocket) }
 
         guard let stat = ProcessStat.read(pid: initPid) else {
             throw ApusError("container init \(initPid) vanished after setup")
         }
+        var record = work.record
         record.pid = initPid
         record.pidStartTime = stat.startTime
         try store.save(record)
         crashPoint("saved")
-        if let pidfdSocket {
+        if let pidfdSocket = work.pidfdSocket {
             try sendPidfd(of: initPid, to: pidfdSocket, name: "standard")
             close(pidfdSocket)
         }
@@ -236,18 +278,18 @@ public struct Runtime {
                 throw ApusError("write pid file", cause: error)
             }
         }
-        if trigger == .fifo, !parentEnd.send(.committed) {
+        if work.execFifo != nil, !work.parentEnd.send(.committed) {
             throw ApusError("container init exited after setup, before start")
         }
-        return CreatedContainer(record: record, sync: parentEnd, terminalMaster: terminalMaster)
+        return CreatedContainer(record: record, sync: work.parentEnd, terminalMaster: terminalMaster)
     }
 
     /// The clone of init, which continues in `ContainerInit.run`; the parent restores its
     /// own pid namespace and dumpability. Returns init's pid and whether it was born in
     /// its v2 cgroup.
     private func cloneInit(
-        _ context: InitContext, plan: NamespacePlan, notRoot: Bool, unifiedFD: Int32?, ownPidNamespace: Int32,
-        parentEnd: SyncSocket, childEnd: SyncSocket
+        _ context: InitContext, plan: NamespacePlan, notRoot: Bool, entry: inout CgroupEntry,
+        ownPidNamespace: Int32, parentEnd: SyncSocket, childEnd: SyncSocket
     ) throws -> (pid: Int32, bornInUnified: Bool) {
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
@@ -259,13 +301,14 @@ public struct Runtime {
         // /proc files (uid_map), so the child turns it off itself right after. uid 0 of a
         // user namespace writes them with its capabilities there, so it hides itself too.
         if !notRoot { ProcessControl.setDumpable(false) }
-        let (pid, bornInUnified) = CgroupManager.clone(flags: UInt32(bitPattern: flags), bornIn: unifiedFD)
+        let (pid, bornInUnified) = CgroupManager.clone(
+            flags: UInt32(bitPattern: flags), bornIn: entry.unifiedDirectory)
         if pid == 0 {
             parentEnd.close()
             ContainerInit.run(context)
         }
         let cloneErrno = errno
-        if let unifiedFD { close(unifiedFD) }
+        entry.closeDirectory()
         if !notRoot { ProcessControl.setDumpable(true) }
         if ownPidNamespace >= 0 {
             _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
@@ -311,7 +354,7 @@ public struct Runtime {
             case .seccompListener(let fd):
                 // init waits for this before it goes on (runc's procSeccomp).
                 try SeccompListener.send(listener: fd, spec: spec, id: id, initPid: initPid, bundle: bundle)
-                guard parentEnd.send(.hooksDone) else {
+                guard parentEnd.send(.listenerDelivered) else {
                     throw ApusError("container init exited during setup: \(reap(pid))")
                 }
             case .initPid(let real):
@@ -351,7 +394,7 @@ public struct Runtime {
     }
 
     /// The exec fifo: `start` opens it for reading, which lets init exec.
-    private func makeExecFifo(id: String, rollback: Rollback) throws -> StartTrigger {
+    private func makeExecFifo(id: String, rollback: Rollback) throws -> Int32 {
         let fifo = store.fifoPath(id)
         let oldMask = umask(0)
         let rc = mkfifo(fifo, 0o622)
@@ -360,7 +403,7 @@ public struct Runtime {
         let fd = open(fifo, OpenFlags.path | O_CLOEXEC)
         if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
         rollback.add { close(fd) }
-        return .fifo(fd)
+        return fd
     }
 
     /// The container's cgroup as `choice` says; nil without one. Rootless, a permission
@@ -426,7 +469,7 @@ public struct Runtime {
     }
 
     /// The connected --console-socket for `terminal: true`, or -1; runc's refusals.
-    private func connectConsole(_ spec: Spec, options: CreateOptions, trigger: TriggerKind, rollback: Rollback)
+    private func connectConsole(_ spec: Spec, options: CreateOptions, trigger: StartTrigger, rollback: Rollback)
         throws -> Int32
     {
         if spec.process?.terminal == true {
@@ -434,7 +477,7 @@ public struct Runtime {
                 let consoleSocket = try connectUnixSocket(path)
                 rollback.add { close(consoleSocket) }
                 return consoleSocket
-            } else if trigger == .fifo {
+            } else if trigger == .execFifo {
                 throw ApusError("cannot allocate tty if runc will detach without setting console socket")
                     .replacingRunc()
             }

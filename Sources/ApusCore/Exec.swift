@@ -101,49 +101,21 @@ extension Runtime {
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         context.memoryPolicy = record.memoryPolicy
-        // As for init (createClaimed): born in the v2 cgroup, the v1 ones joined by the child
-        // itself, neither through the kernel's global threadgroup lock. Sub-cgroups
-        // (--cgroup) and rootless containers keep the parent's writes.
-        let asRoot = !privilege.rootlessCgroups && !record.rootless && options.cgroups.isEmpty
-        let unifiedFD = asRoot ? record.cgroup?.openUnifiedDirectory() : nil
-        if asRoot, let cgroup = record.cgroup { context.cgroupSelfJoin = cgroup.v1Directories }
-        // execCPUAffinity.initial: the runtime runs there while its child joins the container's
-        // cgroup and namespaces (the child inherits it at fork).
-        if let initial = process.execCPUAffinity?.initial, !initial.isEmpty {
-            do {
-                try Placement.setAffinity(initial, which: "initial", field: ".process.execCPUAffinity.initial")
-            } catch {
-                leavePidNamespace(ownPidNamespace)
-                throw ApusError("\(error)".replacing("(config.json .process.", with: "(exec process ."))
-            }
-        }
-        assertSingleThreaded()
-        // Not dumpable until execve: the child is apus until then, and its
-        // /proc/PID/exe (the host binary) must not be opened from inside the
-        // container (CVE-2019-5736).
-        ProcessControl.makeUndumpable()
-        let (pid, bornInUnified) = CgroupManager.clone(flags: 0, bornIn: unifiedFD)
-        if pid == 0 {
-            parentEnd.close()
-            ExecChild.run(context)
-        }
-        let forkErrno = errno
-        if let unifiedFD { close(unifiedFD) }
-        // Unlocked, not closed: the child's copy must not keep the lock (frozen in a paused
-        // container's cgroup before it execs, it would block `resume` for good).
-        lock.unlock()
-        leavePidNamespace(ownPidNamespace)
-        childEnd.close()
-        if pid < 0 { throw ApusError("fork exec process", errno: forkErrno) }
+        var entry = CgroupEntry.decide(
+            record.cgroup, runtimeWrites: privilege.rootlessCgroups || record.rootless || !options.cgroups.isEmpty,
+            childJoinsV1: true)
+        context.cgroupSelfJoin = entry.selfJoined
+        let (pid, bornInUnified) = try forkChild(
+            context, entry: &entry, ownPidNamespace: ownPidNamespace, lock: lock, parentEnd: parentEnd)
         func abandon() {
             Glibc.kill(pid, SIGKILL)
             _ = reapChild(pid)
         }
 
         do {
+            let joins = entry.runtimeJoins(bornInUnified: bornInUnified)
             try joinCgroups(
-                record, pid: pid, subgroups: options.cgroups, includingV1: context.cgroupSelfJoin == nil,
-                includingUnified: !bornInUnified)
+                record, pid: pid, subgroups: options.cgroups, includingV1: joins.v1, includingUnified: joins.unified)
         } catch {
             abandon()
             throw error
@@ -156,6 +128,44 @@ extension Runtime {
         if options.detach { return 0 }
         let status = forwardUntilExit(pid: pid, signals: signals, master: master)
         return exitCode(waitStatus: status)
+    }
+
+    /// The fork into the container's pid namespace (the child continues in
+    /// `ExecChild.run`); the parent unlocks the state and returns to its own pid namespace.
+    private func forkChild(
+        _ context: ExecContext, entry: inout CgroupEntry, ownPidNamespace: Int32, lock: ContainerLock,
+        parentEnd: SyncSocket
+    ) throws -> (pid: Int32, bornInUnified: Bool) {
+        let childEnd = context.sync
+        // execCPUAffinity.initial: the runtime runs there while its child joins the container's
+        // cgroup and namespaces (the child inherits it at fork).
+        if let initial = context.process.execCPUAffinity?.initial, !initial.isEmpty {
+            do {
+                try Placement.setAffinity(initial, which: "initial", field: ".process.execCPUAffinity.initial")
+            } catch {
+                leavePidNamespace(ownPidNamespace)
+                throw ApusError("\(error)".replacing("(config.json .process.", with: "(exec process ."))
+            }
+        }
+        assertSingleThreaded()
+        // Not dumpable until execve: the child is apus until then, and its
+        // /proc/PID/exe (the host binary) must not be opened from inside the
+        // container (CVE-2019-5736).
+        ProcessControl.makeUndumpable()
+        let (pid, bornInUnified) = CgroupManager.clone(flags: 0, bornIn: entry.unifiedDirectory)
+        if pid == 0 {
+            parentEnd.close()
+            ExecChild.run(context)
+        }
+        let forkErrno = errno
+        entry.closeDirectory()
+        // Unlocked, not closed: the child's copy must not keep the lock (frozen in a paused
+        // container's cgroup before it execs, it would block `resume` for good).
+        lock.unlock()
+        leavePidNamespace(ownPidNamespace)
+        childEnd.close()
+        if pid < 0 { throw ApusError("fork exec process", errno: forkErrno) }
+        return (pid, bornInUnified)
     }
 
     func checkExecStatus(_ record: ContainerRecord, ignorePaused: Bool) throws {

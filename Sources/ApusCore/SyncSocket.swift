@@ -27,7 +27,7 @@ public struct SyncSocket: Sendable {
         case initPid(Int32)
         /// init → parent: a warning to log.
         case warning(String)
-        /// Parent → init: hooks that must run between steps are done.
+        /// parent → init: the prestart and createRuntime hooks ran (`hookState` came first).
         case hooksDone
         /// init → parent: namespaces created, run the createRuntime hooks now.
         case runtimeHooks
@@ -39,6 +39,8 @@ public struct SyncSocket: Sendable {
         case hookState(String)
         /// init → parent: the seccomp notify listener fd, for linux.seccomp.listenerPath.
         case seccompListener(Int32)
+        /// parent → init: the listener reached listenerPath; init goes on (runc's procSeccompDone).
+        case listenerDelivered
     }
 
     public static func pair() throws(ApusError) -> (parent: SyncSocket, child: SyncSocket) {
@@ -59,6 +61,7 @@ public struct SyncSocket: Sendable {
         case .committed: bytes = [UInt8(ascii: "K")]
         case .hooksDone: bytes = [UInt8(ascii: "H")]
         case .runtimeHooks: bytes = [UInt8(ascii: "C")]
+        case .listenerDelivered: bytes = [UInt8(ascii: "L")]
         case .failure(let text): bytes = [UInt8(ascii: "E")] + Array(text.utf8.prefix(60_000))
         case .warning(let text): bytes = [UInt8(ascii: "W")] + Array(text.utf8.prefix(60_000))
         case .initPid(let pid): bytes = [UInt8(ascii: "P")] + Array(String(pid).utf8)
@@ -99,6 +102,7 @@ public struct SyncSocket: Sendable {
         case UInt8(ascii: "K"): return .committed
         case UInt8(ascii: "H"): return .hooksDone
         case UInt8(ascii: "C"): return .runtimeHooks
+        case UInt8(ascii: "L"): return .listenerDelivered
         case UInt8(ascii: "E"): return .failure(body)
         case UInt8(ascii: "W"): return .warning(body)
         case UInt8(ascii: "J"): return .hookState(body)

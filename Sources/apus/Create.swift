@@ -42,6 +42,6 @@ struct CreateCommand: ParsableCommand {
 
     func run() throws {
         let runtime = try GlobalOptions.current.runtime()
-        _ = try runtime.create(id: id, options: flags.options, trigger: .fifo)
+        _ = try runtime.create(id: id, options: flags.options, trigger: .execFifo)
     }
 }

@@ -24,7 +24,7 @@ enum FastPath {
         switch name {
         case "create":
             guard let options = parsed.createOptions(), parsed.done(positionals: 1) else { return nil }
-            _ = try runtime().create(id: parsed.positionals[0], options: options, trigger: .fifo)
+            _ = try runtime().create(id: parsed.positionals[0], options: options, trigger: .execFifo)
             return 0
         case "run":
             let detach = parsed.flag(Flags.detach)
