@@ -1,0 +1,114 @@
+import ApusLinux
+import CRIU
+import FoundationEssentials
+import Glibc
+import OCI
+
+/// What checkpoint and restore tell CRIU about a container, derived from its config the
+/// same way at both ends (runc's rules): which of its mounts come from outside (external
+/// mounts: CRIU cannot dump a bind of a host directory, nor a v1 cgroup mount), which
+/// namespaces it joined, the per-container criu config file.
+struct CRIUPlan {
+    /// ext_mnt: mount point in the container → its host source. A dump sends the key for
+    /// both; a restore sends the source found now (the new container's cgroup).
+    var externalMounts: [(destination: String, source: String)] = []
+    /// Namespaces the container joined (`path` in config.json): network and pid.
+    var joinedNamespaces: [(kind: Spec.Linux.Namespace.Kind, path: String, tag: String)] = []
+
+    init(spec: Spec, bundle: String, cgroup: CgroupManager?) {
+        let view = cgroup?.mountView
+        for mount in spec.mounts ?? [] {
+            let type = mount.type ?? ""
+            let destination = Self.clean(mount.destination)
+            if type == "bind" || parseMountOptions(mount.options ?? []).isBind {
+                var source = mount.source ?? ""
+                if !source.hasPrefix("/") { source = bundle + "/" + source }
+                externalMounts.append((destination, source))
+            } else if type == "cgroup" || type == "cgroup2", let view {
+                // apus mounts a v1 hierarchy per directory under the destination, each a bind
+                // of the container's own cgroup there; v2 is one bind of its directory.
+                if let unified = view.unified {
+                    externalMounts.append((destination, unified))
+                }
+                for hierarchy in view.v1 {
+                    externalMounts.append((destination + "/" + hierarchy.name, hierarchy.hostDirectory))
+                }
+            }
+        }
+        for namespace in spec.linux?.namespaces ?? [] {
+            guard let path = namespace.path, !path.isEmpty else { continue }
+            switch namespace.type {
+            case .network: joinedNamespaces.append((.network, path, "extRootNetNS"))
+            case .pid: joinedNamespaces.append((.pid, path, "extRootPidNS"))
+            default: continue
+            }
+        }
+    }
+
+    static func clean(_ path: String) -> String {
+        "/" + path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    }
+
+    /// `--external net[INODE]:extRootNetNS` for a dump: the joined namespaces are not the
+    /// container's to save; a restore hands them back through inherit_fd under that tag.
+    func externalNamespaces() throws -> [String] {
+        try joinedNamespaces.map { joined in
+            var st = stat()
+            guard stat(joined.path, &st) == 0 else {
+                throw ApusError("stat \(joined.kind.rawValue) namespace \(joined.path)", errno: errno)
+            }
+            let prefix = joined.kind == .network ? "net" : "pid"
+            return "\(prefix)[\(st.st_ino)]:\(joined.tag)"
+        }
+    }
+
+    /// CRIU options of the container's own (runc's rule): the `org.criu.config` annotation
+    /// names a criu config file (an empty value: none); without it /etc/criu/apus.conf
+    /// when it exists.
+    static func configFile(annotations: [String: String]?) -> String? {
+        if let named = annotations?["org.criu.config"] { return named.isEmpty ? nil : named }
+        let fallback = "/etc/criu/apus.conf"
+        return FileIO.exists(fallback) ? fallback : nil
+    }
+
+    /// CLONE_NEW* bits of `--empty-ns` values (runc takes "network").
+    static func emptyNamespaceBits(_ names: [String]) throws -> UInt32? {
+        var bits: UInt32 = 0
+        for name in names {
+            switch name {
+            case "network", "net": bits |= 0x4000_0000  // CLONE_NEWNET
+            default:
+                throw ApusError("--empty-ns \(name)", detail: "only network may be left empty (runc's rule)")
+            }
+        }
+        return bits == 0 ? nil : bits
+    }
+
+    static func cgroupMode(_ text: String?) throws -> CgroupMode? {
+        guard let text else { return nil }
+        guard let mode = CgroupMode(flag: text) else {
+            throw ApusError("--manage-cgroups-mode \(text)", detail: "use soft, full, strict or ignore")
+        }
+        return mode
+    }
+}
+
+/// A directory criu reads or writes, opened for it (criu opens /proc/<apus>/fd/N).
+func openDirectory(_ path: String, purpose: String) throws -> Int32 {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd < 0 { throw ApusError("open \(purpose) \(path)", errno: errno) }
+    return fd
+}
+
+/// criu's failure as one line: its message, errno, and the last errors of its log.
+func criuFailure(_ step: String, response: Response, log: String) -> ApusError {
+    var parts: [String] = []
+    // "Can't setup RLIMIT_NOFILE" is logged as an error on every run here, success included.
+    if let message = response.errorMessage, !message.isEmpty, !message.contains("RLIMIT_NOFILE") {
+        parts.append(String(message.split(separator: "\n").first ?? ""))
+    }
+    if let code = response.errno, code != 0 { parts.append(errorString(code)) }
+    let tail = lastErrors(inLog: log)
+    if !tail.isEmpty { parts.append("\(log): \(tail)") }
+    return ApusError(step, detail: parts.isEmpty ? "criu failed (see \(log))" : parts.joined(separator: "; "))
+}
