@@ -82,6 +82,12 @@ extension Runtime {
     /// (soft-dirty bits); lazy pages need userfaultfd. Asked of criu before anything is
     /// touched, so the container stays as it was.
     private func checkKernelFeatures(_ criu: Binary, _ options: CheckpointOptions) throws {
+        if options.lazyPages && options.pageServer == nil {
+            // criu then serves the pages itself and waits for a lazy-pages daemon to
+            // connect: without an address nobody can, and the dump would never end.
+            throw ApusError(
+                "checkpoint --lazy-pages", detail: "give --page-server ADDRESS:PORT for the lazy-pages daemon")
+        }
         let tracking = options.preDump || options.parentPath != nil
         guard tracking || options.lazyPages else { return }
         let found = try criu.features(memTrack: tracking, lazyPages: options.lazyPages)
