@@ -112,3 +112,45 @@ func criuFailure(_ step: String, response: Response, log: String) -> ApusError {
     if !tail.isEmpty { parts.append("\(log): \(tail)") }
     return ApusError(step, detail: parts.isEmpty ? "criu failed (see \(log))" : parts.joined(separator: "; "))
 }
+
+/// Whether checkpoint/restore works on this host, for `features` and `info`: criu found
+/// (--criu or $PATH), its version, and what this kernel lacks for pre-dump.
+public struct CheckpointSupport: Sendable {
+    public var available: Bool
+    public var criu: String?
+    public var version: String?
+    public var preDump: Bool?
+    /// One line: "criu 4.2 (/path)" or why not.
+    public var summary: String
+
+    /// `thorough` also runs criu's own check of this kernel (`criu check`, ~0.1 s).
+    public static func probe(criu explicit: String?, thorough: Bool = false) -> CheckpointSupport {
+        let binary: Binary
+        do {
+            binary = try Binary.find(explicit: explicit)
+        } catch {
+            return CheckpointSupport(available: false, summary: "no: \(error)")
+        }
+        let version: CRIU.Version
+        do {
+            version = try binary.checkedVersion()
+        } catch {
+            return CheckpointSupport(available: false, criu: binary.path, summary: "no: \(error)")
+        }
+        if thorough {
+            let failed: String?
+            do { failed = try binary.check() } catch { failed = "\(error)" }
+            if let failed {
+                let line = failed.split(separator: "\n").first.map(String.init) ?? failed
+                return CheckpointSupport(
+                    available: false, criu: binary.path, version: version.description,
+                    summary: "no: criu \(version) (\(binary.path)) fails its check of this kernel: \(line)")
+            }
+        }
+        let tracking = (try? binary.features(memTrack: true, lazyPages: false))?.memTrack
+        var summary = "yes: criu \(version) (\(binary.path))"
+        if tracking != true { summary += "; no pre-dump or --parent-path (kernel without soft-dirty tracking)" }
+        return CheckpointSupport(
+            available: true, criu: binary.path, version: version.description, preDump: tracking, summary: summary)
+    }
+}

@@ -31,7 +31,7 @@ public struct Binary: Sendable {
 
     /// criu's version, from the RPC's VERSION request (criu 3.0 and later answer it).
     public func version() throws -> Version {
-        let session = try Swrk(criu: path)
+        let session = try Swrk(criu: path, quiet: true)
         defer { session.finish() }
         let response = try session.call(Request(type: .version))
         guard response.success, let version = response.version else {
@@ -51,11 +51,20 @@ public struct Binary: Sendable {
         return found
     }
 
+    /// CHECK: whether criu works on this kernel at all (`criu check`); criu's first
+    /// complaint when it does not.
+    public func check() throws -> String? {
+        let session = try Swrk(criu: path, quiet: true)
+        defer { session.finish() }
+        let response = try session.call(Request(type: .check))
+        return response.success ? nil : (response.errorMessage ?? "criu check failed")
+    }
+
     /// FEATURE_CHECK: whether criu and this kernel can track dirty memory (pre-dump,
     /// incremental dumps: soft-dirty bits, CONFIG_MEM_SOFT_DIRTY) and do lazy pages
     /// (userfaultfd). Only the features asked for are answered.
     public func features(memTrack: Bool, lazyPages: Bool) throws -> (memTrack: Bool?, lazyPages: Bool?) {
-        let session = try Swrk(criu: path)
+        let session = try Swrk(criu: path, quiet: true)
         defer { session.finish() }
         var request = Request(type: .featureCheck)
         request.features = (memTrack ? true : nil, lazyPages ? true : nil)

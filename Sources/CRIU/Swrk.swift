@@ -21,8 +21,9 @@ public final class Swrk {
     private var reaped = false
 
     /// Starts `criu swrk 3`. `inherit` descriptors become criu's 4, 5, … (in order), for
-    /// inherit_fd; criu's stdio is ours.
-    public init(criu: String, inherit: [Int32] = []) throws(ApusError) {
+    /// inherit_fd; criu's stdio is ours, or /dev/null when `quiet` (a probe, whose
+    /// complaints, printed before criu opens its log, are the reply's to give).
+    public init(criu: String, inherit: [Int32] = [], quiet: Bool = false) throws(ApusError) {
         var pair: [Int32] = [-1, -1]
         let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         guard socketpair(AF_UNIX, type, 0, &pair) == 0 else {
@@ -33,6 +34,9 @@ public final class Swrk {
         defer { posix_spawn_file_actions_destroy(&actions) }
         // dup2 onto another number clears close-on-exec; onto the same number it would not.
         posix_spawn_file_actions_adddup2(&actions, pair[1], 3)
+        if quiet {
+            for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        }
         for (index, fd) in inherit.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(4 + index)) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -292,3 +292,16 @@ final class ConsoleReceiver {
         try? FileManager.default.removeItem(atPath: path)
     }
 }
+
+@Suite(.integration) struct CheckpointSupportTests {
+    @Test("features and info say whether checkpoint works here, and why not")
+    func reported() throws {
+        let criu = try CRIUEnv.require()
+        let features = try apus("--criu", criu, "features")
+        #expect(features.stdout.contains("\"io.github.apus.checkpoint\": \"yes: criu 4.2"), "\(features.stdout)")
+        let info = try apus("--criu", criu, "info")
+        #expect(info.stdout.contains("checkpoint/restore:  yes: criu 4.2"), "\(info.stdout)")
+        let missing = try apus("--criu", "/nonexistent/criu", "info")
+        #expect(missing.stdout.contains("checkpoint/restore:  no: criu /nonexistent/criu"), "\(missing.stdout)")
+    }
+}
