@@ -98,6 +98,7 @@ extension Runtime {
         defer { if let consoleSocket { close(consoleSocket) } }
         // criu wants the restore root to be a mount point: the rootfs bound onto a
         // directory of the state dir, detached again once criu is done.
+        try createMountPoints(CRIUPlan(spec: spec, bundle: bundle, cgroup: cgroup), rootfs: rootfs)
         let root = store.directory(id) + "/criu-root"
         guard mkdir(root, 0o700) == 0 else { throw ApusError("create \(root)", errno: errno) }
         try HostMount.bindPrivately(rootfs, onto: root)
@@ -230,6 +231,18 @@ extension Runtime {
             }
         default:
             if let fd = notification.fd { close(fd) }
+        }
+    }
+
+    /// The destinations of the external mounts, made in the rootfs when missing (a new
+    /// rootfs, as after podman's --import, lacks /etc/hosts and the like): criu binds onto
+    /// them and does not create them (runc's prepareCriuRestoreMounts). Resolved in the root.
+    func createMountPoints(_ plan: CRIUPlan, rootfs: String) throws {
+        let root = try RootfsDirectory(path: rootfs)
+        for mount in plan.externalMounts {
+            let file = !FileIO.isDirectory(mount.source)
+            let fd = try root.create(mount.destination, file: file, step: "create mount point \(mount.destination)")
+            close(fd)
         }
     }
 
