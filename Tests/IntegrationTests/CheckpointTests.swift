@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import Testing
 
 /// CRIU 4.2 from ../shared/tools (Debian's 3.17 fails on this kernel), or APUS_CRIU.
@@ -191,6 +192,37 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(second.waitForPty())
         #expect(waitUntil { count(bundle) > stopped + 2 })
         #expect(waitUntil { FileManager.default.fileExists(atPath: bundle.rootfs + "/tmp/tty") }, "stdout is a tty")
+    }
+
+    @Test("restore runs prestart and createRuntime with the restored pid; poststop runs at checkpoint and delete")
+    func hooks() throws {
+        _ = try CRIUEnv.require()
+        let bundle = try countingBundle()
+        let log = bundle.path + "/hooks.log"
+        bundle.spec.hooks = Spec.Hooks()
+        bundle.spec.hooks?.prestart = [loggingHook("prestart", log: log)]
+        bundle.spec.hooks?.createRuntime = [loggingHook("createRuntime", log: log)]
+        bundle.spec.hooks?.poststop = [loggingHook("poststop", log: log)]
+        try bundle.save()
+        let id = uniqueID("crhook")
+        let images = tempDirectory("apus-cr-hook")
+        defer {
+            _ = try? apus("delete", "--force", id)
+            try? FileManager.default.removeItem(atPath: images)
+        }
+        #expect(try apusDetached(["run", "-d", "--bundle", bundle.path, id]) == 0)
+        #expect(try apusCRIU("checkpoint", "--image-path", images, id).status == 0)
+        try? FileManager.default.removeItem(atPath: log)
+        #expect(try apusDetached(["restore", "-d", "--image-path", images, "--bundle", bundle.path, id]) == 0)
+        let pid = try #require(containerPid(id))
+        let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(
+            lines.map { $0.split(separator: " ").prefix(3).joined(separator: " ") } == [
+                "prestart creating \(pid)", "createRuntime creating \(pid)",
+            ])
+        #expect(try apus("delete", "--force", id).status == 0)
+        let after = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(after.contains("poststop stopped"), "\(after)")
     }
 
     @Test("a failed checkpoint leaves the container running and its image directory as it was")
