@@ -45,6 +45,56 @@ struct CRIUPlan {
         }
     }
 
+    /// Device nodes bound in from the host's /dev (a container with a user namespace may not
+    /// mknod; masked files are binds of the host's /dev/null there) as criu sees them at a
+    /// dump: the mount point in the container and, as its external id, the host path
+    /// (`/dev` + the mount's root in devtmpfs). Read from the container's mountinfo.
+    static func hostDeviceMounts(pid: Int32) -> [(destination: String, id: String)] {
+        guard let text = FileIO.readString("/proc/\(pid)/mountinfo") else { return [] }
+        var found: [(destination: String, id: String)] = []
+        for line in FileIO.lines(text) {
+            let halves = line.split(separator: " - ", maxSplits: 1)
+            guard halves.count == 2, halves[1].hasPrefix("devtmpfs ") else { continue }
+            let fields = halves[0].split(separator: " ")
+            guard fields.count >= 5 else { continue }
+            let root = Self.unescape(fields[3])
+            guard root != "/" else { continue }
+            found.append((Self.unescape(fields[4]), "/dev" + root))
+        }
+        return found
+    }
+
+    /// The same binds for a restore, from config.json: the default devices, linux.devices
+    /// and /dev/null (masked files), each its own host path. criu uses the ones its image
+    /// names and passes over the rest.
+    static func hostDeviceSources(_ spec: Spec) -> [(destination: String, source: String)] {
+        var paths = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+        for device in spec.linux?.devices ?? [] where !paths.contains(device.path) { paths.append(device.path) }
+        return paths.map { ($0, $0) }
+    }
+
+    /// mountinfo's octal escapes (`\040` for a space).
+    static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        var index = field.utf8.startIndex
+        let utf8 = field.utf8
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            let end = utf8.index(index, offsetBy: 4, limitedBy: utf8.endIndex) ?? utf8.endIndex
+            if byte == UInt8(ascii: "\\"), utf8.distance(from: index, to: end) == 4,
+                let value = UInt8(String(decoding: utf8[utf8.index(after: index)..<end], as: UTF8.self), radix: 8)
+            {
+                bytes.append(value)
+                index = end
+            } else {
+                bytes.append(byte)
+                index = utf8.index(after: index)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     static func clean(_ path: String) -> String {
         "/" + path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
     }

@@ -155,6 +155,10 @@ extension Runtime {
         opts.trackMemory = options.preDump || options.parentPath != nil ? true : nil
         opts.configFile = CRIUPlan.configFile(annotations: spec.annotations)
         opts.externalMounts = plan.externalMounts.map { ($0.destination, $0.destination) }
+        for device in CRIUPlan.hostDeviceMounts(pid: record.pid)
+        where !opts.externalMounts.contains(where: { $0.key == device.destination }) {
+            opts.externalMounts.append((device.destination, device.id))
+        }
         opts.external = try plan.externalNamespaces()
         opts.pageServer = try options.pageServer.map(Self.parsePageServer)
         // criu freezes the whole cgroup, not task by task: a forking container cannot escape.

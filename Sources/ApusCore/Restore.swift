@@ -99,6 +99,7 @@ extension Runtime {
         // criu wants the restore root to be a mount point: the rootfs bound onto a
         // directory of the state dir, detached again once criu is done.
         try createMountPoints(CRIUPlan(spec: spec, bundle: bundle, cgroup: cgroup), rootfs: rootfs)
+        try shareImages(imagePath, withRootOf: linux)
         let root = store.directory(id) + "/criu-root"
         guard mkdir(root, 0o700) == 0 else { throw ApusError("create \(root)", errno: errno) }
         try HostMount.bindPrivately(rootfs, onto: root)
@@ -150,6 +151,10 @@ extension Runtime {
         var opts = try restoreOptions(record, spec: spec, options: options, imagesFD: imagesFD, workFD: workFD)
         opts.root = root
         opts.externalMounts = plan.externalMounts.map { ($0.destination, $0.source) }
+        for device in CRIUPlan.hostDeviceSources(spec)
+        where !opts.externalMounts.contains(where: { $0.key == device.destination }) {
+            opts.externalMounts.append((device.destination, device.source))
+        }
         for (index, joined) in plan.joinedNamespaces.enumerated() {
             opts.inheritFDs.append((joined.tag, Int32(4 + index)))
         }
@@ -231,6 +236,22 @@ extension Runtime {
             }
         default:
             if let fd = notification.fd { close(fd) }
+        }
+    }
+
+    /// With a user namespace, criu restores files from inside it, as the container's root:
+    /// a host uid that may not read root's 0700 image directory ("Unable to open
+    /// tty-info.img: Permission denied"). The images (the container's own memory and files)
+    /// are given to that uid, modes kept; runc leaves them root's and fails the same way.
+    func shareImages(_ imagePath: String, withRootOf linux: Spec.Linux) throws {
+        guard NamespacePlan(linux.namespaces ?? []).has(.user),
+            let uid = linux.uidMappings?.first(where: { $0.containerID == 0 })?.hostID,
+            let gid = linux.gidMappings?.first(where: { $0.containerID == 0 })?.hostID
+        else { return }
+        for path in [imagePath] + FileIO.listDirectory(imagePath).map({ imagePath + "/" + $0 }) {
+            if lchown(path, uid, gid) < 0 {
+                throw ApusError("give the image \(path) to the container's root (uid \(uid))", errno: errno)
+            }
         }
     }
 

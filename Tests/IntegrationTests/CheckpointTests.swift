@@ -225,6 +225,32 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(after.contains("poststop stopped"), "\(after)")
     }
 
+    @Test("a container in a user namespace: host devices and masked files are external mounts")
+    func userNamespace() throws {
+        _ = try CRIUEnv.require()
+        let bundle = try countingBundle()
+        bundle.spec.linux?.namespaces?.append(.init(type: .user))
+        bundle.spec.linux?.uidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+        bundle.spec.linux?.gidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+        try bundle.save()
+        _ = try sh("/bin/chown", ["-R", "100000:100000", bundle.rootfs])
+        let id = uniqueID("cruser")
+        let images = tempDirectory("apus-cr-user")
+        defer {
+            _ = try? apus("delete", "--force", id)
+            try? FileManager.default.removeItem(atPath: images)
+        }
+        #expect(try apusDetached(["run", "-d", "--bundle", bundle.path, id]) == 0)
+        #expect(waitUntil { count(bundle) >= 5 })
+        let dumped = try apusCRIU("checkpoint", "--image-path", images, id)
+        #expect(dumped.status == 0, "\(dumped.all)")
+        let stopped = count(bundle)
+        #expect(try apusDetached(["restore", "-d", "--image-path", images, "--bundle", bundle.path, id]) == 0)
+        #expect(waitUntil { count(bundle) > stopped + 2 })
+        let exec = try apus("exec", id, "sh", "-c", "cat /proc/self/uid_map; echo x > /dev/null && echo null-ok")
+        #expect(exec.stdout.contains("100000") && exec.stdout.contains("null-ok"), "\(exec.all)")
+    }
+
     @Test("a failed checkpoint leaves the container running and its image directory as it was")
     func failedCheckpoint() throws {
         _ = try CRIUEnv.require()
