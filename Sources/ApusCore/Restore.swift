@@ -67,7 +67,10 @@ extension Runtime {
             rollback.run()
             throw error
         }
-        withExtendedLifetime(lock) {}
+        // Released before waiting: the container is another command's to kill or delete
+        // meanwhile, and the delete below takes the lock again.
+        lock.unlock()
+        lock.release()
         guard !options.detach else { return nil }
         var status: Int32 = 0
         _ = retryingEINTR { waitpid(record.pid, &status, 0) }

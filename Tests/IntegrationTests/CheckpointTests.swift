@@ -251,6 +251,38 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(exec.stdout.contains("100000") && exec.stdout.contains("null-ok"), "\(exec.all)")
     }
 
+    @Test("restore in the foreground (containerd's -no-subreaper spelling): waits, exits with init's code, deletes")
+    func foregroundRestore() throws {
+        _ = try CRIUEnv.require()
+        let bundle = try countingBundle()
+        let id = uniqueID("crfg")
+        let images = tempDirectory("apus-cr-fg")
+        defer {
+            _ = try? apus("delete", "--force", id)
+            try? FileManager.default.removeItem(atPath: images)
+        }
+        #expect(try apusDetached(["run", "-d", "--bundle", bundle.path, id]) == 0)
+        #expect(try apusCRIU("checkpoint", "--image-path", images, id).status == 0)
+        let stopped = count(bundle)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Env.apus ?? "/nonexistent")
+        process.arguments = [
+            "--root", Env.stateRoot, "--criu", CRIUEnv.path ?? "", "restore", "-no-subreaper", "-image-path", images,
+            "-bundle", bundle.path, id,
+        ]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(waitUntil { count(bundle) > stopped + 2 }, "restored and counting")
+        #expect(process.isRunning, "restore waits for the container")
+        #expect(try apus("kill", id, "KILL").status == 0)
+        #expect(waitUntil { !process.isRunning })
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 137)
+        #expect(try apus("state", id).status != 0, "deleted after it exited, as run does")
+    }
+
     @Test("a failed checkpoint leaves the container running and its image directory as it was")
     func failedCheckpoint() throws {
         _ = try CRIUEnv.require()
