@@ -24,7 +24,9 @@ let package = Package(
         ),
         .target(name: "OCI"),
         .target(name: "ApusLinux", dependencies: ["CApus", "OCI"]),
-        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI"]),
+        // CRIU's RPC (criu swrk over a socket pair, hand-encoded protobuf): usable on its own.
+        .target(name: "CRIU", dependencies: ["ApusLinux"]),
+        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CRIU"]),
         .executableTarget(
             name: "apus",
             dependencies: [
@@ -37,6 +39,8 @@ let package = Package(
         // The order rules of the setup, through the ProcessKernel seam with a recording fake; no root.
         .testTarget(name: "ApusLinuxTests", dependencies: ["ApusLinux", "OCI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["OCI"]),
+        // CRIU's messages against bytes protoc's encoder produced; no root, no criu.
+        .testTarget(name: "CRIUTests", dependencies: ["CRIU"]),
         // The command line's declarations against its one table (Flags.swift); no root.
         .testTarget(name: "CLITests", dependencies: ["apus"]),
     ]

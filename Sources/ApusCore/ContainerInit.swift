@@ -95,10 +95,16 @@ public enum ContainerInit {
         if process?.terminal == true, let process {
             try attachTerminal(
                 process, consoleSocket: context.consoleSocket, sync: sync, mountOnDevConsole: true, proxy: "apus run")
+        } else {
+            // Init leads a session of its own, as runc's does (nsexec's setsid): not the
+            // caller's session, which CRIU cannot dump ("a session leader … is outside of
+            // its pid namespace") and whose terminal signals are not the container's.
+            ProcessControl.newSession()
         }
         try Rootfs.readonlyPaths(context.spec.linux?.readonlyPaths ?? [])
         try Rootfs.maskPaths(context.spec.linux?.maskedPaths ?? [])
         try Rootfs.finishRoot(context.spec)
+        try Rootfs.reopenDevNull()
         // In its cgroup since `inCgroup` (buildRootfs): the kernel narrows "every CPU" to the
         // cgroup's cpuset. execCPUAffinity is not for init (config.md): `exec` applies it.
         Placement.resetAffinity()

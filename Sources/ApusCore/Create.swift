@@ -409,7 +409,7 @@ public struct Runtime {
     /// The container's cgroup as `choice` says; nil without one. Rootless, a permission
     /// error is a warning when nothing needs the cgroup (runc's rootless cgroup manager),
     /// and an error naming the limit and what to change when one does.
-    private func createCgroup(choice: Privilege.CgroupChoice, linux: Spec.Linux, id: String, rollback: Rollback)
+    func createCgroup(choice: Privilege.CgroupChoice, linux: Spec.Linux, id: String, rollback: Rollback)
         throws -> CgroupManager?
     {
         if choice == .skipped { return nil }

@@ -7,9 +7,16 @@ public enum Features {
     /// The oldest config version `isSupportedOCIVersion` accepts.
     public static let ociVersionMin = "1.0.0"
 
-    public static var document: JSON {
+    public static var document: JSON { document(criu: nil) }
+
+    /// `criu`: the --criu binary whose checkpoint support the annotations report.
+    public static func document(criu: String?) -> JSON {
         let idmap = MountOption.idmap(recursive: false).isImplemented
-        var annotations: [(String, JSON)] = [("io.github.apus.version", .string(Version.apus))]
+        var annotations: [(String, JSON)] = [
+            ("io.github.apus.version", .string(Version.apus)),
+            // checkpoint/restore: whether criu is found and usable here, and why not.
+            ("io.github.apus.checkpoint", .string(CheckpointSupport.probe(criu: criu).summary)),
+        ]
         if let v = Version.libseccomp {
             // The key runc and crun use, so tools that read it find it.
             annotations.append(
@@ -73,8 +80,9 @@ public enum Features {
             ),
             ("annotations", .object(annotations.sorted { $0.0 < $1.0 })),
             // Annotations that change what the runtime does (runc: bundle, org.systemd.property.,
-            // org.criu.config). apus acts on none of config.json's annotations yet.
-            ("potentiallyUnsafeConfigAnnotations", .strings([])),
+            // org.criu.config). apus acts on org.criu.config only: checkpoint and restore give
+            // the criu config file it names to criu.
+            ("potentiallyUnsafeConfigAnnotations", .strings(["org.criu.config"])),
         ])
     }
 }

@@ -6,7 +6,9 @@ import OCI
 /// for programs (JSON with the same facts and hints).
 public struct InfoReport {
     /// The facts of this host, for the calling user.
-    public static func probe() -> InfoReport { InfoReport(HostFacts.probe(), euid: geteuid()) }
+    public static func probe(criu: String? = nil) -> InfoReport {
+        InfoReport(HostFacts.probe(), euid: geteuid(), checkpoint: CheckpointSupport.probe(criu: criu, thorough: true))
+    }
 
     struct Row {
         var key: String
@@ -22,12 +24,26 @@ public struct InfoReport {
     let facts: HostFacts
     let sections: [Section]
 
-    init(_ facts: HostFacts, euid: uid_t) {
+    let checkpoint: CheckpointSupport?
+
+    init(_ facts: HostFacts, euid: uid_t, checkpoint: CheckpointSupport? = nil) {
         self.facts = facts
-        sections = [
-            Self.kernel(facts), Self.cgroups(facts), Self.resources(facts), Self.namespaces(facts, euid: euid),
-            Self.seccomp(facts), Self.securityModules(facts), Self.facilities(facts),
-        ]
+        self.checkpoint = checkpoint
+        sections =
+            [
+                Self.kernel(facts), Self.cgroups(facts), Self.resources(facts), Self.namespaces(facts, euid: euid),
+                Self.seccomp(facts), Self.securityModules(facts), Self.facilities(facts),
+            ] + (checkpoint.map { [Self.checkpointSection($0)] } ?? [])
+    }
+
+    static func checkpointSection(_ support: CheckpointSupport) -> Section {
+        var row = Row(key: "checkpoint/restore", value: support.summary)
+        if !support.available {
+            row.hints.append(
+                "apus checkpoint/restore need a criu (3.11 or later) that passes its check of this kernel: on $PATH or given with --criu PATH"
+            )
+        }
+        return Section(title: "Checkpoint and restore (criu)", rows: [row])
     }
 
     var hints: [String] { sections.flatMap { $0.rows.flatMap(\.hints) } }
@@ -248,7 +264,16 @@ public struct InfoReport {
             ("kernel", kernelJSON), ("cgroup", cgroupJSON),
             ("namespaces", .object(facts.namespaces.map { ($0.kind.rawValue, JSON.bool($0.available)) })),
             ("userNamespaces", userNamespacesJSON), ("seccomp", seccompJSON), ("lsm", lsmJSON),
-            ("facilities", facilitiesJSON), ("hints", .strings(hints)),
+            ("facilities", facilitiesJSON), ("checkpoint", checkpointJSON), ("hints", .strings(hints)),
+        ])
+    }
+
+    var checkpointJSON: JSON {
+        guard let checkpoint else { return .null }
+        return .object([
+            ("available", .bool(checkpoint.available)), ("criu", .optional(checkpoint.criu)),
+            ("version", .optional(checkpoint.version)), ("preDump", checkpoint.preDump.map { .bool($0) } ?? .null),
+            ("summary", .string(checkpoint.summary)),
         ])
     }
 

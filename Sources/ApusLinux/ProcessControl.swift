@@ -21,6 +21,12 @@ public enum ProcessControl {
         apus_prctl(APUS_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     }
 
+    /// setsid: a session (and process group) of its own. EPERM (already a group leader) is
+    /// harmless: then it leads one already.
+    public static func newSession() {
+        _ = setsid()
+    }
+
     /// SIGPIPE ignored: a closed stdout or a peer gone mid-write fails the write instead.
     public static func ignoreBrokenPipe() {
         apus_ignore_sigpipe()

@@ -590,6 +590,23 @@ public enum Rootfs {
         }
     }
 
+    /// stdio that is the host's /dev/null becomes the container's own (runc's
+    /// reOpenDevNull): a descriptor of a host mount inside the container is one CRIU cannot
+    /// dump ("Can't lookup mount … path=/dev/null"), and the host's device node is not the
+    /// container's to hold. Run after pivot_root; a container without /dev/null keeps its stdio.
+    public static func reopenDevNull() throws(ApusError) {
+        let null = Glibc.open("/dev/null", O_RDWR | O_CLOEXEC)
+        if null < 0 { return }
+        defer { close(null) }
+        var own = stat()
+        guard fstat(null, &own) == 0, (own.st_mode & S_IFMT) == S_IFCHR else { return }
+        for fd: Int32 in 0...2 {
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, st.st_rdev == own.st_rdev else { continue }
+            try sys("reopen /dev/null as fd \(fd)") { apus_dup3(null, fd, 0) }
+        }
+    }
+
     /// `root.readonly` and the final propagation of the new root.
     public static func finishRoot(_ spec: Spec) throws(ApusError) {
         if spec.root?.readonly == true {

@@ -12,6 +12,8 @@ struct GlobalOptions {
     var logFormat: Logger.Format = .text
     var debug = false
     var rootless: Privilege.Rootless = .auto
+    /// `--criu PATH`; nil: criu on $PATH.
+    var criu: String? = nil
 
     /// Set once by `main` before any command runs; read by the commands.
     nonisolated(unsafe) static var current = GlobalOptions()
@@ -68,6 +70,7 @@ struct GlobalOptions {
                     throw ValidationError("invalid --rootless value \"\(text)\": use true, false or auto")
                 }
                 options.rootless = choice
+            case Flags.criu: options.criu = text
             // Accepted for runc compatibility; apus manages cgroupfs paths itself.
             default: break
             }
@@ -89,7 +92,7 @@ struct Apus: ParsableCommand {
             StateCommand.self,
             KillCommand.self, DeleteCommand.self, ListCommand.self, UpdateCommand.self, PauseCommand.self,
             ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self, FeaturesCommand.self,
-            InfoCommand.self,
+            InfoCommand.self, CheckpointCommand.self, RestoreCommand.self,
         ]
     )
 

@@ -8,6 +8,6 @@ struct FeaturesCommand: ParsableCommand {
         discussion: "The same document as runc features; see the runtime-spec's features.md.")
 
     func run() throws {
-        printOut(Features.document.text() + "\n")
+        printOut(Features.document(criu: GlobalOptions.current.criu).text() + "\n")
     }
 }

@@ -46,7 +46,7 @@ enum Flags {
     static let rootless = FlagSpec("rootless", value: true, help: "true|false|auto\tcgroups best effort (see below)")
     static let systemdCgroup = FlagSpec("systemd-cgroup", value: false, help: "\tmanage cgroups through systemd")
     static let noSubreaper = FlagSpec("no-subreaper", value: false, help: "\taccepted for runc compatibility")
-    static let criu = FlagSpec("criu", value: true, help: "PATH\tthe criu binary")
+    static let criu = FlagSpec("criu", value: true, help: "PATH\tthe criu binary (default: criu on $PATH)")
     static let version = FlagSpec("version", value: false)
 
     // create and run
@@ -103,11 +103,41 @@ enum Flags {
     static let l3CacheSchema = FlagSpec("l3-cache-schema", value: true)
     static let memBwSchema = FlagSpec("mem-bw-schema", value: true)
 
+    // checkpoint and restore (runc's)
+    static let imagePath = FlagSpec("image-path", value: true)
+    static let workPath = FlagSpec("work-path", value: true)
+    static let parentPath = FlagSpec("parent-path", value: true)
+    static let leaveRunning = FlagSpec("leave-running", value: false)
+    static let tcpEstablished = FlagSpec("tcp-established", value: false)
+    static let tcpSkipInFlight = FlagSpec("tcp-skip-in-flight", value: false)
+    static let linkRemap = FlagSpec("link-remap", value: false)
+    static let extUnixSk = FlagSpec("ext-unix-sk", value: false)
+    static let shellJob = FlagSpec("shell-job", value: false)
+    static let fileLocks = FlagSpec("file-locks", value: false)
+    static let preDump = FlagSpec("pre-dump", value: false)
+    static let manageCgroupsMode = FlagSpec("manage-cgroups-mode", value: true)
+    static let emptyNs = FlagSpec("empty-ns", value: true)
+    static let autoDedup = FlagSpec("auto-dedup", value: false)
+    static let lazyPages = FlagSpec("lazy-pages", value: false)
+    static let statusFd = FlagSpec("status-fd", value: true)
+    static let pageServer = FlagSpec("page-server", value: true)
+    static let restoreNoSubreaper = FlagSpec("no-subreaper", value: false)
+    static let lsmProfile = FlagSpec("lsm-profile", value: true)
+    static let lsmMountContext = FlagSpec("lsm-mount-context", value: true)
+
     static let global = [root, log, logFormat, debug, rootless, systemdCgroup, noSubreaper, criu]
     static let create = [bundle, pidFile, consoleSocket, pidfdSocket, noPivot, noNewKeyring, preserveFds]
     static let exec = [
         process, tty, consoleSocket, pidfdSocket, detach, pidFile, cwd, env, user, additionalGids, cap, noNewPrivs,
         processLabel, apparmor, preserveFds, ignorePaused, cgroup,
+    ]
+    static let checkpoint = [
+        imagePath, workPath, parentPath, leaveRunning, tcpEstablished, tcpSkipInFlight, linkRemap, extUnixSk, shellJob,
+        fileLocks, preDump, manageCgroupsMode, emptyNs, autoDedup, lazyPages, statusFd, pageServer,
+    ]
+    static let restore = [
+        imagePath, workPath, bundle, detach, pidFile, consoleSocket, restoreNoSubreaper, noPivot, tcpEstablished,
+        extUnixSk, shellJob, fileLocks, manageCgroupsMode, emptyNs, autoDedup, lsmProfile, lsmMountContext,
     ]
     static let update = [
         resources, blkioWeight, cpuPeriod, cpuQuota, cpuBurst, cpuShares, cpuRtPeriod, cpuRtRuntime, cpusetCpus,
@@ -148,6 +178,8 @@ enum Flags {
         case "update": return update
         case "events": return [interval, stats]
         case "ps", "info": return [format]
+        case "checkpoint": return checkpoint
+        case "restore": return restore
         default: return nil
         }
     }

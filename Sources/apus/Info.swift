@@ -18,7 +18,7 @@ struct InfoCommand: ParsableCommand {
     @Option(name: Flags.format.names, help: "Output format.") var format: Format = .text
 
     func run() throws {
-        let report = InfoReport.probe()
+        let report = InfoReport.probe(criu: GlobalOptions.current.criu)
         printOut(format == .json ? report.json.text() + "\n" : report.text)
     }
 }

@@ -63,8 +63,8 @@ struct FeaturesTests {
                 "ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux", "annotations",
                 "potentiallyUnsafeConfigAnnotations",
             ])
-        // apus interprets no annotation of config.json, so none is potentially unsafe.
-        #expect((try features())["potentiallyUnsafeConfigAnnotations"] as? [String] == [])
+        // The one annotation of config.json apus acts on: checkpoint/restore's criu config file.
+        #expect((try features())["potentiallyUnsafeConfigAnnotations"] as? [String] == ["org.criu.config"])
         let f = try features()
         let linux = try #require(f["linux"] as? [String: Any])
         #expect(

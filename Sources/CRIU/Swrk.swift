@@ -1,0 +1,138 @@
+import ApusLinux
+import Glibc
+
+/// A notification CRIU waits on during a dump or restore (`notify_scripts`): its name
+/// (`pre-dump`, `post-dump`, `setup-namespaces`, `post-restore`, `orphan-pts-master`…),
+/// the pid it concerns, and the descriptor that came with it (the pty master of
+/// `orphan-pts-master`), owned by the handler.
+public struct Notification: Sendable {
+    public var script: String
+    public var pid: Int32
+    public var fd: Int32?
+}
+
+/// One `criu swrk 3` child, spoken to over a SOCK_SEQPACKET socket pair as runc does:
+/// one request, notifications answered, one reply. criu opens the descriptors a request
+/// names (images_dir_fd, work_dir_fd, status_fd) through /proc/<our pid>/fd, so they stay
+/// ours; the ones it must inherit (inherit_fd) are given to it at spawn.
+public final class Swrk {
+    public let pid: Int32
+    private var socket: Int32
+    private var reaped = false
+
+    /// Starts `criu swrk 3`. `inherit` descriptors become criu's 4, 5, … (in order), for
+    /// inherit_fd; criu's stdio is ours, or /dev/null when `quiet` (a probe, whose
+    /// complaints, printed before criu opens its log, are the reply's to give).
+    public init(criu: String, inherit: [Int32] = [], quiet: Bool = false) throws(ApusError) {
+        var pair: [Int32] = [-1, -1]
+        let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &pair) == 0 else {
+            throw ApusError("create the socket pair for criu", errno: errno)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // dup2 onto another number clears close-on-exec; onto the same number it would not.
+        posix_spawn_file_actions_adddup2(&actions, pair[1], 3)
+        if quiet {
+            for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        }
+        for (index, fd) in inherit.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(4 + index)) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let words: [String] = [criu, "swrk", "3"]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, criu, &actions, &attributes, argv, environ)
+        close(pair[1])
+        guard spawned == 0 else {
+            close(pair[0])
+            throw ApusError("start", object: criu, errno: spawned)
+        }
+        pid = child
+        socket = pair[0]
+    }
+
+    deinit { _ = finish() }
+
+    /// Sends `request`, answers every notification with `notify` (a thrown error answers it
+    /// with failure, which makes criu give up, and is rethrown once criu has replied), and
+    /// returns criu's reply.
+    public func call(_ request: Request, notify: (Notification) throws -> Void = { _ in }) throws -> Response {
+        try send(request.encoded)
+        var failure: (any Error)? = nil
+        while true {
+            let (bytes, fd) = try receive()
+            let response: Response
+            do {
+                response = try Response(decoding: bytes)
+            } catch {
+                if let fd { close(fd) }
+                throw ApusError("decode criu's reply", detail: error.description)
+            }
+            guard response.type == RequestType.notify.rawValue else {
+                if let fd { close(fd) }
+                if let failure { throw failure }
+                return response
+            }
+            var succeeded = true
+            if failure == nil {
+                do {
+                    try notify(Notification(script: response.notifyScript ?? "", pid: response.notifyPid ?? 0, fd: fd))
+                } catch {
+                    failure = error
+                    succeeded = false
+                }
+            } else if let fd {
+                close(fd)
+            }
+            var answer = Request(type: .notify)
+            answer.notifySuccess = succeeded
+            try send(answer.encoded)
+        }
+    }
+
+    private func send(_ bytes: [UInt8]) throws(ApusError) {
+        let sent = retryingEINTR { Glibc.send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) }
+        if sent < 0 { throw ApusError("send a request to criu", errno: errno) }
+    }
+
+    private func receive() throws(ApusError) -> (bytes: [UInt8], fd: Int32?) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var fd: Int32 = -1
+        let n = buffer.withUnsafeMutableBufferPointer { DescriptorPassing.receive(socket, into: $0, descriptor: &fd) }
+        if n < 0 { throw ApusError("read criu's reply", errno: errno) }
+        if n == 0 {
+            let status = finish()
+            throw ApusError("criu exited without a reply", detail: status.map(Self.describe) ?? "unknown status")
+        }
+        return (Array(buffer[..<n]), fd >= 0 ? fd : nil)
+    }
+
+    /// Closes the socket (criu exits on its EOF) and reaps criu; its wait status, or nil
+    /// when it was reaped before.
+    @discardableResult
+    public func finish() -> Int32? {
+        if socket >= 0 {
+            close(socket)
+            socket = -1
+        }
+        guard !reaped else { return nil }
+        reaped = true
+        var status: Int32 = 0
+        return retryingEINTR({ waitpid(pid, &status, 0) }) == pid ? status : nil
+    }
+
+    static func describe(_ status: Int32) -> String {
+        status & 0x7f == 0 ? "exit status \((status >> 8) & 0xff)" : "killed by signal \(status & 0x7f)"
+    }
+}
