@@ -12,6 +12,7 @@ struct GlobalOptions {
     var logFormat: Logger.Format = .text
     var debug = false
     var rootless: Privilege.Rootless = .auto
+    var systemdCgroup = false
 
     /// Set once by `main` before any command runs; read by the commands.
     nonisolated(unsafe) static var current = GlobalOptions()
@@ -22,7 +23,9 @@ struct GlobalOptions {
     /// XDG_RUNTIME_DIR fails the command before it touches anything.
     func runtime() throws(ApusError) -> Runtime {
         let privilege = Privilege.current(rootless: rootless)
-        return Runtime(store: try privilege.stateRoot(explicit: root), log: logger, privilege: privilege)
+        var runtime = Runtime(store: try privilege.stateRoot(explicit: root), log: logger, privilege: privilege)
+        runtime.systemdCgroup = systemdCgroup
+        return runtime
     }
 
     /// `validate` reads no state: its runtime needs no state root.
@@ -68,7 +71,7 @@ struct GlobalOptions {
                     throw ValidationError("invalid --rootless value \"\(text)\": use true, false or auto")
                 }
                 options.rootless = choice
-            // Accepted for runc compatibility; apus manages cgroupfs paths itself.
+            case Flags.systemdCgroup: options.systemdCgroup = true
             default: break
             }
             index += 1
