@@ -6,7 +6,26 @@ import OCI
 /// for programs (JSON with the same facts and hints).
 public struct InfoReport {
     /// The facts of this host, for the calling user.
-    public static func probe() -> InfoReport { InfoReport(HostFacts.probe(), euid: geteuid()) }
+    public static func probe() -> InfoReport {
+        InfoReport(HostFacts.probe(), euid: geteuid(), systemd: SystemdReach.probe(rootless: geteuid() != 0))
+    }
+
+    /// Whether `--systemd-cgroup` can work: the bus tried and, when systemd is not there, why.
+    struct SystemdReach {
+        var bus: String
+        var failure: String?
+
+        /// Connects (and says Hello) once, as `create --systemd-cgroup` would.
+        static func probe(rootless: Bool) -> SystemdReach {
+            let bus = SystemdBus.choose(rootless: rootless)
+            do {
+                try bus.connect().close()
+                return SystemdReach(bus: bus.name, failure: nil)
+            } catch {
+                return SystemdReach(bus: bus.name, failure: error.detail ?? String(describing: error))
+            }
+        }
+    }
 
     struct Row {
         var key: String
@@ -22,10 +41,22 @@ public struct InfoReport {
     let facts: HostFacts
     let sections: [Section]
 
-    init(_ facts: HostFacts, euid: uid_t) {
+    let systemd: SystemdReach?
+
+    init(_ facts: HostFacts, euid: uid_t, systemd: SystemdReach? = nil) {
         self.facts = facts
+        self.systemd = systemd
+        var cgroups = Self.cgroups(facts)
+        if let systemd {
+            cgroups.rows.append(
+                Row(
+                    key: "systemd driver",
+                    value: systemd.failure == nil
+                        ? "systemd reachable on \(systemd.bus)" : "systemd not reachable on \(systemd.bus)",
+                    hints: systemd.failure.map { ["--systemd-cgroup fails: \($0)"] } ?? []))
+        }
         sections = [
-            Self.kernel(facts), Self.cgroups(facts), Self.resources(facts), Self.namespaces(facts, euid: euid),
+            Self.kernel(facts), cgroups, Self.resources(facts), Self.namespaces(facts, euid: euid),
             Self.seccomp(facts), Self.securityModules(facts), Self.facilities(facts),
         ]
     }
@@ -245,10 +276,18 @@ public struct InfoReport {
 
     public var json: JSON {
         .object([
-            ("kernel", kernelJSON), ("cgroup", cgroupJSON),
+            ("kernel", kernelJSON), ("cgroup", cgroupJSON), ("systemd", systemdJSON),
             ("namespaces", .object(facts.namespaces.map { ($0.kind.rawValue, JSON.bool($0.available)) })),
             ("userNamespaces", userNamespacesJSON), ("seccomp", seccompJSON), ("lsm", lsmJSON),
             ("facilities", facilitiesJSON), ("hints", .strings(hints)),
+        ])
+    }
+
+    var systemdJSON: JSON {
+        guard let systemd else { return .null }
+        return .object([
+            ("reachable", .bool(systemd.failure == nil)), ("bus", .string(systemd.bus)),
+            ("error", .optional(systemd.failure)),
         ])
     }
 

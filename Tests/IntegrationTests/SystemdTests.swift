@@ -57,3 +57,22 @@ struct SystemdTests {
         #expect(HostSnapshot.take(mentioning: slice).cgroups.isEmpty)
     }
 }
+
+@Suite("apus info: the systemd driver's reachability", .integration)
+struct SystemdInfoTests {
+    @Test("info names the bus tried and says --systemd-cgroup fails without systemd")
+    func infoSaysUnreachable() throws {
+        if SystemdTests.systemdBooted { try Test.cancel("systemd is PID 1 here: the refusal is for hosts without it") }
+        let text = try apus("info")
+        #expect(text.status == 0, "\(text.all)")
+        #expect(
+            text.stdout.contains("systemd not reachable on the system bus at unix:path=/run/dbus/system_bus_socket"),
+            "\(text.stdout)")
+        #expect(text.stdout.contains("--systemd-cgroup fails: /run/systemd/system does not exist"), "\(text.stdout)")
+        let json = try apus("info", "--format", "json")
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let systemd = object?["systemd"] as? [String: Any]
+        #expect(systemd?["reachable"] as? Bool == false, "\(json.stdout)")
+        #expect((systemd?["bus"] as? String)?.contains("/run/dbus/system_bus_socket") == true)
+    }
+}
