@@ -147,6 +147,13 @@ public final class DBusConnection {
         }
     }
 
+    /// The next message of any kind (queued signals first): what a service answering calls
+    /// reads.
+    public func receive(timeoutMilliseconds: Int32, what: String) throws(DBusError) -> DBusMessage {
+        if !queued.isEmpty { return queued.removeFirst() }
+        return try receive(deadline: Self.now() + Int64(timeoutMilliseconds), what: what)
+    }
+
     /// The next whole message.
     func receive(deadline: Int64, what: String) throws(DBusError) -> DBusMessage {
         while buffer.count < 16 { try fill(deadline: deadline, what: what) }
