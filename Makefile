@@ -57,19 +57,31 @@ test-cgroup2: deps build
 	$(SWIFT) build --build-tests
 	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
-# libFuzzer on config.json decoding + validation (Fuzz/), seeded with Fuzz/corpus (the
-# spec-fixtures configs); `make test` runs it for FUZZ_SECONDS. A crash leaves the input
-# in .build/fuzz/crash-*: replay with `.build/fuzz/config-fuzz FILE`.
+# libFuzzer, two targets sharing FUZZ_SECONDS (two thirds, one third): config.json decoding
+# + validation (Fuzz/ConfigFuzz.swift, seeded with Fuzz/corpus, the spec-fixtures configs)
+# and the D-Bus reply parser of the systemd driver (Fuzz/DBusReplyFuzz.swift, seeded with
+# Fuzz/dbus-corpus, the reference messages of Tests/ApusDBusTests). A crash leaves the input
+# in .build/fuzz/crash-* (config) or .build/fuzz/dbus-crash-*: replay it with the target
+# binary and the FILE.
 FUZZ_SECONDS ?= 60
+FUZZ_CONFIG_SECONDS = $$(( $(FUZZ_SECONDS) * 2 / 3 ))
+FUZZ_DBUS_SECONDS = $$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) * 2 / 3 ))
 fuzz:
-	mkdir -p .build/fuzz/corpus
+	mkdir -p .build/fuzz/corpus .build/fuzz/dbus-corpus
 	swiftc -sanitize=fuzzer,address -parse-as-library -module-name OCI -O \
 	  Sources/OCI/*.swift Fuzz/ConfigFuzz.swift -o .build/fuzz/config-fuzz
-	@echo "fuzzing config.json decoding for $(FUZZ_SECONDS) s (log: .build/fuzz/fuzz.log)"
-	@if .build/fuzz/config-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
+	swiftc -sanitize=fuzzer,address -parse-as-library -module-name ApusDBus -O \
+	  Sources/ApusDBus/*.swift Fuzz/DBusReplyFuzz.swift -o .build/fuzz/dbus-fuzz
+	@echo "fuzzing config.json decoding for $(FUZZ_CONFIG_SECONDS) s (log: .build/fuzz/fuzz.log)"
+	@if .build/fuzz/config-fuzz -max_total_time=$(FUZZ_CONFIG_SECONDS) -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
 	  -dict=Fuzz/json.dict -artifact_prefix=.build/fuzz/ -print_final_stats=1 .build/fuzz/corpus Fuzz/corpus \
 	  > .build/fuzz/fuzz.log 2>&1; then grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' .build/fuzz/fuzz.log; \
 	else tail -60 .build/fuzz/fuzz.log; ls .build/fuzz/crash-* .build/fuzz/timeout-* .build/fuzz/oom-* 2>/dev/null; exit 1; fi
+	@echo "fuzzing the D-Bus reply parser for $(FUZZ_DBUS_SECONDS) s (log: .build/fuzz/dbus-fuzz.log)"
+	@if .build/fuzz/dbus-fuzz -max_total_time=$(FUZZ_DBUS_SECONDS) -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
+	  -artifact_prefix=.build/fuzz/dbus- -print_final_stats=1 .build/fuzz/dbus-corpus Fuzz/dbus-corpus \
+	  > .build/fuzz/dbus-fuzz.log 2>&1; then grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' .build/fuzz/dbus-fuzz.log; \
+	else tail -60 .build/fuzz/dbus-fuzz.log; ls .build/fuzz/dbus-crash-* .build/fuzz/dbus-timeout-* .build/fuzz/dbus-oom-* 2>/dev/null; exit 1; fi
 
 # No root, no containers, no cgroups: decoding, validation, cgroup value conversions,
 # seccomp translation, state files.

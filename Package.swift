@@ -23,7 +23,9 @@ let package = Package(
             linkerSettings: staticSeccomp
         ),
         .target(name: "OCI"),
-        .target(name: "ApusLinux", dependencies: ["CApus", "OCI"]),
+        // The D-Bus wire protocol (systemd cgroup driver): no libsystemd, no Foundation.
+        .target(name: "ApusDBus"),
+        .target(name: "ApusLinux", dependencies: ["CApus", "OCI", "ApusDBus"]),
         // CRIU's RPC (criu swrk over a socket pair, hand-encoded protobuf): usable on its own.
         .target(name: "CRIU", dependencies: ["ApusLinux"]),
         .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CRIU"]),
@@ -35,6 +37,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        // Marshalling against known bytes; a private dbus-daemon when one is installed.
+        .testTarget(name: "ApusDBusTests", dependencies: ["ApusDBus"], exclude: ["reference.py"]),
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore", "ApusLinux", "OCI"]),
         // The order rules of the setup, through the ProcessKernel seam with a recording fake; no root.
         .testTarget(name: "ApusLinuxTests", dependencies: ["ApusLinux", "OCI"]),

@@ -42,6 +42,8 @@ public struct Runtime {
     public var log: Logger
     /// Who this runtime is: not root, rootless for cgroups (see `Privilege`).
     public var privilege: Privilege
+    /// The global `--systemd-cgroup`: systemd makes the container's cgroup (a transient unit).
+    public var systemdCgroup = false
 
     public init(store: StateStore, log: Logger, privilege: Privilege) {
         self.store = store
@@ -87,6 +89,11 @@ public struct Runtime {
             // create accepts it (config.md: REQUIRED only for start); run starts at once.
             throw ApusError("config.json .process: missing: run starts the container, which needs a process")
         }
+        // Before anything exists: without systemd, --systemd-cgroup is an error, never a
+        // silent cgroupfs layout (runc: "systemd not running on this host").
+        let systemdBus =
+            systemdCgroup ? try SystemdBus.choose(rootless: privilege.rootlessCgroups).connect() : nil
+        defer { systemdBus?.close() }
         let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
         try RuntimeBinary.protect(
             bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)

@@ -7,7 +7,26 @@ import OCI
 public struct InfoReport {
     /// The facts of this host, for the calling user.
     public static func probe(criu: String? = nil) -> InfoReport {
-        InfoReport(HostFacts.probe(), euid: geteuid(), checkpoint: CheckpointSupport.probe(criu: criu, thorough: true))
+        InfoReport(
+            HostFacts.probe(), euid: geteuid(), systemd: SystemdReach.probe(rootless: geteuid() != 0),
+            checkpoint: CheckpointSupport.probe(criu: criu, thorough: true))
+    }
+
+    /// Whether `--systemd-cgroup` can work: the bus tried and, when systemd is not there, why.
+    struct SystemdReach {
+        var bus: String
+        var failure: String?
+
+        /// Connects (and says Hello) once, as `create --systemd-cgroup` would.
+        static func probe(rootless: Bool) -> SystemdReach {
+            let bus = SystemdBus.choose(rootless: rootless)
+            do {
+                try bus.connect().close()
+                return SystemdReach(bus: bus.name, failure: nil)
+            } catch {
+                return SystemdReach(bus: bus.name, failure: error.detail ?? String(describing: error))
+            }
+        }
     }
 
     struct Row {
@@ -24,14 +43,25 @@ public struct InfoReport {
     let facts: HostFacts
     let sections: [Section]
 
+    let systemd: SystemdReach?
     let checkpoint: CheckpointSupport?
 
-    init(_ facts: HostFacts, euid: uid_t, checkpoint: CheckpointSupport? = nil) {
+    init(_ facts: HostFacts, euid: uid_t, systemd: SystemdReach? = nil, checkpoint: CheckpointSupport? = nil) {
         self.facts = facts
+        self.systemd = systemd
         self.checkpoint = checkpoint
+        var cgroups = Self.cgroups(facts)
+        if let systemd {
+            cgroups.rows.append(
+                Row(
+                    key: "systemd driver",
+                    value: systemd.failure == nil
+                        ? "systemd reachable on \(systemd.bus)" : "systemd not reachable on \(systemd.bus)",
+                    hints: systemd.failure.map { ["--systemd-cgroup fails: \($0)"] } ?? []))
+        }
         sections =
             [
-                Self.kernel(facts), Self.cgroups(facts), Self.resources(facts), Self.namespaces(facts, euid: euid),
+                Self.kernel(facts), cgroups, Self.resources(facts), Self.namespaces(facts, euid: euid),
                 Self.seccomp(facts), Self.securityModules(facts), Self.facilities(facts),
             ] + (checkpoint.map { [Self.checkpointSection($0)] } ?? [])
     }
@@ -261,7 +291,7 @@ public struct InfoReport {
 
     public var json: JSON {
         .object([
-            ("kernel", kernelJSON), ("cgroup", cgroupJSON),
+            ("kernel", kernelJSON), ("cgroup", cgroupJSON), ("systemd", systemdJSON),
             ("namespaces", .object(facts.namespaces.map { ($0.kind.rawValue, JSON.bool($0.available)) })),
             ("userNamespaces", userNamespacesJSON), ("seccomp", seccompJSON), ("lsm", lsmJSON),
             ("facilities", facilitiesJSON), ("checkpoint", checkpointJSON), ("hints", .strings(hints)),
@@ -274,6 +304,14 @@ public struct InfoReport {
             ("available", .bool(checkpoint.available)), ("criu", .optional(checkpoint.criu)),
             ("version", .optional(checkpoint.version)), ("preDump", checkpoint.preDump.map { .bool($0) } ?? .null),
             ("summary", .string(checkpoint.summary)),
+        ])
+    }
+
+    var systemdJSON: JSON {
+        guard let systemd else { return .null }
+        return .object([
+            ("reachable", .bool(systemd.failure == nil)), ("bus", .string(systemd.bus)),
+            ("error", .optional(systemd.failure)),
         ])
     }
 

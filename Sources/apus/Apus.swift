@@ -14,6 +14,7 @@ struct GlobalOptions {
     var rootless: Privilege.Rootless = .auto
     /// `--criu PATH`; nil: criu on $PATH.
     var criu: String? = nil
+    var systemdCgroup = false
 
     /// Set once by `main` before any command runs; read by the commands.
     nonisolated(unsafe) static var current = GlobalOptions()
@@ -24,7 +25,9 @@ struct GlobalOptions {
     /// XDG_RUNTIME_DIR fails the command before it touches anything.
     func runtime() throws(ApusError) -> Runtime {
         let privilege = Privilege.current(rootless: rootless)
-        return Runtime(store: try privilege.stateRoot(explicit: root), log: logger, privilege: privilege)
+        var runtime = Runtime(store: try privilege.stateRoot(explicit: root), log: logger, privilege: privilege)
+        runtime.systemdCgroup = systemdCgroup
+        return runtime
     }
 
     /// `validate` reads no state: its runtime needs no state root.
@@ -71,7 +74,7 @@ struct GlobalOptions {
                 }
                 options.rootless = choice
             case Flags.criu: options.criu = text
-            // Accepted for runc compatibility; apus manages cgroupfs paths itself.
+            case Flags.systemdCgroup: options.systemdCgroup = true
             default: break
             }
             index += 1
