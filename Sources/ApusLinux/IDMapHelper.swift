@@ -20,35 +20,19 @@ public enum IDMapHelper {
         _ helper: String, pid: Int32, mappings: [(containerID: UInt32, hostID: UInt32, size: UInt32)],
         step: String, field: String
     ) throws(ApusError) {
-        var argv = [helper, String(pid)]
-        for map in mappings { argv += [String(map.containerID), String(map.hostID), String(map.size)] }
+        var arguments = [String(pid)]
+        for map in mappings { arguments += [String(map.containerID), String(map.hostID), String(map.size)] }
         var errPipe: [Int32] = [-1, -1]
         guard pipe(&errPipe) == 0 else { throw ApusError(step, errno: errno, field: field) }
         defer { close(errPipe[0]) }
         _ = fcntl(errPipe[0], F_SETFD, FD_CLOEXEC)
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        posix_spawn_file_actions_addclose(&actions, errPipe[1])
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var child: pid_t = 0
-        let spawned = posix_spawn(&child, helper, &actions, &attributes, cArgs, environ)
+        let (child, spawned) = HelperSpawn.spawn(
+            helper, arguments: arguments,
+            steps: [
+                .open(fd: 0, path: "/dev/null", flags: O_RDONLY), .open(fd: 1, path: "/dev/null", flags: O_WRONLY),
+                .dup2(from: errPipe[1], to: 2), .close(errPipe[1]),
+            ])
         close(errPipe[1])
         guard spawned == 0 else { throw ApusError(step, object: helper, errno: spawned, field: field) }
 

@@ -29,30 +29,11 @@ public final class Swrk {
         guard socketpair(AF_UNIX, type, 0, &pair) == 0 else {
             throw ApusError("create the socket pair for criu", errno: errno)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // dup2 onto another number clears close-on-exec; onto the same number it would not.
-        posix_spawn_file_actions_adddup2(&actions, pair[1], 3)
-        if quiet {
-            for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        }
-        for (index, fd) in inherit.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, Int32(4 + index)) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let words: [String] = [criu, "swrk", "3"]
-        let argv = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: pid_t = 0
-        let spawned = posix_spawn(&child, criu, &actions, &attributes, argv, environ)
+        // criu's 3 is the socket; dup2 onto another number clears close-on-exec.
+        var steps: [HelperSpawn.Step] = [.dup2(from: pair[1], to: 3)]
+        if quiet { steps += (0...2).map { .open(fd: $0, path: "/dev/null", flags: O_RDWR) } }
+        steps += inherit.enumerated().map { .dup2(from: $1, to: Int32(4 + $0)) }
+        let (child, spawned) = HelperSpawn.spawn(criu, arguments: ["swrk", "3"], steps: steps)
         close(pair[1])
         guard spawned == 0 else {
             close(pair[0])
