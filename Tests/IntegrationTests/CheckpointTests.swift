@@ -326,6 +326,22 @@ func tempDirectory(_ prefix: String) -> String {
             environment: ["PATH": "/nonexistent"])
         #expect(emptyPath.status == 1)
         #expect(emptyPath.stderr.contains("no criu on $PATH"), "\(emptyPath.stderr)")
+        // A criu that answers VERSION with 3.10 (older than apus needs): a python stand-in
+        // speaking criu's RPC on fd 3 (criu_resp: type VERSION, success, criu_version 3.10).
+        let oldCriu = images + "-old-criu"
+        try """
+        #!/usr/bin/python3
+        import socket, sys
+        s = socket.socket(fileno=int(sys.argv[2]))
+        s.recv(4096)
+        s.send(bytes([0x08, 0x0a, 0x10, 0x01, 0x52, 0x04, 0x08, 0x03, 0x10, 0x0a]))
+        """.write(toFile: oldCriu, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: oldCriu) }
+        chmod(oldCriu, 0o755)
+        let tooOld = try apus("--criu", oldCriu, "checkpoint", "--image-path", images, id)
+        #expect(tooOld.status == 1)
+        #expect(tooOld.stderr.contains("is criu 3.10") && tooOld.stderr.contains("3.11 or later"), "\(tooOld.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: images), "nothing written")
         let preDump = try apusCRIU("checkpoint", "--pre-dump", "--image-path", images, id)
         #expect(preDump.status == 1)
         #expect(preDump.stderr.contains("CONFIG_MEM_SOFT_DIRTY"), "\(preDump.stderr)")
