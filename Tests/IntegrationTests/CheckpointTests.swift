@@ -19,6 +19,11 @@ enum CRIUEnv {
         return nil
     }()
 
+    /// Set by the cgroup2 VM: there criu 4.2 cannot dump a new network namespace's links on
+    /// the VM's 6.1 kernel (netlink EINVAL; runc 1.5.1 fails the same way), so the
+    /// containers stay in the VM's own network namespace.
+    static let hostNetworkNamespace = ProcessInfo.processInfo.environment["APUS_CR_HOST_NETNS"] == "1"
+
     static func require() throws -> String {
         if let reason = skipReason { try Test.cancel(Comment(rawValue: reason)) }
         return path ?? ""
@@ -61,6 +66,7 @@ func countingBundle(terminal: Bool = false, extra: String = "") throws -> TestBu
     let bundle = try TestBundle {
         $0.root?.readonly = false
         $0.process?.terminal = terminal
+        if CRIUEnv.hostNetworkNamespace { $0.linux?.namespaces?.removeAll { $0.type == .network } }
     }
     try bundle.command("sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; \(extra) sleep 0.05; done")
     return bundle
@@ -232,6 +238,8 @@ func tempDirectory(_ prefix: String) -> String {
         bundle.spec.linux?.namespaces?.append(.init(type: .user))
         bundle.spec.linux?.uidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
         bundle.spec.linux?.gidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+        // sysfs needs a network namespace the user namespace owns (runc fails the same).
+        if CRIUEnv.hostNetworkNamespace { bundle.spec.mounts?.removeAll { $0.destination == "/sys" } }
         try bundle.save()
         _ = try sh("/bin/chown", ["-R", "100000:100000", bundle.rootfs])
         let id = uniqueID("cruser")
@@ -305,6 +313,55 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(waitUntil { count(bundle) > now + 2 }, "it still counts")
         let dumped = try apusCRIU("checkpoint", "--image-path", images, id)
         #expect(dumped.status == 0, "a later checkpoint works: \(dumped.all)")
+    }
+
+    @Test("images are runc's: a runc 1.5.1 checkpoint restores under apus, an apus checkpoint under runc")
+    func imagesCrossRuntimes() throws {
+        let criu = try CRIUEnv.require()
+        let runc = try Env.requireRunc()
+        let bundle = try countingBundle()
+        let runcRoot = tempDirectory("apus-cr-runc-root")
+        let fromRunc = tempDirectory("apus-cr-from-runc")
+        let fromApus = tempDirectory("apus-cr-from-apus")
+        let (first, second, third) = (uniqueID("crx-runc"), uniqueID("crx-apus"), uniqueID("crx-runc2"))
+        // runc 1.5.1 finds criu on $PATH only.
+        let path = (criu as NSString).deletingLastPathComponent + ":/usr/sbin:/usr/bin:/sbin:/bin"
+        func runcDetached(_ args: [String]) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: runc)
+            process.arguments = ["--root", runcRoot] + args
+            process.environment = ["PATH": path]
+            (process.standardInput, process.standardOutput) = (FileHandle.nullDevice, FileHandle.nullDevice)
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        defer {
+            for id in [first, third] { _ = try? sh(runc, ["--root", runcRoot, "delete", "--force", id]) }
+            _ = try? apus("delete", "--force", second)
+            for dir in [runcRoot, fromRunc, fromApus] { try? FileManager.default.removeItem(atPath: dir) }
+        }
+        #expect(try runcDetached(["run", "-d", "--bundle", bundle.path, first]) == 0)
+        #expect(waitUntil { count(bundle) >= 5 })
+        let runcDump = try sh(
+            runc, ["--root", runcRoot, "checkpoint", "--image-path", fromRunc, first], environment: ["PATH": path])
+        #expect(runcDump.status == 0, "runc checkpoint: \(runcDump.all)")
+        let stoppedByRunc = count(bundle)
+
+        #expect(try apusDetached(["restore", "-d", "--image-path", fromRunc, "--bundle", bundle.path, second]) == 0)
+        #expect(waitUntil { count(bundle) > stoppedByRunc + 3 }, "apus restored runc's images: it counts on")
+        #expect(count(bundle) < stoppedByRunc + 200, "from where runc stopped it")
+        #expect(try apus("state", second).stdout.contains("\"running\""))
+        let apusDump = try apusCRIU("checkpoint", "--image-path", fromApus, second)
+        #expect(apusDump.status == 0, "\(apusDump.all)")
+        let stoppedByApus = count(bundle)
+
+        #expect(try runcDetached(["restore", "-d", "--image-path", fromApus, "--bundle", bundle.path, third]) == 0)
+        #expect(waitUntil { count(bundle) > stoppedByApus + 3 }, "runc restored apus's images: it counts on")
+        #expect(count(bundle) < stoppedByApus + 200, "from where apus stopped it")
+        let state = try sh(runc, ["--root", runcRoot, "state", third])
+        #expect(state.stdout.contains("\"running\""), "\(state.all)")
     }
 
     @Test("bad input: each a clear error, exit 1, the container unchanged")

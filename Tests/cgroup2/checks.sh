@@ -199,10 +199,14 @@ else
 fi
 
 if [ -n "${APUS_TESTS:-}" ] && [ -x "$APUS_TESTS" ]; then
-    echo "--- integration tests (swift-testing, CgroupTests) ---"
+    echo "--- integration tests (swift-testing, CgroupTests and CheckpointTests) ---"
     cd "$APUS_REPO"
-    check "swift CgroupTests under pure v2" env APUS_BIN="$A" "$APUS_TESTS" --testing-library swift-testing \
-        --filter CgroupTests --event-stream-output-path /tmp/vm-events.jsonl --event-stream-version 0
+    # CheckpointTests: checkpoint/restore with criu on pure v2 (they skip, with the reason,
+    # where criu cannot check this kernel).
+    # APUS_CR_HOST_NETNS: see countingBundle in CheckpointTests.swift.
+    check "swift CgroupTests and CheckpointTests under pure v2" env APUS_BIN="$A" APUS_CR_HOST_NETNS=1 "$APUS_TESTS" \
+        --testing-library swift-testing --filter '\.(CgroupTests|CheckpointTests)/' \
+        --event-stream-output-path /tmp/vm-events.jsonl --event-stream-version 0
     # Skips and cancellations (a cancelled case of a parameterized test is not printed
     # otherwise) for scripts/test-summary.py on the host.
     grep -E '"(testSkipped|testCancelled|testCaseCancelled)"' /tmp/vm-events.jsonl 2>/dev/null | sed 's/^/APUS-EVENT /'

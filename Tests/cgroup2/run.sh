@@ -44,6 +44,17 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
     [ -f "$f" ] || { echo "cgroup2: module $m missing in $release" >&2; exit 2; }
     case "$f" in *.xz) xz -dc "$f" > "$work/initrd/modules/$(basename "$m").ko" ;; *) cp "$f" "$work/initrd/modules/" ;; esac
 done
+# What criu needs of the kernel (socket diagnostics, tun, veth, nf_tables), in load order:
+# loaded when the kernel has them as modules, so CheckpointTests can run in the VM.
+for m in crypto/crc32c_generic lib/libcrc32c net/netfilter/nfnetlink net/netfilter/nf_tables net/unix/unix_diag \
+    net/ipv4/inet_diag net/ipv4/tcp_diag net/ipv4/udp_diag net/netlink/netlink_diag net/packet/af_packet \
+    net/packet/af_packet_diag drivers/net/tun drivers/net/veth; do
+    f="$modules/$m.ko"
+    [ -f "$f" ] || f="$f.xz"
+    [ -f "$f" ] || continue
+    case "$f" in *.xz) xz -dc "$f" > "$work/initrd/modules/$(basename "$m").ko" ;; *) cp "$f" "$work/initrd/modules/" ;; esac
+    basename "$m" >> "$work/initrd/modules/extra.list"
+done
 (cd "$work/initrd" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initrd.gz")
 
 tests_arg=""
