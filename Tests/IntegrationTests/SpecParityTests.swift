@@ -543,6 +543,84 @@ struct UpdateBlockIOTests {
     }
 }
 
+/// Block I/O weights need BFQ (or the old CFQ) on the disk; without them the blkio controller
+/// has no weight files. `update` then fails naming the field, before it writes anything: the
+/// memory limit and cpu shares given with it stay as they were. runc 1.5.1 fails too, after
+/// writing them.
+@Suite("update: block I/O weights without the kernel's files", .integration)
+struct UpdateBlockIOWeightTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var name: String
+        /// The blockIO member of the `-r` file (nil: the --blkio-weight flag instead).
+        var blockIO: String?
+        var field: String
+        var description: String { name }
+    }
+
+    static func cases() -> [Case] {
+        let disk = UpdateBlockIOTests.disk() ?? (major: 8, minor: 0)
+        return [
+            Case(
+                name: "weightDevice",
+                blockIO: #"{"weightDevice":[{"major":\#(disk.major),"minor":\#(disk.minor),"weight":500}]}"#,
+                field: ".linux.resources.blockIO.weightDevice[0].weight"),
+            Case(name: "weight", blockIO: #"{"weight":500}"#, field: ".linux.resources.blockIO.weight"),
+            Case(name: "leafWeight", blockIO: #"{"leafWeight":500}"#, field: ".linux.resources.blockIO.leafWeight"),
+            Case(name: "--blkio-weight", blockIO: nil, field: ".linux.resources.blockIO.weight"),
+        ]
+    }
+
+    @Test("update fails naming the field and changes nothing; runc 1.5.1 fails too", arguments: cases())
+    func refusedUnchanged(_ c: Case) throws {
+        let root = "/sys/fs/cgroup/blkio"
+        guard FileManager.default.fileExists(atPath: root + "/blkio.throttle.read_bps_device") else {
+            try Test.cancel("no cgroup v1 blkio controller at \(root)")
+        }
+        for file in ["blkio.weight", "blkio.bfq.weight", "blkio.weight_device", "blkio.bfq.weight_device"]
+        where FileManager.default.fileExists(atPath: "\(root)/\(file)") {
+            try Test.cancel("this host's blkio has \(file): the error of a kernel without weights cannot be seen")
+        }
+        let container = try RunningContainer()
+        func values(_ pid: Int32) -> [String?] {
+            [
+                ResourceFilesTests.file(pid, "memory", "memory.limit_in_bytes"),
+                ResourceFilesTests.file(pid, "cpu", "cpu.shares"),
+            ]
+        }
+        let before = values(container.pid)
+        #expect(!before.contains(nil), "\(before)")
+        let file = container.bundle.path + "/resources.json"
+        var options: [String]
+        if let blockIO = c.blockIO {
+            let json = #"{"memory":{"limit":100000000},"cpu":{"shares":300},"blockIO":\#(blockIO)}"#
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+            options = ["-r", file]
+        } else {
+            options = ["--blkio-weight", "500", "--memory", "100000000", "--cpu-share", "300"]
+        }
+        let ours = try apusArgs(["update"] + options + [container.id])
+        #expect(ours.status == 1 && ours.stderr.contains(c.field), "\(ours.all)")
+        #expect(values(container.pid) == before, "update changed the cgroup before failing")
+        #expect(try decodeState(try apus("state", container.id).stdout)["status"] as? String == "running")
+        // The failed request is not recorded: a later update of the memory limit alone works.
+        try #"{"memory":{"limit":200000000}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let later = try apus("update", "-r", file, container.id)
+        #expect(later.status == 0, "\(later.all)")
+        let page = sysconf(Int32(_SC_PAGESIZE))
+        #expect(
+            ResourceFilesTests.file(container.pid, "memory", "memory.limit_in_bytes") == "\(200_000_000 / page * page)")
+
+        if let blockIO = c.blockIO {
+            let json = #"{"memory":{"limit":100000000},"cpu":{"shares":300},"blockIO":\#(blockIO)}"#
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        let runcContainer = try Both.RuncContainer(container.bundle)
+        let theirs = try sh(
+            runcContainer.runc, ["--root", runcContainer.root, "update"] + options + [runcContainer.id])
+        #expect(theirs.status == ours.status, "runc: \(theirs.all)")
+    }
+}
+
 /// linux.resources.devices: the v1 devices controller lists exceptions in the order they were
 /// written; apus writes runc's defaults first (sorted, as runc writes them), then the config's
 /// rules as config.json lists them. runc 1.5.1 writes one sorted list: the same set of lines.
