@@ -143,6 +143,34 @@ struct MemoryPolicyTests {
         #expect(ours.status == theirs.status && ours.stdout == theirs.stdout, "apus: \(ours.all)\nrunc: \(theirs.all)")
     }
 
+    /// The same seen with busybox alone: /proc/self/numa_maps shows, for a mapping without a
+    /// policy of its own, the policy of the task that opened it (mpol_to_str's spelling).
+    static let numaMapsCases: [Case] = [
+        Case(mode: "MPOL_BIND", nodes: "0", expect: "bind:0"),
+        Case(mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_STATIC_NODES"], expect: "bind=static:0"),
+        Case(mode: "MPOL_INTERLEAVE", nodes: "0", flags: ["MPOL_F_RELATIVE_NODES"], expect: "interleave=relative:0"),
+        Case(mode: "MPOL_WEIGHTED_INTERLEAVE", nodes: "0", expect: "weighted interleave:0"),
+        Case(mode: "MPOL_PREFERRED_MANY", nodes: "0", expect: "prefer (many):0"),
+        Case(mode: "MPOL_PREFERRED", nodes: "0", expect: "prefer:0"),
+        Case(mode: "MPOL_LOCAL", expect: "local"),
+        Case(mode: "MPOL_DEFAULT", expect: "default"),
+    ]
+
+    @Test("/proc/self/numa_maps in the container shows the policy, as under runc 1.5.1", arguments: numaMapsCases)
+    func numaMaps(_ c: Case) throws {
+        guard FileManager.default.fileExists(atPath: "/proc/self/numa_maps") else {
+            try Test.cancel("no /proc/self/numa_maps: the kernel is built without NUMA")
+        }
+        let bundle = try TestBundle {
+            $0.linux?.memoryPolicy = .init(mode: c.mode, nodes: c.nodes, flags: c.flags)
+        }
+        // The policy column of the first mapping: between the address and " file=".
+        try bundle.command("sh", "-c", "head -1 /proc/self/numa_maps | sed 's/^[0-9a-f]* //; s/ file=.*//'")
+        let (ours, theirs) = try Both.run(bundle)
+        #expect(ours.status == 0 && ours.stdout == c.expect + "\n", "\(ours.all)")
+        #expect(ours.status == theirs.status && ours.stdout == theirs.stdout, "apus: \(ours.all)\nrunc: \(theirs.all)")
+    }
+
     @Test("an exec'd process has the container's policy too, as under runc 1.5.1")
     func execInherits() throws {
         let container = try RunningContainer {
