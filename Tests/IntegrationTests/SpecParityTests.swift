@@ -765,3 +765,79 @@ struct ResourceFilesTests {
         #expect(value == "\(4 << 20)\n")
     }
 }
+
+/// process.consoleSize: the pty's window size, set before the process runs. Seen from inside
+/// with `stty size`, through a --console-socket receiver, under apus and under runc 1.5.1.
+@Suite("process.consoleSize", .integration)
+struct ConsoleSizeTests {
+    /// Starts a console-socket receiver at `socket`, runs `start` (which must start the
+    /// container with that socket), and returns what the pty printed until its process exited.
+    static func ptyOutput(socket: String, start: () throws -> Output) throws -> String {
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = [
+            "-c",
+            """
+            import socket, os, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+            print("listening", flush=True)
+            c, _ = s.accept()
+            msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+            out = b""
+            while True:
+                try:
+                    d = os.read(fds[0], 4096)
+                except OSError:
+                    break
+                if not d: break
+                out += d
+            sys.stdout.write(out.decode(errors="replace"))
+            """, socket,
+        ]
+        let pipe = Pipe()
+        receiver.standardOutput = pipe
+        try receiver.run()
+        defer { if receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) } }
+        let listening = readOutput(pipe.fileHandleForReading, until: "listening\n")
+        guard listening == "listening\n" else { throw TestFailure("receiver: \(listening)") }
+        let started = try start()
+        guard started.status == 0 else { throw TestFailure("start: \(started.all)") }
+        let text = readOutput(pipe.fileHandleForReading, until: "\n")
+        return text.replacingOccurrences(of: "\r", with: "")
+    }
+
+    @Test("stty size in the container shows consoleSize, as under runc 1.5.1")
+    func sttySize() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
+            try Test.cancel("python3 is missing: no console-socket receiver")
+        }
+        let bundle = try TestBundle {
+            $0.process?.terminal = true
+            $0.process?.consoleSize = .init(height: 33, width: 111)
+        }
+        try bundle.command("stty", "size")
+        let id = uniqueID("spec-tty")
+        defer { _ = try? apus("delete", "--force", id) }
+        let ours = try Self.ptyOutput(socket: bundle.path + "/apus.sock") {
+            try apus("run", "-d", "--console-socket", bundle.path + "/apus.sock", "--bundle", bundle.path, id)
+        }
+        #expect(ours == "33 111\n", "\(ours)")
+
+        let runc = try Env.requireRunc()
+        let root = Both.runcRoot()
+        let runcID = uniqueID("spec-tty-runc")
+        defer {
+            _ = try? sh(runc, ["--root", root, "delete", "--force", runcID])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let theirs = try Self.ptyOutput(socket: bundle.path + "/runc.sock") {
+            try sh(
+                runc,
+                [
+                    "--root", root, "run", "-d", "--console-socket", bundle.path + "/runc.sock", "--bundle",
+                    bundle.path, runcID,
+                ])
+        }
+        #expect(ours == theirs, "apus: \(ours) runc: \(theirs)")
+    }
+}
