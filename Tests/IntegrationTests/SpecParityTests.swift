@@ -841,3 +841,50 @@ struct ConsoleSizeTests {
         #expect(ours == theirs, "apus: \(ours) runc: \(theirs)")
     }
 }
+
+/// linux.resources fields that need a v1 knob this host has: realtime CPU and use_hierarchy.
+@Suite("cgroup v1 realtime CPU and memory hierarchy", .integration)
+struct CgroupV1KnobTests {
+    @Test("realtimeRuntime/realtimePeriod: cpu.rt_runtime_us and rt_period_us, as runc 1.5.1 writes them")
+    func realtime() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpu/cpu.rt_runtime_us") else {
+            try Test.cancel("no cpu.rt_runtime_us: cgroup v1 cpu without CONFIG_RT_GROUP_SCHED")
+        }
+        let container = try RunningContainer {
+            $0.linux?.resources?.cpu = .init(realtimeRuntime: 10_000, realtimePeriod: 200_000)
+        }
+        let ours = ["cpu.rt_runtime_us", "cpu.rt_period_us"].map { ResourceFilesTests.file(container.pid, "cpu", $0) }
+        #expect(ours == ["10000", "200000"], "\(ours)")
+        let runcContainer = try Both.RuncContainer(container.bundle)
+        let state = try sh(runcContainer.runc, ["--root", runcContainer.root, "state", runcContainer.id])
+        let runcPid = Int32(try decodeState(state.stdout)["pid"] as? Int ?? 0)
+        let theirs = ["cpu.rt_runtime_us", "cpu.rt_period_us"].map { ResourceFilesTests.file(runcPid, "cpu", $0) }
+        #expect(ours == theirs)
+    }
+
+    /// Linux 5.x+ keeps every v1 memory cgroup hierarchical: use_hierarchy reads 1 and refuses
+    /// 0. apus writes the field, so `true` holds and `false` fails create naming it; runc 1.5.1
+    /// ignores the field (a difference on purpose: an accepted field takes effect or is refused).
+    @Test("useHierarchy true reads 1; false fails create naming the field, nothing left (runc ignores it)")
+    func useHierarchy() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.use_hierarchy") else {
+            try Test.cancel("no cgroup v1 memory.use_hierarchy on this host")
+        }
+        let container = try RunningContainer { $0.linux?.resources?.memory = .init(useHierarchy: true) }
+        #expect(ResourceFilesTests.file(container.pid, "memory", "memory.use_hierarchy") == "1")
+
+        let bundle = try TestBundle { $0.linux?.resources?.memory = .init(useHierarchy: false) }
+        let id = uniqueID("spec")
+        let out = try apus("run", "--bundle", bundle.path, id)
+        if out.status == 0 {
+            // A kernel that still takes 0 (before 5.x): then it must read 0 inside.
+            try Test.cancel("this kernel accepts memory.use_hierarchy 0")
+        }
+        #expect(out.status == 1 && out.stderr.contains(".linux.resources.memory.useHierarchy"), "\(out.all)")
+        #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
+        #expect(processes(mentioning: id).isEmpty)
+        try bundle.command("true")
+        let (_, theirs) = try Both.run(bundle)
+        #expect(theirs.status == 0, "runc 1.5.1 no longer ignores useHierarchy: \(theirs.all)")
+    }
+}
