@@ -880,7 +880,9 @@ struct CgroupV1KnobTests {
             // A kernel that still takes 0 (before 5.x): then it must read 0 inside.
             try Test.cancel("this kernel accepts memory.use_hierarchy 0")
         }
-        #expect(out.status == 1 && out.stderr.contains(".linux.resources.memory.useHierarchy"), "\(out.all)")
+        #expect(
+            out.status == 1 && out.stderr.contains(".linux.resources.memory.useHierarchy")
+                && out.stderr.contains("always 1"), "\(out.all)")
         #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
         #expect(processes(mentioning: id).isEmpty)
         try bundle.command("true")

@@ -559,6 +559,9 @@ public struct CgroupManager: Sendable, Codable, Equatable {
             } else {
                 detail = "this kernel's \(write.controller) controller has no \(write.file)"
             }
+        } else if code == EINVAL, write.file == "memory.use_hierarchy" {
+            // Linux 5.11 deprecated the non-hierarchical mode: the file reads 1 and refuses 0.
+            detail = "this kernel keeps every memory cgroup hierarchical (use_hierarchy is always 1)"
         } else if code == EBUSY, write.file == "memory.limit_in_bytes" || write.file == "memory.max" {
             let usage = CgroupFS.readLine(dir + (write.version == .v1 ? "/memory.usage_in_bytes" : "/memory.current"))
             if let usage { detail = "the cgroup already uses \(usage) bytes" }
