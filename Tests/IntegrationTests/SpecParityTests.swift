@@ -425,6 +425,15 @@ struct SeccompGetcwdTests {
         let out = try apus("run", "--bundle", bundle.path, uniqueID("spec"))
         #expect(out.status == 0, "\(out.all)")
         #expect(out.stdout.hasPrefix("marker\n") && out.stdout.contains("getcwd denied"), "\(out.all)")
+        // runc 1.5.1 runs it with no_new_privs (filter loaded last) and fails without.
+        let (_, theirs) = try Both.run(bundle)
+        if noNewPrivileges {
+            #expect(theirs.status == out.status && theirs.stdout == out.stdout, "runc: \(theirs.all)")
+        } else {
+            #expect(
+                theirs.status != 0 && theirs.stderr.contains("current working directory"),
+                "runc 1.5.1 now runs it: \(theirs.all)")
+        }
     }
 }
 
