@@ -69,7 +69,9 @@ extension Runtime {
             guard let error = Hooks.run(hook, stdin: state) else { continue }
             if !record.ownPidNamespace, let cgroup = record.cgroup { try? cgroup.killAll(signal: SIGKILL) }
             try? killAndWait(record)
-            throw ApusError("poststart hook #\(index) (\(hook.path)): \(error); the container was stopped")
+            throw ApusError(
+                "poststart hook #\(index) (\(hook.path)): \(error); the container was stopped (config.json .hooks.poststart[\(index)])"
+            )
         }
     }
 

@@ -63,7 +63,31 @@ public enum Placement {
                 Int(APUS_NR_SET_MEMPOLICY), mode, words.isEmpty ? 0 : Int(bitPattern: buffer.baseAddress),
                 words.isEmpty ? 0 : maskBits + 1)
         }
-        if rc < 0 { throw ApusError(what, errno: errno, field: ".linux.memoryPolicy") }
+        if rc < 0 {
+            let code = errno
+            let hint = code == EINVAL ? refusalHint(policy, nodes: parseCPUList(nodes) ?? []) : nil
+            throw ApusError(what, errno: code, detail: hint, field: ".linux.memoryPolicy")
+        }
+    }
+
+    /// What set_mempolicy's EINVAL means here: no listed node is one this process may use
+    /// (the kernel keeps the listed nodes that are online and in the cgroup's cpuset.mems,
+    /// its Mems_allowed, and refuses an empty result; runc 1.5.1 accepts a list with some
+    /// nodes outside, as the kernel does), or else flags the mode does not take. nil when
+    /// /proc/self/status cannot be read.
+    static func refusalHint(_ policy: Spec.Linux.MemoryPolicy, nodes: [ClosedRange<Int>]) -> String? {
+        guard let status = FileIO.readString("/proc/self/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Mems_allowed_list:") }),
+            let allowedList = line.split(separator: "\t").last.map(String.init),
+            let allowed = parseCPUList(allowedList)
+        else { return nil }
+        let usable = nodes.contains { range in allowed.contains { $0.overlaps(range) } }
+        if !nodes.isEmpty && !usable {
+            return "no node of \(policy.nodes ?? "") is one this process may use (Mems_allowed_list \(allowedList): "
+                + "the host's online nodes within the cgroup's cpuset.mems)"
+        }
+        guard let flags = policy.flags, !flags.isEmpty else { return nil }
+        return "the kernel refuses \(policy.mode) with \(flags.joined(separator: ", "))"
     }
 
     /// sched_setaffinity(0) to the CPUs of `list` ("0-3,7").

@@ -364,6 +364,37 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(state.stdout.contains("\"running\""), "\(state.all)")
     }
 
+    /// The one config.json annotation apus acts on (features' potentiallyUnsafeConfigAnnotations):
+    /// checkpoint re-reads config.json and hands criu the config file `org.criu.config` names.
+    /// An option criu does not know fails the dump and the container runs on; the same file
+    /// without it dumps.
+    @Test("org.criu.config: criu reads the file the annotation names")
+    func criuConfigAnnotation() throws {
+        _ = try CRIUEnv.require()
+        let bundle = try countingBundle()
+        let config = bundle.path + "/criu.conf"
+        let option = "apus-unknown-option-\(getpid())"
+        try "\(option)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        bundle.spec.annotations = ["org.criu.config": config]
+        try bundle.save()
+        let id = uniqueID("crconf")
+        let images = tempDirectory("apus-cr-conf")
+        defer {
+            _ = try? apus("delete", "--force", id)
+            try? FileManager.default.removeItem(atPath: images)
+        }
+        #expect(try apusDetached(["run", "-d", "--bundle", bundle.path, id]) == 0)
+        let failed = try apusCRIU("checkpoint", "--image-path", images, id)
+        #expect(failed.status == 1 && failed.stderr.contains(option), "\(failed.all)")
+        #expect(try apus("state", id).stdout.contains("\"running\""))
+        let now = count(bundle)
+        #expect(waitUntil { count(bundle) > now + 2 }, "it still counts")
+        try "# no options\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let dumped = try apusCRIU("checkpoint", "--image-path", images, id)
+        #expect(dumped.status == 0, "\(dumped.all)")
+        #expect(FileManager.default.fileExists(atPath: images + "/inventory.img"))
+    }
+
     @Test("bad input: each a clear error, exit 1, the container unchanged")
     func badInput() throws {
         _ = try CRIUEnv.require()

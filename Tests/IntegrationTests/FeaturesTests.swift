@@ -84,6 +84,52 @@ struct FeaturesTests {
         #expect(isSupportedOCIVersion(f["ociVersionMax"] as? String ?? ""))
     }
 
+    /// docs/spec-audit.md says where each field takes effect; `features` says what apus
+    /// supports. They must tell the same story: a feature enabled has a row that applies it,
+    /// a feature disabled has a row that refuses it, and every annotation apus acts on is named
+    /// in the annotations row.
+    @Test("features and docs/spec-audit.md agree")
+    func agreesWithAudit() throws {
+        let doc = try String(contentsOf: Env.repo.appendingPathComponent("docs/spec-audit.md"), encoding: .utf8)
+        func row(_ field: String) throws -> String {
+            try #require(
+                doc.split(separator: "\n").first { $0.hasPrefix("| `\(field)") }.map(String.init),
+                "no row for \(field) in docs/spec-audit.md")
+        }
+        let f = try features()
+        let linux = try #require(f["linux"] as? [String: Any])
+        func enabled(_ path: [String]) -> Bool? {
+            var node: Any? = linux
+            for key in path { node = (node as? [String: Any])?[key] }
+            return node as? Bool
+        }
+        let pairs: [(feature: [String], field: String)] = [
+            (["intelRdt", "enabled"], "linux.intelRdt"),
+            (["netDevices", "enabled"], "linux.netDevices"),
+            (["mountExtensions", "idmap", "enabled"], "mounts[].uidMappings"),
+            (["seccomp", "enabled"], "linux.seccomp.defaultAction"),
+            (["apparmor", "enabled"], "process.apparmorProfile"),
+            (["selinux", "enabled"], "process.selinuxLabel"),
+        ]
+        for (feature, field) in pairs {
+            let isEnabled = try #require(enabled(feature), "features has no linux.\(feature.joined(separator: "."))")
+            let text = try row(field)
+            let refused = text.contains("**refused**") || text.contains("refused at create")
+            #expect(
+                isEnabled != refused, "features linux.\(feature.joined(separator: ".")) is \(isEnabled); audit: \(text)"
+            )
+        }
+        let modes = try #require((linux["memoryPolicy"] as? [String: Any])?["modes"] as? [String])
+        let memoryPolicyRow = try row("linux.memoryPolicy")
+        #expect(!modes.isEmpty && !memoryPolicyRow.contains("refused at create"))
+        let annotationsRow = try row("annotations")
+        for name in try #require(f["potentiallyUnsafeConfigAnnotations"] as? [String]) {
+            #expect(annotationsRow.contains("`\(name)`"), "\(name) is not in the audit's annotations row")
+        }
+        let hooks = try #require(f["hooks"] as? [String])
+        for kind in hooks { #expect(doc.contains(kind), "hook \(kind) is not in the audit") }
+    }
+
     @Test("every listed name is one the config parser and validator accept")
     func namesAreAccepted() throws {
         let f = try features()

@@ -150,10 +150,60 @@ struct HookTests {
         let (bundle, log) = try hookBundle(failing: "poststart", command: ["sleep", "300"])
         let id = uniqueID("spec-hook")
         let result = try apus("run", "-d", "--bundle", bundle.path, id)
-        #expect(result.status == 1 && result.stderr.contains("poststart hook #0"), "\(result.all)")
+        #expect(
+            result.status == 1 && result.stderr.contains("poststart hook #0")
+                && result.stderr.contains(".hooks.poststart[0]"), "\(result.all)")
         #expect(readHookLog(log).map(\.kind) == hookKinds)
         #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
         #expect(processes(mentioning: id).isEmpty)
+
+        // runc 1.5.1: the same exit status, and nothing left of its container either.
+        let runc = try Env.requireRunc()
+        let root = Both.runcRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let runcID = uniqueID("spec-hook-runc")
+        let theirs = try sh(runc, ["--root", root, "run", "-d", "--bundle", bundle.path, runcID])
+        #expect(theirs.status == result.status, "runc: \(theirs.all)")
+        #expect(
+            HostSnapshot.take(root: root, mentioning: runcID) == HostSnapshot(stateEntries: [], mounts: [], cgroups: [])
+        )
+        #expect(processes(mentioning: runcID).isEmpty)
+    }
+
+    /// runtime.md: poststart hooks run after the user-specified process is executed. The hook
+    /// reads the comm of the state's pid, which is the user process by then. runc 1.5.1 runs
+    /// them at create, while its init still waits for start (a difference on purpose).
+    @Test("a poststart hook sees the user process already exec'd; runc 1.5.1 runs it at create, before")
+    func poststartSeesUserProcess() throws {
+        let bundle = try TestBundle()
+        let log = bundle.path + "/comm.log"
+        func logged() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no log)" }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let script = #"pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p'); cat /proc/$pid/comm >> "# + log
+        var hooks = Spec.Hooks()
+        hooks.poststart = [Spec.Hook(path: "/bin/sh", args: ["sh", "-c", script])]
+        bundle.spec.hooks = hooks
+        bundle.spec.process?.args = ["sleep", "300"]
+        try bundle.save()
+        let id = uniqueID("hooks")
+        defer { _ = try? apus("delete", "--force", id) }
+        #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
+        #expect(logged() == "", "poststart ran at create")
+        let started = try apus("start", id)
+        #expect(started.status == 0, "\(started.all)")
+        #expect(logged() == "sleep\n")
+
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let runc = try Env.requireRunc()
+        let root = Both.runcRoot()
+        let runcID = uniqueID("spec-hook-runc")
+        defer {
+            _ = try? sh(runc, ["--root", root, "delete", "--force", runcID])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let created = try sh(runc, ["--root", root, "create", "--bundle", bundle.path, runcID])
+        #expect(created.status == 0, "runc: \(created.all)")
+        #expect(!logged().isEmpty && logged() != "sleep\n", "runc 1.5.1 now runs poststart after the exec: \(logged())")
     }
 
     @Test("a failing poststart hook fails start and leaves the container stopped; delete runs poststop")
@@ -163,7 +213,9 @@ struct HookTests {
         #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
         let pid = Int32(try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0)
         let started = try apus("start", id)
-        #expect(started.status == 1 && started.stderr.contains("poststart hook #0"), "\(started.all)")
+        #expect(
+            started.status == 1 && started.stderr.contains("poststart hook #0")
+                && started.stderr.contains(".hooks.poststart[0]"), "\(started.all)")
         #expect(try decodeState(try apus("state", id).stdout)["status"] as? String == "stopped")
         #expect(!isLive(pid), "init \(pid) still runs")
         #expect(try apus("delete", id).status == 0)

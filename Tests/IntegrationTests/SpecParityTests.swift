@@ -143,6 +143,34 @@ struct MemoryPolicyTests {
         #expect(ours.status == theirs.status && ours.stdout == theirs.stdout, "apus: \(ours.all)\nrunc: \(theirs.all)")
     }
 
+    /// The same seen with busybox alone: /proc/self/numa_maps shows, for a mapping without a
+    /// policy of its own, the policy of the task that opened it (mpol_to_str's spelling).
+    static let numaMapsCases: [Case] = [
+        Case(mode: "MPOL_BIND", nodes: "0", expect: "bind:0"),
+        Case(mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_STATIC_NODES"], expect: "bind=static:0"),
+        Case(mode: "MPOL_INTERLEAVE", nodes: "0", flags: ["MPOL_F_RELATIVE_NODES"], expect: "interleave=relative:0"),
+        Case(mode: "MPOL_WEIGHTED_INTERLEAVE", nodes: "0", expect: "weighted interleave:0"),
+        Case(mode: "MPOL_PREFERRED_MANY", nodes: "0", expect: "prefer (many):0"),
+        Case(mode: "MPOL_PREFERRED", nodes: "0", expect: "prefer:0"),
+        Case(mode: "MPOL_LOCAL", expect: "local"),
+        Case(mode: "MPOL_DEFAULT", expect: "default"),
+    ]
+
+    @Test("/proc/self/numa_maps in the container shows the policy, as under runc 1.5.1", arguments: numaMapsCases)
+    func numaMaps(_ c: Case) throws {
+        guard FileManager.default.fileExists(atPath: "/proc/self/numa_maps") else {
+            try Test.cancel("no /proc/self/numa_maps: the kernel is built without NUMA")
+        }
+        let bundle = try TestBundle {
+            $0.linux?.memoryPolicy = .init(mode: c.mode, nodes: c.nodes, flags: c.flags)
+        }
+        // The policy column of the first mapping: between the address and " file=".
+        try bundle.command("sh", "-c", "head -1 /proc/self/numa_maps | sed 's/^[0-9a-f]* //; s/ file=.*//'")
+        let (ours, theirs) = try Both.run(bundle)
+        #expect(ours.status == 0 && ours.stdout == c.expect + "\n", "\(ours.all)")
+        #expect(ours.status == theirs.status && ours.stdout == theirs.stdout, "apus: \(ours.all)\nrunc: \(theirs.all)")
+    }
+
     @Test("an exec'd process has the container's policy too, as under runc 1.5.1")
     func execInherits() throws {
         let container = try RunningContainer {
@@ -159,20 +187,25 @@ struct MemoryPolicyTests {
     @Test(
         "a policy the kernel refuses fails create naming .linux.memoryPolicy and leaves nothing",
         arguments: [
-            // Node 1000 is valid in the list but online on no test host.
-            Case(mode: "MPOL_BIND", nodes: "1000", expect: "Invalid argument"),
+            // Node 1000 is valid in the list but online on no test host. (A list with one usable
+            // node, "0,1000", is taken by the kernel, which drops the others; so by runc 1.5.1.)
+            Case(mode: "MPOL_BIND", nodes: "1000", expect: "no node of 1000 is one this process may use"),
             // MPOL_F_NUMA_BALANCING is for MPOL_BIND (and MPOL_PREFERRED_MANY) only.
-            Case(mode: "MPOL_INTERLEAVE", nodes: "0", flags: ["MPOL_F_NUMA_BALANCING"], expect: "Invalid argument"),
+            Case(
+                mode: "MPOL_INTERLEAVE", nodes: "0", flags: ["MPOL_F_NUMA_BALANCING"],
+                expect: "the kernel refuses MPOL_INTERLEAVE with MPOL_F_NUMA_BALANCING"),
             Case(
                 mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"],
-                expect: "Invalid argument"),
+                expect: "the kernel refuses MPOL_BIND with MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES"),
         ])
     func refusedByKernel(_ c: Case) throws {
         let bundle = try TestBundle { $0.linux?.memoryPolicy = .init(mode: c.mode, nodes: c.nodes, flags: c.flags) }
         let id = uniqueID("spec")
         let out = try apus("create", "--bundle", bundle.path, id)
         #expect(out.status == 1, "\(out.all)")
-        #expect(out.stderr.contains(".linux.memoryPolicy") && out.stderr.contains(c.expect), "\(out.stderr)")
+        #expect(
+            out.stderr.contains(".linux.memoryPolicy") && out.stderr.contains("Invalid argument")
+                && out.stderr.contains(c.expect), "\(out.stderr)")
         #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
         #expect(processes(mentioning: id).isEmpty)
         let (_, theirs) = try Both.run(bundle)
@@ -392,6 +425,15 @@ struct SeccompGetcwdTests {
         let out = try apus("run", "--bundle", bundle.path, uniqueID("spec"))
         #expect(out.status == 0, "\(out.all)")
         #expect(out.stdout.hasPrefix("marker\n") && out.stdout.contains("getcwd denied"), "\(out.all)")
+        // runc 1.5.1 runs it with no_new_privs (filter loaded last) and fails without.
+        let (_, theirs) = try Both.run(bundle)
+        if noNewPrivileges {
+            #expect(theirs.status == out.status && theirs.stdout == out.stdout, "runc: \(theirs.all)")
+        } else {
+            #expect(
+                theirs.status != 0 && theirs.stderr.contains("current working directory"),
+                "runc 1.5.1 now runs it: \(theirs.all)")
+        }
     }
 }
 
@@ -543,6 +585,84 @@ struct UpdateBlockIOTests {
     }
 }
 
+/// Block I/O weights need BFQ (or the old CFQ) on the disk; without them the blkio controller
+/// has no weight files. `update` then fails naming the field, before it writes anything: the
+/// memory limit and cpu shares given with it stay as they were. runc 1.5.1 fails too, after
+/// writing them.
+@Suite("update: block I/O weights without the kernel's files", .integration)
+struct UpdateBlockIOWeightTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var name: String
+        /// The blockIO member of the `-r` file (nil: the --blkio-weight flag instead).
+        var blockIO: String?
+        var field: String
+        var description: String { name }
+    }
+
+    static func cases() -> [Case] {
+        let disk = UpdateBlockIOTests.disk() ?? (major: 8, minor: 0)
+        return [
+            Case(
+                name: "weightDevice",
+                blockIO: #"{"weightDevice":[{"major":\#(disk.major),"minor":\#(disk.minor),"weight":500}]}"#,
+                field: ".linux.resources.blockIO.weightDevice[0].weight"),
+            Case(name: "weight", blockIO: #"{"weight":500}"#, field: ".linux.resources.blockIO.weight"),
+            Case(name: "leafWeight", blockIO: #"{"leafWeight":500}"#, field: ".linux.resources.blockIO.leafWeight"),
+            Case(name: "--blkio-weight", blockIO: nil, field: ".linux.resources.blockIO.weight"),
+        ]
+    }
+
+    @Test("update fails naming the field and changes nothing; runc 1.5.1 fails too", arguments: cases())
+    func refusedUnchanged(_ c: Case) throws {
+        let root = "/sys/fs/cgroup/blkio"
+        guard FileManager.default.fileExists(atPath: root + "/blkio.throttle.read_bps_device") else {
+            try Test.cancel("no cgroup v1 blkio controller at \(root)")
+        }
+        for file in ["blkio.weight", "blkio.bfq.weight", "blkio.weight_device", "blkio.bfq.weight_device"]
+        where FileManager.default.fileExists(atPath: "\(root)/\(file)") {
+            try Test.cancel("this host's blkio has \(file): the error of a kernel without weights cannot be seen")
+        }
+        let container = try RunningContainer()
+        func values(_ pid: Int32) -> [String?] {
+            [
+                ResourceFilesTests.file(pid, "memory", "memory.limit_in_bytes"),
+                ResourceFilesTests.file(pid, "cpu", "cpu.shares"),
+            ]
+        }
+        let before = values(container.pid)
+        #expect(!before.contains(nil), "\(before)")
+        let file = container.bundle.path + "/resources.json"
+        var options: [String]
+        if let blockIO = c.blockIO {
+            let json = #"{"memory":{"limit":100000000},"cpu":{"shares":300},"blockIO":\#(blockIO)}"#
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+            options = ["-r", file]
+        } else {
+            options = ["--blkio-weight", "500", "--memory", "100000000", "--cpu-share", "300"]
+        }
+        let ours = try apusArgs(["update"] + options + [container.id])
+        #expect(ours.status == 1 && ours.stderr.contains(c.field), "\(ours.all)")
+        #expect(values(container.pid) == before, "update changed the cgroup before failing")
+        #expect(try decodeState(try apus("state", container.id).stdout)["status"] as? String == "running")
+        // The failed request is not recorded: a later update of the memory limit alone works.
+        try #"{"memory":{"limit":200000000}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let later = try apus("update", "-r", file, container.id)
+        #expect(later.status == 0, "\(later.all)")
+        let page = sysconf(Int32(_SC_PAGESIZE))
+        #expect(
+            ResourceFilesTests.file(container.pid, "memory", "memory.limit_in_bytes") == "\(200_000_000 / page * page)")
+
+        if let blockIO = c.blockIO {
+            let json = #"{"memory":{"limit":100000000},"cpu":{"shares":300},"blockIO":\#(blockIO)}"#
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        let runcContainer = try Both.RuncContainer(container.bundle)
+        let theirs = try sh(
+            runcContainer.runc, ["--root", runcContainer.root, "update"] + options + [runcContainer.id])
+        #expect(theirs.status == ours.status, "runc: \(theirs.all)")
+    }
+}
+
 /// linux.resources.devices: the v1 devices controller lists exceptions in the order they were
 /// written; apus writes runc's defaults first (sorted, as runc writes them), then the config's
 /// rules as config.json lists them. runc 1.5.1 writes one sorted list: the same set of lines.
@@ -652,5 +772,130 @@ struct ResourceFilesTests {
         let path = try #require(text.split(separator: "\n").first { $0.hasPrefix("0::") }).dropFirst(3)
         let value = try String(contentsOfFile: "/sys/fs/cgroup/unified\(path)/hugetlb.2MB.max", encoding: .utf8)
         #expect(value == "\(4 << 20)\n")
+    }
+}
+
+/// process.consoleSize: the pty's window size, set before the process runs. Seen from inside
+/// with `stty size`, through a --console-socket receiver, under apus and under runc 1.5.1.
+@Suite("process.consoleSize", .integration)
+struct ConsoleSizeTests {
+    /// Starts a console-socket receiver at `socket`, runs `start` (which must start the
+    /// container with that socket), and returns what the pty printed until its process exited.
+    static func ptyOutput(socket: String, start: () throws -> Output) throws -> String {
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = [
+            "-c",
+            """
+            import socket, os, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+            print("listening", flush=True)
+            c, _ = s.accept()
+            msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+            out = b""
+            while True:
+                try:
+                    d = os.read(fds[0], 4096)
+                except OSError:
+                    break
+                if not d: break
+                out += d
+            sys.stdout.write(out.decode(errors="replace"))
+            """, socket,
+        ]
+        let pipe = Pipe()
+        receiver.standardOutput = pipe
+        try receiver.run()
+        defer { if receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) } }
+        let listening = readOutput(pipe.fileHandleForReading, until: "listening\n")
+        guard listening == "listening\n" else { throw TestFailure("receiver: \(listening)") }
+        let started = try start()
+        guard started.status == 0 else { throw TestFailure("start: \(started.all)") }
+        let text = readOutput(pipe.fileHandleForReading, until: "\n")
+        return text.replacingOccurrences(of: "\r", with: "")
+    }
+
+    @Test("stty size in the container shows consoleSize, as under runc 1.5.1")
+    func sttySize() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
+            try Test.cancel("python3 is missing: no console-socket receiver")
+        }
+        let bundle = try TestBundle {
+            $0.process?.terminal = true
+            $0.process?.consoleSize = .init(height: 33, width: 111)
+        }
+        try bundle.command("stty", "size")
+        let id = uniqueID("spec-tty")
+        defer { _ = try? apus("delete", "--force", id) }
+        let ours = try Self.ptyOutput(socket: bundle.path + "/apus.sock") {
+            try apus("run", "-d", "--console-socket", bundle.path + "/apus.sock", "--bundle", bundle.path, id)
+        }
+        #expect(ours == "33 111\n", "\(ours)")
+
+        let runc = try Env.requireRunc()
+        let root = Both.runcRoot()
+        let runcID = uniqueID("spec-tty-runc")
+        defer {
+            _ = try? sh(runc, ["--root", root, "delete", "--force", runcID])
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        let theirs = try Self.ptyOutput(socket: bundle.path + "/runc.sock") {
+            try sh(
+                runc,
+                [
+                    "--root", root, "run", "-d", "--console-socket", bundle.path + "/runc.sock", "--bundle",
+                    bundle.path, runcID,
+                ])
+        }
+        #expect(ours == theirs, "apus: \(ours) runc: \(theirs)")
+    }
+}
+
+/// linux.resources fields that need a v1 knob this host has: realtime CPU and use_hierarchy.
+@Suite("cgroup v1 realtime CPU and memory hierarchy", .integration)
+struct CgroupV1KnobTests {
+    @Test("realtimeRuntime/realtimePeriod: cpu.rt_runtime_us and rt_period_us, as runc 1.5.1 writes them")
+    func realtime() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpu/cpu.rt_runtime_us") else {
+            try Test.cancel("no cpu.rt_runtime_us: cgroup v1 cpu without CONFIG_RT_GROUP_SCHED")
+        }
+        let container = try RunningContainer {
+            $0.linux?.resources?.cpu = .init(realtimeRuntime: 10_000, realtimePeriod: 200_000)
+        }
+        let ours = ["cpu.rt_runtime_us", "cpu.rt_period_us"].map { ResourceFilesTests.file(container.pid, "cpu", $0) }
+        #expect(ours == ["10000", "200000"], "\(ours)")
+        let runcContainer = try Both.RuncContainer(container.bundle)
+        let state = try sh(runcContainer.runc, ["--root", runcContainer.root, "state", runcContainer.id])
+        let runcPid = Int32(try decodeState(state.stdout)["pid"] as? Int ?? 0)
+        let theirs = ["cpu.rt_runtime_us", "cpu.rt_period_us"].map { ResourceFilesTests.file(runcPid, "cpu", $0) }
+        #expect(ours == theirs)
+    }
+
+    /// Linux 5.x+ keeps every v1 memory cgroup hierarchical: use_hierarchy reads 1 and refuses
+    /// 0. apus writes the field, so `true` holds and `false` fails create naming it; runc 1.5.1
+    /// ignores the field (a difference on purpose: an accepted field takes effect or is refused).
+    @Test("useHierarchy true reads 1; false fails create naming the field, nothing left (runc ignores it)")
+    func useHierarchy() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.use_hierarchy") else {
+            try Test.cancel("no cgroup v1 memory.use_hierarchy on this host")
+        }
+        let container = try RunningContainer { $0.linux?.resources?.memory = .init(useHierarchy: true) }
+        #expect(ResourceFilesTests.file(container.pid, "memory", "memory.use_hierarchy") == "1")
+
+        let bundle = try TestBundle { $0.linux?.resources?.memory = .init(useHierarchy: false) }
+        let id = uniqueID("spec")
+        let out = try apus("run", "--bundle", bundle.path, id)
+        if out.status == 0 {
+            // A kernel that still takes 0 (before 5.x): then it must read 0 inside.
+            try Test.cancel("this kernel accepts memory.use_hierarchy 0")
+        }
+        #expect(
+            out.status == 1 && out.stderr.contains(".linux.resources.memory.useHierarchy")
+                && out.stderr.contains("always 1"), "\(out.all)")
+        #expect(HostSnapshot.take(mentioning: id) == HostSnapshot(stateEntries: [], mounts: [], cgroups: []))
+        #expect(processes(mentioning: id).isEmpty)
+        try bundle.command("true")
+        let (_, theirs) = try Both.run(bundle)
+        #expect(theirs.status == 0, "runc 1.5.1 no longer ignores useHierarchy: \(theirs.all)")
     }
 }

@@ -318,7 +318,30 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         {
             try Self.checkMemoryUsage(memory, dir: dir)
         }
+        try checkFilesExist(plan.writes)
         try apply(plan, creating: false, warn: warn)
+    }
+
+    /// `update` writes into a live container's cgroup and has no undo: a file the kernel
+    /// lacks (blkio weights without BFQ/CFQ, realtime knobs, swap accounting off) fails
+    /// the command before the first write, not after the memory limit already changed.
+    /// runc 1.5.1 writes until the failure and then writes the old values back, which
+    /// restores nothing that was unset before.
+    func checkFilesExist(_ writes: [CgroupWrite]) throws(ApusError) {
+        for write in writes {
+            guard let dir = directory(write.controller, write.version) else {
+                throw CgroupPlan.missing(write.controller, placement: placement, field: write.field)
+            }
+            if CgroupFS.exists(dir + "/" + write.file) { continue }
+            switch write.ifMissing {
+            case .skip, .warn:
+                continue
+            case .fail:
+                throw failure(write, dir: dir, errno: ENOENT)
+            case .fallback(let file, let value):
+                if !CgroupFS.exists(dir + "/" + file) { throw neither(write, fallback: file, value: value, dir: dir) }
+            }
+        }
     }
 
     // MARK: - Steps
@@ -496,11 +519,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
                     warn(message)
                 case .fallback(let file, let value):
                     let again = writer.write(dir + "/" + file, value)
-                    if again == ENOENT {
-                        throw ApusError.cgroup(
-                            "write \(value) to \(dir)/\(file)", errno: again,
-                            detail: "this kernel has neither \(write.file) nor \(file)", field: write.field)
-                    }
+                    if again == ENOENT { throw neither(write, fallback: file, value: value, dir: dir) }
                     if again != 0 {
                         var fallback = write
                         fallback.file = file
@@ -521,6 +540,13 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         }
     }
 
+    /// A write whose file and fallback file the kernel both lacks.
+    private func neither(_ write: CgroupWrite, fallback file: String, value: String, dir: String) -> ApusError {
+        ApusError.cgroup(
+            "write \(value) to \(dir)/\(file)", errno: ENOENT,
+            detail: "this kernel has neither \(write.file) nor \(file)", field: write.field)
+    }
+
     /// The error for a failed write, with what the kernel's errno means for that file.
     private func failure(_ write: CgroupWrite, dir: String, errno code: Int32) -> ApusError {
         var detail: String? = nil
@@ -533,6 +559,9 @@ public struct CgroupManager: Sendable, Codable, Equatable {
             } else {
                 detail = "this kernel's \(write.controller) controller has no \(write.file)"
             }
+        } else if code == EINVAL, write.file == "memory.use_hierarchy" {
+            // Linux 5.11 deprecated the non-hierarchical mode: the file reads 1 and refuses 0.
+            detail = "this kernel keeps every memory cgroup hierarchical (use_hierarchy is always 1)"
         } else if code == EBUSY, write.file == "memory.limit_in_bytes" || write.file == "memory.max" {
             let usage = CgroupFS.readLine(dir + (write.version == .v1 ? "/memory.usage_in_bytes" : "/memory.current"))
             if let usage { detail = "the cgroup already uses \(usage) bytes" }
