@@ -303,7 +303,7 @@ struct RootlessPodmanTests {
         return (mine, theirs)
     }
 
-    @Test("run --rm, run -d / exec / rm: as with runc 1.5.1, and nothing left in $XDG_RUNTIME_DIR/apus")
+    @Test("run --rm, run -d / exec / stop / rm: as with runc 1.5.1, and nothing left in $XDG_RUNTIME_DIR/apus")
     func runs() throws {
         let lab = try lab
         let script = "echo hello; id -u; cat /proc/self/uid_map | tr -s ' '; exit 7"
@@ -311,14 +311,33 @@ struct RootlessPodmanTests {
         #expect(mine.status == 7, "\(mine.all)")
         #expect(mine.stdout == "hello\n0\n 0 \(lab.uid) 1\n 1 \(lab.subordinate)\n", "\(mine.all)")
 
-        let name = "rl-box\(UInt32.random(in: 0..<UInt32.max) % 1000)"
-        let started = try lab.podman(
-            ["run", "-d", "--name", name, "--network", "none", RootlessLab.image, "sleep", "1000"], runtime: lab.apus)
-        #expect(started.status == 0, "\(started.all)")
-        let exec = try lab.podman(["exec", name, "cat", "/proc/1/cmdline"], runtime: lab.apus)
-        #expect(exec.status == 0 && exec.stdout == "sleep\u{0}1000\u{0}", "\(exec.all)")
-        let removed = try lab.podman(["rm", "--force", "--time", "0", name], runtime: lab.apus)
-        #expect(removed.status == 0, "\(removed.all)")
+        // run -d, exec (output and exit status), stop (SIGTERM to PID 1, whose trap sets the
+        // exit status), rm: the same statuses and output under both runtimes.
+        var seen: [String: [String]] = [:]
+        for runtime in [lab.apus, lab.runc] {
+            let name = "rl-box\(UInt32.random(in: 0..<UInt32.max) % 100_000)"
+            let started = try lab.podman(
+                [
+                    "run", "-d", "--name", name, "--network", "none", RootlessLab.image, "sh", "-c",
+                    "trap 'exit 42' TERM; touch /tmp/ready; sleep 1000 & wait",
+                ], runtime: runtime)
+            #expect(started.status == 0, "\(runtime): \(started.all)")
+            // The trap is set once /tmp/ready exists.
+            try? waitFor(10) {
+                try lab.podman(["exec", name, "test", "-e", "/tmp/ready"], runtime: runtime).status == 0
+            }
+            let exec = try lab.podman(
+                ["exec", name, "sh", "-c", "id -u; cat /proc/1/cmdline | tr '\\0' ' '; exit 3"], runtime: runtime)
+            let stop = try lab.podman(["stop", "--time", "10", name], runtime: runtime)
+            let code = try lab.podman(["inspect", "--format", "{{.State.ExitCode}}", name], runtime: runtime)
+            let removed = try lab.podman(["rm", name], runtime: runtime)
+            #expect(removed.status == 0, "\(runtime): \(removed.all)")
+            seen[runtime] = ["\(exec.status) \(exec.stdout)", "\(stop.status)", code.stdout]
+        }
+        #expect(
+            seen[lab.apus] == ["3 0\nsh -c trap 'exit 42' TERM; touch /tmp/ready; sleep 1000 & wait ", "0", "42\n"],
+            "\(seen)")
+        #expect(seen[lab.apus] == seen[lab.runc], "\(seen)")
         #expect(lab.stateLeft().isEmpty, "\(lab.stateLeft())")
     }
 
