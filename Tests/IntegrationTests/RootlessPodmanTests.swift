@@ -149,7 +149,7 @@ final class RootlessLab: @unchecked Sendable {
         guard imported.status == 0 else { throw TestFailure("podman import: \(imported.all)") }
 
         if network {
-            slirpSkip = TunDevice.widen()
+            slirpSkip = try TunDevice.widen()
             holdsTun = slirpSkip == nil
         }
         return nil
@@ -188,38 +188,75 @@ final class RootlessLab: @unchecked Sendable {
 }
 
 /// slirp4netns opens /dev/net/tun as the user; without udev the node is 0600 root and
-/// every runtime's default rootless network fails on it. Labs of this process widen it
-/// while any of them needs it; the last one to finish restores the mode it had (suites
-/// run concurrently: one lab's restore must not pull it from under another).
+/// every runtime's default rootless network fails on it. Labs widen it while any of them
+/// needs it, in this process or in another test run on the host (suites run concurrently,
+/// and so do other checkouts' suites); the last holder restores the mode it had. Holds are
+/// shared flocks on the device itself; widening and the last-holder check run under a flock
+/// of /dev/net, and the mode to restore waits in `modeFile` until it is restored (so a
+/// crashed run's successor restores it). Nothing of it is left once the mode is back.
 enum TunDevice {
+    static let device = "/dev/net/tun"
+    static let modeFile = "/run/apus-test-tun.mode"
     static let lock = NSLock()
+    /// This process's hold: one descriptor with a shared flock, and how many labs use it.
+    nonisolated(unsafe) static var holdFD: Int32 = -1
     nonisolated(unsafe) static var holders = 0
-    nonisolated(unsafe) static var savedMode: mode_t?
+
+    /// Runs `body` holding the host-wide mutex.
+    static func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let fd = open("/dev/net", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw TestFailure("open /dev/net: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        return try body()
+    }
 
     /// Takes a hold (0666 while held); nil, or why slirp4netns cannot run here (no hold).
-    static func widen() -> String? {
+    static func widen() throws -> String? {
         if !FileManager.default.isExecutableFile(atPath: "/usr/bin/slirp4netns") {
             return "/usr/bin/slirp4netns is missing (apt-get install slirp4netns)"
         }
         lock.lock()
         defer { lock.unlock() }
-        var st = stat()
-        guard stat("/dev/net/tun", &st) == 0 else { return "/dev/net/tun does not exist (modprobe tun)" }
-        if holders == 0 && st.st_mode & 0o666 != 0o666 {
-            savedMode = st.st_mode & 0o7777
-            chmod("/dev/net/tun", 0o666)
+        return try exclusively { () throws -> String? in
+            var st = stat()
+            guard stat(device, &st) == 0 else { return "\(device) does not exist (modprobe tun)" }
+            if holders == 0 {
+                // Opening the device makes no interface (that takes TUNSETIFF).
+                let fd = open(device, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0, flock(fd, LOCK_SH) == 0 else {
+                    throw TestFailure("hold \(device): \(String(cString: strerror(errno)))")
+                }
+                holdFD = fd
+                // The first holder on the host remembers the mode (unless a crashed run
+                // left it: then that one is still the one to restore).
+                if !FileManager.default.fileExists(atPath: modeFile) && st.st_mode & 0o666 != 0o666 {
+                    try String(st.st_mode & 0o7777, radix: 8).write(toFile: modeFile, atomically: true, encoding: .utf8)
+                }
+                if st.st_mode & 0o666 != 0o666 { chmod(device, 0o666) }
+            }
+            holders += 1
+            return nil
         }
-        holders += 1
-        return nil
     }
 
+    /// Ends a hold; the last holder on the host restores the remembered mode.
     static func release() {
         lock.lock()
         defer { lock.unlock() }
         holders -= 1
-        if holders == 0, let mode = savedMode {
-            chmod("/dev/net/tun", mode)
-            savedMode = nil
+        guard holders == 0 else { return }
+        _ = try? exclusively {
+            // Every other holder keeps a shared lock: an exclusive one is ours only if none is left.
+            if flock(holdFD, LOCK_EX | LOCK_NB) == 0,
+                let text = try? String(contentsOfFile: modeFile, encoding: .utf8),
+                let mode = mode_t(text.trimmingCharacters(in: .whitespacesAndNewlines), radix: 8)
+            {
+                chmod(device, mode)
+                unlink(modeFile)
+            }
+            close(holdFD)
+            holdFD = -1
         }
     }
 }
