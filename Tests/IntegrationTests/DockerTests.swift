@@ -402,6 +402,36 @@ struct DockerTests {
         #expect(page.stdout == "served by the container\n", "\(page.all)")
     }
 
+    @Test("docker build (the classic builder): RUN steps run in containers of apus, the image holds what they wrote")
+    func build() throws {
+        let docker = try docker
+        let tag = docker.newName("built")
+        let context = docker.dir + "/" + tag
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        try """
+        FROM \(Self.image)
+        RUN echo built by RUN > /built && id -u > /uid
+        RUN ["sh", "-c", "cat /built /uid; grep NoNewPrivs /proc/self/status"]
+
+        """.write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        // dockerd's default runtime (apus) runs every RUN step; --network none: the suite's
+        // daemon has no bridge.
+        var environment = docker.environment
+        environment["DOCKER_BUILDKIT"] = "0"
+        let built = try sh(
+            DockerDaemon.dockerCLI,
+            ["-H", "unix://" + docker.socket, "build", "--network", "none", "--no-cache", "-t", tag, context],
+            environment: environment, timeout: 120)
+        #expect(built.status == 0, "\(built.all)")
+        #expect(built.stdout.contains("built by RUN\n0\nNoNewPrivs:\t0\n"), "\(built.all)")
+        let run = try docker.cli(["run", "--rm", tag, "cat", "/built", "/uid"])
+        #expect(run.status == 0 && run.stdout == "built by RUN\n0\n", "\(run.all)")
+        #expect(try docker.cli(["rmi", tag]).status == 0)
+        // The builder removes each step's container.
+        let left = try docker.cli(["ps", "--all", "--quiet"])
+        #expect(left.status == 0 && left.stdout.isEmpty, "\(left.all)")
+    }
+
     /// Each v1 controller's hierarchy id (/proc/cgroups): which hierarchy it is bound to.
     static func hierarchies() -> [String] {
         DockerDaemon.read("/proc/cgroups").split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
