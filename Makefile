@@ -12,7 +12,7 @@ STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xl
 BIN           = .build/release/apus
 # The Swift test bundle `swift test` builds; the cgroup v2 VM runs its CgroupTests.
 CG2_TESTS     = $(CURDIR)/.build/debug/apusPackageTests.xctest
-DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd uidmap slirp4netns docker.io buildah \
+DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd uidmap slirp4netns docker.io buildah mmdebstrap \
               libprotobuf-c1 libnl-3-200 libnet1 libgnutls30 libbsd0 libnftables1 libuuid1
 
 .PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo fuzz

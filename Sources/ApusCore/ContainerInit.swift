@@ -38,9 +38,8 @@ public struct InitContext {
     /// The v1 cgroup directories init moves itself into (`CgroupManager.joinSelf`); nil
     /// when the runtime writes init's pid to them.
     public var cgroupSelfJoin: [String]? = nil
-    /// The runtime itself runs in a user namespace (rootless podman): one that may deny
-    /// setgroups (`unshare -r`, or an unprivileged writer of its gid_map).
-    public var runtimeInUserNamespace = false
+    /// Additional gids where a user namespace denies setgroups (`Privilege.setgroupsRule`).
+    public var setgroups = SetgroupsRule.always
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -115,10 +114,7 @@ public enum ContainerInit {
         var kernel = LinuxProcessKernel()
         try ProcessFinalizer.finalize(
             &kernel, process: process, capabilities: context.capabilities, lastCap: context.lastCap,
-            // A user namespace, the container's or the runtime's own (rootless podman), may
-            // deny setgroups: then nobody in it can change groups (runc skips setgroups
-            // likewise), and asking for additional gids is an error.
-            checkSetgroups: context.plan.has(.user) || context.runtimeInUserNamespace, seccomp: seccompFilter
+            setgroups: context.setgroups, seccomp: seccompFilter
         ) { filter, afterNoNewPrivileges throws(ApusError) in
             if !afterNoNewPrivileges || filter.usesNotify { try loadSeccomp(filter, sync: sync) }
         }

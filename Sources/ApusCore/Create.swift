@@ -223,7 +223,7 @@ public struct Runtime {
         var entry = CgroupEntry.decide(
             work.cgroup, runtimeWrites: work.record.rootless, childJoinsV1: !plan.has(.user) && !forkAgainForPid)
         context.cgroupSelfJoin = entry.selfJoined
-        context.runtimeInUserNamespace = privilege.inUserNamespace
+        context.setgroups = privilege.setgroupsRule(containerUserNamespace: plan.has(.user))
 
         let (pid, bornInUnified) = try cloneInit(
             context, plan: plan, notRoot: privilege.notRoot, entry: &entry, ownPidNamespace: ownPidNamespace,

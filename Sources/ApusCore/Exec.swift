@@ -51,6 +51,8 @@ struct ExecContext {
     var cgroupSelfJoin: [String]? = nil
     /// The container's linux.memoryPolicy.
     var memoryPolicy: Spec.Linux.MemoryPolicy? = nil
+    /// Additional gids where a user namespace denies setgroups (`Privilege.setgroupsRule`).
+    var setgroups = SetgroupsRule.refuseWhenDenied
 }
 
 extension Runtime {
@@ -101,6 +103,8 @@ extension Runtime {
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         context.memoryPolicy = record.memoryPolicy
+        // The container may have a user namespace of its own: ask as if it had.
+        context.setgroups = privilege.setgroupsRule(containerUserNamespace: true)
         var entry = CgroupEntry.decide(
             record.cgroup, runtimeWrites: privilege.rootlessCgroups || record.rootless || !options.cgroups.isEmpty,
             childJoinsV1: true)
@@ -475,7 +479,7 @@ enum ExecChild {
         var kernel = LinuxProcessKernel()
         try ProcessFinalizer.finalize(
             &kernel, process: process, capabilities: context.capabilities, lastCap: context.lastCap,
-            checkSetgroups: true,
+            setgroups: context.setgroups,
             seccomp: context.seccomp
         ) { filter, afterNoNewPrivileges throws(ApusError) in
             if !afterNoNewPrivileges { try load(filter, sync: sync) }

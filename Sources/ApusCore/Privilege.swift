@@ -46,6 +46,13 @@ public struct Privilege: Sendable, Equatable {
     /// namespace holds every capability there, so it is root for these.
     public var notRoot: Bool { euid != 0 }
 
+    /// What the container's processes do about additional gids where setgroups is denied:
+    /// only a user namespace (the container's, or the runtime's own) can deny it.
+    public func setgroupsRule(containerUserNamespace: Bool) -> SetgroupsRule {
+        guard containerUserNamespace || inUserNamespace else { return .always }
+        return notRoot ? .refuseWhenDenied : .skipWhenDenied
+    }
+
     /// Cgroups are best effort: euid ≠ 0, or uid 0 of a user namespace (host-root-owned
     /// cgroupfs files are not writable from there), unless `--rootless` says otherwise.
     /// `--rootless true` as real root is accepted, as runc does (its rootless cgroup manager).

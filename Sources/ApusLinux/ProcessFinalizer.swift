@@ -61,11 +61,20 @@ public struct LinuxProcessKernel: ProcessKernel {
     }
 
     public func setGID(_ gid: UInt32) throws(ApusError) {
-        try sys("setgid \(gid)", field: ".process.user.gid") { apus_setresgid(gid, gid, gid) }
+        if apus_setresgid(gid, gid, gid) != 0 { throw Self.idError("setgid", "gid", gid, errno) }
     }
 
     public func setUID(_ uid: UInt32) throws(ApusError) {
-        try sys("setuid \(uid)", field: ".process.user.uid") { apus_setresuid(uid, uid, uid) }
+        if apus_setresuid(uid, uid, uid) != 0 { throw Self.idError("setuid", "uid", uid, errno) }
+    }
+
+    /// EINVAL from setres[ug]id: the id has no mapping in this user namespace (rootless
+    /// podman without /etc/subuid ranges maps only uid 0; runc says "unmapped" too).
+    static func idError(_ call: String, _ kind: String, _ id: UInt32, _ code: Int32) -> ApusError {
+        ApusError(
+            "\(call) \(id)", errno: code,
+            detail: code == EINVAL ? "\(kind) \(id) is not mapped in the container's user namespace" : nil,
+            field: ".process.user.\(kind)")
     }
 
     public func setUmask(_ mask: UInt32) {
@@ -89,6 +98,21 @@ public struct LinuxProcessKernel: ProcessKernel {
     }
 }
 
+/// What becomes of `.process.user.additionalGids` where /proc/self/setgroups says "deny"
+/// (a user namespace whose gid_map an unprivileged writer made): nobody in it can change
+/// groups, so the process keeps the ones it has.
+public enum SetgroupsRule: Sendable, Equatable {
+    /// No user namespace that may deny it: always setgroups.
+    case always
+    /// When denied, leave the groups as they are, silently (runc's setupUser: the runtime
+    /// is root of its own user namespace, as under rootless podman without /etc/subuid
+    /// ranges, where podman itself lists the image's groups of `--user`).
+    case skipWhenDenied
+    /// When denied, additional gids are an error (a runtime that is not root: runc refuses
+    /// them for it in any case, "cannot set any additional groups in a rootless container").
+    case refuseWhenDenied
+}
+
 /// The end of a container process's setup, the same for init (`ContainerInit`) and for an
 /// exec'd process (`ExecChild`), written once (runc's finalizeNamespace): the steps whose
 /// order is the security of the process.
@@ -101,7 +125,7 @@ public enum ProcessFinalizer {
     ///    in before the capabilities are dropped (`loadSeccomp(filter, false)`).
     /// 3. The bounding set (needs CAP_SETPCAP), keep permitted capabilities across setuid.
     /// 4. The user: setgroups, setgid, setuid — in that order, each needing the one before
-    ///    not to have dropped CAP_SETGID/CAP_SETUID yet. `checkSetgroups`: in a user
+    ///    not to have dropped CAP_SETGID/CAP_SETUID yet. `setgroups`: in a user
     ///    namespace, /proc/self/setgroups may say "deny".
     /// 5. umask; cwd as the user if root could not enter it.
     /// 6. Clear keep-capabilities, set the final sets, raise the ambient ones.
@@ -110,7 +134,7 @@ public enum ProcessFinalizer {
     ///    execve, so the profile need not allow apus's own syscalls.
     public static func finalize<K: ProcessKernel>(
         _ kernel: inout K, process: Spec.Process, capabilities: CapabilitySets, lastCap: Int,
-        checkSetgroups: Bool, seccomp: SeccompFilter?,
+        setgroups: SetgroupsRule, seccomp: SeccompFilter?,
         loadSeccomp: (_ filter: SeccompFilter, _ afterNoNewPrivileges: Bool) throws(ApusError) -> Void
     ) throws(ApusError) {
         let noNewPrivileges = process.noNewPrivileges == true
@@ -120,7 +144,7 @@ public enum ProcessFinalizer {
             try kernel.dropBoundingCapability(cap)
         }
         try kernel.setKeepCapabilities(true)
-        try switchUser(&kernel, process.user, setgroupsAllowed: !checkSetgroups || !kernel.setgroupsDenied())
+        try switchUser(&kernel, process.user, setgroups: setgroups)
         if let mask = process.user.umask { kernel.setUmask(mask) }
         if !cwdDone { _ = try enterWorkingDirectory(&kernel, process.cwd, retryable: false) }
         try kernel.setKeepCapabilities(false)
@@ -140,11 +164,11 @@ public enum ProcessFinalizer {
     }
 
     static func switchUser<K: ProcessKernel>(
-        _ kernel: inout K, _ user: Spec.User, setgroupsAllowed: Bool
+        _ kernel: inout K, _ user: Spec.User, setgroups: SetgroupsRule
     ) throws(ApusError) {
-        if setgroupsAllowed {
+        if setgroups == .always || !kernel.setgroupsDenied() {
             try kernel.setGroups((user.additionalGids ?? []).map { gid_t($0) })
-        } else if let extra = user.additionalGids, !extra.isEmpty {
+        } else if setgroups == .refuseWhenDenied, let extra = user.additionalGids, !extra.isEmpty {
             throw ApusError(
                 "setgroups", detail: "additional groups need setgroups, which this user namespace denies",
                 field: ".process.user.additionalGids")

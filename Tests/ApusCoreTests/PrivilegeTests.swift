@@ -98,6 +98,21 @@ struct PrivilegeTests {
         #expect(UserNamespace.isNested(uidMap: ""))
     }
 
+    @Test(
+        "additional gids where setgroups is denied: refused when not root, kept as they are when root in a user namespace"
+    )
+    func setgroupsRule() {
+        let root = Privilege(euid: 0, inUserNamespace: false)
+        let podman = Privilege(euid: 0, inUserNamespace: true)
+        let user = Privilege(euid: 1000, inUserNamespace: false)
+        #expect(root.setgroupsRule(containerUserNamespace: false) == .always)
+        #expect(root.setgroupsRule(containerUserNamespace: true) == .skipWhenDenied)
+        #expect(podman.setgroupsRule(containerUserNamespace: false) == .skipWhenDenied)
+        #expect(podman.setgroupsRule(containerUserNamespace: true) == .skipWhenDenied)
+        #expect(user.setgroupsRule(containerUserNamespace: true) == .refuseWhenDenied)
+        #expect(user.setgroupsRule(containerUserNamespace: false) == .always)
+    }
+
     @Test("cgroups: required as root; rootless skipped unless cgroupsPath or a limit asks")
     func cgroupChoice() {
         let root = Privilege(euid: 0, inUserNamespace: false)

@@ -62,14 +62,14 @@ struct ProcessFinalizerTests {
 
     static func run(
         _ kernel: RecordingKernel, noNewPrivileges: Bool, seccomp: Bool = true, additionalGids: [UInt32]? = [10],
-        checkSetgroups: Bool = true
+        setgroups: SetgroupsRule = .refuseWhenDenied
     ) throws(ApusError) {
         var seam = kernel
         let process = Spec.Process(
             user: Spec.User(uid: 1000, gid: 100, umask: 0o22, additionalGids: additionalGids), args: ["sh"],
             cwd: "/work", noNewPrivileges: noNewPrivileges)
         try ProcessFinalizer.finalize(
-            &seam, process: process, capabilities: capabilities(), lastCap: 7, checkSetgroups: checkSetgroups,
+            &seam, process: process, capabilities: capabilities(), lastCap: 7, setgroups: setgroups,
             seccomp: seccomp ? filter : nil
         ) { _, afterNoNewPrivileges in
             kernel.calls.append(afterNoNewPrivileges ? "seccomp after no_new_privs" : "seccomp")
@@ -151,7 +151,7 @@ struct ProcessFinalizerTests {
         #expect(kernel.index("seccomp") == nil)
     }
 
-    @Test func deniedSetgroupsWithAdditionalGidsFailsBeforeTheUserSwitch() {
+    @Test func deniedSetgroupsWithAdditionalGidsFailsBeforeTheUserSwitchForARuntimeNotRoot() {
         let kernel = RecordingKernel()
         kernel.denySetgroups = true
         #expect(throws: ApusError.self) { try Self.run(kernel, noNewPrivileges: true) }
@@ -164,5 +164,23 @@ struct ProcessFinalizerTests {
         try Self.run(kernel, noNewPrivileges: true, additionalGids: nil)
         #expect(kernel.index("setgroups") == nil)
         #expect(kernel.index("setuid") != nil)
+    }
+
+    @Test func deniedSetgroupsUnderARuntimeRootInItsUserNamespaceKeepsTheGroups() throws {
+        // runc's setupUser: rootless podman without /etc/subuid ranges lists the image's
+        // groups of --user itself; they are left out, not an error.
+        let kernel = RecordingKernel()
+        kernel.denySetgroups = true
+        try Self.run(kernel, noNewPrivileges: true, setgroups: .skipWhenDenied)
+        #expect(kernel.index("setgroups") == nil, "\(kernel.calls)")
+        #expect(kernel.index("setgid") != nil && kernel.index("setuid") != nil, "\(kernel.calls)")
+    }
+
+    @Test func setgroupsAlwaysRunsWithoutAUserNamespace() throws {
+        let kernel = RecordingKernel()
+        kernel.denySetgroups = true
+        try Self.run(kernel, noNewPrivileges: true, setgroups: .always)
+        #expect(kernel.index("read setgroups") == nil, "\(kernel.calls)")
+        #expect(kernel.calls.contains("setgroups [10]"), "\(kernel.calls)")
     }
 }

@@ -401,6 +401,91 @@ struct DockerTests {
         }
         #expect(page.stdout == "served by the container\n", "\(page.all)")
     }
+
+    @Test("docker build (the classic builder): RUN steps run in containers of apus, the image holds what they wrote")
+    func build() throws {
+        let docker = try docker
+        let tag = docker.newName("built")
+        let context = docker.dir + "/" + tag
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        try """
+        FROM \(Self.image)
+        RUN echo built by RUN > /built && id -u > /uid
+        RUN ["sh", "-c", "cat /built /uid; grep NoNewPrivs /proc/self/status"]
+
+        """.write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        // dockerd's default runtime (apus) runs every RUN step; --network none: the suite's
+        // daemon has no bridge.
+        var environment = docker.environment
+        environment["DOCKER_BUILDKIT"] = "0"
+        let built = try sh(
+            DockerDaemon.dockerCLI,
+            ["-H", "unix://" + docker.socket, "build", "--network", "none", "--no-cache", "-t", tag, context],
+            environment: environment, timeout: 120)
+        #expect(built.status == 0, "\(built.all)")
+        #expect(built.stdout.contains("built by RUN\n0\nNoNewPrivs:\t0\n"), "\(built.all)")
+        let run = try docker.cli(["run", "--rm", tag, "cat", "/built", "/uid"])
+        #expect(run.status == 0 && run.stdout == "built by RUN\n0\n", "\(run.all)")
+        #expect(try docker.cli(["rmi", tag]).status == 0)
+        // The builder removes each step's container.
+        let left = try docker.cli(["ps", "--all", "--quiet"])
+        #expect(left.status == 0 && left.stdout.isEmpty, "\(left.all)")
+    }
+
+    /// Each v1 controller's hierarchy id (/proc/cgroups): which hierarchy it is bound to.
+    static func hierarchies() -> [String] {
+        DockerDaemon.read("/proc/cgroups").split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+            $0.split(separator: "\t").prefix(2).joined(separator: " ")
+        }
+    }
+
+    @Test(
+        "systemd as PID 1 in its own cgroup namespace: boots to running, stops on SIGRTMIN+3, as under runc 1.5.1")
+    func systemd() throws {
+        let docker = try docker
+        if Env.runc == nil { try Test.cancel("runc 1.5.1 is not at ../shared/tools/runc (or APUS_RUNC)") }
+        let image = try docker.systemdImage()
+        let before = Self.hierarchies()
+        let hostNamespace = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/cgroup")
+        var seen: [String: [String]] = [:]
+        for runtime in ["apus", "runc15"] {
+            let name = docker.newName("systemd-\(runtime)")
+            // Never the host's /sys/fs/cgroup: an empty tmpfs, where systemd (CAP_SYS_ADMIN)
+            // mounts the hierarchies itself, each rooted at the container's cgroup by its
+            // cgroup namespace. SIGTERM would make systemd re-execute; SIGRTMIN+3 halts it.
+            let id = try docker.start(
+                name,
+                [
+                    "--runtime", runtime, "--cgroupns", "private", "--cap-add", "SYS_ADMIN", "--stop-signal",
+                    "SIGRTMIN+3", "--tmpfs", "/sys/fs/cgroup", "--tmpfs", "/run", "--tmpfs", "/run/lock", image,
+                    "/sbin/init",
+                ])
+            defer { docker.remove(name) }
+            var state = ""
+            try? waitFor(90) {
+                state = try docker.cli(["exec", name, "systemctl", "is-system-running"]).stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                return !["", "initializing", "starting"].contains(state)
+            }
+            let cgroup = try docker.cli(["exec", name, "cat", "/proc/1/cgroup"])
+            let namespace = try docker.cli(["exec", name, "readlink", "/proc/1/ns/cgroup"])
+            #expect(
+                namespace.status == 0 && namespace.stdout != hostNamespace + "\n", "\(runtime): \(namespace.all)")
+            let failed = try docker.cli(["exec", name, "systemctl", "list-units", "--failed", "--no-legend"])
+            let stop = try docker.cli(["stop", "--time", "30", name])
+            let exit = try docker.inspect(name, "{{.State.Status}} {{.State.ExitCode}}")
+            seen[runtime] = [state, cgroup.stdout, failed.stdout, "\(stop.status)", exit]
+            #expect(try docker.cli(["rm", name]).status == 0)
+            docker.expectNoTraces(of: id)
+        }
+        let mine = seen["apus"] ?? []
+        #expect(mine.first == "running", "\(mine)")
+        #expect(mine.count == 5 && mine[1].hasSuffix("\n0::/init.scope\n"), "\(mine)")
+        #expect(mine.suffix(2) == ["0", "exited 0"], "\(mine)")
+        #expect(mine == seen["runc15"], "apus: \(mine)\nrunc: \(seen["runc15"] ?? [])")
+        // No v1 controller changed hierarchy (systemd mounted the ones bound already).
+        #expect(Self.hierarchies() == before)
+    }
 }
 
 /// A dockerd of the suite's own: `--data-root`, `--exec-root`, the pid file and the socket
@@ -580,6 +665,32 @@ final class DockerDaemon: @unchecked Sendable {
         defer { lock.unlock() }
         counter += 1
         return "\(namespace)-\(prefix)-\(counter)"
+    }
+
+    /// A Debian image with systemd, of the host's release, from the apt sources the host
+    /// uses (mmdebstrap, minbase), imported once per suite; its tar stays under `dir`.
+    func systemdImage() throws -> String {
+        let image = "apus-systemd:latest"
+        if try cli(["image", "inspect", image]).status == 0 { return image }
+        let mmdebstrap = "/usr/bin/mmdebstrap"
+        if !FileManager.default.isExecutableFile(atPath: mmdebstrap) {
+            try Test.cancel("\(mmdebstrap) is missing (apt-get install mmdebstrap)")
+        }
+        let release = Self.read("/etc/os-release").split(separator: "\n").first { $0.hasPrefix("VERSION_CODENAME=") }
+        guard let codename = release?.split(separator: "=").last.map(String.init) else {
+            throw TestFailure("no VERSION_CODENAME in /etc/os-release")
+        }
+        let tar = dir + "/debian-systemd.tar"
+        let made = try sh(
+            mmdebstrap,
+            ["--quiet", "--variant=minbase", "--include=systemd,systemd-sysv", "--mode=root", codename, tar],
+            timeout: 900)
+        guard made.status == 0 else {
+            try Test.cancel("mmdebstrap \(codename) failed (no apt mirror reachable?): \(made.all.suffix(600))")
+        }
+        let imported = try cli(["import", "--change", "CMD [\"/sbin/init\"]", tar, image], timeout: 300)
+        guard imported.status == 0 else { throw TestFailure("docker import \(tar): \(imported.all)") }
+        return image
     }
 
     /// `docker ARGS…` against the suite's dockerd.

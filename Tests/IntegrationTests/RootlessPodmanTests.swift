@@ -36,18 +36,26 @@ final class RootlessLab: @unchecked Sendable {
     /// "START COUNT" of the user's /etc/subuid range.
     var subordinate = ""
     var subordinateRange: Range<uid_t> = 0..<0
-    /// The mode /dev/net/tun had when the lab widened it for slirp4netns; restored at the end.
-    var tunMode: mode_t?
+    /// This lab holds /dev/net/tun widened (`TunDevice`); released at the end.
+    var holdsTun = false
+    /// The lab's containers use slirp4netns, podman's default rootless network.
+    var network = true
     /// Why slirp4netns cannot run here, if it cannot.
     var slirpSkip: String?
     var withPodman = true
+    /// useradd gives the user ranges in /etc/subuid and /etc/subgid (false: none, so that
+    /// podman maps only the user's own id).
+    let subordinateIDs: Bool
     var apus: String { home + "/apus" }
     var runc: String { home + "/runc" }
     var runtimeDir: String { home + "/xdg" }
 
-    init(prefix: String = "rl-pod") throws {
+    init(prefix: String = "rl-pod", subordinateIDs: Bool = true) throws {
         user = "\(prefix)\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
-        let added = try sh("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/sh", user])
+        self.subordinateIDs = subordinateIDs
+        // SUB_UID_COUNT=0 (login.defs, overridden for this call): no range is allocated.
+        let noRanges = subordinateIDs ? [] : ["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"]
+        let added = try sh("/usr/sbin/useradd", noRanges + ["--create-home", "--shell", "/bin/sh", user])
         guard added.status == 0 else { throw TestFailure("useradd \(user): \(added.all)") }
         userAdded = true
         guard let entry = getpwnam(user) else { throw TestFailure("getpwnam \(user) after useradd") }
@@ -58,7 +66,7 @@ final class RootlessLab: @unchecked Sendable {
     /// Removes the user, its home (storage included) and every process of it and of its
     /// subordinate ids; restores /dev/net/tun's mode.
     func tearDown() {
-        if let tunMode { chmod("/dev/net/tun", tunMode) }
+        if holdsTun { TunDevice.release() }
         guard userAdded else { return }
         killProcesses()
         let removed = try? sh("/usr/sbin/userdel", ["--remove", user])
@@ -87,12 +95,17 @@ final class RootlessLab: @unchecked Sendable {
     /// image and widens /dev/net/tun. Returns why the suite must skip, if it must.
     func prepare() throws -> String? {
         let ranges = (try? String(contentsOfFile: "/etc/subuid", encoding: .utf8)) ?? ""
-        guard let range = ranges.split(separator: "\n").first(where: { $0.hasPrefix("\(user):") }) else {
-            return "useradd gave \(user) no /etc/subuid range (SUB_UID_COUNT in /etc/login.defs)"
+        let range = ranges.split(separator: "\n").first(where: { $0.hasPrefix("\(user):") })
+        if subordinateIDs {
+            guard let range else {
+                return "useradd gave \(user) no /etc/subuid range (SUB_UID_COUNT in /etc/login.defs)"
+            }
+            let fields = range.split(separator: ":").dropFirst().compactMap { UInt32($0) }
+            subordinate = fields.map(String.init).joined(separator: " ")
+            if fields.count == 2 { subordinateRange = fields[0]..<(fields[0] + fields[1]) }
+        } else if let range {
+            throw TestFailure("useradd -K SUB_UID_COUNT=0 still gave \(user) a range: \(range)")
         }
-        let fields = range.split(separator: ":").dropFirst().compactMap { UInt32($0) }
-        subordinate = fields.map(String.init).joined(separator: " ")
-        if fields.count == 2 { subordinateRange = fields[0]..<(fields[0] + fields[1]) }
         let files = [
             "xdg/": "",
             ".config/containers/containers.conf": """
@@ -126,23 +139,18 @@ final class RootlessLab: @unchecked Sendable {
             return nil
         }
         let bundle = try TestBundle()
-        let tar = try sh("/bin/tar", ["-C", bundle.rootfs, "-cf", home + "/busybox.tar", "."])
+        // Without ranges only uid 0 exists in the user's namespace: every file root's.
+        let owners = subordinateIDs ? [] : ["--owner=0", "--group=0", "--numeric-owner"]
+        let tar = try sh("/bin/tar", owners + ["-C", bundle.rootfs, "-cf", home + "/busybox.tar", "."])
         guard tar.status == 0 else { throw TestFailure("tar busybox rootfs: \(tar.all)") }
         _ = try sh("/bin/chown", ["-R", "\(user):", home])
         let imported = try podman(
             ["import", "--change", "CMD [\"/bin/sh\"]", home + "/busybox.tar", Self.image], timeout: 120)
         guard imported.status == 0 else { throw TestFailure("podman import: \(imported.all)") }
 
-        // slirp4netns opens /dev/net/tun as the user; without udev the node is 0600 root
-        // and every runtime's default rootless network fails on it.
-        var st = stat()
-        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/slirp4netns") {
-            slirpSkip = "/usr/bin/slirp4netns is missing (apt-get install slirp4netns)"
-        } else if stat("/dev/net/tun", &st) != 0 {
-            slirpSkip = "/dev/net/tun does not exist (modprobe tun)"
-        } else if st.st_mode & 0o666 != 0o666 {
-            tunMode = st.st_mode & 0o7777
-            chmod("/dev/net/tun", 0o666)
+        if network {
+            slirpSkip = try TunDevice.widen()
+            holdsTun = slirpSkip == nil
         }
         return nil
     }
@@ -179,11 +187,88 @@ final class RootlessLab: @unchecked Sendable {
     }
 }
 
+/// slirp4netns opens /dev/net/tun as the user; without udev the node is 0600 root and
+/// every runtime's default rootless network fails on it. Labs widen it while any of them
+/// needs it, in this process or in another test run on the host (suites run concurrently,
+/// and so do other checkouts' suites); the last holder restores the mode it had. Holds are
+/// shared flocks on the device itself; widening and the last-holder check run under a flock
+/// of /dev/net, and the mode to restore waits in `modeFile` until it is restored (so a
+/// crashed run's successor restores it). Nothing of it is left once the mode is back.
+enum TunDevice {
+    static let device = "/dev/net/tun"
+    static let modeFile = "/run/apus-test-tun.mode"
+    static let lock = NSLock()
+    /// This process's hold: one descriptor with a shared flock, and how many labs use it.
+    nonisolated(unsafe) static var holdFD: Int32 = -1
+    nonisolated(unsafe) static var holders = 0
+
+    /// Runs `body` holding the host-wide mutex.
+    static func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let fd = open("/dev/net", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw TestFailure("open /dev/net: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        return try body()
+    }
+
+    /// Takes a hold (0666 while held); nil, or why slirp4netns cannot run here (no hold).
+    static func widen() throws -> String? {
+        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/slirp4netns") {
+            return "/usr/bin/slirp4netns is missing (apt-get install slirp4netns)"
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        return try exclusively { () throws -> String? in
+            var st = stat()
+            guard stat(device, &st) == 0 else { return "\(device) does not exist (modprobe tun)" }
+            if holders == 0 {
+                // Opening the device makes no interface (that takes TUNSETIFF).
+                let fd = open(device, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0, flock(fd, LOCK_SH) == 0 else {
+                    throw TestFailure("hold \(device): \(String(cString: strerror(errno)))")
+                }
+                holdFD = fd
+                // The first holder on the host remembers the mode (unless a crashed run
+                // left it: then that one is still the one to restore).
+                if !FileManager.default.fileExists(atPath: modeFile) && st.st_mode & 0o666 != 0o666 {
+                    try String(st.st_mode & 0o7777, radix: 8).write(toFile: modeFile, atomically: true, encoding: .utf8)
+                }
+                if st.st_mode & 0o666 != 0o666 { chmod(device, 0o666) }
+            }
+            holders += 1
+            return nil
+        }
+    }
+
+    /// Ends a hold; the last holder on the host restores the remembered mode.
+    static func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        holders -= 1
+        guard holders == 0 else { return }
+        _ = try? exclusively {
+            // Every other holder keeps a shared lock: an exclusive one is ours only if none is left.
+            if flock(holdFD, LOCK_EX | LOCK_NB) == 0,
+                let text = try? String(contentsOfFile: modeFile, encoding: .utf8),
+                let mode = mode_t(text.trimmingCharacters(in: .whitespacesAndNewlines), radix: 8)
+            {
+                chmod(device, mode)
+                unlink(modeFile)
+            }
+            close(holdFD)
+            holdFD = -1
+        }
+    }
+}
+
 /// Sets up one `RootlessLab` around a suite and tears it down after it, failure or not.
 struct RootlessLabScope: SuiteTrait, TestScoping {
     var prefix: String
     /// Configure podman and import the image (not needed by suites that run apus directly).
     var podman = true
+    var subordinateIDs = true
+    /// slirp4netns: /dev/net/tun widened while the suite runs.
+    var network = true
     var isRecursive: Bool { false }
 
     func provideScope(
@@ -192,8 +277,9 @@ struct RootlessLabScope: SuiteTrait, TestScoping {
         guard RootlessLab.skipReason == nil else { return try await function() }
         let lab: RootlessLab
         do {
-            lab = try RootlessLab(prefix: prefix)
+            lab = try RootlessLab(prefix: prefix, subordinateIDs: subordinateIDs)
             lab.withPodman = podman
+            lab.network = network
         } catch {
             return try await RootlessLab.$setUpFailure.withValue("\(error)") { try await function() }
         }
@@ -211,7 +297,11 @@ struct RootlessLabScope: SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == RootlessLabScope {
-    static func rootlessLab(prefix: String, podman: Bool = true) -> Self { Self(prefix: prefix, podman: podman) }
+    static func rootlessLab(
+        prefix: String, podman: Bool = true, subordinateIDs: Bool = true, network: Bool = true
+    ) -> Self {
+        Self(prefix: prefix, podman: podman, subordinateIDs: subordinateIDs, network: network)
+    }
 }
 
 extension RootlessLab {
@@ -250,7 +340,7 @@ struct RootlessPodmanTests {
         return (mine, theirs)
     }
 
-    @Test("run --rm, run -d / exec / rm: as with runc 1.5.1, and nothing left in $XDG_RUNTIME_DIR/apus")
+    @Test("run --rm, run -d / exec / stop / rm: as with runc 1.5.1, and nothing left in $XDG_RUNTIME_DIR/apus")
     func runs() throws {
         let lab = try lab
         let script = "echo hello; id -u; cat /proc/self/uid_map | tr -s ' '; exit 7"
@@ -258,14 +348,33 @@ struct RootlessPodmanTests {
         #expect(mine.status == 7, "\(mine.all)")
         #expect(mine.stdout == "hello\n0\n 0 \(lab.uid) 1\n 1 \(lab.subordinate)\n", "\(mine.all)")
 
-        let name = "rl-box\(UInt32.random(in: 0..<UInt32.max) % 1000)"
-        let started = try lab.podman(
-            ["run", "-d", "--name", name, "--network", "none", RootlessLab.image, "sleep", "1000"], runtime: lab.apus)
-        #expect(started.status == 0, "\(started.all)")
-        let exec = try lab.podman(["exec", name, "cat", "/proc/1/cmdline"], runtime: lab.apus)
-        #expect(exec.status == 0 && exec.stdout == "sleep\u{0}1000\u{0}", "\(exec.all)")
-        let removed = try lab.podman(["rm", "--force", "--time", "0", name], runtime: lab.apus)
-        #expect(removed.status == 0, "\(removed.all)")
+        // run -d, exec (output and exit status), stop (SIGTERM to PID 1, whose trap sets the
+        // exit status), rm: the same statuses and output under both runtimes.
+        var seen: [String: [String]] = [:]
+        for runtime in [lab.apus, lab.runc] {
+            let name = "rl-box\(UInt32.random(in: 0..<UInt32.max) % 100_000)"
+            let started = try lab.podman(
+                [
+                    "run", "-d", "--name", name, "--network", "none", RootlessLab.image, "sh", "-c",
+                    "trap 'exit 42' TERM; touch /tmp/ready; sleep 1000 & wait",
+                ], runtime: runtime)
+            #expect(started.status == 0, "\(runtime): \(started.all)")
+            // The trap is set once /tmp/ready exists.
+            try? waitFor(10) {
+                try lab.podman(["exec", name, "test", "-e", "/tmp/ready"], runtime: runtime).status == 0
+            }
+            let exec = try lab.podman(
+                ["exec", name, "sh", "-c", "id -u; cat /proc/1/cmdline | tr '\\0' ' '; exit 3"], runtime: runtime)
+            let stop = try lab.podman(["stop", "--time", "10", name], runtime: runtime)
+            let code = try lab.podman(["inspect", "--format", "{{.State.ExitCode}}", name], runtime: runtime)
+            let removed = try lab.podman(["rm", name], runtime: runtime)
+            #expect(removed.status == 0, "\(runtime): \(removed.all)")
+            seen[runtime] = ["\(exec.status) \(exec.stdout)", "\(stop.status)", code.stdout]
+        }
+        #expect(
+            seen[lab.apus] == ["3 0\nsh -c trap 'exit 42' TERM; touch /tmp/ready; sleep 1000 & wait ", "0", "42\n"],
+            "\(seen)")
+        #expect(seen[lab.apus] == seen[lab.runc], "\(seen)")
         #expect(lab.stateLeft().isEmpty, "\(lab.stateLeft())")
     }
 
@@ -284,6 +393,22 @@ struct RootlessPodmanTests {
             name: "the default network: slirp4netns's tap0", flags: [],
             command: "ls /sys/class/net; ip -4 addr show tap0 | grep -o 'inet [0-9./]*'",
             expected: { _ in "lo\ntap0\ninet 10.0.2.100/24\n" }),
+        Case(
+            name: "--network none: loopback only", flags: ["--network", "none"],
+            command: "ls /sys/class/net; cat /sys/class/net/lo/operstate", expected: { _ in "lo\nunknown\n" }),
+        Case(
+            name: "id, and --group-add tty: root of the user namespace, its groups exactly those asked for",
+            flags: ["--group-add", "tty"],
+            command: "id; grep -E '^(Uid|Gid|Groups)' /proc/self/status",
+            expected: { _ in
+                "uid=0(root) gid=0(root) groups=5(tty)\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t5 \n"
+            }),
+        Case(
+            name: "--user 1000:1000: the image's user, mapped from the user's range", flags: ["--user", "1000:1000"],
+            command: "id; cat /proc/self/uid_map | tr -s ' '",
+            expected: { lab in
+                "uid=1000(apus) gid=1000(apus) groups=1000(apus)\n 0 \(lab.uid) 1\n 1 \(lab.subordinate)\n"
+            }),
         Case(
             name: "--userns=keep-id: the user's own uid, mapped to itself", flags: ["--userns=keep-id"],
             command: "id -u; cat /proc/self/uid_map | tr -s ' '",
@@ -328,8 +453,9 @@ struct RootlessPodmanTests {
     @Test("podman run --rm FLAGS as the user: what the process sees, the same under runc 1.5.1", arguments: cases)
     func runCase(_ item: Case) throws {
         let lab = try lab
-        let network = item.flags.isEmpty ? [] : ["--network", "none"]
-        if network.isEmpty, let reason = lab.slirpSkip { try Test.cancel(Comment(rawValue: reason)) }
+        // slirp4netns only where a case asks for the default network.
+        let network = item.flags.isEmpty || item.flags.first == "--network" ? [] : ["--network", "none"]
+        if item.flags.isEmpty, let reason = lab.slirpSkip { try Test.cancel(Comment(rawValue: reason)) }
         if item.flags.first == "--memory",
             FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
         {
@@ -508,6 +634,66 @@ struct RootlessPodmanTests {
     func owned(_ pid: Int32, by lab: RootlessLab) -> Bool {
         var st = stat()
         return stat("/proc/\(pid)", &st) == 0 && st.st_uid == lab.uid
+    }
+}
+
+/// Rootless podman for a user without /etc/subuid and /etc/subgid ranges: podman warns and
+/// maps only the user's own id (its user namespace denies setgroups). Images whose files
+/// all belong to root still run; each scenario runs under runc 1.5.1 too and must end the
+/// same way.
+@Suite(
+    "rootless podman without subordinate ids",
+    .enabled(if: RootlessLab.skipReason == nil, Comment(rawValue: RootlessLab.skipReason ?? "")),
+    .serialized, .rootlessLab(prefix: "rl-one", subordinateIDs: false, network: false))
+struct RootlessPodmanSingleMappingTests {
+    var lab: RootlessLab { get throws { try RootlessLab.forTest } }
+
+    /// `podman run --rm --network none ARGS…` under apus and under runc.
+    func both(_ args: [String]) throws -> (apus: Output, runc: Output) {
+        let lab = try lab
+        let run = ["run", "--rm", "--network", "none"] + args
+        return (try lab.podman(run, runtime: lab.apus), try lab.podman(run, runtime: lab.runc))
+    }
+
+    @Test("run --rm: uid 0 is the user, alone in the map; the exit status and output as with runc")
+    func runs() throws {
+        let lab = try lab
+        let (mine, theirs) = try both([RootlessLab.image, "sh", "-c", "id; cat /proc/self/uid_map | tr -s ' '; exit 3"])
+        #expect(mine.status == 3 && theirs.status == 3, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stdout == "uid=0(root) gid=0(root) groups=0(root)\n 0 \(lab.uid) 1\n", "\(mine.all)")
+        #expect(mine.stdout == theirs.stdout, "runc: \(theirs.all)")
+        #expect(lab.stateLeft().isEmpty, "\(lab.stateLeft())")
+    }
+
+    @Test(
+        "--group-add: setgroups is denied in podman's namespace; the groups are left as they are, as runc leaves them")
+    func groupAdd() throws {
+        let lab = try lab
+        let (mine, theirs) = try both([
+            "--group-add", "tty", RootlessLab.image, "sh", "-c", "id; grep Groups /proc/self/status",
+        ])
+        #expect(mine.status == 0, "\(mine.all)")
+        #expect(mine.stdout == "uid=0(root) gid=0(root) groups=0(root)\nGroups:\t0 \n", "\(mine.all)")
+        #expect(theirs.status == mine.status && theirs.stdout == mine.stdout, "runc: \(theirs.all)")
+        #expect(lab.stateLeft().isEmpty, "\(lab.stateLeft())")
+    }
+
+    @Test("--user 1000: an id outside the single mapping fails under both runtimes; apus names the unmapped id")
+    func unmappedUser() throws {
+        let lab = try lab
+        let (mine, theirs) = try both(["--user", "1000:1000", RootlessLab.image, "id"])
+        #expect(mine.status == 126 && theirs.status == 126, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stderr.contains("gid 1000 is not mapped in the container's user namespace"), "\(mine.all)")
+        #expect(lab.stateLeft().isEmpty, "\(lab.stateLeft())")
+        let left = try lab.podman(["ps", "--all", "--quiet"])
+        #expect(left.status == 0 && left.stdout.isEmpty, "\(left.all)")
+    }
+
+    @Test("--userns=keep-id needs a range: podman refuses before any runtime runs, the same under both")
+    func keepID() throws {
+        let (mine, theirs) = try both(["--userns=keep-id", RootlessLab.image, "id"])
+        #expect(mine.status == 125 && theirs.status == 125, "apus: \(mine.all)\nrunc: \(theirs.all)")
+        #expect(mine.stderr.contains("keep-id requires additional UIDs or GIDs defined in /etc/subuid"), "\(mine.all)")
     }
 }
 

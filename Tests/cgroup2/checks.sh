@@ -198,6 +198,62 @@ else
     check "missing controller names the field" bash -c "echo '$out' | grep -q 'linux.resources.rdma'"
 fi
 
+# Rootless with a delegated subtree (what systemd gives user@UID.service): uid 4242 (no
+# passwd entry needed) owns $CG/rl-deleg, and its shell sits in the leaf rl-deleg/shell, so
+# moving a process into a sibling cgroup needs only files of the subtree. A memory and pids
+# limit, pause and resume work for it under apus as under runc 1.5.1 (on cgroup v1 neither
+# can: the rootless podman suite checks that they fail alike).
+RU=4242
+DG=$CG/rl-deleg
+RUNC=/mnt$(dirname "$APUS_REPO")/shared/tools/runc
+mkdir -p $DG/shell /tmp/rl/xdg
+chmod 700 /tmp/rl/xdg
+echo "+memory +pids" > $CG/cgroup.subtree_control
+echo "+memory +pids" > $DG/cgroup.subtree_control
+chown $RU:$RU $DG $DG/cgroup.procs $DG/cgroup.subtree_control $DG/cgroup.threads \
+    $DG/shell $DG/shell/cgroup.procs $DG/shell/cgroup.threads
+as_user() { # as_user COMMAND...: as uid 4242 from the delegated leaf, with a runtime dir
+    sh -c "echo \$\$ > $DG/shell/cgroup.procs && exec setpriv --reuid $RU --regid $RU --clear-groups \
+        env -i PATH=$PATH HOME=/tmp/rl XDG_RUNTIME_DIR=/tmp/rl/xdg \"\$@\"" as_user "$@"
+}
+detached() { # detached COMMAND...: stdio of its own (run -d), its stderr shown on failure
+    "$@" </dev/null >/dev/null 2>/tmp/rl/err || { cat /tmp/rl/err; return 1; }
+}
+for runtime in "$A" "$RUNC"; do
+    name=$(basename "$runtime")
+    if [ ! -x "$runtime" ]; then
+        echo "SKIP rootless delegated checks under $name: no $runtime"
+        continue
+    fi
+    B=/tmp/rl/b-$name
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $B >/dev/null
+    rm -f $B/config.json
+    chown -R $RU:$RU /tmp/rl
+    as_user "$A" spec --rootless --bundle $B
+    python3 - $B/config.json $name <<'PY'
+import json, sys
+path, name = sys.argv[1:3]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sleep", "1000"]
+c["linux"]["cgroupsPath"] = "/rl-deleg/c-" + name
+c["linux"]["resources"] = {"memory": {"limit": 33554432}, "pids": {"limit": 20}}
+json.dump(c, open(path, "w"))
+PY
+    C=$DG/c-$name
+    check "rootless $name: run -d with limits in the delegated subtree" \
+        detached as_user "$runtime" run -d --bundle $B rl-$name
+    check "rootless $name: memory.max" eq "$(cat $C/memory.max 2>&1)" 33554432
+    check "rootless $name: pids.max" eq "$(cat $C/pids.max 2>&1)" 20
+    check "rootless $name: init in its cgroup" eq "$(cat $C/cgroup.procs 2>&1 | wc -l)" 1
+    check "rootless $name: pause" as_user "$runtime" pause rl-$name
+    check "rootless $name: cgroup.freeze is 1" eq "$(cat $C/cgroup.freeze 2>&1)" 1
+    check "rootless $name: resume" as_user "$runtime" resume rl-$name
+    check "rootless $name: cgroup.freeze is 0" eq "$(cat $C/cgroup.freeze 2>&1)" 0
+    check "rootless $name: delete --force" as_user "$runtime" delete --force rl-$name
+    check "rootless $name: cgroup removed" bash -c "[ ! -e $C ]"
+done
+
 if [ -n "${APUS_TESTS:-}" ] && [ -x "$APUS_TESTS" ]; then
     echo "--- integration tests (swift-testing, CgroupTests and CheckpointTests) ---"
     cd "$APUS_REPO"
