@@ -102,7 +102,8 @@ extension Runtime {
         // criu wants the restore root to be a mount point: the rootfs bound onto a
         // directory of the state dir, detached again once criu is done.
         try createMountPoints(CRIUPlan(spec: spec, bundle: bundle, cgroup: cgroup), rootfs: rootfs)
-        try shareImages(imagePath, withRootOf: linux)
+        let shared = try shareImages(imagePath, withRootOf: linux)
+        defer { if shared { chmod(imagePath, 0o700) } }
         let root = store.directory(id) + "/criu-root"
         guard mkdir(root, 0o700) == 0 else { throw ApusError("create \(root)", errno: errno) }
         try HostMount.bindPrivately(rootfs, onto: root)
@@ -245,17 +246,33 @@ extension Runtime {
     /// With a user namespace, criu restores files from inside it, as the container's root:
     /// a host uid that may not read root's 0700 image directory ("Unable to open
     /// tty-info.img: Permission denied"). The images (the container's own memory and files)
-    /// are given to that uid, modes kept; runc leaves them root's and fails the same way.
-    func shareImages(_ imagePath: String, withRootOf linux: Spec.Linux) throws {
+    /// are given to that uid; runc leaves them root's and fails the same way.
+    ///
+    /// criu's new task also opens timens-0.img before its uid map is written, as the
+    /// overflow uid, so for the restore the directory is 0711 and timens-*.img (clock offsets
+    /// only) 0644, every other image 0600: the rest stays the container root's alone. The
+    /// directory is 0700 again once criu is done. Returns whether anything was changed.
+    func shareImages(_ imagePath: String, withRootOf linux: Spec.Linux) throws -> Bool {
         guard NamespacePlan(linux.namespaces ?? []).has(.user),
             let uid = linux.uidMappings?.first(where: { $0.containerID == 0 })?.hostID,
             let gid = linux.gidMappings?.first(where: { $0.containerID == 0 })?.hostID
-        else { return }
-        for path in [imagePath] + FileIO.listDirectory(imagePath).map({ imagePath + "/" + $0 }) {
+        else { return false }
+        for name in FileIO.listDirectory(imagePath) {
+            let path = imagePath + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
             if lchown(path, uid, gid) < 0 {
                 throw ApusError("give the image \(path) to the container's root (uid \(uid))", errno: errno)
             }
+            guard info.st_mode & S_IFMT == S_IFREG else { continue }
+            if chmod(path, name.hasPrefix("timens-") ? 0o644 : 0o600) < 0 {
+                throw ApusError("set the mode of the image \(path)", errno: errno)
+            }
         }
+        if lchown(imagePath, uid, gid) < 0 || chmod(imagePath, 0o711) < 0 {
+            throw ApusError("give the image directory \(imagePath) to the container's root (uid \(uid))", errno: errno)
+        }
+        return true
     }
 
     /// The destinations of the external mounts, made in the rootfs when missing (a new

@@ -255,6 +255,14 @@ func tempDirectory(_ prefix: String) -> String {
         let stopped = count(bundle)
         #expect(try apusDetached(["restore", "-d", "--image-path", images, "--bundle", bundle.path, id]) == 0)
         #expect(waitUntil { count(bundle) > stopped + 2 })
+        // The images were opened to the container's root for the restore (timens-0.img to
+        // anyone, for criu's task before its uid map): afterwards only that root reads them.
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            return lstat(path, &info) == 0 ? info.st_mode & 0o777 : 0
+        }
+        #expect(mode(images) == 0o700, "the image directory is 0700 again")
+        #expect(mode(images + "/pages-1.img") == 0o600 && mode(images + "/core-1.img") == 0o600)
         let exec = try apus("exec", id, "sh", "-c", "cat /proc/self/uid_map; echo x > /dev/null && echo null-ok")
         #expect(exec.stdout.contains("100000") && exec.stdout.contains("null-ok"), "\(exec.all)")
     }

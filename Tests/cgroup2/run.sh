@@ -9,12 +9,12 @@
 # unpacked there). KVM does not work on every host, so TCG (-accel tcg,thread=multi).
 # Environment: APUS_CG2_CACHE (default .build/cgroup2), APUS_CG2_TESTS=path to the
 # apusPackageTests.xctest binary to also run the Swift CgroupTests inside the VM (`make
-# test` and `make test-cgroup2` pass it), APUS_CG2_TIMEOUT (seconds, default 600).
+# test` and `make test-cgroup2` pass it), APUS_CG2_TIMEOUT (seconds, default 1500).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(realpath "${1:-$repo/.build/release/apus}")
 cache=$(realpath -m "${APUS_CG2_CACHE:-$repo/.build/cgroup2}")
-timeout_s=${APUS_CG2_TIMEOUT:-600}
+timeout_s=${APUS_CG2_TIMEOUT:-1500}
 [ -x "$bin" ] || { echo "cgroup2: no apus binary at $bin" >&2; exit 2; }
 command -v qemu-system-x86_64 >/dev/null || { echo "cgroup2: qemu-system-x86_64 missing (apt-get install qemu-system-x86)" >&2; exit 2; }
 [ -x /bin/busybox ] || { echo "cgroup2: /bin/busybox missing (apt-get install busybox-static)" >&2; exit 2; }
