@@ -38,6 +38,10 @@ public struct InitContext {
     /// The v1 cgroup directories init moves itself into (`CgroupManager.joinSelf`); nil
     /// when the runtime writes init's pid to them.
     public var cgroupSelfJoin: [String]? = nil
+    /// The container's cgroup does not exist until the runtime has init's pid (systemd
+    /// makes it, `SystemdDriver.start`): init waits for `inCgroup` before any mount, since
+    /// a `"type": "cgroup"` mount binds that directory.
+    public var cgroupMadeAfterClone = false
     /// The runtime itself runs in a user namespace (rootless podman): one that may deny
     /// setgroups (`unshare -r`, or an unprivileged writer of its gid_map).
     public var runtimeInUserNamespace = false
@@ -76,8 +80,9 @@ public enum ContainerInit {
         // The parent writes uid/gid maps first, then whatever cgroup joins init does not
         // make itself (born in v2 by clone3, moving itself into v1 here), while the mounts
         // are set up (`inCgroup`): needed before a cgroup namespace is made (its root),
-        // before forking (the pid namespace's init, hooks) and before execve.
-        let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup
+        // before forking (the pid namespace's init, hooks) and before execve; before the
+        // mounts when the cgroup is made after the clone (systemd).
+        let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup || context.cgroupMadeAfterClone
         try awaitParent(context, cgroupFirst: cgroupFirst)
         // Before any mount or namespace join: the procfs all of init's /proc writes use.
         let proc = try ProcFS()
