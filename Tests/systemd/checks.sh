@@ -3,7 +3,8 @@
 # on pure cgroup v2: the systemd cgroup driver (`--systemd-cgroup`) with busybox
 # containers, checked with what systemd says of the unit (`systemctl show`) and with the
 # cgroup files; where runc 1.5.1 is there, the same bundle under `runc --systemd-cgroup`
-# must give the same unit properties and files. Prints "APUS-SYSTEMD: PASS (n checks)" or
+# must give the same unit properties and files; podman with cgroup_manager = "systemd" and
+# apus as its runtime. Prints "APUS-SYSTEMD: PASS (n checks)" or
 # "APUS-SYSTEMD: FAIL (names)"; the unit's end powers the VM off.
 # Environment (/run/apus-vm.env, from the kernel command line): APUS_BIN, APUS_REPO.
 MARKER=APUS-SYSTEMD
@@ -167,5 +168,41 @@ else
     skip "comparison with runc --systemd-cgroup" "no runc 1.5.1 at $RUNC"
 fi
 
+# podman (rootful) with cgroup_manager = "systemd" and apus as its runtime: podman passes
+# --systemd-cgroup and machine.slice:libpod:ID, the unit is libpod-ID.scope. Storage in
+# /tmp (vfs: the VM's kernel has no overlay module on this host's /lib/modules).
+podman_checks() {
+    local D=/tmp/podman img=localhost/apus-busybox:latest id
+    mkdir -p $D/root $D/runroot $D/tmp $D/networks
+    printf '[engine]\ncgroup_manager = "systemd"\nevents_logger = "file"\n[network]\nnetwork_config_dir = "%s"\n' \
+        "$D/networks" > $D/containers.conf
+    printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' $D/root $D/runroot > $D/storage.conf
+    export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
+    pm() { podman --root $D/root --runroot $D/runroot --tmpdir $D/tmp --runtime "$A" "$@"; }
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $D/bundle > /dev/null
+    tar -C $D/bundle/rootfs -cf $D/busybox.tar .
+    check "podman import" pm import -q --change 'CMD ["/bin/sh"]' $D/busybox.tar $img
+    check "podman run (systemd manager)" eq "$(pm run --rm --network none $img sh -c 'echo hi; exit 7'; echo $?)" "hi
+7"
+    id=$(pm run -d --network none --memory 64m --pids-limit 42 $img sleep 1000)
+    echo "  podman container $id"
+    check "podman run -d --memory 64m: unit libpod-ID.scope" eq "$(prop libpod-$id.scope ActiveState)" active
+    check "podman: unit MemoryMax" eq "$(prop libpod-$id.scope MemoryMax)" 67108864
+    check "podman: unit TasksMax" eq "$(prop libpod-$id.scope TasksMax)" 42
+    check "podman: unit in machine.slice" eq "$(prop libpod-$id.scope ControlGroup)" "/machine.slice/libpod-$id.scope"
+    check "podman exec" eq "$(pm exec $id cat /proc/1/cmdline | tr '\0' ' ')" "sleep 1000 "
+    check "podman pause" pm pause $id
+    check "podman: cgroup.freeze is 1" eq "$(cat $CG/machine.slice/libpod-$id.scope/cgroup.freeze)" 1
+    check "podman unpause" pm unpause $id
+    check "podman rm --force" pm rm --force --time 0 $id
+    check "podman rm leaves no unit" wait_for 10 gone libpod-$id.scope /machine.slice/libpod-$id.scope
+    pm rmi --all > /dev/null 2>&1
+}
+if command -v podman > /dev/null; then
+    podman_checks
+else
+    skip "podman with cgroup_manager=systemd" "podman is not installed (apt-get install podman)"
+fi
+
 skip "rootless --systemd-cgroup (user bus)" "the VM runs no user@.service instance"
-check "no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E '(apus|ctr|cmp)-[a-z0-9-]+\.scope'"
+check "no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E '(apus|ctr|cmp)-[a-z0-9-]+\.scope|libpod-[0-9a-f]{64}\.scope'"
