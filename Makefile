@@ -37,7 +37,7 @@ TEST         ?=
 # The README's test command: lint; unit and integration tests (root) against the release
 # binary, podman and containerd included; the fuzzer; the cgroup checks and the Swift
 # CgroupTests on a pure cgroup v2 kernel (qemu); the systemd cgroup driver in a VM booted
-# with systemd as PID 1 (qemu). Every step runs even after a failure, then
+# with systemd as PID 1 (qemu), on cgroup v2 and hybrid. Every step runs even after a failure, then
 # host-state.sh fails the run if the host is not as the run found it (mounts, cgroups,
 # links, users, state dirs, processes), and test-summary.py lists every skip with its reason
 # and prints the totals. The host check compares the whole host, so it expects no other
@@ -49,9 +49,10 @@ test: deps build lint
 	$(MAKE) fuzz || status=1; \
 	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN) || status=1; \
 	Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
+	APUS_SYSTEMD_HIERARCHY=hybrid Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
 	if [ "$${HOST_CHECK:-1}" = 1 ]; then scripts/host-state.sh compare .build/host-before.txt || status=1; fi; \
 	python3 scripts/test-summary.py --events $(EVENTS) --vm .build/cgroup2/console.log \
-	  --vm .build/systemd/console.log || status=1; \
+	  --vm .build/systemd/console.log --vm .build/systemd-hybrid/console.log || status=1; \
 	exit $$status
 
 # The cgroup checks and CgroupTests again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
@@ -61,9 +62,13 @@ test-cgroup2: deps build
 	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
 
 # The systemd cgroup driver (--systemd-cgroup) against a real systemd: the same qemu VM
-# booted with Debian's systemd as PID 1 (Tests/systemd: run.sh, checks.sh).
+# booted with Debian's systemd as PID 1 (Tests/systemd: run.sh, checks.sh), on pure cgroup
+# v2 and on a hybrid hierarchy.
 test-systemd: deps build
-	Tests/systemd/run.sh $(CURDIR)/$(BIN)
+	@status=0; \
+	Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
+	APUS_SYSTEMD_HIERARCHY=hybrid Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
+	exit $$status
 
 # libFuzzer, two targets sharing FUZZ_SECONDS (two thirds, one third): config.json decoding
 # + validation (Fuzz/ConfigFuzz.swift, seeded with Fuzz/corpus, the spec-fixtures configs)

@@ -70,7 +70,7 @@ def vm_console(path):
             elif line.startswith("APUS-EVENT "):
                 events.append(json.loads(line[len("APUS-EVENT "):]))
             else:
-                found = re.match(r"(APUS-[A-Z0-9]+): (PASS|FAIL)", line)
+                found = re.match(r"(APUS-[A-Z0-9-]+): (PASS|FAIL)", line)
                 verdict = found.group(1) if found else verdict
     # The Swift tests in the VM are one check above; only their skips are added here.
     skips += tally(events)[2]

@@ -17,6 +17,6 @@ cache=$(realpath -m "${APUS_CG2_CACHE:-$vm_repo/.build/cgroup2}")
 
 tests_arg=""
 [ -n "${APUS_CG2_TESTS:-}" ] && tests_arg="APUS_TESTS=$(realpath "$APUS_CG2_TESTS")"
-vm_boot cgroup2 "$cache" "${APUS_CG2_TIMEOUT:-600}" \
+vm_boot cgroup2 "$cache" "${APUS_CG2_TIMEOUT:-600}" cgroup_no_v1=all \
     "APUS_BIN=$bin APUS_REPO=$vm_repo APUS_CHECKS=$vm_repo/Tests/cgroup2/checks.sh $tests_arg"
 grep -q "APUS-CGROUP2: PASS" "$cache/console.log"

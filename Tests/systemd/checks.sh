@@ -7,7 +7,7 @@
 # apus as its runtime. Prints "APUS-SYSTEMD: PASS (n checks)" or
 # "APUS-SYSTEMD: FAIL (names)"; the unit's end powers the VM off.
 # Environment (/run/apus-vm.env, from the kernel command line): APUS_BIN, APUS_REPO.
-MARKER=APUS-SYSTEMD
+MARKER="APUS-${APUS_VM^^}" # APUS-SYSTEMD, APUS-SYSTEMD-HYBRID
 ROOT=/run/apus-systemd
 CG=/sys/fs/cgroup
 RUNC=${APUS_RUNC:-/work/shared/tools/runc}
@@ -30,6 +30,66 @@ all_in() { # all_in ID CGROUP_PATH MIN_COUNT
     done
     [ $n -ge "$3" ] || { echo "  $n processes, expected at least $3"; return 1; }
 }
+
+# systemd on a hybrid hierarchy (v1 controllers, the unified one beside them): the v1
+# properties (MemoryLimit, CPUShares) and files, every hierarchy joined, nothing left.
+hybrid_checks() {
+    local ID=hy1 U=apus-hy1.scope P=/system.slice/apus-hy1.scope pid
+    echo "apus systemd checks, hybrid: kernel $(uname -r), $(systemctl --version | head -1)"
+    check "systemd is PID 1" eq "$(cat /proc/1/comm)" systemd
+    check "hybrid layout" bash -c "[ -d $CG/memory ] && [ -f $CG/unified/cgroup.controllers ]"
+    bundle /tmp/h1 '{"memory":{"limit":33554432},"cpu":{"shares":512},"pids":{"limit":20}}' '["sleep","1000"]'
+    check "run -d --systemd-cgroup" sd run -d --bundle /tmp/h1 $ID
+    check "unit is active" eq "$(prop $U ActiveState)" active
+    check "unit ControlGroup" eq "$(prop $U ControlGroup)" $P
+    check "unit Delegate" eq "$(prop $U Delegate)" yes
+    check "unit MemoryLimit" eq "$(prop $U MemoryLimit)" 33554432
+    check "unit CPUShares" eq "$(prop $U CPUShares)" 512
+    check "unit TasksMax" eq "$(prop $U TasksMax)" 20
+    check "memory.limit_in_bytes" eq "$(cat $CG/memory$P/memory.limit_in_bytes)" 33554432
+    check "cpu.shares" eq "$(cat $CG/cpu,cpuacct$P/cpu.shares)" 512
+    check "pids.max" eq "$(cat $CG/pids$P/pids.max)" 20
+    pid=$(pid_of $ID)
+    check "init is in the unit's cgroup in every hierarchy" eq "$(awk -F: -v p=$P '$3 != p' /proc/$pid/cgroup)" ""
+    check "exec -d" apus exec -d $ID sleep 999
+    check "exec'd process joins the unit's cgroup" all_in $ID $P 2
+    check "update --memory 64m" apus update --memory 64m $ID
+    check "unit MemoryLimit after update" eq "$(prop $U MemoryLimit)" 67108864
+    check "memory.limit_in_bytes after update" eq "$(cat $CG/memory$P/memory.limit_in_bytes)" 67108864
+    check "systemctl daemon-reload" systemctl daemon-reload
+    check "memory.limit_in_bytes after daemon-reload" eq "$(cat $CG/memory$P/memory.limit_in_bytes)" 67108864
+    check "cpu.shares after daemon-reload" eq "$(cat $CG/cpu,cpuacct$P/cpu.shares)" 512
+    check "pause" apus pause $ID
+    check "freezer.state FROZEN" eq "$(cat $CG/freezer$P/freezer.state)" FROZEN
+    check "resume" apus resume $ID
+    check "delete --force" apus delete --force $ID
+    check "delete leaves no unit" wait_for 10 gone $U /memory$P
+    check "delete leaves no cgroup in any hierarchy" bash -c "! ls -d $CG/*$P 2>/dev/null"
+    bundle /tmp/h2 '{"memory":{"limit":67108864}}' '["/no/such/program"]'
+    sd run --bundle /tmp/h2 hyfail > /dev/null 2>&1
+    check "failing create leaves no unit and no cgroup" wait_for 10 bash -c \
+        "[ \"\$(systemctl show apus-hyfail.scope -p LoadState --value)\" = not-found ] && ! ls -d $CG/*/system.slice/apus-hyfail.scope 2>/dev/null"
+    if [ -x "$RUNC" ]; then
+        bundle /tmp/h3 '{"memory":{"limit":33554432},"pids":{"limit":20}}' '["sleep","1000"]' "c['linux']['cgroupsPath']='system.slice:cmp:apus'"
+        bundle /tmp/h4 '{"memory":{"limit":33554432},"pids":{"limit":20}}' '["sleep","1000"]' "c['linux']['cgroupsPath']='system.slice:cmp:runc'"
+        sd run -d --bundle /tmp/h3 cmp-apus
+        "$RUNC" --root /run/runc-systemd --systemd-cgroup run -d --bundle /tmp/h4 cmp-runc > /dev/null 2>&1 < /dev/null
+        for p in Delegate MemoryLimit TasksMax Slice; do
+            check "as runc: unit $p" eq "$(prop cmp-apus.scope $p)" "$(prop cmp-runc.scope $p)"
+        done
+        check "as runc: memory.limit_in_bytes" eq "$(cat $CG/memory/system.slice/cmp-apus.scope/memory.limit_in_bytes)" \
+            "$(cat $CG/memory/system.slice/cmp-runc.scope/memory.limit_in_bytes)"
+        apus delete --force cmp-apus
+        "$RUNC" --root /run/runc-systemd delete --force cmp-runc
+    else
+        skip "comparison with runc --systemd-cgroup (hybrid)" "no runc 1.5.1 at $RUNC"
+    fi
+    check "no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E '(apus|cmp)-[a-z0-9-]+\.scope'"
+}
+if [ ! -f $CG/cgroup.controllers ]; then
+    hybrid_checks
+    exit
+fi
 
 echo "apus systemd checks: kernel $(uname -r), $(systemctl --version | head -1)"
 check "systemd is PID 1" eq "$(cat /proc/1/comm)" systemd

@@ -1,7 +1,6 @@
 # boot.sh: sourced by Tests/cgroup2/run.sh and Tests/systemd/run.sh. Boots this host's /
 # (exported read-only over 9p, tmpfs on /tmp /run /var/tmp /root, see Tests/vm/init) under
-# qemu on Debian's kernel with a pure cgroup v2 hierarchy, so the binary, busybox and the
-# repository are used in place.
+# qemu on Debian's kernel, so the binary, busybox and the repository are used in place.
 #
 # The kernel is Debian's linux-image-amd64 (not installed: its .deb is fetched with
 # `apt-get download` into the cache and unpacked there). KVM does not work on every host,
@@ -59,7 +58,7 @@ vm_boot() {
     timeout "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -smp 2 -m 2048 -nodefaults -no-reboot \
         -display none -serial stdio -kernel "$kernel" -initrd "$work/initrd.gz" \
         -virtfs local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap \
-        -append "console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all rdinit=/init APUS_VM=$vm_name $*" \
+        -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init APUS_VM=$vm_name $*" \
         </dev/null | tee "$cache/console.log" | tr -d '\r'
     local status=${PIPESTATUS[0]}
     set -e
