@@ -130,7 +130,7 @@ check "state.json records the unit" grep -q "\"name\":\"$U\"" $ROOT/$ID/state.js
 check "device rule denies /dev/loop-apus" denied $ID
 check "exec -d" apus exec -d $ID sleep 999
 check "exec'd process joins the unit's cgroup" all_in $ID $P 2
-check "systemd sees both processes" eq "$(systemctl show $U -p TasksCurrent --value)" 2
+check "systemd sees both processes" wait_for 10 bash -c "[ \"\$(systemctl show $U -p TasksCurrent --value)\" = 2 ]"
 
 check "update --memory 64m --pids-limit 30 --cpu-quota 20000" apus update --memory 64m --pids-limit 30 --cpu-quota 20000 $ID
 check "unit MemoryMax after update" eq "$(prop $U MemoryMax)" 67108864
@@ -181,6 +181,17 @@ check "annotation org.systemd.property.CollectMode" eq "$(prop $U CollectMode)" 
 check "its memory.max" eq "$(cat $CG/machine.slice/$U/memory.max)" 67108864
 apus delete --force $ID
 check "slice:prefix:name: delete leaves no unit" wait_for 10 gone $U /machine.slice/$U
+
+# Foreground run (deleted when it exits) with a cgroup namespace, and with a user namespace
+# too: init enters its cgroup before it makes the namespace, whose root is the unit's.
+cgns="c['linux']['namespaces'].append({'type':'cgroup'})"
+userns="c['linux']['namespaces'].append({'type':'user'}); c['linux']['uidMappings']=[{'containerID':0,'hostID':0,'size':65536}]; c['linux']['gidMappings']=[{'containerID':0,'hostID':0,'size':65536}]"
+bundle /tmp/b8 '{"pids":{"limit":50}}' '["cat","/proc/self/cgroup"]' "$cgns"
+check "run, cgroup namespace: the container sees 0::/" eq "$(sd run --bundle /tmp/b8 sdns 2>&1)" "0::/"
+check "run, cgroup namespace: leaves no unit" wait_for 10 gone apus-sdns.scope /system.slice/apus-sdns.scope
+bundle /tmp/b9 '{"pids":{"limit":50}}' '["cat","/proc/self/cgroup"]' "$cgns; $userns"
+check "run, user+cgroup namespaces: the container sees 0::/" eq "$(sd run --bundle /tmp/b9 sdus 2>&1)" "0::/"
+check "run, user+cgroup namespaces: leaves no unit" wait_for 10 gone apus-sdus.scope /system.slice/apus-sdus.scope
 
 # A create that fails after the unit started (the executable does not exist: init finds
 # out after systemd placed it) leaves no unit, no cgroup, no state.
