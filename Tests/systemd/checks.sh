@@ -4,7 +4,7 @@
 # containers, checked with what systemd says of the unit (`systemctl show`) and with the
 # cgroup files; where runc 1.5.1 is there, the same bundle under `runc --systemd-cgroup`
 # must give the same unit properties and files; podman with cgroup_manager = "systemd" and
-# apus as its runtime. Prints "APUS-SYSTEMD: PASS (n checks)" or
+# apus as its runtime; containerd's runc.v2 shim with SystemdCgroup. Prints "APUS-SYSTEMD: PASS (n checks)" or
 # "APUS-SYSTEMD: FAIL (names)"; the unit's end powers the VM off.
 # Environment (/run/apus-vm.env, from the kernel command line): APUS_BIN, APUS_REPO.
 MARKER="APUS-${APUS_VM^^}" # APUS-SYSTEMD, APUS-SYSTEMD-HYBRID
@@ -275,5 +275,52 @@ else
     skip "podman with cgroup_manager=systemd" "podman is not installed (apt-get install podman)"
 fi
 
+# containerd (a daemon of its own, state in /tmp) with the runc.v2 shim driving apus with
+# SystemdCgroup (ctr run --runc-systemd-cgroup): the unit of the cgroupsPath it passes.
+containerd_checks() {
+    local D=/tmp/ctrd id out daemon
+    mkdir -p $D/tmp
+    cat > $D/config.toml <<EOF
+version = 2
+root = "$D/root"
+state = "$D/state"
+temp = "$D/tmp"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt", "io.containerd.internal.v1.tracing",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs"]
+[grpc]
+  address = "$D/containerd.sock"
+[ttrpc]
+  address = "$D/containerd.sock.ttrpc"
+EOF
+    containerd --config $D/config.toml > $D/containerd.log 2>&1 &
+    daemon=$!
+    ctr_() { ctr --address $D/containerd.sock --namespace apus "$@"; }
+    check "containerd answers" wait_for 60 ctr_ version
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $D/bundle > /dev/null
+    local flags=(--runc-binary "$A" --runc-systemd-cgroup --rootfs)
+    out=$(ctr_ run --rm --cgroup system.slice:ctrd:c1 "${flags[@]}" $D/bundle/rootfs c1 cat /proc/self/cgroup 2>&1)
+    check "ctr run --rm (SystemdCgroup): the process is in the unit's cgroup" eq "$out" "0::/system.slice/ctrd-c1.scope"
+    check "ctr run --rm: no unit left" wait_for 10 gone ctrd-c1.scope /system.slice/ctrd-c1.scope
+    check "ctr run -d" ctr_ run -d --cgroup system.slice:ctrd:c2 --memory-limit 67108864 "${flags[@]}" $D/bundle/rootfs c2 sleep 1000
+    check "ctr: unit ctrd-c2.scope active" eq "$(prop ctrd-c2.scope ActiveState)" active
+    check "ctr: unit MemoryMax" eq "$(prop ctrd-c2.scope MemoryMax)" 67108864
+    check "ctr task pause" ctr_ task pause c2
+    check "ctr: cgroup.freeze is 1" eq "$(cat $CG/system.slice/ctrd-c2.scope/cgroup.freeze)" 1
+    check "ctr task resume" ctr_ task resume c2
+    check "ctr task kill" ctr_ task kill -s KILL c2
+    check "ctr task stops" wait_for 20 bash -c "ctr --address $D/containerd.sock --namespace apus task ls | grep -q 'c2 .*STOPPED'"
+    check "ctr task rm" ctr_ task rm c2
+    ctr_ container rm c2
+    check "ctr: no unit left" wait_for 10 gone ctrd-c2.scope /system.slice/ctrd-c2.scope
+    kill $daemon
+    wait $daemon
+}
+if command -v containerd > /dev/null && command -v ctr > /dev/null; then
+    containerd_checks
+else
+    skip "containerd with SystemdCgroup" "containerd is not installed (apt-get install containerd)"
+fi
+
 skip "rootless --systemd-cgroup (user bus)" "the VM runs no user@.service instance"
-check "no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E '(apus|ctr|cmp)-[a-z0-9-]+\.scope|libpod-[0-9a-f]{64}\.scope'"
+check "no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E '(apus|ctr|ctrd|cmp)-[a-z0-9-]+\.scope|libpod-[0-9a-f]{64}\.scope'"
