@@ -177,9 +177,8 @@ public struct Runtime {
             systemd != nil
             ? .required : privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
         let cgroup =
-            systemd != nil
-            ? try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id, systemd: true)
-            : try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
+            try systemd?.resolveCgroup(cgroupsPath: linux.cgroupsPath, id: id)
+            ?? createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.

@@ -41,12 +41,11 @@ public enum Features {
                             // Every controller has a v1 and a v2 writer (Sources/ApusLinux/Cgroups).
                             ("v1", .bool(true)),
                             ("v2", .bool(true)),
-                            // --systemd-cgroup: a transient unit on the system bus
-                            // (SystemdDriver, proven in Tests/systemd's VM). The user bus
-                            // (rootless) is not: the unit's cgroup in a user instance's
-                            // tree is not where cgroupsPath puts it yet.
+                            // --systemd-cgroup: a transient unit on the system bus, or
+                            // rootless on the user's bus (SystemdDriver; both proven in
+                            // Tests/systemd's VM).
                             ("systemd", .bool(true)),
-                            ("systemdUser", .bool(false)),
+                            ("systemdUser", .bool(true)),
                             ("rdma", .bool(true)),
                         ])
                     ),

@@ -17,6 +17,17 @@ struct SystemdDriver {
         self.manager = manager
     }
 
+    /// Where the unit's cgroup will be, before it exists: under the root for PID 1 (runc's
+    /// translation of slice:prefix:name), under the user manager's own cgroup on the user
+    /// bus (rootless).
+    func resolveCgroup(cgroupsPath: String?, id: String) throws(ApusError) -> CgroupManager {
+        guard unit.bus == .user else {
+            return try CgroupManager.resolve(cgroupsPath: cgroupsPath, id: id, systemd: true)
+        }
+        let root = try manager.controlGroup()
+        return CgroupManager(layout: try CgroupLayout.detect(), path: try unit.cgroupPath(under: root))
+    }
+
     /// Connects to the bus the unit lives on (delete and update run in another process
     /// than create). The caller closes the connection.
     static func reconnect(_ unit: SystemdUnit) throws(ApusError) -> SystemdDriver {
@@ -51,7 +62,12 @@ struct SystemdDriver {
         // The cgroupfs writers over the same resources: what systemd expressed is written
         // again with the same values, the rest (devices, unified, hugetlb, rdma…) only here.
         // Directories systemd made already exist and are not recorded as apus's.
-        try cgroup.create(resources: linux.resources, includeDevices: true, warn: warn)
+        // A user's manager runs unprivileged: attaching a device program needs
+        // CAP_SYS_ADMIN over the cgroup, so rootless device rules are left out (as with
+        // cgroupfs; the devices are bind mounts).
+        var resources = linux.resources
+        if unit.bus == .user { resources?.devices = nil }
+        try cgroup.create(resources: resources, includeDevices: unit.bus == .system, warn: warn)
         rollback.add { try? cgroup.destroy() }
         if unit.isSlice || cgroup.layout != .unified {
             try cgroup.join(pid: pid, includingV1: true, includingUnified: unit.isSlice)

@@ -296,7 +296,8 @@ EOF
     containerd --config $D/config.toml > $D/containerd.log 2>&1 &
     daemon=$!
     ctr_() { ctr --address $D/containerd.sock --namespace apus "$@"; }
-    check "containerd answers" wait_for 60 ctr_ version
+    answers() { ctr_ version > /dev/null 2>&1; }
+    check "containerd answers" wait_for 60 answers
     bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $D/bundle > /dev/null
     local flags=(--runc-binary "$A" --runc-systemd-cgroup --rootfs)
     out=$(ctr_ run --rm --cgroup system.slice:ctrd:c1 "${flags[@]}" $D/bundle/rootfs c1 cat /proc/self/cgroup 2>&1)
@@ -322,5 +323,55 @@ else
     skip "containerd with SystemdCgroup" "containerd is not installed (apt-get install containerd)"
 fi
 
-skip "rootless --systemd-cgroup (user bus)" "the VM runs no user@.service instance"
+# Rootless: an ordinary user's systemd instance (user@UID.service, cpu memory pids
+# delegated) on the user bus; apus as that user, its unit in the user manager's tree.
+rootless_checks() {
+    local user=$1 uid gid B=/tmp/r1 U=apus-r1.scope mgr P out
+    uid=$(id -u "$user")
+    gid=$(id -g "$user")
+    check "start user@$uid.service" timeout 60 systemctl start user@$uid.service
+    mgr=$(prop user@$uid.service ControlGroup)
+    P=$mgr/user.slice/$U
+    as_user() {
+        setpriv --reuid "$uid" --regid "$gid" --clear-groups env HOME=/tmp XDG_RUNTIME_DIR=/run/user/$uid \
+            DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus "$@"
+    }
+    uprop() { as_user systemctl --user show "$1" -p "$2" --value; }
+    # `apus spec --rootless` as the user: its own ids mapped, no device rules, /sys bound.
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $B > /dev/null
+    chown -R "$uid:$gid" $B
+    as_user sh -c "cd $B && '$A' spec --rootless"
+    python3 - $B/config.json <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sleep", "1000"]
+c["linux"]["resources"] = {"memory": {"limit": 67108864}, "pids": {"limit": 30}}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+    # The container's stdio is a file: a pipe would stay open as long as it runs.
+    check "rootless run -d --systemd-cgroup" as_user "$A" --systemd-cgroup run -d --bundle $B r1 > /tmp/r1.out 2>&1 < /dev/null
+    cat /tmp/r1.out
+    check "rootless: unit active on the user's manager" eq "$(uprop $U ActiveState)" active
+    check "rootless: unit ControlGroup in the user's tree" eq "$(uprop $U ControlGroup)" "$P"
+    check "rootless: unit MemoryMax" eq "$(uprop $U MemoryMax)" 67108864
+    check "rootless: unit TasksMax" eq "$(uprop $U TasksMax)" 30
+    check "rootless: memory.max" eq "$(cat $CG$P/memory.max)" 67108864
+    check "rootless: init is in the unit's cgroup" eq "$(cgroup_of "$(as_user "$A" state r1 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')")" "$P"
+    check "rootless: update --memory 32m" as_user "$A" --systemd-cgroup update --memory 32m r1
+    check "rootless: unit MemoryMax after update" eq "$(uprop $U MemoryMax)" 33554432
+    check "rootless: pause" as_user "$A" pause r1
+    check "rootless: cgroup.freeze is 1" eq "$(cat $CG$P/cgroup.freeze)" 1
+    check "rootless: resume" as_user "$A" resume r1
+    check "rootless: delete --force" as_user "$A" delete --force r1
+    check "rootless: no unit, no cgroup left" wait_for 10 bash -c \
+        "[ \"\$(setpriv --reuid $uid --regid $gid --clear-groups env XDG_RUNTIME_DIR=/run/user/$uid DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus systemctl --user show $U -p LoadState --value)\" = not-found ] && [ ! -e $CG$P ]"
+    systemctl stop user@$uid.service
+}
+user=$(awk -F: '$3 >= 1000 && $3 < 65534 { print $1; exit }' /etc/passwd)
+if [ -n "$user" ] && [ -f /usr/lib/systemd/user/dbus.socket ]; then
+    rootless_checks "$user"
+else
+    skip "rootless --systemd-cgroup (user bus)" "no ordinary user in /etc/passwd or no dbus-user-session"
+fi
 check "no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E '(apus|ctr|ctrd|cmp)-[a-z0-9-]+\.scope|libpod-[0-9a-f]{64}\.scope'"
