@@ -12,10 +12,10 @@ STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xl
 BIN           = .build/release/apus
 # The Swift test bundle `swift test` builds; the cgroup v2 VM runs its CgroupTests.
 CG2_TESTS     = $(CURDIR)/.build/debug/apusPackageTests.xctest
-DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd uidmap slirp4netns docker.io buildah mmdebstrap \
+DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd uidmap slirp4netns docker.io buildah mmdebstrap systemd dbus \
               libprotobuf-c1 libnl-3-200 libnet1 libgnutls30 libbsd0 libnftables1 libuuid1
 
-.PHONY: all build deps test test-cgroup2 soak unit integration lint fmt bench install clean demo fuzz
+.PHONY: all build deps test test-cgroup2 test-systemd soak unit integration lint fmt bench install clean demo fuzz
 
 all: build
 
@@ -36,7 +36,8 @@ TEST         ?=
 
 # The README's test command: lint; unit and integration tests (root) against the release
 # binary, podman and containerd included; the fuzzer; the cgroup checks and the Swift
-# CgroupTests on a pure cgroup v2 kernel (qemu). Every step runs even after a failure, then
+# CgroupTests on a pure cgroup v2 kernel (qemu); the systemd cgroup driver in a VM booted
+# with systemd as PID 1 (qemu), on cgroup v2 and hybrid. Every step runs even after a failure, then
 # host-state.sh fails the run if the host is not as the run found it (mounts, cgroups,
 # links, users, state dirs, processes), and test-summary.py lists every skip with its reason
 # and prints the totals. The host check compares the whole host, so it expects no other
@@ -47,8 +48,11 @@ test: deps build lint
 	TEST_EVENTS=$(EVENTS) scripts/swift-test.sh $(CURDIR)/$(BIN) || status=1; \
 	$(MAKE) fuzz || status=1; \
 	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN) || status=1; \
+	Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
+	APUS_SYSTEMD_HIERARCHY=hybrid Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
 	if [ "$${HOST_CHECK:-1}" = 1 ]; then scripts/host-state.sh compare .build/host-before.txt || status=1; fi; \
-	python3 scripts/test-summary.py --events $(EVENTS) --vm .build/cgroup2/console.log || status=1; \
+	python3 scripts/test-summary.py --events $(EVENTS) --vm .build/cgroup2/console.log \
+	  --vm .build/systemd/console.log --vm .build/systemd-hybrid/console.log || status=1; \
 	exit $$status
 
 # The cgroup checks and CgroupTests again on a pure cgroup v2 kernel (cgroup_no_v1=all) under qemu:
@@ -56,6 +60,15 @@ test: deps build lint
 test-cgroup2: deps build
 	$(SWIFT) build --build-tests
 	APUS_CG2_TESTS=$(CG2_TESTS) Tests/cgroup2/run.sh $(CURDIR)/$(BIN)
+
+# The systemd cgroup driver (--systemd-cgroup) against a real systemd: the same qemu VM
+# booted with Debian's systemd as PID 1 (Tests/systemd: run.sh, checks.sh), on pure cgroup
+# v2 and on a hybrid hierarchy.
+test-systemd: deps build
+	@status=0; \
+	Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
+	APUS_SYSTEMD_HIERARCHY=hybrid Tests/systemd/run.sh $(CURDIR)/$(BIN) || status=1; \
+	exit $$status
 
 # libFuzzer, two targets sharing FUZZ_SECONDS (two thirds, one third): config.json decoding
 # + validation (Fuzz/ConfigFuzz.swift, seeded with Fuzz/corpus, the spec-fixtures configs)

@@ -5,12 +5,14 @@ The closing lines of `make test`: every test that did not run (skipped, or cance
 run time with Test.cancel) with its reason, then one line of totals.
 
 --events: a Swift Testing event stream (JSON lines, `swift test --event-stream-output-path`).
---vm: the console log of the cgroup v2 VM (Tests/cgroup2): its shell checks print
+--vm: the console log of a test VM (Tests/cgroup2, Tests/systemd): its shell checks print
   "ok   NAME", "FAIL NAME" and "SKIP NAME: REASON"; the skip events of the Swift tests
-  it runs follow as "APUS-EVENT {json}" lines.
+  it runs follow as "APUS-EVENT {json}" lines. A VM that printed no verdict line
+  ("APUS-…: PASS" or "APUS-…: FAIL") counts as one failure: it did not finish.
 Exit status 1 when any test failed or a file could not be read.
 """
 import json
+import re
 import sys
 
 
@@ -54,7 +56,7 @@ def tally(records):
 
 
 def vm_console(path):
-    passed, failed, skips, events = 0, 0, [], []
+    passed, failed, skips, events, verdict = 0, 0, [], [], None
     with open(path, encoding="utf-8", errors="replace") as log:
         for line in log:
             line = line.rstrip("\r\n")
@@ -64,12 +66,19 @@ def vm_console(path):
                 failed += 1
             elif line.startswith("SKIP "):
                 name, _, reason = line[5:].partition(": ")
-                skips.append((f"vm: {name}", reason or "(no reason given)"))
+                skips.append((name, reason or "(no reason given)"))
             elif line.startswith("APUS-EVENT "):
                 events.append(json.loads(line[len("APUS-EVENT "):]))
+            else:
+                found = re.match(r"(APUS-[A-Z0-9-]+): (PASS|FAIL)", line)
+                verdict = found.group(1) if found else verdict
     # The Swift tests in the VM are one check above; only their skips are added here.
-    skips += [(f"vm: {name}", reason) for name, reason in tally(events)[2]]
-    return passed, failed, skips
+    skips += tally(events)[2]
+    vm = f"vm {verdict[len('APUS-'):].lower()}" if verdict else "vm"
+    if verdict is None:
+        print(f"test-summary: {path}: the VM printed no verdict (it did not finish)")
+        failed += 1
+    return passed, failed, [(f"{vm}: {name}", reason) for name, reason in skips]
 
 
 def main(argv):

@@ -63,6 +63,12 @@ extension Runtime {
         let current = record.resources ?? (try? Spec.load(bundle: record.bundle))?.linux?.resources ?? .init()
         let merged = Self.merge(current, request.resources)
         do {
+            // The unit first: its properties hold across `systemctl daemon-reload`, which
+            // writes them to the cgroup again; the files then get the rest.
+            if let unit = record.systemd {
+                try SystemdDriver.update(
+                    unit, resources: Self.updatable(merged), version: cgroup.layout == .unified ? .v2 : .v1)
+            }
             try cgroup.update(resources: Self.updatable(merged)) { log.warn($0) }
         } catch {
             throw ApusError("update container \(id)", cause: error)

@@ -40,6 +40,10 @@ public struct InitContext {
     public var cgroupSelfJoin: [String]? = nil
     /// Additional gids where a user namespace denies setgroups (`Privilege.setgroupsRule`).
     public var setgroups = SetgroupsRule.always
+    /// The container's cgroup does not exist until the runtime has init's pid (systemd
+    /// makes it, `SystemdDriver.start`): init waits for `inCgroup` before any mount, since
+    /// a `"type": "cgroup"` mount binds that directory.
+    public var cgroupMadeAfterClone = false
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -75,8 +79,9 @@ public enum ContainerInit {
         // The parent writes uid/gid maps first, then whatever cgroup joins init does not
         // make itself (born in v2 by clone3, moving itself into v1 here), while the mounts
         // are set up (`inCgroup`): needed before a cgroup namespace is made (its root),
-        // before forking (the pid namespace's init, hooks) and before execve.
-        let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup
+        // before forking (the pid namespace's init, hooks) and before execve; before the
+        // mounts when the cgroup is made after the clone (systemd).
+        let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup || context.cgroupMadeAfterClone
         try awaitParent(context, cgroupFirst: cgroupFirst)
         // Before any mount or namespace join: the procfs all of init's /proc writes use.
         let proc = try ProcFS()

@@ -91,9 +91,8 @@ public struct Runtime {
         }
         // Before anything exists: without systemd, --systemd-cgroup is an error, never a
         // silent cgroupfs layout (runc: "systemd not running on this host").
-        let systemdBus =
-            systemdCgroup ? try SystemdBus.choose(rootless: privilege.rootlessCgroups).connect() : nil
-        defer { systemdBus?.close() }
+        let systemd = systemdCgroup ? try connectSystemd(spec, id: id) : nil
+        defer { systemd?.close() }
         let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
         try RuntimeBinary.protect(
             bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)
@@ -104,7 +103,7 @@ public struct Runtime {
         do {
             let created = try createClaimed(
                 id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger,
-                lockFD: lock.fd, rollback: rollback)
+                systemd: systemd, lockFD: lock.fd, rollback: rollback)
             rollback.disarm()
             withExtendedLifetime(lock) {}
             return created
@@ -127,6 +126,8 @@ public struct Runtime {
         var execFifo: Int32?
         var cgroupChoice: Privilege.CgroupChoice
         var cgroup: CgroupManager?
+        /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
+        var systemd: SystemdDriver?
         var record: ContainerRecord
         /// The connected --console-socket, or -1.
         var consoleSocket: Int32
@@ -143,10 +144,11 @@ public struct Runtime {
     /// init is in docs/architecture.md.
     private func createClaimed(
         id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: StartTrigger,
-        lockFD: Int32, rollback: Rollback
+        systemd: SystemdDriver?, lockFD: Int32, rollback: Rollback
     ) throws -> CreatedContainer {
         var work = try prepare(
-            id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger, rollback: rollback)
+            id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger, systemd: systemd,
+            rollback: rollback)
         let pid = try spawn(&work, options: options, lockFD: lockFD, rollback: rollback)
         let (initPid, terminalMaster) = try awaitReady(
             pid: pid, sync: work.parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs,
@@ -161,7 +163,7 @@ public struct Runtime {
     /// sockets, id-mapped trees and the namespace files to join.
     private func prepare(
         id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: StartTrigger,
-        rollback: Rollback
+        systemd: SystemdDriver?, rollback: Rollback
     ) throws -> CreateWork {
         let linux = spec.linux ?? Spec.Linux()
         let plan = NamespacePlan(linux.namespaces ?? [])
@@ -169,8 +171,14 @@ public struct Runtime {
         let capabilities = try CapabilitySets(spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
         let createdAt = Timestamp.now().rfc3339
         let execFifo = trigger == .execFifo ? try makeExecFifo(id: id, rollback: rollback) : nil
-        let cgroupChoice = privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
-        let cgroup = try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
+        // With systemd, the cgroup is the unit's: systemd makes it once init exists (spawn);
+        // until then only its place is known.
+        let cgroupChoice =
+            systemd != nil
+            ? .required : privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
+        let cgroup =
+            try systemd?.resolveCgroup(cgroupsPath: linux.cgroupsPath, id: id)
+            ?? createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
@@ -183,6 +191,7 @@ public struct Runtime {
         record.process = spec.process
         record.seccomp = linux.seccomp
         record.memoryPolicy = linux.memoryPolicy
+        record.systemd = systemd?.unit
         try store.save(record)
         crashPoint("recorded")
 
@@ -200,7 +209,7 @@ public struct Runtime {
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
-            cgroupChoice: cgroupChoice, cgroup: cgroup, record: record, consoleSocket: consoleSocket,
+            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, consoleSocket: consoleSocket,
             pidfdSocket: pidfdSocket, idmappedTrees: idmappedTrees, joins: joins, parentEnd: parentEnd,
             childEnd: childEnd)
     }
@@ -220,10 +229,14 @@ public struct Runtime {
             noPivot: options.noPivot, preserveFds: options.preserveFds, lastCap: work.lastCap,
             capabilities: work.capabilities, forkAgainForPid: forkAgainForPid, lockFD: lockFD,
             idmappedTrees: work.idmappedTrees)
+        // With systemd the cgroup does not exist before the unit, which needs init's pid:
+        // init is cloned outside it and systemd moves it (`SystemdDriver.start`).
         var entry = CgroupEntry.decide(
-            work.cgroup, runtimeWrites: work.record.rootless, childJoinsV1: !plan.has(.user) && !forkAgainForPid)
+            work.systemd == nil ? work.cgroup : nil, runtimeWrites: work.record.rootless,
+            childJoinsV1: !plan.has(.user) && !forkAgainForPid)
         context.cgroupSelfJoin = entry.selfJoined
         context.setgroups = privilege.setgroupsRule(containerUserNamespace: plan.has(.user))
+        context.cgroupMadeAfterClone = work.systemd != nil
 
         let (pid, bornInUnified) = try cloneInit(
             context, plan: plan, notRoot: privilege.notRoot, entry: &entry, ownPidNamespace: ownPidNamespace,
@@ -246,7 +259,11 @@ public struct Runtime {
         // wait for an RCU grace period (5 to 14 ms measured here after a few idle ms).
         // Init waits for `inCgroup` before anything that forks, execs or depends on its
         // cgroup (ContainerInit.setUp).
-        if let cgroup = work.cgroup {
+        if let cgroup = work.cgroup, let systemd = work.systemd {
+            try systemd.start(
+                pid: pid, cgroup: cgroup, linux: work.linux, annotations: work.spec.annotations, rollback: rollback,
+                warn: { log.warn($0) })
+        } else if let cgroup = work.cgroup {
             let joins = entry.runtimeJoins(bornInUnified: bornInUnified)
             try joinCgroup(
                 cgroup, pid: pid, choice: work.cgroupChoice, includingV1: joins.v1, includingUnified: joins.unified)
@@ -398,6 +415,20 @@ public struct Runtime {
         if namespace < 0 { throw ApusError("open init's network namespace", errno: errno, field: ".linux.netDevices") }
         defer { close(namespace) }
         try NetDevices.move(devices, into: namespace)
+    }
+
+    /// `--systemd-cgroup`: the unit cgroupsPath names (`slice:prefix:name`) and a connection
+    /// to the bus systemd answers on; an error saying what to do when there is none.
+    private func connectSystemd(_ spec: Spec, id: String) throws -> SystemdDriver {
+        let rootless = privilege.rootlessCgroups
+        let connection = try SystemdBus.choose(rootless: rootless).connect()
+        do {
+            let unit = try SystemdUnit.from(cgroupsPath: spec.linux?.cgroupsPath, id: id, rootless: rootless)
+            return SystemdDriver(unit: unit, manager: SystemdManager(connection))
+        } catch {
+            connection.close()
+            throw error
+        }
     }
 
     /// The exec fifo: `start` opens it for reading, which lets init exec.

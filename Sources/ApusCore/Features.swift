@@ -41,10 +41,11 @@ public enum Features {
                             // Every controller has a v1 and a v2 writer (Sources/ApusLinux/Cgroups).
                             ("v1", .bool(true)),
                             ("v2", .bool(true)),
-                            // --systemd-cgroup is accepted for runc compatibility and ignored:
-                            // apus always manages cgroupfs itself.
-                            ("systemd", .bool(false)),
-                            ("systemdUser", .bool(false)),
+                            // --systemd-cgroup: a transient unit on the system bus, or
+                            // rootless on the user's bus (SystemdDriver; both proven in
+                            // Tests/systemd's VM).
+                            ("systemd", .bool(true)),
+                            ("systemdUser", .bool(true)),
                             ("rdma", .bool(true)),
                         ])
                     ),

@@ -147,6 +147,7 @@ extension Runtime {
             // running): init exits on its own; what it may still hold is in the cgroup.
             if let cgroup = record.cgroup {
                 try? cgroup.killAll(signal: SIGKILL)
+                stopSystemdUnit(record)
                 do {
                     try cgroup.destroy()
                 } catch {
@@ -174,6 +175,19 @@ extension Runtime {
         try destroy(record)
     }
 
+    /// With the systemd driver, the container's unit is stopped once its processes are
+    /// gone (a scope whose processes ignore SIGTERM would wait for systemd's stop timeout).
+    /// A systemd that cannot be reached or refuses is a warning: delete goes on, and a
+    /// scope whose processes are all gone ends by itself.
+    func stopSystemdUnit(_ record: ContainerRecord) {
+        guard let unit = record.systemd else { return }
+        do {
+            try SystemdDriver.stop(unit)
+        } catch {
+            log.warn("delete \(record.id): \(error)")
+        }
+    }
+
     func killAndWait(_ record: ContainerRecord) throws {
         let pidfd = RawSyscall.pidfdOpen(record.pid)
         if pidfd < 0 { return }
@@ -192,6 +206,7 @@ extension Runtime {
     func destroy(_ record: ContainerRecord) throws {
         if let cgroup = record.cgroup {
             if !record.ownPidNamespace { try? cgroup.killAll(signal: SIGKILL) }
+            stopSystemdUnit(record)
             do {
                 try cgroup.destroy()
             } catch {

@@ -23,6 +23,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var annotations: [String: String]?
     public var ociVersion: String
     public var cgroup: CgroupManager?
+    /// The systemd unit that owns `cgroup` (`--systemd-cgroup`); nil with cgroupfs.
+    public var systemd: SystemdUnit? = nil
     public var hooks: Spec.Hooks?
     /// The container has its own pid namespace: killing init kills everything.
     public var ownPidNamespace: Bool

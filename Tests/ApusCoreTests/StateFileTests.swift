@@ -28,6 +28,13 @@ struct StateFileTests {
             pidNamespaceShared: true)
     }
 
+    /// The sample as the systemd driver records it: its unit, which update and delete use.
+    static func systemdSample() throws -> ContainerRecord {
+        var record = try sample()
+        record.systemd = try SystemdUnit.from(cgroupsPath: "machine.slice:ctr:x", id: record.id, rootless: false)
+        return record
+    }
+
     @Test("a state written by FoundationEssentials' JSONEncoder (earlier apus builds) reads back the same")
     func readsFoundationEncodedState() throws {
         let record = try Self.sample()
@@ -46,6 +53,7 @@ struct StateFileTests {
         #expect(a.namespaceKinds == b.namespaceKinds && a.pidNamespaceShared == b.pidNamespaceShared)
         #expect(a.process?.args == b.process?.args && a.process?.env == b.process?.env)
         #expect(a.hooks == nil && b.hooks == nil && a.seccomp == nil && a.resources == nil)
+        #expect(a.systemd == b.systemd)
     }
 
     @Test("the tree coder round-trips a state, and FoundationEssentials reads what it writes")
@@ -54,5 +62,18 @@ struct StateFileTests {
         let text = Data(try TreeJSON.encode(record))
         Self.expectSame(try TreeJSON.decode(ContainerRecord.self, from: text), record)
         Self.expectSame(try JSONDecoder().decode(ContainerRecord.self, from: text), record)
+    }
+
+    @Test("the systemd unit round-trips; a state without one (cgroupfs, earlier builds) reads as none")
+    func systemdUnit() throws {
+        let record = try Self.systemdSample()
+        let text = Data(try TreeJSON.encode(record))
+        let read = try TreeJSON.decode(ContainerRecord.self, from: text)
+        Self.expectSame(read, record)
+        #expect(read.systemd?.name == "ctr-x.scope" && read.systemd?.slice == "machine.slice")
+        #expect(read.systemd?.bus == .system)
+        let withoutUnit = Data(try TreeJSON.encode(try Self.sample()))
+        #expect(!String(decoding: withoutUnit, as: UTF8.self).contains("\"systemd\""))
+        #expect(try TreeJSON.decode(ContainerRecord.self, from: withoutUnit).systemd == nil)
     }
 }

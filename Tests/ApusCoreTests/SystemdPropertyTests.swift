@@ -26,6 +26,20 @@ struct SystemdPropertyTests {
         #expect(throws: ApusError.self) { try SystemdUnit.from(cgroupsPath: "bad:p:n", id: "c1", rootless: false) }
     }
 
+    @Test("the unit's cgroup: below / for PID 1 (runc's translation), below a user manager's own cgroup")
+    func unitCgroupPaths() throws {
+        let root = try SystemdUnit.from(cgroupsPath: "a-b.slice:docker:x", id: "c1", rootless: false)
+        #expect(try root.cgroupPath(under: "/") == "/a.slice/a-b.slice/docker-x.scope")
+        #expect(
+            try root.cgroupPath(under: "/")
+                == CgroupPath.resolve(cgroupsPath: "a-b.slice:docker:x", id: "c1", systemd: true))
+        let user = try SystemdUnit.from(cgroupsPath: nil, id: "c1", rootless: true)
+        let manager = "/user.slice/user-1000.slice/user@1000.service"
+        #expect(try user.cgroupPath(under: manager) == manager + "/user.slice/apus-c1.scope")
+        let slice = try SystemdUnit.from(cgroupsPath: "system.slice:p:pod-1.slice", id: "c1", rootless: true)
+        #expect(try slice.cgroupPath(under: manager) == manager + "/pod.slice/pod-1.slice")
+    }
+
     @Test("a scope: Slice, Delegate, PIDs, accounting, DefaultDependencies=no")
     func scopeProperties() throws {
         let unit = try SystemdUnit.from(cgroupsPath: nil, id: "c1", rootless: false)

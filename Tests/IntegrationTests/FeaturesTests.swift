@@ -76,7 +76,7 @@ struct FeaturesTests {
         #expect(
             Set(seccomp.keys) == ["enabled", "actions", "operators", "archs", "knownFlags", "supportedFlags"])
         let cgroup = try #require(linux["cgroup"] as? [String: Bool])
-        #expect(cgroup == ["v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true])
+        #expect(cgroup == ["v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true])
         let annotations = try #require(f["annotations"] as? [String: String])
         #expect(annotations["io.github.apus.version"] != nil)
         #expect(annotations["io.github.seccomp.libseccomp.version"]?.split(separator: ".").count == 3)

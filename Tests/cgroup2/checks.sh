@@ -2,70 +2,19 @@
 # Runs inside the pure cgroup v2 VM (see run.sh) as PID 1: real busybox containers with
 # limits, checking the cgroup2 files and the effects. Prints one line
 # "APUS-CGROUP2: PASS (n checks)" or "APUS-CGROUP2: FAIL (names)", then powers off.
-# Environment (from the kernel command line): APUS_BIN, APUS_REPO.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/root TMPDIR=/tmp
-A="$APUS_BIN"
+# Environment (from the kernel command line): APUS_BIN, APUS_REPO. Helpers: Tests/vm/checklib.sh.
+MARKER=APUS-CGROUP2
 ROOT=/run/apus-cg2
 CG=/sys/fs/cgroup
-passed=0
-failed=()
+# shellcheck source=../vm/checklib.sh
+. "$APUS_REPO/Tests/vm/checklib.sh"
 
 finish() {
-    if [ ${#failed[@]} -eq 0 ] && [ $passed -gt 0 ]; then
-        echo "APUS-CGROUP2: PASS ($passed checks)"
-    else
-        echo "APUS-CGROUP2: FAIL (${failed[*]:-nothing ran})"
-    fi
+    verdict
     sync
     /bin/busybox poweroff -f
 }
 trap finish EXIT
-
-check() { # check NAME COMMAND...: passes when COMMAND succeeds
-    local name="$1"
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok   $name"
-    else
-        failed+=("$name")
-        echo "FAIL $name"
-    fi
-}
-
-eq() { [ "$1" = "$2" ] || { echo "  expected '$2', got '$1'"; return 1; }; }
-
-apus() { "$A" --root "$ROOT" "$@"; }
-
-# bundle DIR RESOURCES_JSON ARGS_JSON [EXTRA_PYTHON]: busybox bundle with linux.resources set.
-bundle() {
-    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" "$1" >/dev/null || return 1
-    (cd "$1" && apus spec) || return 1
-    python3 - "$1/config.json" "$2" "$3" "${4:-}" <<'PY'
-import json, sys
-path, resources, args, extra = sys.argv[1:5]
-c = json.load(open(path))
-c["process"]["terminal"] = False
-c["process"]["args"] = json.loads(args)
-c["root"]["readonly"] = False
-c["linux"]["resources"] = {**c["linux"].get("resources", {}), **json.loads(resources)}
-if extra:
-    exec(extra)
-json.dump(c, open(path, "w"))
-PY
-}
-
-state_of() { apus state "$1" 2>/dev/null | sed -n 's/.*"status": "\(.*\)".*/\1/p'; }
-
-wait_for() { # wait_for SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.1
-    done
-}
 
 echo "apus cgroup2 checks: kernel $(uname -r), $(cat /proc/cmdline | grep -o 'cgroup_no_v1=[a-z]*')"
 check "pure cgroup v2 layout" bash -c "[ -f $CG/cgroup.controllers ] && ! grep -q ' cgroup ' /proc/mounts"
@@ -193,7 +142,7 @@ B=/tmp/b6
 bundle $B '{"rdma":{"mlx5_0":{"hcaHandles":2}}}' '["true"]'
 out=$(apus run --bundle $B lack 2>&1)
 if grep -qw rdma $CG/cgroup.controllers; then
-    echo "SKIP rdma missing-controller check: the VM has the rdma controller"
+    skip "rdma missing-controller check" "the VM has the rdma controller"
 else
     check "missing controller names the field" bash -c "echo '$out' | grep -q 'linux.resources.rdma'"
 fi

@@ -98,6 +98,23 @@ public struct SystemdManager {
         _ = try? call("ResetFailedUnit", [.string(unit)])
     }
 
+    /// The manager's own cgroup (its `ControlGroup` property): a user's manager lives in
+    /// `/user.slice/user-<uid>.slice/user@<uid>.service`, and its units below that.
+    public func controlGroup() throws(ApusError) -> String {
+        do {
+            let reply = try connection.call(
+                .call(
+                    destination: Self.destination, path: Self.path, interface: "org.freedesktop.DBus.Properties",
+                    member: "Get", body: [.string(Self.interface), .string("ControlGroup")]))
+            guard case .variant(let value)? = reply.body.first, let text = value.text else {
+                throw DBusError.malformed("Get(ControlGroup) returned no string")
+            }
+            return text
+        } catch {
+            throw Self.failure("read the manager's ControlGroup", error, properties: [])
+        }
+    }
+
     /// SetUnitProperties(unit, runtime: true, properties): `update`.
     public func setUnitProperties(_ unit: String, properties: [SystemdProperty]) throws(ApusError) {
         guard !properties.isEmpty else { return }

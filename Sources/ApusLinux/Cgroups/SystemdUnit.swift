@@ -17,6 +17,14 @@ public struct SystemdUnit: Sendable, Codable, Equatable {
 
     public var isSlice: Bool { name.hasSuffix(".slice") }
 
+    /// The unit's cgroup below its manager's (`root`: "/" for PID 1, a user manager's
+    /// `user@<uid>.service` cgroup): the slice expanded into its ancestors, then the unit.
+    public func cgroupPath(under root: String) throws(ApusError) -> String {
+        let base = root == "/" ? "" : root
+        if isSlice { return base + (try CgroupPath.expandSlice(name)) }
+        return base + (try CgroupPath.expandSlice(slice)) + "/" + name
+    }
+
     /// From `linux.cgroupsPath` in the `slice:prefix:name` form; empty parts take the
     /// defaults: `system.slice` (`user.slice` rootless), prefix `apus`, the container id.
     public static func from(cgroupsPath: String?, id: String, rootless: Bool) throws(ApusError) -> SystemdUnit {
