@@ -9,7 +9,12 @@ typealias Resources = Spec.Linux.Resources
 struct CgroupResourceTests {
     // MARK: conversions
 
-    @Test(arguments: [(2, 1), (100, 4), (512, 20), (1024, 39), (2048, 79), (262_144, 10000)] as [(UInt64, UInt64)])
+    // runc 1.5.1's and crun 1.27.1's values (the quadratic mapping).
+    @Test(
+        arguments: [
+            (2, 1), (3, 2), (10, 4), (100, 17), (512, 59), (1000, 99), (1024, 100), (2048, 174), (10_000, 627),
+            (262_143, 10000), (262_144, 10000),
+        ] as [(UInt64, UInt64)])
     func sharesToWeight(_ shares: UInt64, _ weight: UInt64) {
         #expect(CgroupCPU.weight(fromShares: shares) == weight)
     }
@@ -155,7 +160,7 @@ struct CgroupResourceTests {
         cpu.realtimeRuntime = nil
         cpu.realtimePeriod = nil
         let out = try CgroupCPU.writes(cpu, version: .v2)
-        #expect(out.pairs == ["cpu.weight=39", "cpu.idle=1", "cpu.max.burst=1000", "cpu.max=50000 100000"])
+        #expect(out.pairs == ["cpu.weight=100", "cpu.idle=1", "cpu.max.burst=1000", "cpu.max=50000 100000"])
         #expect(out.writes[2].retryAfter == "cpu.max")
         let error = #expect(throws: ApusError.self) { try CgroupCPU.writes(Self.fullCPU, version: .v2) }
         #expect(error?.field == ".linux.resources.cpu.realtimeRuntime")
@@ -379,7 +384,7 @@ struct CgroupResourceTests {
         let plan = try CgroupPlan.make(resources: resources, placement: unified, includeDevices: true)
         #expect(
             plan.writes.map(\.description) == [
-                "cpuset.cpus=0", "memory.max=1000", "cpu.weight=39", "io.bfq.weight=100", "memory.high=900",
+                "cpuset.cpus=0", "memory.max=1000", "cpu.weight=100", "io.bfq.weight=100", "memory.high=900",
             ])
         #expect(plan.writes.allSatisfy { $0.version == .v2 })
         #expect(plan.devicesVersion == .v2)

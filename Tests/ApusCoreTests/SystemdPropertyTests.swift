@@ -98,7 +98,7 @@ struct SystemdPropertyTests {
     func shares() throws {
         var cpu = Resources.CPU()
         cpu.shares = 1024
-        #expect(value(try SystemdProperties.resources(Resources(cpu: cpu), version: .v2), "CPUWeight") == .uint64(39))
+        #expect(value(try SystemdProperties.resources(Resources(cpu: cpu), version: .v2), "CPUWeight") == .uint64(100))
         #expect(value(try SystemdProperties.resources(Resources(cpu: cpu), version: .v1), "CPUShares") == .uint64(1024))
     }
 

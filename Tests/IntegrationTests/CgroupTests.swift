@@ -199,8 +199,8 @@ struct CgroupTests {
             #expect(try cgroupFile(id, "memory", "memory.max") == String(96 << 20))
             #expect(try cgroupFile(id, "memory", "memory.low") == String(48 << 20))
             #expect(try cgroupFile(id, "cpu", "cpu.max") == "25000 50000")
-            // runc's conversion: 1 + ((shares - 2) * 9999) / 262142.
-            #expect(try cgroupFile(id, "cpu", "cpu.weight") == "20")
+            // runc 1.5.1's conversion (quadratic in log2(shares)): 512 → 59.
+            #expect(try cgroupFile(id, "cpu", "cpu.weight") == "59")
         } else {
             #expect(try cgroupFile(id, "memory", "memory.limit_in_bytes") == String(96 << 20))
             #expect(try cgroupFile(id, "memory", "memory.soft_limit_in_bytes") == String(48 << 20))

@@ -292,6 +292,8 @@ func tempDirectory(_ prefix: String) -> String {
         try process.run()
         #expect(waitUntil { count(bundle) > stopped + 2 }, "restored and counting")
         #expect(process.isRunning, "restore waits for the container")
+        // criu resumes the tasks before restore records the container (slow in the VM).
+        #expect(waitUntil { (try? apus("state", id))?.stdout.contains("\"running\"") == true })
         #expect(try apus("kill", id, "KILL").status == 0)
         #expect(waitUntil { !process.isRunning })
         process.waitUntilExit()

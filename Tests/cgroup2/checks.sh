@@ -27,7 +27,7 @@ D=$CG/apus-$ID
 check "memory.max" eq "$(cat $D/memory.max)" 33554432
 check "memory.low" eq "$(cat $D/memory.low)" 16777216
 check "cpu.max" eq "$(cat $D/cpu.max)" "10000 100000"
-check "cpu.weight from shares 512" eq "$(cat $D/cpu.weight)" 20
+check "cpu.weight from shares 512" eq "$(cat $D/cpu.weight)" 59
 check "pids.max" eq "$(cat $D/pids.max)" 20
 check "cpu quota throttles" wait_for 20 bash -c "awk '\$1==\"nr_throttled\" && \$2>0 {ok=1} END {exit !ok}' $D/cpu.stat"
 check "events --stats" bash -c "'$A' --root $ROOT events --stats $ID | grep -q '\"type\":\"stats\"'"

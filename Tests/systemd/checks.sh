@@ -115,14 +115,14 @@ check "unit Slice" eq "$(prop $U Slice)" system.slice
 check "unit Delegate" eq "$(prop $U Delegate)" yes
 check "unit MemoryMax" eq "$(prop $U MemoryMax)" 33554432
 check "unit MemoryLow" eq "$(prop $U MemoryLow)" 16777216
-check "unit CPUWeight from shares 512" eq "$(prop $U CPUWeight)" 20
+check "unit CPUWeight from shares 512" eq "$(prop $U CPUWeight)" 59
 check "unit CPUQuotaPerSecUSec" eq "$(prop $U CPUQuotaPerSecUSec)" 100ms
 check "unit TasksMax" eq "$(prop $U TasksMax)" 20
 check "unit Description" eq "$(prop $U Description)" "apus container $ID"
 check "memory.max" eq "$(cat $CG$P/memory.max)" 33554432
 check "memory.low" eq "$(cat $CG$P/memory.low)" 16777216
 check "cpu.max" eq "$(cat $CG$P/cpu.max)" "10000 100000"
-check "cpu.weight" eq "$(cat $CG$P/cpu.weight)" 20
+check "cpu.weight" eq "$(cat $CG$P/cpu.weight)" 59
 check "pids.max" eq "$(cat $CG$P/pids.max)" 20
 check "init's /proc/PID/cgroup is the unit's" eq "$(cgroup_of "$(pid_of $ID)")" $P
 check "state.json records the unit" grep -q "\"name\":\"$U\"" $ROOT/$ID/state.json
@@ -142,7 +142,7 @@ check "systemctl daemon-reload" systemctl daemon-reload
 check "memory.max after daemon-reload" eq "$(cat $CG$P/memory.max)" 67108864
 check "pids.max after daemon-reload" eq "$(cat $CG$P/pids.max)" 30
 check "memory.low after daemon-reload" eq "$(cat $CG$P/memory.low)" 16777216
-check "cpu.weight after daemon-reload" eq "$(cat $CG$P/cpu.weight)" 20
+check "cpu.weight after daemon-reload" eq "$(cat $CG$P/cpu.weight)" 59
 check "cpu.max after daemon-reload" eq "$(cat $CG$P/cpu.max)" "20000 100000"
 check "unit MemoryMax after daemon-reload" eq "$(prop $U MemoryMax)" 67108864
 check "device rule still denies after daemon-reload" denied $ID
@@ -226,10 +226,9 @@ if [ -x "$RUNC" ]; then
     for f in memory.max memory.low cpu.max pids.max cgroup.subtree_control; do
         check "as runc: $f" eq "$(cat $CG/system.slice/cmp-apus.scope/$f)" "$(cat $CG/system.slice/cmp-runc.scope/$f)"
     done
-    # apus converts cpu.shares to cpu.weight with the linear formula of the OCI/runc <1.3
-    # days (512 -> 20) for both drivers; runc 1.5.1 uses the quadratic one (512 -> 59).
-    skip "as runc: unit CPUWeight and cpu.weight" \
-        "apus $(prop cmp-apus.scope CPUWeight), runc $(prop cmp-runc.scope CPUWeight): apus keeps the linear shares-to-weight conversion"
+    check "as runc: unit CPUWeight" eq "$(prop cmp-apus.scope CPUWeight)" "$(prop cmp-runc.scope CPUWeight)"
+    check "as runc: cpu.weight" eq "$(cat $CG/system.slice/cmp-apus.scope/cpu.weight)" \
+        "$(cat $CG/system.slice/cmp-runc.scope/cpu.weight)"
     check "unit CPUWeight is the cpu.weight file" eq "$(prop cmp-apus.scope CPUWeight)" "$(cat $CG/system.slice/cmp-apus.scope/cpu.weight)"
     apus delete --force cmp-apus
     "$RUNC" --root /run/runc-systemd delete --force cmp-runc

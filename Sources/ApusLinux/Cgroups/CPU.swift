@@ -1,3 +1,4 @@
+import Glibc
 import OCI
 
 /// `linux.resources.cpu` except cpus/mems (those are the cpuset controller, CPUSet.swift).
@@ -7,10 +8,16 @@ public enum CgroupCPU {
     /// value back to report the clamp. Checking the range here costs no syscall.
     public static let sharesRange: ClosedRange<UInt64> = 2...262_144
 
-    /// runc's and crun's cpu.shares → cpu.weight mapping (linear, [2, 262144] → [1, 10000]).
+    /// cpu.shares → cpu.weight as runc 1.5 (opencontainers/cgroups) and crun 1.27 map it:
+    /// 10^((l² + 125·l)/612 − 7/34) rounded up, l = log2(shares), a quadratic in l that
+    /// keeps the ends (2 → 1, 262144 → 10000) and puts the default 1024 on the default
+    /// weight 100. The older linear mapping gave 1024 → 39, so a container asking for the
+    /// default share got less than 2/5 of the default weight (kubernetes #131216).
     public static func weight(fromShares shares: UInt64) -> UInt64 {
-        let shares = min(max(shares, sharesRange.lowerBound), sharesRange.upperBound)
-        return 1 + ((shares - 2) * 9999) / 262_142
+        if shares <= sharesRange.lowerBound { return 1 }
+        if shares >= sharesRange.upperBound { return 10_000 }
+        let l = log2(Double(shares))
+        return UInt64((pow(10, (l * l + 125 * l) / 612 - 7.0 / 34)).rounded(.up))
     }
 
     public static func writes(_ cpu: Spec.Linux.Resources.CPU, version: CgroupVersion) throws(ApusError)
