@@ -295,7 +295,9 @@ func tempDirectory(_ prefix: String) -> String {
         // criu resumes the tasks before restore records the container (slow in the VM).
         #expect(waitUntil { (try? apus("state", id))?.stdout.contains("\"running\"") == true })
         #expect(try apus("kill", id, "KILL").status == 0)
-        #expect(waitUntil { !process.isRunning })
+        let exited = waitUntil { !process.isRunning }
+        #expect(exited)
+        if !exited { kill(process.processIdentifier, SIGKILL) }  // never wait forever below
         process.waitUntilExit()
         #expect(process.terminationStatus == 137)
         #expect(try apus("state", id).status != 0, "deleted after it exited, as run does")
