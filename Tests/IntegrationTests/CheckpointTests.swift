@@ -369,6 +369,12 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(apusDump.status == 0, "\(apusDump.all)")
         let stoppedByApus = count(bundle)
 
+        // On cgroup v2 apus binds the container's own cgroup directory as its cgroup mount, an
+        // external mount in the image; runc mounts cgroup2 itself and maps no such mount
+        // ("mnt: No mapping for …mountpoint"), so only runc → apus works there.
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") {
+            try Test.cancel("apus → runc on cgroup v2: runc 1.5.1 maps no external cgroup mount")
+        }
         #expect(try runcDetached(["restore", "-d", "--image-path", fromApus, "--bundle", bundle.path, third]) == 0)
         #expect(waitUntil { count(bundle) > stoppedByApus + 3 }, "runc restored apus's images: it counts on")
         #expect(count(bundle) < stoppedByApus + 200, "from where apus stopped it")
@@ -442,10 +448,24 @@ func tempDirectory(_ prefix: String) -> String {
         #expect(tooOld.status == 1)
         #expect(tooOld.stderr.contains("is criu 3.10") && tooOld.stderr.contains("3.11 or later"), "\(tooOld.stderr)")
         #expect(!FileManager.default.fileExists(atPath: images), "nothing written")
-        let preDump = try apusCRIU("checkpoint", "--pre-dump", "--image-path", images, id)
-        #expect(preDump.status == 1)
-        #expect(preDump.stderr.contains("CONFIG_MEM_SOFT_DIRTY"), "\(preDump.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: images))
+        // --pre-dump needs the kernel's soft-dirty tracking: this host's kernel has none (a
+        // clear error, nothing written); the VM's kernel has it (the pre-dump works and the
+        // container runs on).
+        let info = try apusCRIU("info", "--format", "json")
+        let report = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any]
+        let softDirty = (report?["checkpoint"] as? [String: Any])?["preDump"] as? Bool == true
+        if softDirty {
+            let preImages = images + "-pre"
+            defer { try? FileManager.default.removeItem(atPath: preImages) }
+            let preDump = try apusCRIU("checkpoint", "--pre-dump", "--image-path", preImages, id)
+            #expect(preDump.status == 0, "\(preDump.all)")
+            #expect(try apus("state", id).stdout.contains("\"running\""), "a pre-dump leaves it running")
+        } else {
+            let preDump = try apusCRIU("checkpoint", "--pre-dump", "--image-path", images, id)
+            #expect(preDump.status == 1)
+            #expect(preDump.stderr.contains("CONFIG_MEM_SOFT_DIRTY"), "\(preDump.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: images))
+        }
         let exists = try apusCRIU("restore", "-d", "--image-path", images, "--bundle", bundle.path, id)
         #expect(exists.status == 1)
         #expect(exists.stderr.contains("already exists"), "\(exists.stderr)")
