@@ -220,34 +220,7 @@ struct ContainerTests {
         try bundle.command("sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; stat -c %t:%T /dev/console")
         let socket = bundle.path + "/console.sock"
         let id = uniqueID("tty")
-        // A recvtty stand-in: accept one connection, receive the fd, copy the
-        // pty's output to stdout.
-        let receiver = Process()
-        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        receiver.arguments = [
-            "-c",
-            """
-            import socket, os, sys
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
-            print("listening", flush=True)
-            c, _ = s.accept()
-            msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
-            out = b""
-            while True:
-                try:
-                    d = os.read(fds[0], 4096)
-                except OSError:
-                    break
-                if not d: break
-                out += d
-            sys.stdout.write(msg.decode(errors="replace") + "\\n" + out.decode(errors="replace"))
-            """, socket,
-        ]
-        let pipe = Pipe()
-        receiver.standardOutput = pipe
-        try receiver.run()
-        let listening = readOutput(pipe.fileHandleForReading, until: "listening\n")
-        try #require(listening == "listening\n", "receiver: \(listening)")
+        let (receiver, pipe) = try startPtyReceiver(socket: socket, withMessage: true)
         let created = try apus("create", "--bundle", bundle.path, "--console-socket", socket, id)
         #expect(created.status == 0, "\(created.all)")
         defer { _ = try? apus("delete", "--force", id) }

@@ -157,6 +157,44 @@ func terminateAfterReady(_ args: [String]) throws -> Int32 {
 /// Reads `handle` until what it has read contains `text`, the writer closes it, or
 /// `seconds` pass (a bound on waiting, never a timing assertion); returns what it read.
 /// One read is not enough: a pipe may deliver a line in pieces.
+/// A console-socket receiver, a recvtty stand-in in python3: accepts one connection, takes
+/// the pty master it is sent and copies the pty's output to its stdout until the pty closes;
+/// with `withMessage`, the SCM_RIGHTS message (the fd's name) and a newline come first.
+/// Returns once it listens on `socket`.
+func startPtyReceiver(socket: String, withMessage: Bool = false) throws -> (process: Process, output: Pipe) {
+    let receiver = Process()
+    receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    receiver.arguments = [
+        "-c",
+        """
+        import socket, os, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+        print("listening", flush=True)
+        c, _ = s.accept()
+        msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+        out = b""
+        while True:
+            try:
+                d = os.read(fds[0], 4096)
+            except OSError:
+                break
+            if not d: break
+            out += d
+        head = msg.decode(errors="replace") + "\\n" if sys.argv[2] == "1" else ""
+        sys.stdout.write(head + out.decode(errors="replace"))
+        """, socket, withMessage ? "1" : "0",
+    ]
+    let pipe = Pipe()
+    receiver.standardOutput = pipe
+    try receiver.run()
+    let listening = readOutput(pipe.fileHandleForReading, until: "listening\n")
+    guard listening == "listening\n" else {
+        if receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) }
+        throw TestFailure("console-socket receiver: \(listening)")
+    }
+    return (receiver, pipe)
+}
+
 func readOutput(_ handle: FileHandle, until text: String, seconds: Double = 30) -> String {
     let deadline = Date().addingTimeInterval(seconds)
     var data = Data()

@@ -782,33 +782,8 @@ struct ConsoleSizeTests {
     /// Starts a console-socket receiver at `socket`, runs `start` (which must start the
     /// container with that socket), and returns what the pty printed until its process exited.
     static func ptyOutput(socket: String, start: () throws -> Output) throws -> String {
-        let receiver = Process()
-        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        receiver.arguments = [
-            "-c",
-            """
-            import socket, os, sys
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
-            print("listening", flush=True)
-            c, _ = s.accept()
-            msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
-            out = b""
-            while True:
-                try:
-                    d = os.read(fds[0], 4096)
-                except OSError:
-                    break
-                if not d: break
-                out += d
-            sys.stdout.write(out.decode(errors="replace"))
-            """, socket,
-        ]
-        let pipe = Pipe()
-        receiver.standardOutput = pipe
-        try receiver.run()
+        let (receiver, pipe) = try startPtyReceiver(socket: socket)
         defer { if receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) } }
-        let listening = readOutput(pipe.fileHandleForReading, until: "listening\n")
-        guard listening == "listening\n" else { throw TestFailure("receiver: \(listening)") }
         let started = try start()
         guard started.status == 0 else { throw TestFailure("start: \(started.all)") }
         let text = readOutput(pipe.fileHandleForReading, until: "\n")
