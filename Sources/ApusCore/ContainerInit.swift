@@ -20,7 +20,7 @@ public struct InitContext {
     public var rootfs: String
     public var plan: NamespacePlan
     public var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
-    public var sync: SyncSocket
+    public var sync: InitEnd
     /// The exec fifo's O_PATH fd with `StartTrigger.execFifo`; nil with `.syncMessage`.
     public var execFifo: Int32?
     /// Connected console socket (`--console-socket`), or -1.
@@ -61,8 +61,8 @@ public enum ContainerInit {
         _exit(1)
     }
 
-    static func fail(_ sync: SyncSocket, _ message: String) -> Never {
-        if !sync.send(.failure(message)) {
+    static func fail(_ sync: InitEnd, _ message: String) -> Never {
+        if !sync.failure(message) {
             // Past the handshake (e.g. exec failed after start): tell the user.
             printError("apus: \(message)")
         }
@@ -126,7 +126,7 @@ public enum ContainerInit {
         let command = try resolveCommand(process)
         // No runtime fd may reach the container (CVE-2024-21626).
         ProcessSetup.closeFileDescriptors(from: 3 + context.preserveFds)
-        guard sync.send(.ready) else { _exit(1) }
+        guard sync.ready() else { _exit(1) }
         let lateFilter = seccompFilter.flatMap { process.noNewPrivileges == true && !$0.usesNotify ? $0 : nil }
         let fifoWriter = awaitStart(
             context, hookState: hookState, command: command, lateFilter: lateFilter, ignoredSignals: ignoredSignals,
@@ -141,9 +141,9 @@ public enum ContainerInit {
     /// opens the fifo, so nothing of the container ever runs.
     static func holdWithoutProcess(_ context: InitContext) -> Never {
         let sync = context.sync
-        guard sync.send(.ready) else { _exit(1) }
+        guard sync.ready() else { _exit(1) }
         if context.execFifo != nil {
-            guard sync.receive() == .committed else { _exit(1) }
+            sync.awaitCommitted()
         }
         ProcessSetup.closeFileDescriptors(from: 3, except: [])
         while true { pause() }
@@ -160,9 +160,9 @@ public enum ContainerInit {
 
     /// `proceed`, the v1 cgroups init joins itself, and `inCgroup` when it must come first.
     static func awaitParent(_ context: InitContext, cgroupFirst: Bool) throws {
-        guard context.sync.receive() == .proceed else { _exit(1) }
+        context.sync.awaitProceed()
         if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
-        if cgroupFirst { guard context.sync.receive() == .inCgroup else { _exit(1) } }
+        if cgroupFirst { context.sync.awaitInCgroup() }
     }
 
     /// Errors before `proceed` would not reach the parent, hence after it. The filter is
@@ -171,7 +171,7 @@ public enum ContainerInit {
         try ProcessAttributes.checkIntelRdt(context.spec)
         guard let seccomp = context.spec.linux?.seccomp else { return nil }
         let filter = try SeccompFilter.compile(seccomp)
-        for warning in filter.warnings { _ = context.sync.send(.warning(warning)) }
+        for warning in filter.warnings { context.sync.warn(warning) }
         return filter
     }
 
@@ -203,7 +203,7 @@ public enum ContainerInit {
             let child = ProcessControl.cloneProcess()
             if child < 0 { throw ApusError("fork init into its pid namespace", errno: errno) }
             if child > 0 {
-                _ = sync.send(.initPid(child))
+                _ = sync.initPid(child)
                 _exit(0)
             }
         }
@@ -264,7 +264,7 @@ public enum ContainerInit {
             var rootContext = RootfsContext(
                 bundle: context.bundle, rootfs: context.rootfs, cgroups: context.cgroupView,
                 inUserNamespace: inUserNamespace, idmappedTrees: context.idmappedTrees,
-                warn: { _ = sync.send(.warning($0)) })
+                warn: { sync.warn($0) })
             // The cgroup namespace was unshared or joined above, after the cgroup join:
             // a cgroup2 mount made now is rooted at the container's cgroup.
             rootContext.cgroupNamespace = context.plan.has(.cgroup)
@@ -273,10 +273,9 @@ public enum ContainerInit {
                 if access("/sys/fs/selinux/enforce", F_OK) == 0 {
                     rootContext.mountLabel = label
                 } else {
-                    _ = sync.send(
-                        .warning(
-                            "mount label \(label) ignored: SELinux is not enabled on this host (config.json .linux.mountLabel)"
-                        ))
+                    sync.warn(
+                        "mount label \(label) ignored: SELinux is not enabled on this host (config.json .linux.mountLabel)"
+                    )
                 }
             }
             let root = try Rootfs.prepareRoot(spec, context: rootContext)
@@ -287,7 +286,7 @@ public enum ContainerInit {
                 let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
                 close(cwd)
             }
-            if !cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
+            if !cgroupFirst { sync.awaitInCgroup() }
             // Hooks after the mounts, before pivot_root (runc's order): the
             // createContainer hook's path resolves in the host tree still visible here.
             hookState = try runCreateHooks(context)
@@ -297,7 +296,7 @@ public enum ContainerInit {
                 try Rootfs.pivotRoot(into: context.rootfs)
             }
         } else {
-            if !cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
+            if !cgroupFirst { sync.awaitInCgroup() }
             hookState = try runCreateHooks(context)
             try sys("chroot into \(context.rootfs)", field: ".root.path") { chroot(context.rootfs) }
         }
@@ -345,7 +344,7 @@ public enum ContainerInit {
         var fifoWriter: Int32 = -1
         switch context.execFifo {
         case let fifo?:
-            guard sync.receive() == .committed else { _exit(1) }
+            sync.awaitCommitted()
             // The fifo is reopened for writing through its /proc/self/fd link. Without a mount
             // namespace init is chrooted into a rootfs that has no /proc: the link is then
             // resolved from the host procfs opened before the chroot (kept, close-on-exec).
@@ -386,7 +385,7 @@ public enum ContainerInit {
             fifoWriter = writer
             close(fifo)
         case nil:
-            guard sync.receive() == .start else { _exit(1) }
+            sync.awaitStart()
         }
         return fifoWriter
     }
@@ -425,7 +424,7 @@ public enum ContainerInit {
     /// the apus process that proxies it (`proxy`); the slave becomes stdio.
     /// Init also binds the slave onto /dev/console; an exec'd process does not.
     static func attachTerminal(
-        _ process: Spec.Process, consoleSocket: Int32, sync: SyncSocket, mountOnDevConsole: Bool, proxy: String
+        _ process: Spec.Process, consoleSocket: Int32, sync: InitEnd, mountOnDevConsole: Bool, proxy: String
     ) throws(ApusError) {
         let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
         if mountOnDevConsole { try console.mountOnDevConsole() }
@@ -434,7 +433,7 @@ public enum ContainerInit {
                 throw ApusError("send console to --console-socket", errno: errno)
             }
             close(consoleSocket)
-        } else if !sync.send(.terminal(console.master)) {
+        } else if !sync.terminal(console.master) {
             throw ApusError("send console to \(proxy)", errno: errno)
         }
         close(console.master)
@@ -455,17 +454,9 @@ public enum ContainerInit {
         let hooks = context.spec.hooks
         let kinds = [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer, hooks?.startContainer]
         guard kinds.contains(where: { !($0 ?? []).isEmpty }) else { return nil }
-        guard context.sync.send(.runtimeHooks) else { _exit(1) }
-        var state: String? = nil
-        waiting: while true {
-            switch context.sync.receive() {
-            case .hookState(let text): state = text
-            case .hooksDone: break waiting
-            // EOF: a hook failed and the parent is tearing the container down.
-            default: _exit(1)
-            }
-        }
-        guard let state else { _exit(1) }
+        guard context.sync.runHooks() else { _exit(1) }
+        // EOF instead: a hook failed and the runtime is tearing the container down.
+        let state = context.sync.awaitHooksRan()
         if let error = Hooks.runAll(hooks?.createContainer, kind: "createContainer", state: state) {
             throw ApusError(error)
         }
@@ -474,13 +465,13 @@ public enum ContainerInit {
 
     /// Loads the filter; a notify listener fd goes to the runtime, which sends
     /// it to listenerPath, and init waits until that is done (runc's procSeccomp).
-    static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {
+    static func loadSeccomp(_ filter: SeccompFilter, sync: InitEnd) throws(ApusError) {
         guard let listener = try filter.load() else { return }
-        guard sync.send(.seccompListener(listener)) else {
+        guard sync.seccompListener(listener) else {
             throw ApusError("send seccomp listener fd to the runtime", errno: errno)
         }
         close(listener)
-        guard sync.receive() == .listenerDelivered else { _exit(1) }
+        sync.awaitListenerDelivered()
     }
 
     /// Default dispositions and an empty mask for the container process: only the ignored

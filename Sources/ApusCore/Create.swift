@@ -20,7 +20,7 @@ public struct CreateOptions: Sendable {
 /// A container the parent has created: init is waiting for `start`.
 public struct CreatedContainer {
     public var record: ContainerRecord
-    public var sync: SyncSocket
+    public var sync: RuntimeEnd
     /// The pty master when `run` proxies the terminal itself.
     public var terminalMaster: Int32?
 }
@@ -134,8 +134,8 @@ public struct Runtime {
         var pidfdSocket: Int32?
         var idmappedTrees: [Int: Int32]
         var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
-        var parentEnd: SyncSocket
-        var childEnd: SyncSocket
+        var parentEnd: RuntimeEnd
+        var childEnd: InitEnd
     }
 
     /// create in its four phases: prepare (cgroup, record, sockets, namespace files),
@@ -204,7 +204,7 @@ public struct Runtime {
         let joins = try openNamespaceFiles(plan)
         rollback.add { for join in joins { close(join.fd) } }
         try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
-        let (parentEnd, childEnd) = try SyncSocket.pair()
+        let (parentEnd, childEnd) = try Handshake.pair()
         rollback.add { parentEnd.close() }
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
@@ -251,7 +251,7 @@ public struct Runtime {
             try writeIDMappings(pid: pid, linux: work.linux, notRoot: privilege.notRoot)
         }
         try moveNetDevices(work.linux, plan: plan, joins: work.joins, initPid: pid)
-        guard work.parentEnd.send(.proceed) else {
+        guard work.parentEnd.proceed() else {
             throw ApusError("container init exited before setup: \(reap(pid))")
         }
         crashPoint("proceeded")
@@ -269,7 +269,7 @@ public struct Runtime {
                 cgroup, pid: pid, choice: work.cgroupChoice, includingV1: joins.v1, includingUnified: joins.unified)
         }
         // A failed send means init has exited: the supervision reads why.
-        _ = work.parentEnd.send(.inCgroup)
+        _ = work.parentEnd.inCgroup()
         return pid
     }
 
@@ -302,7 +302,7 @@ public struct Runtime {
                 throw ApusError("write pid file", cause: error)
             }
         }
-        if work.execFifo != nil, !work.parentEnd.send(.committed) {
+        if work.execFifo != nil, !work.parentEnd.committed() {
             throw ApusError("container init exited after setup, before start")
         }
         return CreatedContainer(record: record, sync: work.parentEnd, terminalMaster: terminalMaster)
@@ -313,7 +313,7 @@ public struct Runtime {
     /// its v2 cgroup.
     private func cloneInit(
         _ context: InitContext, plan: NamespacePlan, notRoot: Bool, entry: inout CgroupEntry,
-        ownPidNamespace: Int32, parentEnd: SyncSocket, childEnd: SyncSocket
+        ownPidNamespace: Int32, parentEnd: RuntimeEnd, childEnd: InitEnd
     ) throws -> (pid: Int32, bornInUnified: Bool) {
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
@@ -356,14 +356,14 @@ public struct Runtime {
     /// runs, the seccomp listener, the pid of a real init forked into its pid namespace.
     /// Returns init's pid and the pty master (without --console-socket).
     private func awaitReady(
-        pid: Int32, sync parentEnd: SyncSocket, spec: Spec, id: String, bundle: String, rootfs: String,
+        pid: Int32, sync parentEnd: RuntimeEnd, spec: Spec, id: String, bundle: String, rootfs: String,
         created createdAt: String, rootless: Bool, cgroup: CgroupManager?,
         cgroupChoice: Privilege.CgroupChoice, rollback: Rollback
     ) throws -> (initPid: Int32, terminalMaster: Int32?) {
         var initPid = pid
         var terminalMaster: Int32? = nil
         waiting: while true {
-            guard let message = parentEnd.receive() else {
+            guard let message = parentEnd.next() else {
                 throw ApusError("container init exited during setup: \(reap(pid))")
             }
             switch message {
@@ -371,14 +371,14 @@ public struct Runtime {
             case .failure(let text): throw ApusError(text)
             case .warning(let text): log.warn(text)
             case .terminal(let fd): terminalMaster = fd
-            case .runtimeHooks:
+            case .runHooks:
                 try runCreateHooks(
                     spec: spec, id: id, pid: initPid, bundle: bundle, rootfs: rootfs, created: createdAt,
                     rootless: rootless, sync: parentEnd, rollback: rollback)
             case .seccompListener(let fd):
                 // init waits for this before it goes on (runc's procSeccomp).
                 try SeccompListener.send(listener: fd, spec: spec, id: id, initPid: initPid, bundle: bundle)
-                guard parentEnd.send(.listenerDelivered) else {
+                guard parentEnd.listenerDelivered() else {
                     throw ApusError("container init exited during setup: \(reap(pid))")
                 }
             case .initPid(let real):
@@ -570,7 +570,7 @@ public struct Runtime {
     /// poststop hooks: the spec continues the lifecycle at its poststop step.
     func runCreateHooks(
         spec: Spec, id: String, pid: Int32, bundle: String, rootfs: String, created: String, rootless: Bool,
-        sync: SyncSocket, rollback: Rollback
+        sync: RuntimeEnd, rollback: Rollback
     ) throws {
         let creating = ContainerRecord(
             id: id, pid: pid, pidStartTime: 0, bundle: bundle, rootfs: rootfs, created: created,
@@ -587,7 +587,7 @@ public struct Runtime {
         if let error = Hooks.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state) {
             throw ApusError(error)
         }
-        guard sync.send(.hookState(state)), sync.send(.hooksDone) else {
+        guard sync.hooksRan(state: state) else {
             throw ApusError("container init exited during setup: \(reap(pid))")
         }
     }

@@ -38,7 +38,7 @@ struct ExecContext {
     var initPid: Int32
     var pidfd: Int32
     var namespaceFlags: Int32
-    var sync: SyncSocket
+    var sync: InitEnd
     var consoleSocket: Int32
     var capabilities: CapabilitySets
     var lastCap: Int
@@ -86,7 +86,7 @@ extension Runtime {
             consoleSocket = try connectUnixSocket(path)
         }
         defer { if consoleSocket >= 0 { close(consoleSocket) } }
-        let (parentEnd, childEnd) = try SyncSocket.pair()
+        let (parentEnd, childEnd) = try Handshake.pair()
         defer { parentEnd.close() }
 
         let foreground = !options.detach
@@ -124,7 +124,7 @@ extension Runtime {
             abandon()
             throw error
         }
-        guard parentEnd.send(.proceed) else {
+        guard parentEnd.proceed() else {
             throw ApusError("exec process exited before setup: \(reap(pid))")
         }
         let master = try awaitExecve(of: pid, over: parentEnd, abandon: abandon)
@@ -138,7 +138,7 @@ extension Runtime {
     /// `ExecChild.run`); the parent unlocks the state and returns to its own pid namespace.
     private func forkChild(
         _ context: ExecContext, entry: inout CgroupEntry, ownPidNamespace: Int32, lock: ContainerLock,
-        parentEnd: SyncSocket
+        parentEnd: RuntimeEnd
     ) throws -> (pid: Int32, bornInUnified: Bool) {
         let childEnd = context.sync
         // execCPUAffinity.initial: the runtime runs there while its child joins the container's
@@ -203,9 +203,9 @@ extension Runtime {
 
     /// Serves the exec'd process's setup messages until EOF on the close-on-exec socket (it
     /// has exec'd); returns the terminal master it sent, if any.
-    func awaitExecve(of pid: Int32, over parentEnd: SyncSocket, abandon: () -> Void) throws -> Int32? {
+    func awaitExecve(of pid: Int32, over parentEnd: RuntimeEnd, abandon: () -> Void) throws -> Int32? {
         var master: Int32? = nil
-        while let message = parentEnd.receive() {
+        while let message = parentEnd.next() {
             switch message {
             case .terminal(let fd): master = fd
             case .warning(let text): log.warn(text)
@@ -444,7 +444,7 @@ enum ExecChild {
         let process = context.process
         ProcessSetup.closeFileDescriptors(
             from: 3 + context.preserveFds, except: [sync.fd, context.pidfd, context.consoleSocket, context.lockFD])
-        guard sync.receive() == .proceed else { _exit(1) }
+        sync.awaitProceed()
         // On the host still: its cgroupfs, as the runtime's root.
         if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
         try placeAfterCgroupJoin(process.execCPUAffinity)
@@ -510,11 +510,11 @@ enum ExecChild {
         }
     }
 
-    static func load(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {
+    static func load(_ filter: SeccompFilter, sync: InitEnd) throws(ApusError) {
         guard let listener = try filter.load() else { return }
         // TODO(issue 5): forward the notify listener to linux.seccomp.listenerPath as
         // create does (needs the spec's listener metadata in the state).
-        _ = sync.send(.warning("exec: seccomp notify listener not forwarded; notified syscalls fail with ENOSYS"))
+        sync.warn("exec: seccomp notify listener not forwarded; notified syscalls fail with ENOSYS")
         close(listener)
     }
 

@@ -34,11 +34,11 @@ extension Runtime {
         defer { created.sync.close() }
 
         // Exec happened when the close-on-exec sync socket reaches EOF.
-        guard created.sync.send(.start) else {
+        guard created.sync.start() else {
             try? destroy(record)
             throw ApusError("container init exited before start")
         }
-        if let message = created.sync.receive() {
+        if let message = created.sync.next() {
             var text = "unexpected message from container init"
             if case .failure(let failure) = message { text = failure }
             try? killAndWait(record)
