@@ -540,6 +540,9 @@ final class DockerDaemon: @unchecked Sendable {
     let namespace: String
     let hasRunc: Bool
     var socket: String { dir + "/docker.sock" }
+    /// First in dockerd's PATH: its `runc` is what BuildKit runs RUN steps with (dockerd
+    /// 20.10's BuildKit ignores `runtimes` and `default-runtime`), a symlink to apus.
+    var binDir: String { dir + "/bin" }
     /// The `--root` the containerd shim passes to apus: dockerd 20.10 names it runtime-runc
     /// for every runtime of io.containerd.runc.v2, whatever the runtime's name.
     var runtimeRoot: String { "\(dir)/exec/runtime-runc/\(namespace)" }
@@ -565,7 +568,7 @@ final class DockerDaemon: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["DOCKER_CONFIG"] = dir + "/cli"
         env["DOCKER_HOST"] = "unix://" + dir + "/docker.sock"
-        env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        env["PATH"] = dir + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         environment = env
     }
 
@@ -601,6 +604,7 @@ final class DockerDaemon: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
         try daemonJSON.write(toFile: dir + "/daemon.json", atomically: true, encoding: .utf8)
+        try pointRunc(at: apus)
         pid = try Self.spawnDaemon(
             [Self.dockerd, "--config-file", dir + "/daemon.json"], log: dir + "/dockerd.log", environment: environment)
         let deadline = Date().addingTimeInterval(30)
@@ -623,6 +627,19 @@ final class DockerDaemon: @unchecked Sendable {
         guard tar.status == 0 else { throw TestFailure("tar failed: \(tar.all)") }
         let imported = try cli(["import", "--change", "CMD [\"/bin/sh\"]", dir + "/busybox.tar", DockerTests.image])
         guard imported.status == 0 else { throw TestFailure("docker import failed: \(imported.all)") }
+    }
+
+    /// Makes `runc` in dockerd's PATH (`binDir`) the runtime at `path`, atomically (a new
+    /// symlink renamed over the old): what BuildKit's next RUN step is run with.
+    func pointRunc(at path: String) throws {
+        try FileManager.default.createDirectory(atPath: binDir, withIntermediateDirectories: true)
+        let temporary = binDir + "/.runc-\(UUID().uuidString)"
+        try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: path)
+        guard rename(temporary, binDir + "/runc") == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw TestFailure("rename \(temporary) to \(binDir)/runc: \(reason)")
+        }
     }
 
     /// Starts the daemon with its own process group, every descriptor above 2 closed and
@@ -654,6 +671,13 @@ final class DockerDaemon: @unchecked Sendable {
         let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         guard spawned == 0 else { throw TestFailure("spawn \(argv[0]): \(String(cString: strerror(spawned)))") }
         return pid
+    }
+
+    static func subdirectories(of path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDir) && isDir.boolValue
+        }
     }
 
     static func read(_ path: String) -> String {
@@ -790,12 +814,17 @@ final class DockerDaemon: @unchecked Sendable {
                     named: cgroupParent, under: "/sys/fs/cgroup/\(controller)", depth: 4) ?? []
         }
         for parent in parents {
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: parent + "/" + child, isDirectory: &isDir), isDir.boolValue {
-                    problems.append("cgroup left: \(parent)/\(child)")
-                    rmdir(parent + "/" + child)
-                }
+            // BuildKit puts its RUN steps' cgroups under PARENT/buildkit: runc removes each
+            // step's own and leaves that directory (apus also removes the parents it made).
+            let buildkit = parent + "/buildkit"
+            for child in Self.subdirectories(of: buildkit) {
+                problems.append("cgroup left: \(buildkit)/\(child)")
+                rmdir(buildkit + "/" + child)
+            }
+            rmdir(buildkit)
+            for child in Self.subdirectories(of: parent) {
+                problems.append("cgroup left: \(parent)/\(child)")
+                rmdir(parent + "/" + child)
             }
             rmdir(parent)
         }
