@@ -16,7 +16,7 @@ extension DockerTests {
     static let outsidePort = 9000
 
     @Test(
-        "the default bridge (iptables, ip-masq, ip-forward) in dockerd's own netns: address, ping, -p 127.0.0.1, masquerade; as under runc 1.5.1"
+        "the default bridge (iptables, ip-masq, ip-forward) in dockerd's own netns: address, ping, -p 127.0.0.1, masquerade, a BuildKit RUN step; as under runc 1.5.1"
     )
     func defaultBridge() throws {
         let main = try docker
@@ -90,11 +90,58 @@ extension DockerTests {
                 Self.uplink, "served by the container",
             ], "\(mine)")
         #expect(mine == seen["runc15"], "apus: \(mine)\nrunc: \(seen["runc15"] ?? [])")
+
+        // BuildKit's RUN steps on the default bridge (its default network: a namespace
+        // libnetwork makes, which the step's config.json names by path), under the `runc`
+        // in dockerd's PATH: apus, then runc 1.5.1.
+        var built: [String: [String]] = [:]
+        defer { try? docker.pointRunc(at: docker.apus) }
+        for (name, binary) in [("apus", docker.apus), ("runc", Env.runc ?? "")] {
+            try docker.pointRunc(at: binary)
+            built[name] = try bridgeBuild(docker, runtime: name, subnet: subnet)
+        }
+        let steps = built["apus"] ?? []
+        #expect(
+            steps == [
+                "CLIENT/\(subnet.split(separator: "/").last ?? "")", "default via \(gateway) dev eth0", Self.uplink,
+            ],
+            "\(steps)")
+        #expect(steps == built["runc"], "apus: \(steps)\nrunc: \(built["runc"] ?? [])")
+    }
+
+    /// `DOCKER_BUILDKIT=1 docker build` (default network) of a RUN step that writes its
+    /// address (as CLIENT), its default route and what the outside saw to /net; returns
+    /// that file's lines, read from the image.
+    func bridgeBuild(_ docker: DockerDaemon, runtime: String, subnet: String) throws -> [String] {
+        let tag = docker.newName("bridge-build-\(runtime)")
+        let context = docker.dir + "/" + tag
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        try """
+        FROM \(Self.image)
+        RUN { ip -4 -o addr show eth0 | awk '{print $4}'; ip route | grep default; wget -q -O - http://\(Self.outside):\(Self.outsidePort)/; } > /net
+
+        """.write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        var environment = docker.environment
+        environment["DOCKER_BUILDKIT"] = "1"
+        let build = try sh(
+            DockerDaemon.dockerCLI,
+            ["-H", "unix://" + docker.socket, "build", "--progress", "plain", "--no-cache", "-t", tag, context],
+            environment: environment, timeout: 120)
+        #expect(build.status == 0, "\(runtime): \(build.all.suffix(3000))")
+        defer { _ = try? docker.cli(["rmi", "--force", tag]) }
+        let net = try docker.cli(["run", "--rm", "--net", "none", tag, "cat", "/net"])
+        #expect(net.status == 0, "\(runtime): \(net.all)")
+        var lines = net.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let own = lines.first, let ip = own.split(separator: "/").first {
+            #expect(Self.contains(subnet, String(ip)), "\(runtime): \(own)")
+            lines[0] = "CLIENT/" + own.split(separator: "/").dropFirst().joined()
+        }
+        return lines
     }
 
     /// One round under `runtime`: a server with `-p 127.0.0.1:PORT:8080` and a client on
     /// the default bridge; the client prints its address (as CLIENT), its default route,
-    /// pings the server by IP, and connects outside, where the listener answers with the
+    /// pings the server by IP, and fetches a page from outside, whose server answers with the
     /// address it saw (the uplink's, when masqueraded). The server's page is fetched from
     /// dockerd's namespace through the published port.
     func bridgeRound(_ docker: DockerDaemon, runtime: String, subnet: String, gateway: String) throws -> [String] {
