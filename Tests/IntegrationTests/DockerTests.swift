@@ -490,11 +490,24 @@ struct DockerTests {
 
 /// A dockerd of the suite's own: `--data-root`, `--exec-root`, the pid file and the socket
 /// under `dir`, its managed containerd under the exec root with a namespace of its own,
-/// `--cgroup-parent` named after the suite, no bridge, no iptables, no forwarding.
+/// `--cgroup-parent` named after the suite. With `.noBridge`, no bridge, no iptables, no
+/// forwarding; with `.defaultBridge`, Docker's stock network (docker0, iptables NAT,
+/// ip-masq, ip-forward) in a network namespace of the daemon's own.
 final class DockerDaemon: @unchecked Sendable {
+    enum Network {
+        /// `bridge: none`, `iptables: false`: nothing of the host's network is changed.
+        case noBridge
+        /// The daemon's defaults, as a normal install has them, but dockerd is started by
+        /// `unshare --net`: its bridge, veths, iptables rules, sysctls and docker-proxy live
+        /// in that namespace and end with it, and the host's firewall is never touched.
+        case defaultBridge
+    }
+
     static let dockerd = PodmanLab.which("dockerd") ?? "/usr/sbin/dockerd"
     /// Debian's client, of the daemon's version (a newer one may sit in /usr/local/bin).
     static let dockerCLI = "/usr/bin/docker"
+    static let unshare = "/usr/bin/unshare"
+    static let nsenter = "/usr/bin/nsenter"
 
     static let skipReason: String? = {
         if let reason = Env.skipReason { return reason }
@@ -539,7 +552,13 @@ final class DockerDaemon: @unchecked Sendable {
     let cgroupParent: String
     let namespace: String
     let hasRunc: Bool
+    let network: Network
     var socket: String { dir + "/docker.sock" }
+    /// First in dockerd's PATH: its `runc` is what BuildKit runs RUN steps with (dockerd
+    /// 20.10's BuildKit ignores `runtimes` and `default-runtime`), a symlink to apus.
+    var binDir: String { dir + "/bin" }
+    /// dockerd's network namespace (its own with `.defaultBridge`).
+    var netns: String { "/proc/\(pid)/ns/net" }
     /// The `--root` the containerd shim passes to apus: dockerd 20.10 names it runtime-runc
     /// for every runtime of io.containerd.runc.v2, whatever the runtime's name.
     var runtimeRoot: String { "\(dir)/exec/runtime-runc/\(namespace)" }
@@ -552,12 +571,13 @@ final class DockerDaemon: @unchecked Sendable {
     private var counter = 0
     private let lock = NSLock()
 
-    init() {
-        namespace = "apus-docker-\(getpid())"
+    init(name: String = "apus-docker-\(getpid())", network: Network = .noBridge) {
+        namespace = name
         dir = NSTemporaryDirectory() + namespace
         cgroupParent = namespace
         apus = Env.apus ?? "/nonexistent"
         hasRunc = Env.runc != nil
+        self.network = network
         hostPathsToRestore = [
             "/etc/docker/key.json", "/etc/docker", "/opt/containerd/bin", "/opt/containerd/lib", "/opt/containerd",
             "/run/docker/plugins", "/run/docker",
@@ -565,7 +585,7 @@ final class DockerDaemon: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["DOCKER_CONFIG"] = dir + "/cli"
         env["DOCKER_HOST"] = "unix://" + dir + "/docker.sock"
-        env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        env["PATH"] = dir + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         environment = env
     }
 
@@ -574,6 +594,15 @@ final class DockerDaemon: @unchecked Sendable {
     var daemonJSON: String {
         var runtimes = "    \"apus\": {\"path\": \"\(apus)\"}"
         if let runc = Env.runc { runtimes += ",\n    \"runc15\": {\"path\": \"\(runc)\"}" }
+        let networking =
+            network == .noBridge
+            ? """
+              "bridge": "none",
+              "iptables": false,
+              "ip-masq": false,
+              "ip-forward": false,
+
+            """ : ""
         return """
             {
               "data-root": "\(dir)/data",
@@ -586,11 +615,7 @@ final class DockerDaemon: @unchecked Sendable {
             \(runtimes)
               },
               "default-runtime": "apus",
-              "bridge": "none",
-              "iptables": false,
-              "ip-masq": false,
-              "ip-forward": false,
-              "storage-driver": "overlay2"
+            \(networking)  "storage-driver": "overlay2"
             }
 
             """
@@ -601,8 +626,12 @@ final class DockerDaemon: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
         try daemonJSON.write(toFile: dir + "/daemon.json", atomically: true, encoding: .utf8)
+        try pointRunc(at: apus)
+        // unshare(1) with --net alone does not fork: the pid is dockerd's.
+        let launcher = network == .defaultBridge ? [Self.unshare, "--net", "--"] : []
         pid = try Self.spawnDaemon(
-            [Self.dockerd, "--config-file", dir + "/daemon.json"], log: dir + "/dockerd.log", environment: environment)
+            launcher + [Self.dockerd, "--config-file", dir + "/daemon.json"], log: dir + "/dockerd.log",
+            environment: environment)
         let deadline = Date().addingTimeInterval(30)
         while try cli(["version"], timeout: 5).status != 0 {
             var status: Int32 = 0
@@ -623,6 +652,25 @@ final class DockerDaemon: @unchecked Sendable {
         guard tar.status == 0 else { throw TestFailure("tar failed: \(tar.all)") }
         let imported = try cli(["import", "--change", "CMD [\"/bin/sh\"]", dir + "/busybox.tar", DockerTests.image])
         guard imported.status == 0 else { throw TestFailure("docker import failed: \(imported.all)") }
+    }
+
+    /// Makes `runc` in dockerd's PATH (`binDir`) the runtime at `path`, atomically (a new
+    /// symlink renamed over the old): what BuildKit's next RUN step is run with.
+    func pointRunc(at path: String) throws {
+        try FileManager.default.createDirectory(atPath: binDir, withIntermediateDirectories: true)
+        let temporary = binDir + "/.runc-\(UUID().uuidString)"
+        try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: path)
+        guard rename(temporary, binDir + "/runc") == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw TestFailure("rename \(temporary) to \(binDir)/runc: \(reason)")
+        }
+    }
+
+    /// `PROGRAM ARGS…` in dockerd's network namespace (nsenter --net alone: the mount
+    /// namespace stays the host's, so /sys and the cgroup hierarchies are the ones dockerd sees).
+    func inNetns(_ program: String, _ args: [String], timeout: TimeInterval = 60) throws -> Output {
+        try sh(Self.nsenter, ["--net=" + netns, "--", program] + args, environment: environment, timeout: timeout)
     }
 
     /// Starts the daemon with its own process group, every descriptor above 2 closed and
@@ -654,6 +702,13 @@ final class DockerDaemon: @unchecked Sendable {
         let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         guard spawned == 0 else { throw TestFailure("spawn \(argv[0]): \(String(cString: strerror(spawned)))") }
         return pid
+    }
+
+    static func subdirectories(of path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDir) && isDir.boolValue
+        }
     }
 
     static func read(_ path: String) -> String {
@@ -790,12 +845,17 @@ final class DockerDaemon: @unchecked Sendable {
                     named: cgroupParent, under: "/sys/fs/cgroup/\(controller)", depth: 4) ?? []
         }
         for parent in parents {
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: parent + "/" + child, isDirectory: &isDir), isDir.boolValue {
-                    problems.append("cgroup left: \(parent)/\(child)")
-                    rmdir(parent + "/" + child)
-                }
+            // BuildKit puts its RUN steps' cgroups under PARENT/buildkit: runc removes each
+            // step's own and leaves that directory (apus also removes the parents it made).
+            let buildkit = parent + "/buildkit"
+            for child in Self.subdirectories(of: buildkit) {
+                problems.append("cgroup left: \(buildkit)/\(child)")
+                rmdir(buildkit + "/" + child)
+            }
+            rmdir(buildkit)
+            for child in Self.subdirectories(of: parent) {
+                problems.append("cgroup left: \(parent)/\(child)")
+                rmdir(parent + "/" + child)
             }
             rmdir(parent)
         }
