@@ -388,7 +388,7 @@ extension Runtime {
                 // Rootless, where init's own join was passed over (Create.joinCgroup: no limit
                 // needs the cgroup) the exec process's is too; a limit would have failed create.
                 let passedOver = try cgroup.join(
-                    pid: pid, includingV1: includingV1, includingUnified: includingUnified,
+                    pid: pid, includingV1: includingV1, includingUnified: includingUnified, besideInit: record.pid,
                     tolerating: { record.rootless && Privilege.isPermissionError($0) })
                 for error in passedOver { log.warn("rootless: exec process runs outside the cgroup there: \(error)") }
             } catch {

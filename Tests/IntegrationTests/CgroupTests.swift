@@ -373,6 +373,41 @@ struct CgroupTests {
         #expect(bad.status != 0)
     }
 
+    /// A container may make child cgroups of its own and enable controllers for them
+    /// (systemd as PID 1 moves itself into init.scope): its v2 cgroup then takes no process
+    /// ("no internal processes", EBUSY). An exec'd process joins init's cgroup instead, as
+    /// runc 1.5.1 does on pure cgroup v2 (compared in the systemd VM, Tests/systemd/pid1.sh);
+    /// on this hybrid host's unified hierarchy runc fails that exec with EBUSY.
+    @Test("exec into a container whose v2 cgroup has child cgroups joins init's cgroup")
+    func execBesideNestedInit() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "1000")
+        let id = uniqueID("nested")
+        defer { _ = try? apus("delete", "-f", id) }
+        let started = try apus("run", "-d", "--bundle", bundle.path, id)
+        guard started.status == 0 else { throw TestFailure("run -d: \(started.all)") }
+        let initPid = try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? -1
+        guard let killFile = cgroupKillFile(pid: Int32(initPid)) else {
+            try Test.cancel("execBesideNestedInit: no cgroup v2 with cgroup.kill for the container here")
+        }
+        let dir = String(killFile.dropLast("/cgroup.kill".count))
+        let controllers = try String(contentsOfFile: dir + "/cgroup.controllers", encoding: .utf8)
+            .split(whereSeparator: \.isWhitespace)
+        guard let controller = controllers.first else {
+            try Test.cancel("execBesideNestedInit: the container's cgroup v2 has no controller to enable")
+        }
+        // What systemd does in its container: init into a child, a controller for the children.
+        try FileManager.default.createDirectory(atPath: dir + "/init", withIntermediateDirectories: false)
+        try "\(initPid)".write(toFile: dir + "/init/cgroup.procs", atomically: false, encoding: .utf8)
+        try "+\(controller)".write(toFile: dir + "/cgroup.subtree_control", atomically: false, encoding: .utf8)
+        let exec = try apus("exec", id, "cat", "/proc/self/cgroup")
+        #expect(exec.status == 0, "exec: \(exec.all)")
+        let line = exec.stdout.split(separator: "\n").first { $0.hasPrefix("0::") } ?? ""
+        #expect(line.hasSuffix("/init"), "exec'd process in \(line), not init's cgroup")
+        #expect(try apus("delete", "-f", id).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir), "delete left \(dir)")
+    }
+
     @Test("kill --all signals every process through the cgroup")
     func killAll() throws {
         let bundle = try TestBundle { $0.linux?.namespaces?.removeAll { $0.type == .pid } }

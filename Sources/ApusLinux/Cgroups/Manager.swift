@@ -162,19 +162,38 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// and `pid` stays outside that hierarchy's cgroup (a rootless runtime's best effort).
     @discardableResult
     public func join(
-        pid: Int32, includingV1: Bool = true, includingUnified: Bool = true,
+        pid: Int32, includingV1: Bool = true, includingUnified: Bool = true, besideInit initPid: Int32? = nil,
         tolerating tolerated: (Int32) -> Bool = { _ in false }
     ) throws(ApusError) -> [ApusError] {
         let unified = paths["unified"]
         var passedOver: [ApusError] = []
         for (dir, _) in hierarchies where dir == unified ? includingUnified : includingV1 {
-            let code = CgroupFS.write(dir + "/cgroup.procs", String(pid))
+            var code = CgroupFS.write(dir + "/cgroup.procs", String(pid))
+            if code == EBUSY, dir == unified, let initPid, let current = unifiedCgroup(of: initPid), current != dir {
+                code = CgroupFS.write(current + "/cgroup.procs", String(pid))
+            }
             if code == 0 { continue }
             let error = ApusError.cgroup("write \(pid) to \(dir)/cgroup.procs", errno: code)
             guard tolerated(code) else { throw error }
             passedOver.append(error)
         }
         return passedOver
+    }
+
+    /// The v2 cgroup directory `pid` is in now, when it lies inside the container's: where an
+    /// exec'd process goes when the container's own cgroup refuses it (EBUSY). A container
+    /// that made child cgroups and enabled controllers for them (systemd as its PID 1 moves
+    /// itself to init.scope) may keep no process at its root ("no internal processes");
+    /// runc then uses init's cgroup too.
+    func unifiedCgroup(of pid: Int32) -> String? {
+        guard let unified = paths["unified"], let mountpoint = mountpoints["unified"],
+            let text = FileIO.readString("/proc/\(pid)/cgroup")
+        else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::/") {
+            let dir = mountpoint + line.dropFirst(3)
+            return dir.hasPrefix(unified + "/") ? dir : nil
+        }
+        return nil
     }
 
     /// The container's directories in the v1 hierarchies (none on a pure v2 host).
