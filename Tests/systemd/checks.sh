@@ -273,6 +273,9 @@ if command -v podman > /dev/null; then
 else
     skip "podman with cgroup_manager=systemd" "podman is not installed (apt-get install podman)"
 fi
+# systemd as the container's PID 1 (podman --systemd=always): Tests/systemd/pid1.sh.
+# shellcheck source=pid1.sh
+. "$APUS_REPO/Tests/systemd/pid1.sh"
 
 # containerd (a daemon of its own, state in /tmp) with the runc.v2 shim driving apus with
 # SystemdCgroup (ctr run --runc-systemd-cgroup): the unit of the cgroupsPath it passes.
