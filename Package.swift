@@ -20,9 +20,6 @@ let package = Package(
     products: [
         .executable(name: "apus", targets: ["apus"])
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
-    ],
     targets: [
         .target(
             name: "CApus",
@@ -38,10 +35,8 @@ let package = Package(
         .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CRIU"], swiftSettings: noRegex),
         .executableTarget(
             name: "apus",
-            dependencies: [
-                "ApusCore", "OCI",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["ApusCore", "OCI"],
+            swiftSettings: noRegex
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         // Marshalling against known bytes; a private dbus-daemon when one is installed.
