@@ -375,36 +375,3 @@ void apus_wait_for_start_and_exec(const struct apus_start_plan *shared)
 	syscall(SYS_execve, plan.path, plan.argv, plan.envp);
 	start_failed("exec", plan.path, errno);
 }
-
-/* Maps the whole .bss, and 120 KiB of stack below the caller, with one
- * madvise(MADV_POPULATE_WRITE) each (Linux 5.14+; older kernels say EINVAL and nothing
- * changes) instead of one page fault per page. A container start uses both nearly whole:
- * Swift's lazy metadata caches and once-tokens of every module are spread over the .bss
- * (a `run` faulted 88 times in its 85 pages, some pages twice: read, then written), and
- * the runtime's deep calls reach ~120 KiB down the stack (29 faults). The stack range
- * stays inside what exec gave the initial stack (128 KiB below the arguments); if it does
- * not, the kernel refuses the range and the pages fault as before.
- *
- * A constructor, so that it runs before the Swift runtime's own start (26 of those .bss
- * faults came before main), and only for the commands that start a container: `--version`,
- * `state` or `list` touch a third of the .bss and would pay for the rest. glibc passes
- * argc and argv to constructors, also in a static executable. */
-extern char __bss_start[], _end[];
-
-__attribute__((constructor)) static void apus_prefault_for_start(int argc, char **argv, char **envp)
-{
-	(void)envp;
-	int starts = 0;
-	for (int i = 1; i < argc && !starts; i++)
-		starts = !strcmp(argv[i], "create") || !strcmp(argv[i], "run") || !strcmp(argv[i], "exec") ||
-			 !strcmp(argv[i], "restore");
-	if (!starts)
-		return;
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t start = (uintptr_t)__bss_start & ~(page - 1);
-	uintptr_t end = ((uintptr_t)_end + page - 1) & ~(page - 1);
-	madvise((void *)start, end - start, MADV_POPULATE_WRITE);
-	uintptr_t frame = (uintptr_t)__builtin_frame_address(0) & ~(page - 1);
-	size_t stack_bytes = 120 * 1024;
-	madvise((void *)(frame - stack_bytes), stack_bytes, MADV_POPULATE_WRITE);
-}
