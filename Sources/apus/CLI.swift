@@ -1,9 +1,9 @@
 import ApusCore
 import Glibc
 
-// The command line without swift-argument-parser. ArgumentParser (2.2 MiB of the binary
+// The command line without swift-argument-parser. ArgumentParser (0.67 MiB of the binary
 // with its ToolInfo module) imports FoundationEssentials (4.3 MiB with _FoundationCollections)
-// and Concurrency with libdispatch (0.55 MiB): together more than half of the static binary.
+// and Concurrency with libdispatch (0.55 MiB): together a third of the static binary.
 // It also cost ~10M instructions a start in reflection, which is why the hot commands had
 // a parser of their own already (FastPath). This file is the one parser for every command;
 // help, usage lines and error texts are ArgumentParser 1.8.2's, as apus printed them.
