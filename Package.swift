@@ -7,14 +7,18 @@ let staticSeccomp: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "-l:libseccomp.a"])
 ]
 
+// No implicit `import _StringProcessing`: its String.contains(String) alone linked the regex
+// engine into the static binary (1.2 MiB). `contains(substring:)` (OCI/Text.swift) is the
+// byte search apus uses.
+let noRegex: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])
+]
+
 let package = Package(
     name: "apus",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "apus", targets: ["apus"])
-    ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
     ],
     targets: [
         .target(
@@ -22,19 +26,17 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: staticSeccomp
         ),
-        .target(name: "OCI"),
+        .target(name: "OCI", swiftSettings: noRegex),
         // The D-Bus wire protocol (systemd cgroup driver): no libsystemd, no Foundation.
-        .target(name: "ApusDBus"),
-        .target(name: "ApusLinux", dependencies: ["CApus", "OCI", "ApusDBus"]),
+        .target(name: "ApusDBus", swiftSettings: noRegex),
+        .target(name: "ApusLinux", dependencies: ["CApus", "OCI", "ApusDBus"], swiftSettings: noRegex),
         // CRIU's RPC (criu swrk over a socket pair, hand-encoded protobuf): usable on its own.
-        .target(name: "CRIU", dependencies: ["ApusLinux"]),
-        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CRIU"]),
+        .target(name: "CRIU", dependencies: ["ApusLinux"], swiftSettings: noRegex),
+        .target(name: "ApusCore", dependencies: ["ApusLinux", "OCI", "CRIU"], swiftSettings: noRegex),
         .executableTarget(
             name: "apus",
-            dependencies: [
-                "ApusCore", "OCI",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["ApusCore", "OCI"],
+            swiftSettings: noRegex
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         // Marshalling against known bytes; a private dbus-daemon when one is installed.

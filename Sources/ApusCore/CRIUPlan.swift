@@ -1,6 +1,5 @@
 import ApusLinux
 import CRIU
-import FoundationEssentials
 import Glibc
 import OCI
 
@@ -53,7 +52,7 @@ struct CRIUPlan {
         guard let text = FileIO.readString("/proc/\(pid)/mountinfo") else { return [] }
         var found: [(destination: String, id: String)] = []
         for line in FileIO.lines(text) {
-            let halves = line.split(separator: " - ", maxSplits: 1)
+            let halves = line.split(separatorText: " - ", maxSplits: 1)
             guard halves.count == 2, halves[1].hasPrefix("devtmpfs ") else { continue }
             let fields = halves[0].split(separator: " ")
             guard fields.count >= 5 else { continue }
@@ -154,7 +153,7 @@ func openDirectory(_ path: String, purpose: String) throws -> Int32 {
 func criuFailure(_ step: String, response: Response, log: String) -> ApusError {
     var parts: [String] = []
     // "Can't setup RLIMIT_NOFILE" is logged as an error on every run here, success included.
-    if let message = response.errorMessage, !message.isEmpty, !message.contains("RLIMIT_NOFILE") {
+    if let message = response.errorMessage, !message.isEmpty, !message.contains(substring: "RLIMIT_NOFILE") {
         parts.append(String(message.split(separator: "\n").first ?? ""))
     }
     if let code = response.errno, code != 0 { parts.append(errorString(code)) }

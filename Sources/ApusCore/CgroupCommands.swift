@@ -1,5 +1,4 @@
 import ApusLinux
-import FoundationEssentials
 import Glibc
 import OCI
 
@@ -24,7 +23,7 @@ extension UpdateRequest {
         guard let bytes else { throw ApusError("update: read \(source)", errno: errno) }
         let resources: Spec.Linux.Resources
         do {
-            resources = try Spec.decodeFragment(Spec.Linux.Resources.self, from: Data(bytes))
+            resources = try Spec.decodeFragment(Spec.Linux.Resources.self, from: bytes)
         } catch {
             // Paths relative to the resources object, as runc's users know it from config.json.
             let at = error.path.isEmpty ? "" : " .linux.resources" + error.path

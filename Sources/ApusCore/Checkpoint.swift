@@ -1,6 +1,5 @@
 import ApusLinux
 import CRIU
-import FoundationEssentials
 import Glibc
 import OCI
 

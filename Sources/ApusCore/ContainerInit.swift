@@ -484,7 +484,7 @@ public enum ContainerInit {
     /// (runc's rule), others would change the host.
     static func applySysctl(_ sysctl: [String: String], proc: borrowing ProcFS) throws(ApusError) {
         for (key, value) in sysctl.sorted(by: { $0.key < $1.key }) {
-            let path = "sys/" + key.replacing(".", with: "/")
+            let path = "sys/" + key.replacing(substring: ".", with: "/")
             try proc.write(path, value, step: "set sysctl \(key)=\(value) (config.json .linux.sysctl)")
         }
     }

@@ -1,5 +1,4 @@
 import ApusLinux
-import FoundationEssentials
 import Glibc
 import OCI
 
@@ -657,7 +656,7 @@ public struct Runtime {
 
 extension ApusError {
     func replacingRunc() -> ApusError {
-        ApusError(description.replacing("runc", with: "apus"))
+        ApusError(description.replacing(substring: "runc", with: "apus"))
     }
 }
 

@@ -1,5 +1,4 @@
 import ApusLinux
-import FoundationEssentials
 import Glibc
 import OCI
 
@@ -148,7 +147,7 @@ extension Runtime {
                 try Placement.setAffinity(initial, which: "initial", field: ".process.execCPUAffinity.initial")
             } catch {
                 leavePidNamespace(ownPidNamespace)
-                throw ApusError("\(error)".replacing("(config.json .process.", with: "(exec process ."))
+                throw ApusError("\(error)".replacing(substring: "(config.json .process.", with: "(exec process ."))
             }
         }
         assertSingleThreaded()
@@ -213,7 +212,7 @@ extension Runtime {
                 _ = reapChild(pid)
                 // The setup steps name fields as in config.json; an exec'd process
                 // comes from --process (podman, containerd) or the command line.
-                throw ApusError(text.replacing("(config.json .process.", with: "(exec process ."))
+                throw ApusError(text.replacing(substring: "(config.json .process.", with: "(exec process ."))
             default:
                 abandon()
                 throw ApusError("unexpected message from exec process")
@@ -305,10 +304,10 @@ extension Runtime {
             }
             let process: Spec.Process
             do {
-                process = try Spec.decodeProcess(Data(bytes))
+                process = try Spec.decodeProcess(bytes)
             } catch {
                 throw ApusError(
-                    "process file \(file): \(error.description.replacing("config.json", with: "process"))")
+                    "process file \(file): \(error.description.replacing(substring: "config.json", with: "process"))")
             }
             guard let first = process.args?.first, !first.isEmpty else {
                 throw ApusError("process file \(file): args must not be empty")

@@ -25,7 +25,8 @@ public enum Hooks {
     /// compact JSON, where a quote inside a value is always escaped, so the
     /// field cannot occur elsewhere.
     public static func state(_ creating: String, status: Status) -> String {
-        creating.replacing("\"status\":\"creating\"", with: "\"status\":\"\(status.rawValue)\"", maxReplacements: 1)
+        creating.replacing(
+            substring: "\"status\":\"creating\"", with: "\"status\":\"\(status.rawValue)\"", maxReplacements: 1)
     }
 
     /// Runs one hook to completion (or its timeout). Returns nil on success,

@@ -1,6 +1,5 @@
 import ApusLinux
 import CRIU
-import FoundationEssentials
 import Glibc
 import OCI
 
@@ -291,7 +290,7 @@ extension Runtime {
     /// criu's own stdio, which is ours, takes their place.
     static func inheritedPipes(imagePath: String) -> [(key: String, fd: Int32)] {
         guard let bytes = FileIO.read(imagePath + "/descriptors.json"),
-            let names = try? TreeJSON.decode([String].self, from: Data(bytes))
+            let names = try? TreeJSON.decode([String].self, from: bytes)
         else { return [] }
         var out: [(key: String, fd: Int32)] = []
         for (index, name) in names.prefix(3).enumerated() where name.hasPrefix("pipe:") {

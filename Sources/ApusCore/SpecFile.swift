@@ -1,5 +1,4 @@
 import ApusLinux
-import FoundationEssentials
 import Glibc
 import OCI
 

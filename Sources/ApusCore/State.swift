@@ -1,5 +1,4 @@
 import ApusLinux
-import FoundationEssentials
 import Glibc
 import OCI
 
@@ -142,7 +141,7 @@ public struct StateStore: Sendable {
             throw ApusError("read \(statePath(id))", errno: errno)
         }
         do {
-            return try TreeJSON.decode(ContainerRecord.self, from: Data(bytes))
+            return try TreeJSON.decode(ContainerRecord.self, from: bytes)
         } catch {
             throw ApusError("read \(statePath(id)): corrupt state", cause: error)
         }

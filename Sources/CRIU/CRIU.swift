@@ -79,11 +79,12 @@ public func lastErrors(inLog path: String, count: Int = 3) -> String {
     guard let text = FileIO.readString(path) else { return "" }
     let lines = text.split(separator: "\n")
     // Seen here on every run, success included (no CAP_SYS_RESOURCE for the file limit).
-    let errors = lines.filter { $0.contains("Error") && !$0.contains("RLIMIT_NOFILE") }
+    let errors = lines.filter { $0.contains(substring: "Error") && !$0.contains(substring: "RLIMIT_NOFILE") }
     let picked = errors.isEmpty ? lines.suffix(count) : errors.suffix(count)
     return picked.map { line in
         // "(00.123456) Error (criu/mount.c:123): text" → "Error (criu/mount.c:123): text".
         guard line.hasPrefix("("), let close = line.firstIndex(of: ")") else { return String(line) }
-        return line[line.index(after: close)...].trimmingPrefix(" ").description
+        let rest = line[line.index(after: close)...]
+        return String(rest.hasPrefix(" ") ? rest.dropFirst() : rest)
     }.joined(separator: "; ")
 }

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 extension Spec {
     /// The spec version `apus spec` writes.
     public static let defaultOCIVersion = "1.3.0"
@@ -106,8 +104,8 @@ extension Spec {
 
     /// config.json text laid out like runc's: tab indentation, runtime-spec field order, map
     /// keys sorted, no trailing newline.
-    public func encodedSpec() throws -> Data {
+    public func encodedSpec() throws -> [UInt8] {
         let tree = try TreeEncoder.encode(self)
-        return Data(JSONPrinter.print(tree, sortKeysAt: { Self.mapPaths.contains($0) }).utf8)
+        return Array(JSONPrinter.print(tree, sortKeysAt: { Self.mapPaths.contains($0) }).utf8)
     }
 }

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 // A small strict JSON (RFC 8259) reader, a Decoder over its tree and a pretty-printer.
 //
 // Why not FoundationEssentials' JSONDecoder/JSONEncoder (swift-foundation, Swift 6.3, Linux):
@@ -64,11 +62,11 @@ struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
 
-    init(_ data: Data) {
+    init(_ data: some Collection<UInt8>) {
         bytes = [UInt8](data)
     }
 
-    static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONNode {
+    static func parse(_ data: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONNode {
         var parser = JSONParser(data)
         if parser.bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
             // Go's encoding/json (runc) rejects a BOM too, but this is a friendlier message.
@@ -691,7 +689,7 @@ public enum TreeJSON {
         return out
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>) throws -> T {
         try T(from: TreeDecoder(node: try JSONParser.parse(data)))
     }
 }

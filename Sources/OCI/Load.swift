@@ -1,4 +1,4 @@
-import FoundationEssentials
+import Glibc
 
 /// A problem with config.json, located by a jq-style JSON path (`.mounts[3].destination`,
 /// `.linux.resources.memory.limit`; `""` for the whole document).
@@ -25,20 +25,22 @@ extension Spec {
     /// Decodes config.json: strict RFC 8259 JSON (as Go's encoding/json, so what runc rejects
     /// apus rejects), unknown fields ignored, every error located by JSON path or, for
     /// malformed JSON, by line and column.
-    public static func decode(_ data: Data) throws(ConfigError) -> Spec {
+    public static func decode(_ data: some Collection<UInt8>) throws(ConfigError) -> Spec {
         try decodeFragment(Spec.self, from: data)
     }
 
     /// Decodes a bare `process` object, as `exec --process FILE` takes it, with the
     /// same strictness as config.json; error paths are relative to the process object.
-    public static func decodeProcess(_ data: Data) throws(ConfigError) -> Spec.Process {
+    public static func decodeProcess(_ data: some Collection<UInt8>) throws(ConfigError) -> Spec.Process {
         try decodeFragment(Spec.Process.self, from: data)
     }
 
     /// Decodes one object of config.json on its own (a process for `exec --process`,
     /// `linux.resources` for `update --resources`), as strictly as config.json; error
     /// paths are relative to that object.
-    public static func decodeFragment<T: Decodable>(_ type: T.Type, from data: Data) throws(ConfigError) -> T {
+    public static func decodeFragment<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>)
+        throws(ConfigError) -> T
+    {
         if data.count > maxConfigSize {
             throw ConfigError(
                 path: "",
@@ -60,7 +62,7 @@ extension Spec {
     /// Reads and decodes `<bundle>/config.json`.
     public static func load(bundle: String) throws(ConfigError) -> Spec {
         let path = bundle.hasSuffix("/") ? bundle + "config.json" : bundle + "/config.json"
-        let data: Data
+        let data: [UInt8]
         do {
             data = try readFile(path)
         } catch {
@@ -93,7 +95,7 @@ func configError(from error: any Error) -> ConfigError {
         return ConfigError(
             path: jsonPath(context.codingPath + [key]), reason: "missing required field \"\(key.stringValue)\"")
     case .dataCorrupted(let context):
-        if context.codingPath.isEmpty && context.debugDescription.contains("not valid JSON") {
+        if context.codingPath.isEmpty && context.debugDescription.contains(substring: "not valid JSON") {
             return ConfigError(path: "", reason: "malformed JSON: \(context.debugDescription)")
         }
         return ConfigError(path: jsonPath(context.codingPath), reason: context.debugDescription)
@@ -105,12 +107,10 @@ func configError(from error: any Error) -> ConfigError {
 /// Extracts "a string" from JSONDecoder's "Expected to decode X but found a string instead.".
 private func foundPhrase(_ debugDescription: String) -> String? {
     let marker = "but found "
-    guard let start = debugDescription.firstRange(of: marker) else { return nil }
-    var rest = debugDescription[start.upperBound...]
-    if let end = rest.firstRange(of: " instead") {
-        rest = rest[..<end.lowerBound]
-    }
-    let phrase = String(rest)
+    guard let start = debugDescription.firstByteOffset(of: marker) else { return nil }
+    let after = Array(debugDescription.utf8)[(start + marker.utf8.count)...]
+    let text = String(decoding: after, as: UTF8.self)
+    let phrase = text.firstByteOffset(of: " instead").map { String(decoding: after.prefix($0), as: UTF8.self) } ?? text
     switch phrase {
     case "number": return "a number"
     case "null", "a null value": return "null"
@@ -122,17 +122,31 @@ struct FileReadError: Error {
     var reason: String
 }
 
-/// Reads a whole file with FoundationEssentials (no Foundation, no threads).
-func readFile(_ path: String) throws(FileReadError) -> Data {
-    do {
-        return try Data(contentsOf: URL(fileURLWithPath: path), options: [])
-    } catch let error as CocoaError {
-        switch error.code {
-        case .fileReadNoSuchFile, .fileNoSuchFile: throw FileReadError(reason: "no such file")
-        case .fileReadNoPermission: throw FileReadError(reason: "permission denied")
-        default: throw FileReadError(reason: String(describing: error))
+/// Reads a whole file with open and read: what FoundationEssentials' Data(contentsOf:) did,
+/// without linking FoundationEssentials (4.3 MiB of the binary) for it.
+func readFile(_ path: String) throws(FileReadError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw FileReadError(errno: errno) }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16384)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FileReadError(errno: errno)
         }
-    } catch {
-        throw FileReadError(reason: String(describing: error))
+        if n == 0 { return out }
+        out.append(contentsOf: chunk[0..<n])
+    }
+}
+
+extension FileReadError {
+    init(errno code: Int32) {
+        switch code {
+        case ENOENT: reason = "no such file"
+        case EACCES: reason = "permission denied"
+        default: reason = String(cString: strerror(code))
+        }
     }
 }

@@ -1,5 +1,4 @@
 import ApusCore
-import ArgumentParser
 import Glibc
 import OCI
 
@@ -39,13 +38,15 @@ struct GlobalOptions {
 
     /// Splits runc-style global flags off the front of argv. Unknown flags
     /// are left for the parser to report.
-    static func extract(_ arguments: [String]) throws -> (GlobalOptions, [String]) {
+    static func extract(_ arguments: [String]) throws(UsageError) -> (GlobalOptions, [String]) {
         var options = GlobalOptions()
         var rest: [String] = []
         var index = 0
-        func value(_ flag: String) throws -> String {
+        func value(_ flag: String) throws(UsageError) -> String {
             index += 1
-            guard index < arguments.count else { throw ValidationError("flag needs an argument: \(flag)") }
+            guard index < arguments.count else {
+                throw UsageError(message: "flag needs an argument: \(flag)", command: nil)
+            }
             return arguments[index]
         }
         while index < arguments.count {
@@ -58,19 +59,23 @@ struct GlobalOptions {
                 inline = String(arg[arg.index(after: eq)...])
             }
             guard let flag = Flags.global(named: name.dropFirst(name.hasPrefix("--") ? 2 : 1)) else { break }
-            let text = flag.takesValue ? try inline ?? value(name) : ""
+            var text = ""
+            if flag.takesValue {
+                if let inline { text = inline } else { text = try value(name) }
+            }
             switch flag {
             case Flags.root: options.root = text
             case Flags.log: options.log = text
             case Flags.logFormat:
                 guard let format = Logger.Format(rawValue: text) else {
-                    throw ValidationError("invalid log format \"\(text)\": use text or json")
+                    throw UsageError(message: "invalid log format \"\(text)\": use text or json", command: nil)
                 }
                 options.logFormat = format
             case Flags.debug: options.debug = true
             case Flags.rootless:
                 guard let choice = Privilege.Rootless(rawValue: text) else {
-                    throw ValidationError("invalid --rootless value \"\(text)\": use true, false or auto")
+                    throw UsageError(
+                        message: "invalid --rootless value \"\(text)\": use true, false or auto", command: nil)
                 }
                 options.rootless = choice
             case Flags.criu: options.criu = text
@@ -85,36 +90,9 @@ struct GlobalOptions {
     }
 }
 
-struct Apus: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "apus",
-        abstract: "An OCI container runtime: a drop-in for runc.",
-        discussion: Flags.globalHelp,
-        subcommands: [
-            SpecCommand.self, ValidateCommand.self, CreateCommand.self, StartCommand.self, RunCommand.self,
-            StateCommand.self,
-            KillCommand.self, DeleteCommand.self, ListCommand.self, UpdateCommand.self, PauseCommand.self,
-            ResumeCommand.self, EventsCommand.self, PsCommand.self, ExecCommand.self, FeaturesCommand.self,
-            InfoCommand.self, CheckpointCommand.self, RestoreCommand.self,
-        ]
-    )
-
-    // The global options are not declared here: ArgumentParser would also take them after
-    // the command and drop them unread. GlobalOptions.extract reads them from `Flags.global`,
-    // before the command, as runc does; the help text above lists them from there too.
-    @Flag(name: Flags.version.names, help: "Print the version.") var version = false
-
-    func run() throws {
-        if version {
-            printOut(Version.text)
-            return
-        }
-        throw CleanExit.helpRequest(self)
-    }
-}
-
-/// Entry point: errors print one line naming what failed and exit 1 (runc's
-/// contract); a container's own exit code passes through `ExitCode`.
+/// Entry point: errors print one line naming what failed and exit 1 (runc's contract); a
+/// command line that is not accepted prints ArgumentParser's error, usage and hint; a
+/// container's own exit code passes through.
 @main
 enum Main {
     static func main() {
@@ -126,36 +104,14 @@ enum Main {
         }
         do {
             let (global, goStyle) = try GlobalOptions.extract(argv)
-            let rest = GoFlags.normalize(goStyle)
             GlobalOptions.current = global
-            do {
-                if let code = try FastPath.run(rest) { exit(code) }
-            } catch {
-                // A failed fast command (no such container, a bad config) reports here:
-                // ArgumentParser's error classification below costs ~5M instructions.
-                if let message = runtimeErrorMessage(error) {
-                    GlobalOptions.current.logger.error(message)
-                    exit(1)
-                }
-                throw error
-            }
-            var command = try Apus.parseAsRoot(rest)
-            try command.run()
-            exit(0)
-        } catch let code as ExitCode {
-            exit(code.rawValue)
+            exit(try Commands.dispatch(GoFlags.normalize(goStyle)))
+        } catch let error as UsageError {
+            printError(error.text)
+            exit(1)
         } catch {
-            let code = Apus.exitCode(for: error)
-            if code == .success {
-                Apus.exit(withError: error)
-            }
-            if code == .failure, let described = error as? CustomStringConvertible {
-                // The runtime's own errors: one line naming step, object and field.
-                GlobalOptions.current.logger.error(described.description)
-            } else {
-                // Usage errors from the parser, with its hint.
-                printError(Apus.fullMessage(for: error))
-            }
+            // The runtime's own errors: one line naming step, object and field.
+            GlobalOptions.current.logger.error(runtimeErrorMessage(error) ?? String(describing: error))
             exit(1)
         }
     }

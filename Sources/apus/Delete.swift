@@ -1,13 +1,12 @@
 import ApusCore
-import ArgumentParser
 
-struct DeleteCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "delete", abstract: "Delete a stopped container (--force: kill it first).")
-    @Flag(name: Flags.force.names, help: "Kill the container if it is still running.") var force = false
-    @Argument(help: "Container id.") var id: String
+enum DeleteCommand {
+    static let decl = CommandDecl(
+        name: "delete", abstract: "Delete a stopped container (--force: kill it first).",
+        options: [OptionDecl(Flags.force, "Kill the container if it is still running.")], arguments: [containerID])
 
-    func run() throws {
-        try GlobalOptions.current.runtime().delete(id: id, force: force)
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        try GlobalOptions.current.runtime().delete(id: parsed.positionals[0], force: parsed.flag(Flags.force))
+        return 0
     }
 }

@@ -1,25 +1,23 @@
 import ApusCore
-import ArgumentParser
 
-struct EventsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "events",
-        abstract: "Print a container's events (stats every interval, oom) as JSON lines.")
-    @Option(name: Flags.interval.names, help: "Stats collection interval (Go duration: 5s, 500ms).") var interval:
-        String = "5s"
-    @Flag(name: Flags.stats.names, help: "Print the container's stats once and exit.") var stats = false
-    @Argument(help: "Container id.") var id: String
+enum EventsCommand {
+    static let decl = CommandDecl(
+        name: "events", abstract: "Print a container's events (stats every interval, oom) as JSON lines.",
+        options: [
+            OptionDecl(Flags.interval, "Stats collection interval (Go duration: 5s, 500ms).", default: "5s"),
+            OptionDecl(Flags.stats, "Print the container's stats once and exit."),
+        ], arguments: [containerID])
 
-    func validate() throws {
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        let interval = parsed.value(Flags.interval) ?? "5s"
         guard let ms = parseDurationMilliseconds(interval), ms > 0 else {
-            throw ValidationError("invalid value \"\(interval)\" for flag -interval: duration must be greater than 0")
+            throw parsed.invalid("invalid value \"\(interval)\" for flag -interval: duration must be greater than 0")
         }
-    }
-
-    func run() throws {
-        let ms = parseDurationMilliseconds(interval) ?? 5000
-        try GlobalOptions.current.runtime().events(id: id, intervalMilliseconds: ms, statsOnce: stats) { line in
+        let runtime = try GlobalOptions.current.runtime()
+        try runtime.events(id: parsed.positionals[0], intervalMilliseconds: ms, statsOnce: parsed.flag(Flags.stats)) {
+            line in
             printOut(line + "\n")
         }
+        return 0
     }
 }

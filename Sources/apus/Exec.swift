@@ -1,68 +1,53 @@
 import ApusCore
-import ArgumentParser
-import Glibc
 
-struct ExecCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "exec", abstract: "Run a new process inside a running container.",
-        discussion: "apus exec [OPTIONS] ID COMMAND [ARGS...], or --process FILE with a spec process object.")
+enum ExecCommand {
+    static let decl = CommandDecl(
+        name: "exec", abstract: "Run a new process inside a running container.",
+        discussion: "apus exec [OPTIONS] ID COMMAND [ARGS...], or --process FILE with a spec process object.",
+        options: [
+            OptionDecl(Flags.process, "JSON file with a spec process object (other process flags are ignored)."),
+            OptionDecl(Flags.tty, "Allocate a pseudo-TTY."),
+            OptionDecl(Flags.consoleSocket, "Unix socket to send the pty master to."),
+            OptionDecl(Flags.pidfdSocket, "Unix socket to send a pidfd of the process to."),
+            OptionDecl(Flags.detach, "Return once the process has started."),
+            OptionDecl(Flags.pidFile, "File to write the process id to."),
+            OptionDecl(Flags.cwd, "Working directory in the container."),
+            OptionDecl(Flags.env, "Set an environment variable (K=V); repeatable.", repeating: true),
+            OptionDecl(Flags.user, "UID[:GID] to run as."),
+            OptionDecl(Flags.additionalGids, "Additional group id; repeatable.", repeating: true),
+            OptionDecl(Flags.cap, "Add a capability (e.g. CAP_NET_ADMIN); repeatable.", repeating: true),
+            OptionDecl(Flags.noNewPrivs, "Set no_new_privs for the process."),
+            OptionDecl(Flags.processLabel, "SELinux label of the process."),
+            OptionDecl(Flags.apparmor, "AppArmor profile of the process."),
+            OptionDecl(Flags.preserveFds, "Pass N extra fds (3 .. 3+N-1) to the process.", default: "0"),
+            OptionDecl(Flags.ignorePaused, "Allow exec into a paused container."),
+            OptionDecl(
+                Flags.cgroup, "Sub-cgroup to run in: SUB, or CONTROLLER[,CONTROLLER]:SUB; repeatable.", repeating: true),
+        ],
+        arguments: [containerID, ArgumentDecl(name: "command", help: "Command and arguments.", capturesRest: true)])
 
-    @Option(
-        name: Flags.process.names,
-        help: "JSON file with a spec process object (other process flags are ignored).")
-    var process: String?
-    @Flag(name: Flags.tty.names, help: "Allocate a pseudo-TTY.") var tty = false
-    @Option(name: Flags.consoleSocket.names, help: "Unix socket to send the pty master to.")
-    var consoleSocket: String?
-    @Option(name: Flags.pidfdSocket.names, help: "Unix socket to send a pidfd of the process to.")
-    var pidfdSocket: String?
-    @Flag(name: Flags.detach.names, help: "Return once the process has started.") var detach = false
-    @Option(name: Flags.pidFile.names, help: "File to write the process id to.") var pidFile: String?
-    @Option(name: Flags.cwd.names, help: "Working directory in the container.") var cwd: String?
-    @Option(name: Flags.env.names, help: "Set an environment variable (K=V); repeatable.")
-    var env: [String] = []
-    @Option(name: Flags.user.names, help: "UID[:GID] to run as.") var user: String?
-    @Option(name: Flags.additionalGids.names, help: "Additional group id; repeatable.")
-    var additionalGids: [UInt32] = []
-    @Option(name: Flags.cap.names, help: "Add a capability (e.g. CAP_NET_ADMIN); repeatable.")
-    var cap: [String] = []
-    @Flag(name: Flags.noNewPrivs.names, help: "Set no_new_privs for the process.") var noNewPrivs = false
-    @Option(name: Flags.processLabel.names, help: "SELinux label of the process.") var processLabel: String?
-    @Option(name: Flags.apparmor.names, help: "AppArmor profile of the process.") var apparmor: String?
-    @Option(name: Flags.preserveFds.names, help: "Pass N extra fds (3 .. 3+N-1) to the process.")
-    var preserveFds: Int32 = 0
-    @Flag(name: Flags.ignorePaused.names, help: "Allow exec into a paused container.") var ignorePaused = false
-    @Option(name: Flags.cgroup.names, help: "Sub-cgroup to run in: SUB, or CONTROLLER[,CONTROLLER]:SUB; repeatable.")
-    var cgroup: [String] = []
-    @Argument(help: "Container id.") var id: String
-    @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
-
-    func validate() throws {
-        if preserveFds < 0 { throw ValidationError("--preserve-fds must not be negative") }
-        if process == nil && command.isEmpty { throw ValidationError("exec args cannot be empty") }
-    }
-
-    func run() throws {
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
         var options = ExecOptions()
-        options.processFile = process
-        options.args = command
-        options.tty = tty
-        options.consoleSocket = consoleSocket.map(absolutePath)
-        options.pidfdSocket = pidfdSocket.map(absolutePath)
-        options.detach = detach
-        options.pidFile = pidFile
-        options.cwd = cwd
-        options.env = env
-        options.user = user
-        options.additionalGids = additionalGids
-        options.capabilities = cap
-        options.noNewPrivileges = noNewPrivs
-        options.processLabel = processLabel
-        options.apparmor = apparmor
-        options.preserveFds = preserveFds
-        options.ignorePaused = ignorePaused
-        options.cgroups = cgroup
-        let code = try GlobalOptions.current.runtime().exec(id: id, options: options)
-        throw ExitCode(code)
+        options.additionalGids = try parsed.converted(Flags.additionalGids) { UInt32($0) }
+        options.preserveFds = try parsed.converted(Flags.preserveFds) { Int32($0) }.last ?? 0
+        options.processFile = parsed.value(Flags.process)
+        options.args = parsed.rest
+        if options.preserveFds < 0 { throw parsed.invalid("--preserve-fds must not be negative") }
+        if options.processFile == nil && options.args.isEmpty { throw parsed.invalid("exec args cannot be empty") }
+        options.tty = parsed.flag(Flags.tty)
+        options.consoleSocket = parsed.value(Flags.consoleSocket).map(absolutePath)
+        options.pidfdSocket = parsed.value(Flags.pidfdSocket).map(absolutePath)
+        options.detach = parsed.flag(Flags.detach)
+        options.pidFile = parsed.value(Flags.pidFile)
+        options.cwd = parsed.value(Flags.cwd)
+        options.env = parsed.values(Flags.env)
+        options.user = parsed.value(Flags.user)
+        options.capabilities = parsed.values(Flags.cap)
+        options.noNewPrivileges = parsed.flag(Flags.noNewPrivs)
+        options.processLabel = parsed.value(Flags.processLabel)
+        options.apparmor = parsed.value(Flags.apparmor)
+        options.ignorePaused = parsed.flag(Flags.ignorePaused)
+        options.cgroups = parsed.values(Flags.cgroup)
+        return try GlobalOptions.current.runtime().exec(id: parsed.positionals[0], options: options)
     }
 }

@@ -1,13 +1,12 @@
 import ApusCore
-import ArgumentParser
 
-struct FeaturesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "features",
-        abstract: "Show what this build of apus supports, as the runtime-spec features JSON.",
+enum FeaturesCommand {
+    static let decl = CommandDecl(
+        name: "features", abstract: "Show what this build of apus supports, as the runtime-spec features JSON.",
         discussion: "The same document as runc features; see the runtime-spec's features.md.")
 
-    func run() throws {
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
         printOut(Features.document(criu: GlobalOptions.current.criu).text() + "\n")
+        return 0
     }
 }

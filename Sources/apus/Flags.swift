@@ -1,17 +1,14 @@
-import ArgumentParser
-
 /// One option of the command line: its spellings and whether it takes a value.
 ///
-/// Every option is declared here once. ArgumentParser's declarations take their names from
-/// it (`@Option(name: Flags.bundle.names)`), and the two parsers that run before
-/// ArgumentParser read the same entries: `FastPath` (the lifecycle commands and exec,
-/// without ArgumentParser's reflection) and `GoFlags` (runc's single-dash spellings).
-/// CLITests checks each command's ArgumentParser declarations against `Flags.options(of:)`.
+/// Every option is declared here once. Each command's declaration (`CommandDecl`, with the
+/// help text) lists these entries, and `GoFlags` (runc's single-dash spellings) reads the
+/// same ones through `Flags.options(of:)`; CLITests checks that every command declares
+/// exactly its entry of that table.
 struct FlagSpec: Hashable, Sendable {
     var longs: [String]
     var short: Character?
     var takesValue: Bool
-    /// For the global options, which ArgumentParser does not declare: their help line.
+    /// For the global options, read before the command: their help line.
     var help = ""
 
     init(_ longs: String..., short: Character? = nil, value: Bool, help: String = "") {
@@ -19,13 +16,6 @@ struct FlagSpec: Hashable, Sendable {
         self.short = short
         self.takesValue = value
         self.help = help
-    }
-
-    /// For ArgumentParser: the short name first, as its help lists it.
-    var names: NameSpecification {
-        var names: [NameSpecification.Element] = short.map { [.customShort($0)] } ?? []
-        names += longs.map { .customLong($0) }
-        return NameSpecification(names)
     }
 
     /// As typed: `-b`, `--bundle`.
@@ -192,22 +182,11 @@ enum Flags {
             let head = "  --" + flag.longs[0] + (parts[0].isEmpty ? "" : " " + parts[0])
             text += head + String(repeating: " ", count: max(2, 32 - head.count)) + parts[1] + "\n"
         }
-        // One line: ArgumentParser wraps it.
+        // One line: Help.wrap wraps it to the width.
         text += "\nState lives in --root; without it in /run/apus, or in $XDG_RUNTIME_DIR/apus when not root, "
         text += "or as uid 0 of a user namespace with USER other than root (rootless podman). --rootless auto "
         text += "(the default) makes cgroups best effort when not root or in a user namespace; true and false "
         text += "force either way."
         return text
-    }
-
-    /// The spellings of `flags` that take their value from the next argument.
-    /// Plain loops: key paths and flatMap here instantiated generic metadata on every start
-    /// (ten more witness-table lookups and about twenty page faults a `run`).
-    static func valued(_ flags: [FlagSpec]) -> Set<String> {
-        var out = Set<String>()
-        for flag in flags where flag.takesValue {
-            for spelling in flag.spellings { out.insert(spelling) }
-        }
-        return out
     }
 }

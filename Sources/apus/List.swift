@@ -1,29 +1,28 @@
 import ApusCore
-import ArgumentParser
 
-struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List containers.", aliases: ["ls"])
-    @Option(name: Flags.format.names, help: "Output format: table or json.") var format: String = "table"
-    @Flag(name: Flags.quiet.names, help: "Print only the ids.") var quiet = false
+enum ListCommand {
+    static let decl = CommandDecl(
+        name: "list", aliases: ["ls"], abstract: "List containers.",
+        options: [
+            OptionDecl(Flags.format, "Output format: table or json.", default: "table"),
+            OptionDecl(Flags.quiet, "Print only the ids."),
+        ])
 
-    func validate() throws {
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        let format = parsed.value(Flags.format) ?? "table"
         if format != "table" && format != "json" {
-            throw ValidationError("invalid format option \"\(format)\": use table or json")
+            throw parsed.invalid("invalid format option \"\(format)\": use table or json")
         }
-    }
-
-    func run() throws {
         let runtime = try GlobalOptions.current.runtime()
         let entries = runtime.list()
-        if quiet {
+        if parsed.flag(Flags.quiet) {
             printOut(entries.map { $0.record.id + "\n" }.joined())
-            return
+            return 0
         }
         if format == "json" {
             let items = entries.map { runtime.stateJSON($0.record, status: $0.status, pretty: false) }
             printOut("[" + items.joined(separator: ",") + "]\n")
-            return
+            return 0
         }
         var rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         for entry in entries {
@@ -34,9 +33,9 @@ struct ListCommand: ParsableCommand {
             ])
         }
         printOut(tabulate(rows))
+        return 0
     }
 }
-
 /// Columns as Go's tabwriter prints runc's list (minwidth 12, padding 3); the
 /// last column is not padded.
 func tabulate(_ rows: [[String]]) -> String {

@@ -1,12 +1,11 @@
 import ApusCore
-import ArgumentParser
 
-struct PauseCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pause", abstract: "Suspend every process of a container (cgroup freezer).")
-    @Argument(help: "Container id.") var id: String
+enum PauseCommand {
+    static let decl = CommandDecl(
+        name: "pause", abstract: "Suspend every process of a container (cgroup freezer).", arguments: [containerID])
 
-    func run() throws {
-        try GlobalOptions.current.runtime().pause(id: id)
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        try GlobalOptions.current.runtime().pause(id: parsed.positionals[0])
+        return 0
     }
 }

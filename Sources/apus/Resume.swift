@@ -1,12 +1,11 @@
 import ApusCore
-import ArgumentParser
 
-struct ResumeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "resume", abstract: "Resume every process of a paused container.")
-    @Argument(help: "Container id.") var id: String
+enum ResumeCommand {
+    static let decl = CommandDecl(
+        name: "resume", abstract: "Resume every process of a paused container.", arguments: [containerID])
 
-    func run() throws {
-        try GlobalOptions.current.runtime().resume(id: id)
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        try GlobalOptions.current.runtime().resume(id: parsed.positionals[0])
+        return 0
     }
 }

@@ -1,14 +1,15 @@
 import ApusCore
-import ArgumentParser
 
-struct SpecCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "spec", abstract: "Write a default config.json (like runc spec) into the bundle.")
-    @Option(name: Flags.bundle.names, help: "Bundle directory to write config.json into.")
-    var bundle: String = "."
-    @Flag(name: Flags.specRootless.names, help: "Write a config for a rootless container.") var rootless = false
+enum SpecCommand {
+    static let decl = CommandDecl(
+        name: "spec", abstract: "Write a default config.json (like runc spec) into the bundle.",
+        options: [
+            OptionDecl(Flags.bundle, "Bundle directory to write config.json into.", default: "."),
+            OptionDecl(Flags.specRootless, "Write a config for a rootless container."),
+        ])
 
-    func run() throws {
-        try writeDefaultSpec(bundle: bundle, rootless: rootless)
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        try writeDefaultSpec(bundle: parsed.value(Flags.bundle) ?? ".", rootless: parsed.flag(Flags.specRootless))
+        return 0
     }
 }

@@ -1,12 +1,11 @@
 import ApusCore
-import ArgumentParser
 
-struct StartCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "start", abstract: "Start the user process of a created container.")
-    @Argument(help: "Container id.") var id: String
+enum StartCommand {
+    static let decl = CommandDecl(
+        name: "start", abstract: "Start the user process of a created container.", arguments: [containerID])
 
-    func run() throws {
-        try GlobalOptions.current.runtime().start(id: id)
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        try GlobalOptions.current.runtime().start(id: parsed.positionals[0])
+        return 0
     }
 }

@@ -1,12 +1,11 @@
 import ApusCore
-import ArgumentParser
 
-struct StateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "state", abstract: "Print the OCI state of a container as JSON.")
-    @Argument(help: "Container id.") var id: String
+enum StateCommand {
+    static let decl = CommandDecl(
+        name: "state", abstract: "Print the OCI state of a container as JSON.", arguments: [containerID])
 
-    func run() throws {
-        printOut(try GlobalOptions.current.runtime().state(id: id) + "\n")
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        printOut(try GlobalOptions.current.runtime().state(id: parsed.positionals[0]) + "\n")
+        return 0
     }
 }

@@ -1,45 +1,44 @@
 import ApusCore
-import ArgumentParser
 import OCI
 
-struct UpdateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "update", abstract: "Update a running container's resource limits.",
+enum UpdateCommand {
+    static let decl = CommandDecl(
+        name: "update", abstract: "Update a running container's resource limits.",
         discussion: """
             With --resources (a file, or - for stdin, holding linux.resources JSON) all other \
             options are ignored, as in runc. Memory sizes take suffixes: 512m, 1g, 100MiB.
-            """)
-    @Option(name: Flags.resources.names, help: "File with the resources to set, or - for stdin.")
-    var resources: String?
-    @Option(name: Flags.blkioWeight.names, help: "Block I/O weight, 10 to 1000.") var blkioWeight: String?
-    @Option(name: Flags.cpuPeriod.names, help: "CPU CFS period (µs).") var cpuPeriod: String?
-    @Option(name: Flags.cpuQuota.names, help: "CPU CFS quota (µs per period; -1: none).") var cpuQuota: String?
-    @Option(name: Flags.cpuBurst.names, help: "CPU CFS burst (µs).") var cpuBurst: String?
-    @Option(name: Flags.cpuShares.names, help: "CPU shares.") var cpuShares: String?
-    @Option(name: Flags.cpuRtPeriod.names, help: "CPU realtime period (µs).") var cpuRtPeriod: String?
-    @Option(name: Flags.cpuRtRuntime.names, help: "CPU realtime runtime (µs).") var cpuRtRuntime: String?
-    @Option(name: Flags.cpusetCpus.names, help: "CPUs to use.") var cpusetCpus: String?
-    @Option(name: Flags.cpusetMems.names, help: "Memory nodes to use.") var cpusetMems: String?
-    @Option(name: Flags.kernelMemory.names, help: "Kernel memory limit (ignored by kernels 5.4+).")
-    var kernelMemory: String?
-    @Option(name: Flags.kernelMemoryTCP.names, help: "Kernel TCP buffer memory limit.")
-    var kernelMemoryTCP: String?
-    @Option(name: Flags.memory.names, help: "Memory limit.") var memory: String?
-    @Option(name: Flags.memoryReservation.names, help: "Memory soft limit.") var memoryReservation: String?
-    @Option(name: Flags.memorySwap.names, help: "Memory + swap limit; -1 for unlimited swap.")
-    var memorySwap: String?
-    @Option(name: Flags.pidsLimit.names, help: "Maximum number of processes.") var pidsLimit: String?
-    @Option(name: Flags.l3CacheSchema.names, help: "Intel RDT/CAT L3 cache schema.") var l3CacheSchema: String?
-    @Option(name: Flags.memBwSchema.names, help: "Intel RDT/MBA memory bandwidth schema.") var memBwSchema: String?
-    @Argument(help: "Container id.") var id: String
+            """,
+        options: [
+            OptionDecl(Flags.resources, "File with the resources to set, or - for stdin."),
+            OptionDecl(Flags.blkioWeight, "Block I/O weight, 10 to 1000."),
+            OptionDecl(Flags.cpuPeriod, "CPU CFS period (µs)."),
+            OptionDecl(Flags.cpuQuota, "CPU CFS quota (µs per period; -1: none)."),
+            OptionDecl(Flags.cpuBurst, "CPU CFS burst (µs)."),
+            OptionDecl(Flags.cpuShares, "CPU shares."),
+            OptionDecl(Flags.cpuRtPeriod, "CPU realtime period (µs)."),
+            OptionDecl(Flags.cpuRtRuntime, "CPU realtime runtime (µs)."),
+            OptionDecl(Flags.cpusetCpus, "CPUs to use."),
+            OptionDecl(Flags.cpusetMems, "Memory nodes to use."),
+            OptionDecl(Flags.kernelMemory, "Kernel memory limit (ignored by kernels 5.4+)."),
+            OptionDecl(Flags.kernelMemoryTCP, "Kernel TCP buffer memory limit."),
+            OptionDecl(Flags.memory, "Memory limit."),
+            OptionDecl(Flags.memoryReservation, "Memory soft limit."),
+            OptionDecl(Flags.memorySwap, "Memory + swap limit; -1 for unlimited swap."),
+            OptionDecl(Flags.pidsLimit, "Maximum number of processes."),
+            OptionDecl(Flags.l3CacheSchema, "Intel RDT/CAT L3 cache schema."),
+            OptionDecl(Flags.memBwSchema, "Intel RDT/MBA memory bandwidth schema."),
+        ], arguments: [containerID])
 
-    func run() throws {
-        let request = try makeRequest()
-        try GlobalOptions.current.runtime().update(id: id, request)
+    static func run(_ parsed: ParsedCommand) throws -> Int32 {
+        let request = try makeRequest(parsed)
+        try GlobalOptions.current.runtime().update(id: parsed.positionals[0], request)
+        return 0
     }
 
-    func makeRequest() throws -> UpdateRequest {
-        if let resources { return try UpdateRequest(resourcesFile: resources) }
+    /// A bad value is reported with the root's usage line, as ArgumentParser did for errors
+    /// thrown while the command ran.
+    static func makeRequest(_ parsed: ParsedCommand) throws -> UpdateRequest {
+        if let resources = parsed.value(Flags.resources) { return try UpdateRequest(resourcesFile: resources) }
         var r = Spec.Linux.Resources()
         var memory = Spec.Linux.Resources.Memory()
         var hasMemory = false
@@ -48,44 +47,50 @@ struct UpdateCommand: ParsableCommand {
             hasMemory = true
             if value == "-1" { return -1 }
             guard let bytes = parseMemorySize(value) else {
-                throw ValidationError("invalid value for \(flag): \(value)")
+                throw UsageError(message: "invalid value for \(flag): \(value)", command: nil)
             }
             return bytes
         }
-        memory.limit = try size(self.memory, "memory")
-        memory.swap = try size(memorySwap, "memory-swap")
-        memory.kernel = try size(kernelMemory, "kernel-memory")
-        memory.kernelTCP = try size(kernelMemoryTCP, "kernel-memory-tcp")
-        memory.reservation = try size(memoryReservation, "memory-reservation")
+        memory.limit = try size(parsed.value(Flags.memory), "memory")
+        memory.swap = try size(parsed.value(Flags.memorySwap), "memory-swap")
+        memory.kernel = try size(parsed.value(Flags.kernelMemory), "kernel-memory")
+        memory.kernelTCP = try size(parsed.value(Flags.kernelMemoryTCP), "kernel-memory-tcp")
+        memory.reservation = try size(parsed.value(Flags.memoryReservation), "memory-reservation")
         if hasMemory { r.memory = memory }
 
         func unsigned(_ value: String?, _ flag: String) throws -> UInt64? {
             guard let value else { return nil }
-            guard let n = UInt64(value) else { throw ValidationError("invalid value for \(flag): \(value)") }
+            guard let n = UInt64(value) else {
+                throw UsageError(message: "invalid value for \(flag): \(value)", command: nil)
+            }
             return n
         }
         func signed(_ value: String?, _ flag: String) throws -> Int64? {
             guard let value else { return nil }
-            guard let n = Int64(value) else { throw ValidationError("invalid value for \(flag): \(value)") }
+            guard let n = Int64(value) else {
+                throw UsageError(message: "invalid value for \(flag): \(value)", command: nil)
+            }
             return n
         }
         var cpu = Spec.Linux.Resources.CPU()
-        cpu.period = try unsigned(cpuPeriod, "cpu-period")
-        cpu.quota = try signed(cpuQuota, "cpu-quota")
-        cpu.burst = try unsigned(cpuBurst, "cpu-burst")
-        cpu.shares = try unsigned(cpuShares, "cpu-share")
-        cpu.realtimePeriod = try unsigned(cpuRtPeriod, "cpu-rt-period")
-        cpu.realtimeRuntime = try signed(cpuRtRuntime, "cpu-rt-runtime")
-        cpu.cpus = cpusetCpus
-        cpu.mems = cpusetMems
+        cpu.period = try unsigned(parsed.value(Flags.cpuPeriod), "cpu-period")
+        cpu.quota = try signed(parsed.value(Flags.cpuQuota), "cpu-quota")
+        cpu.burst = try unsigned(parsed.value(Flags.cpuBurst), "cpu-burst")
+        cpu.shares = try unsigned(parsed.value(Flags.cpuShares), "cpu-share")
+        cpu.realtimePeriod = try unsigned(parsed.value(Flags.cpuRtPeriod), "cpu-rt-period")
+        cpu.realtimeRuntime = try signed(parsed.value(Flags.cpuRtRuntime), "cpu-rt-runtime")
+        cpu.cpus = parsed.value(Flags.cpusetCpus)
+        cpu.mems = parsed.value(Flags.cpusetMems)
         if cpu != Spec.Linux.Resources.CPU() { r.cpu = cpu }
-        if let limit = try signed(pidsLimit, "pids-limit") { r.pids = .init(limit: limit) }
-        if let weight = try unsigned(blkioWeight, "blkio-weight") {
+        if let limit = try signed(parsed.value(Flags.pidsLimit), "pids-limit") { r.pids = .init(limit: limit) }
+        if let weight = try unsigned(parsed.value(Flags.blkioWeight), "blkio-weight") {
             guard let w = UInt16(exactly: weight) else {
-                throw ValidationError("invalid value for blkio-weight: \(weight)")
+                throw UsageError(message: "invalid value for blkio-weight: \(weight)", command: nil)
             }
             r.blockIO = .init(weight: w)
         }
-        return UpdateRequest(resources: r, l3CacheSchema: l3CacheSchema, memBwSchema: memBwSchema)
+        return UpdateRequest(
+            resources: r, l3CacheSchema: parsed.value(Flags.l3CacheSchema), memBwSchema: parsed.value(Flags.memBwSchema)
+        )
     }
 }

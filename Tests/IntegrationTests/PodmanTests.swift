@@ -290,7 +290,7 @@ extension PodmanLab {
             guard reaped == 0 || errno == EINTR else {
                 throw TestFailure("waitpid \(argv[0]): \(String(cString: strerror(errno)))")
             }
-            if let text = pending, prompts.isEmpty || prompts.contains(where: shown().contains) {
+            if let text = pending, prompts.isEmpty || prompts.contains(where: { shown().contains($0) }) {
                 _ = text.withCString { write(stdin[1], $0, strlen($0)) }
                 pending = nil
             }

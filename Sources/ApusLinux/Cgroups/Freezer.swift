@@ -105,7 +105,7 @@ public enum CgroupFreezer {
             let n = buffer.withUnsafeMutableBytes { raw in
                 retryingEINTR { pread(fd, raw.baseAddress, raw.count, 0) }
             }
-            if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).contains("frozen 1") { return }
+            if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).contains(substring: "frozen 1") { return }
             var poller = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
             _ = poll(&poller, 1, 100)
         }

@@ -134,7 +134,7 @@ public struct SystemdManager {
     /// came from config.json, that field too.
     static func failure(_ step: String, _ error: any Error, properties: [SystemdProperty]) -> ApusError {
         let text = String(describing: error)
-        let field = properties.first { $0.field != nil && text.contains($0.name) }?.field
+        let field = properties.first { $0.field != nil && text.contains(substring: $0.name) }?.field
         return ApusError.cgroup("systemd: " + step, detail: text, field: field)
     }
 }
