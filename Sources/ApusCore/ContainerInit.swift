@@ -284,8 +284,7 @@ public enum ContainerInit {
             try Rootfs.populateDev(spec, root: root, context: rootContext)
             // cwd is created as root before the switch to the container user.
             if let process {
-                let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
-                close(cwd)
+                try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)").close()
             }
             if !cgroupFirst { guard sync.receive() == .inCgroup else { _exit(1) } }
             // Hooks after the mounts, before pivot_root (runc's order): the
@@ -411,7 +410,8 @@ public enum ContainerInit {
         resetSignals(ignored: ignoredSignals)
         if let filter = lateFilter {
             do {
-                try filter.load()
+                // Never a notify filter (`lateFilter`): no listener comes back.
+                _ = try filter.load()
             } catch {
                 fail(sync, error.description)
             }
@@ -427,7 +427,7 @@ public enum ContainerInit {
     static func attachTerminal(
         _ process: Spec.Process, consoleSocket: Int32, sync: SyncSocket, mountOnDevConsole: Bool, proxy: String
     ) throws(ApusError) {
-        let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
+        var console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
         if mountOnDevConsole { try console.mountOnDevConsole() }
         if consoleSocket >= 0 {
             if !DescriptorPassing.send(console.master, over: consoleSocket, message: "/dev/ptmx") {
@@ -437,9 +437,7 @@ public enum ContainerInit {
         } else if !sync.send(.terminal(console.master)) {
             throw ApusError("send console to \(proxy)", errno: errno)
         }
-        close(console.master)
         try console.becomeStdio()
-        close(console.slave)
     }
 
     /// The user's home in the container's /etc/passwd, "/" when there is none.
@@ -476,10 +474,10 @@ public enum ContainerInit {
     /// it to listenerPath, and init waits until that is done (runc's procSeccomp).
     static func loadSeccomp(_ filter: SeccompFilter, sync: SyncSocket) throws(ApusError) {
         guard let listener = try filter.load() else { return }
-        guard sync.send(.seccompListener(listener)) else {
+        guard sync.send(.seccompListener(listener.raw)) else {
             throw ApusError("send seccomp listener fd to the runtime", errno: errno)
         }
-        close(listener)
+        listener.close()
         guard sync.receive() == .listenerDelivered else { _exit(1) }
     }
 
