@@ -143,10 +143,8 @@ struct CRIUPlan {
 }
 
 /// A directory criu reads or writes, opened for it (criu opens /proc/<apus>/fd/N).
-func openDirectory(_ path: String, purpose: String) throws -> Int32 {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if fd < 0 { throw ApusError("open \(purpose) \(path)", errno: errno) }
-    return fd
+func openDirectory(_ path: String, purpose: String) throws -> OwnedFD {
+    try OwnedFD.open("open \(purpose) \(path)") { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
 }
 
 /// criu's failure as one line: its message, errno, and the last errors of its log.

@@ -249,15 +249,13 @@ extension Runtime {
             return
         }
         guard let cgroup = record.cgroup else { throw ApusError("events \(id): the container has no cgroup") }
-        let signals = SignalDescriptor.blockingAll()
-        defer { if signals >= 0 { close(signals) } }
-        let pidfd = RawSyscall.pidfdOpen(record.pid)
-        defer { if pidfd >= 0 { close(pidfd) } }
-        if pidfd < 0 || !record.initAlive {
+        let signalFD = OwnedFD.opening { SignalDescriptor.blockingAll() }
+        let signals = signalFD.raw
+        guard let pidfdOwner = OwnedFD.opening({ RawSyscall.pidfdOpen(record.pid) }), record.initAlive else {
             throw ApusError("container with id \(id) is not running")
         }
+        let pidfd = pidfdOwner.raw
         let oom = OOMWatch(cgroup)
-        defer { oom.close() }
         var oomCount = cgroup.oomKillCount() ?? 0
         func reportOOM(notified: Bool) {
             if let count = cgroup.oomKillCount() {
@@ -316,51 +314,33 @@ extension Runtime {
 /// OOM: on v1 an eventfd registered through cgroup.event_control on memory.oom_control
 /// (as runc does), on v2 an inotify watch on memory.events (the kernel sends IN_MODIFY
 /// when it changes). -1 when neither works; OOMs are then seen when the container stops.
-final class OOMWatch {
-    private(set) var fd: Int32 = -1
-    private var controlFD: Int32 = -1
+struct OOMWatch: ~Copyable {
+    private var watched: OwnedFD? = nil
+    /// v1: the memory.oom_control fd the eventfd is registered for, kept open with it.
+    private var control: OwnedFD? = nil
+    var fd: Int32 { watched.raw }
 
     init(_ cgroup: CgroupManager) {
         if cgroup.layout != .unified, let dir = cgroup.paths["memory"] {
-            let event = RawSyscall.eventfdCloexec(0)
-            let control = open(dir + "/memory.oom_control", O_RDONLY | O_CLOEXEC)
-            if event >= 0, control >= 0, CgroupFSAccess.write(dir + "/cgroup.event_control", "\(event) \(control)") {
-                fd = event
-                controlFD = control
+            let event = OwnedFD.opening { RawSyscall.eventfdCloexec(0) }
+            let control = OwnedFD.opening { open(dir + "/memory.oom_control", O_RDONLY | O_CLOEXEC) }
+            if let eventFD = event.rawOrNil, let controlFD = control.rawOrNil,
+                (try? FileIO.write(dir + "/cgroup.event_control", "\(eventFD) \(controlFD)", step: "")) != nil
+            {
+                watched = event
+                self.control = control
                 return
             }
-            if event >= 0 { Glibc.close(event) }
-            if control >= 0 { Glibc.close(control) }
         }
         if let dir = cgroup.paths["unified"], cgroup.layout == .unified || cgroup.paths["memory"] == nil {
-            let watch = inotify_init1(Int32(IN_CLOEXEC))
-            if watch >= 0, inotify_add_watch(watch, dir + "/memory.events", UInt32(IN_MODIFY)) >= 0 {
-                fd = watch
-                return
-            }
-            if watch >= 0 { Glibc.close(watch) }
+            guard let watch = OwnedFD.opening({ inotify_init1(Int32(IN_CLOEXEC)) }) else { return }
+            if inotify_add_watch(watch.raw, dir + "/memory.events", UInt32(IN_MODIFY)) >= 0 { watched = consume watch }
         }
     }
 
     func drain() {
         var buffer = [UInt8](repeating: 0, count: 4096)
         _ = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-    }
-
-    func close() {
-        if fd >= 0 { Glibc.close(fd) }
-        if controlFD >= 0 { Glibc.close(controlFD) }
-        fd = -1
-        controlFD = -1
-    }
-}
-
-enum CgroupFSAccess {
-    static func write(_ path: String, _ text: String) -> Bool {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { return false }
-        defer { close(fd) }
-        return (try? FileIO.writeAll(fd: fd, text, step: path)) != nil
     }
 }
 
@@ -461,25 +441,23 @@ extension Runtime {
 
     /// Runs a host program found in $PATH with stdout and stderr captured together.
     static func capture(_ args: [String]) throws -> (status: Int32, output: String) {
-        var pipeFDs: [Int32] = [-1, -1]
-        if ProcessControl.pipe(&pipeFDs) < 0 {
-            throw ApusError("create pipe for \(args[0])", errno: errno)
-        }
+        let pipe = try OwnedFDPair.pipe("create pipe for \(args[0])")
         var cArgs = args.map { strdup($0) }
         cArgs.append(nil)
         defer { for p in cArgs { free(p) } }
         let pid = fork()
         if pid == 0 {
-            dup2(pipeFDs[1], 1)
-            dup2(pipeFDs[1], 2)
+            dup2(pipe.write.raw, 1)
+            dup2(pipe.write.raw, 2)
             ProcessControl.resetSignals()
             execvp(args[0], &cArgs)
             _exit(127)
         }
-        close(pipeFDs[1])
-        defer { close(pipeFDs[0]) }
-        if pid < 0 { throw ApusError("fork for \(args[0])", errno: errno) }
-        let bytes = FileIO.readAll(fd: pipeFDs[0]) ?? []
+        let reader = pipe.read
+        let forkErrno = errno
+        pipe.write.close()
+        if pid < 0 { throw ApusError("fork for \(args[0])", errno: forkErrno) }
+        let bytes = FileIO.readAll(fd: reader.raw) ?? []
         var status: Int32 = 0
         if retryingEINTR({ waitpid(pid, &status, 0) }) < 0 { throw ApusError("wait for \(args[0])", errno: errno) }
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

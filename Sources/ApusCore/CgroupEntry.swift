@@ -19,12 +19,12 @@ import Glibc
 ///   namespace (whose root is no one on the host's cgroupfs), or init forking again into
 ///   a joined pid namespace (the real init is another process, joined by the runtime);
 /// - exec into sub-cgroups (`--cgroup`), which the runtime resolves and writes.
-struct CgroupEntry {
+struct CgroupEntry: ~Copyable {
     /// The container's v2 directory, open for CLONE_INTO_CGROUP; nil when the runtime
-    /// writes the pid there. The caller closes it after the clone.
-    var unifiedDirectory: Int32?
+    /// writes the pid there. Closed after the clone (`closeDirectory`), or when the entry ends.
+    var unifiedDirectory: OwnedFD? = nil
     /// The v1 directories the child joins itself; nil when the runtime writes them.
-    var selfJoined: [String]?
+    var selfJoined: [String]? = nil
 
     /// The decision. `runtimeWrites`: the runtime places the process in every hierarchy
     /// (rootless, or sub-cgroups); `childJoinsV1`: the child may write the v1 `tasks` files.
@@ -42,7 +42,6 @@ struct CgroupEntry {
 
     /// Closes the v2 directory once the child exists.
     mutating func closeDirectory() {
-        if let fd = unifiedDirectory { close(fd) }
         unifiedDirectory = nil
     }
 }

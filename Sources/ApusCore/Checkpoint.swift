@@ -122,10 +122,10 @@ extension Runtime {
         workPath: String
     ) throws {
         let descriptors = (0...2).map { FileIO.readLink("/proc/\(record.pid)/fd/\($0)") ?? "" }
-        let imagesFD = try openDirectory(imagePath, purpose: "image directory")
-        defer { close(imagesFD) }
-        let workFD = try openDirectory(workPath, purpose: "work directory")
-        defer { close(workFD) }
+        let images = try openDirectory(imagePath, purpose: "image directory")
+        let work = try openDirectory(workPath, purpose: "work directory")
+        let imagesFD = images.raw
+        let workFD = work.raw
         let plan = CRIUPlan(spec: spec, bundle: record.bundle, cgroup: record.cgroup)
 
         var opts = Options()

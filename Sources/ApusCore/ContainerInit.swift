@@ -283,8 +283,7 @@ public enum ContainerInit {
             try Rootfs.populateDev(spec, root: root, context: rootContext)
             // cwd is created as root before the switch to the container user.
             if let process {
-                let cwd = try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)")
-                close(cwd)
+                try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)").close()
             }
             if !cgroupFirst { sync.awaitInCgroup() }
             // Hooks after the mounts, before pivot_root (runc's order): the
@@ -410,7 +409,8 @@ public enum ContainerInit {
         resetSignals(ignored: ignoredSignals)
         if let filter = lateFilter {
             do {
-                try filter.load()
+                // Never a notify filter (`lateFilter`): no listener comes back.
+                _ = try filter.load()
             } catch {
                 fail(sync, error.description)
             }
@@ -426,7 +426,7 @@ public enum ContainerInit {
     static func attachTerminal(
         _ process: Spec.Process, consoleSocket: Int32, sync: InitEnd, mountOnDevConsole: Bool, proxy: String
     ) throws(ApusError) {
-        let console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
+        var console = try Console.open(width: process.consoleSize?.width, height: process.consoleSize?.height)
         if mountOnDevConsole { try console.mountOnDevConsole() }
         if consoleSocket >= 0 {
             if !DescriptorPassing.send(console.master, over: consoleSocket, message: "/dev/ptmx") {
@@ -436,9 +436,7 @@ public enum ContainerInit {
         } else if !sync.terminal(console.master) {
             throw ApusError("send console to \(proxy)", errno: errno)
         }
-        close(console.master)
         try console.becomeStdio()
-        close(console.slave)
     }
 
     /// The user's home in the container's /etc/passwd, "/" when there is none.
@@ -467,10 +465,10 @@ public enum ContainerInit {
     /// it to listenerPath, and init waits until that is done (runc's procSeccomp).
     static func loadSeccomp(_ filter: SeccompFilter, sync: InitEnd) throws(ApusError) {
         guard let listener = try filter.load() else { return }
-        guard sync.seccompListener(listener) else {
+        guard sync.seccompListener(listener.raw) else {
             throw ApusError("send seccomp listener fd to the runtime", errno: errno)
         }
-        close(listener)
+        listener.close()
         sync.awaitListenerDelivered()
     }
 

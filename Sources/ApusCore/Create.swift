@@ -113,8 +113,9 @@ public struct Runtime {
     }
 
     /// What `create` holds from its first phase to its last: the record and every
-    /// descriptor opened for init. Each is registered with the rollback as it is taken.
-    private struct CreateWork {
+    /// descriptor opened for init. The descriptors are owned here: closed in `commit` once
+    /// init has its copies, or when a failed create drops the work.
+    private struct CreateWork: ~Copyable {
         var spec: Spec
         var linux: Spec.Linux
         var plan: NamespacePlan
@@ -122,15 +123,17 @@ public struct Runtime {
         var capabilities: CapabilitySets
         /// One creation time for the hooks' state and the record.
         var createdAt: String
-        var execFifo: Int32?
+        var execFifo: OwnedFD?
         var cgroupChoice: Privilege.CgroupChoice
         var cgroup: CgroupManager?
         /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
         var systemd: SystemdDriver?
         var record: ContainerRecord
-        /// The connected --console-socket, or -1.
-        var consoleSocket: Int32
-        var pidfdSocket: Int32?
+        /// The connected --console-socket; nil without one.
+        var consoleSocket: OwnedFD?
+        var pidfdSocket: OwnedFD?
+        /// The id-mapped trees and the namespace files to join (`idmappedTrees`, `joins`).
+        var held: OwnedFDs
         var idmappedTrees: [Int: Int32]
         var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
         var parentEnd: RuntimeEnd
@@ -169,7 +172,7 @@ public struct Runtime {
         let lastCap = lastCapability()
         let capabilities = try CapabilitySets(spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
         let createdAt = Timestamp.now().rfc3339
-        let execFifo = trigger == .execFifo ? try makeExecFifo(id: id, rollback: rollback) : nil
+        let execFifo = trigger == .execFifo ? try makeExecFifo(id: id) : nil
         // With systemd, the cgroup is the unit's: systemd makes it once init exists (spawn);
         // until then only its place is known.
         let cgroupChoice =
@@ -194,14 +197,13 @@ public struct Runtime {
         try store.save(record)
         crashPoint("recorded")
 
-        let consoleSocket = try connectConsole(spec, options: options, trigger: trigger, rollback: rollback)
+        let consoleSocket = try connectConsole(spec, options: options, trigger: trigger)
         // Connected before anything runs, so a socket nobody listens on fails create at once.
-        let pidfdSocket = try options.pidfdSocket.map { try connectUnixSocket($0, purpose: "pidfd socket") }
-        if let pidfdSocket { rollback.add { close(pidfdSocket) } }
-        let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle)
-        rollback.add { for fd in idmappedTrees.values { close(fd) } }
-        let joins = try openNamespaceFiles(plan)
-        rollback.add { for join in joins { close(join.fd) } }
+        var pidfdSocket: OwnedFD? = nil
+        if let path = options.pidfdSocket { pidfdSocket = try connectUnixSocket(path, purpose: "pidfd socket") }
+        var held = OwnedFDs()
+        let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle, into: &held)
+        let joins = try openNamespaceFiles(plan, into: &held)
         try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
         let (parentEnd, childEnd) = try Handshake.pair()
         rollback.add { parentEnd.close() }
@@ -209,7 +211,7 @@ public struct Runtime {
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
             cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, consoleSocket: consoleSocket,
-            pidfdSocket: pidfdSocket, idmappedTrees: idmappedTrees, joins: joins, parentEnd: parentEnd,
+            pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins, parentEnd: parentEnd,
             childEnd: childEnd)
     }
 
@@ -220,10 +222,11 @@ public struct Runtime {
         -> Int32
     {
         let plan = work.plan
-        let (ownPidNamespace, forkAgainForPid) = try joinPidNamespaceForClone(plan, joins: work.joins)
+        let forkAgainForPid = Self.forksAgainForPid(plan, joins: work.joins)
+        let ownPidNamespace = try joinPidNamespaceForClone(plan, joins: work.joins)
         var context = InitContext(
             spec: work.spec, bundle: work.record.bundle, rootfs: work.record.rootfs, plan: plan, joins: work.joins,
-            sync: work.childEnd, execFifo: work.execFifo, consoleSocket: work.consoleSocket,
+            sync: work.childEnd, execFifo: work.execFifo.rawOrNil, consoleSocket: work.consoleSocket.raw,
             cgroupView: work.cgroup?.mountView ?? CgroupMountView.withoutContainerCgroup(),
             noPivot: options.noPivot, preserveFds: options.preserveFds, lastCap: work.lastCap,
             capabilities: work.capabilities, forkAgainForPid: forkAgainForPid, lockFD: lockFD,
@@ -274,13 +277,14 @@ public struct Runtime {
 
     /// Init is ready: the descriptors it needed are closed, the record gets its pid, the
     /// pidfd and pid file are handed out, and a created init learns it is committed.
-    private func commit(_ work: CreateWork, initPid: Int32, terminalMaster: Int32?, options: CreateOptions) throws
-        -> CreatedContainer
-    {
-        for join in work.joins { close(join.fd) }
-        for fd in work.idmappedTrees.values { close(fd) }
-        if let fd = work.execFifo { close(fd) }
-        if work.consoleSocket >= 0 { close(work.consoleSocket) }
+    private func commit(
+        _ work: consuming CreateWork, initPid: Int32, terminalMaster: Int32?, options: CreateOptions
+    ) throws -> CreatedContainer {
+        // `create` (not `run`): init waits for `committed` below, then on the fifo.
+        let waitsOnFifo = work.execFifo != nil
+        work.held.closeAll()
+        work.execFifo = nil
+        work.consoleSocket = nil
 
         guard let stat = ProcessStat.read(pid: initPid) else {
             throw ApusError("container init \(initPid) vanished after setup")
@@ -290,9 +294,8 @@ public struct Runtime {
         record.pidStartTime = stat.startTime
         try store.save(record)
         crashPoint("saved")
-        if let pidfdSocket = work.pidfdSocket {
-            try sendPidfd(of: initPid, to: pidfdSocket, name: "standard")
-            close(pidfdSocket)
+        if let pidfdSocket = work.pidfdSocket.take() {
+            try sendPidfd(of: initPid, to: pidfdSocket.raw, name: "standard")
         }
         if let pidFile = options.pidFile {
             do {
@@ -301,7 +304,7 @@ public struct Runtime {
                 throw ApusError("write pid file", cause: error)
             }
         }
-        if work.execFifo != nil, !work.parentEnd.committed() {
+        if waitsOnFifo, !work.parentEnd.committed() {
             throw ApusError("container init exited after setup, before start")
         }
         return CreatedContainer(record: record, sync: work.parentEnd, terminalMaster: terminalMaster)
@@ -312,7 +315,7 @@ public struct Runtime {
     /// its v2 cgroup.
     private func cloneInit(
         _ context: InitContext, plan: NamespacePlan, notRoot: Bool, entry: inout CgroupEntry,
-        ownPidNamespace: Int32, parentEnd: RuntimeEnd, childEnd: InitEnd
+        ownPidNamespace: consuming OwnedFD?, parentEnd: RuntimeEnd, childEnd: InitEnd
     ) throws -> (pid: Int32, bornInUnified: Bool) {
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
@@ -325,7 +328,7 @@ public struct Runtime {
         // user namespace writes them with its capabilities there, so it hides itself too.
         if !notRoot { ProcessControl.setDumpable(false) }
         let (pid, bornInUnified) = CgroupManager.clone(
-            flags: UInt32(bitPattern: flags), bornIn: entry.unifiedDirectory)
+            flags: UInt32(bitPattern: flags), bornIn: entry.unifiedDirectory.raw)
         if pid == 0 {
             parentEnd.close()
             ContainerInit.run(context)
@@ -333,10 +336,7 @@ public struct Runtime {
         let cloneErrno = errno
         entry.closeDirectory()
         if !notRoot { ProcessControl.setDumpable(true) }
-        if ownPidNamespace >= 0 {
-            _ = NamespaceCall.enter(ownPidNamespace, NamespaceCall.newPID)
-            close(ownPidNamespace)
-        }
+        leavePidNamespace(ownPidNamespace)
         childEnd.close()
         if pid < 0 {
             var hint = ""
@@ -376,7 +376,9 @@ public struct Runtime {
                     rootless: rootless, sync: parentEnd, rollback: rollback)
             case .seccompListener(let fd):
                 // init waits for this before it goes on (runc's procSeccomp).
-                try SeccompListener.send(listener: fd, spec: spec, id: id, initPid: initPid, bundle: bundle)
+                // The listener init sent is ours to close.
+                try SeccompListener.send(
+                    listener: OwnedFD(adopting: fd), spec: spec, id: id, initPid: initPid, bundle: bundle)
                 guard parentEnd.listenerDelivered() else {
                     throw ApusError("container init exited during setup: \(reap(pid))")
                 }
@@ -410,10 +412,10 @@ public struct Runtime {
                 "move network devices", detail: "not supported with a joined user namespace",
                 field: ".linux.netDevices")
         }
-        let namespace = open("/proc/\(initPid)/ns/net", O_RDONLY | O_CLOEXEC)
-        if namespace < 0 { throw ApusError("open init's network namespace", errno: errno, field: ".linux.netDevices") }
-        defer { close(namespace) }
-        try NetDevices.move(devices, into: namespace)
+        let namespace = try OwnedFD.open("open init's network namespace", field: ".linux.netDevices") {
+            open("/proc/\(initPid)/ns/net", O_RDONLY | O_CLOEXEC)
+        }
+        try NetDevices.move(devices, into: namespace.raw)
     }
 
     /// `--systemd-cgroup`: the unit cgroupsPath names (`slice:prefix:name`) and a connection
@@ -431,16 +433,13 @@ public struct Runtime {
     }
 
     /// The exec fifo: `start` opens it for reading, which lets init exec.
-    private func makeExecFifo(id: String, rollback: Rollback) throws -> Int32 {
+    private func makeExecFifo(id: String) throws -> OwnedFD {
         let fifo = store.fifoPath(id)
         let oldMask = umask(0)
         let rc = mkfifo(fifo, 0o622)
         umask(oldMask)
         if rc < 0 { throw ApusError("create exec fifo \(fifo)", errno: errno) }
-        let fd = open(fifo, OpenFlags.path | O_CLOEXEC)
-        if fd < 0 { throw ApusError("open exec fifo \(fifo)", errno: errno) }
-        rollback.add { close(fd) }
-        return fd
+        return try OwnedFD.open("open exec fifo \(fifo)") { open(fifo, OpenFlags.path | O_CLOEXEC) }
     }
 
     /// The container's cgroup as `choice` says; nil without one. Rootless, a permission
@@ -505,15 +504,11 @@ public struct Runtime {
         }
     }
 
-    /// The connected --console-socket for `terminal: true`, or -1; runc's refusals.
-    private func connectConsole(_ spec: Spec, options: CreateOptions, trigger: StartTrigger, rollback: Rollback)
-        throws -> Int32
-    {
+    /// The connected --console-socket for `terminal: true`, or nil; runc's refusals.
+    private func connectConsole(_ spec: Spec, options: CreateOptions, trigger: StartTrigger) throws -> OwnedFD? {
         if spec.process?.terminal == true {
             if let path = options.consoleSocket {
-                let consoleSocket = try connectUnixSocket(path)
-                rollback.add { close(consoleSocket) }
-                return consoleSocket
+                return try connectUnixSocket(path)
             } else if trigger == .execFifo {
                 throw ApusError("cannot allocate tty if runc will detach without setting console socket")
                     .replacingRunc()
@@ -521,7 +516,7 @@ public struct Runtime {
         } else if options.consoleSocket != nil {
             throw ApusError("cannot use console socket if apus will not detach or allocate tty")
         }
-        return -1
+        return nil
     }
 
     /// A container with CAP_SYS_PTRACE may not join a pid namespace where apus runs
@@ -547,20 +542,26 @@ public struct Runtime {
     }
 
     /// Joining a pid namespace only sets the namespace of our children: it is set on the
-    /// parent around clone (returns our own to restore, or -1), or, with a joined user
+    /// parent around clone (returns our own to restore, or nil), or, with a joined user
     /// namespace, init forks again into it (`forkAgainForPid`).
     private func joinPidNamespaceForClone(
         _ plan: NamespacePlan, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
-    ) throws -> (ownPidNamespace: Int32, forkAgainForPid: Bool) {
-        guard let pidJoin = joins.first(where: { $0.kind == .pid }) else {
-            return (-1, plan.joinsUser && plan.newKinds.contains(.pid))
-        }
-        if plan.joinsUser { return (-1, true) }
-        let ownPidNamespace = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+    ) throws -> OwnedFD? {
+        guard let pidJoin = joins.first(where: { $0.kind == .pid }), !plan.joinsUser else { return nil }
+        let ownPidNamespace = OwnedFD.opening { open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) }
         try sys("join pid namespace", field: ".linux.namespaces[\(pidJoin.index)].path") {
             NamespaceCall.enter(pidJoin.fd, NamespaceCall.newPID)
         }
-        return (ownPidNamespace, false)
+        return ownPidNamespace
+    }
+
+    /// Whether init forks again to be in its pid namespace: a pid namespace it makes after
+    /// joining a user namespace, or one it joins itself from inside a joined user namespace.
+    private static func forksAgainForPid(
+        _ plan: NamespacePlan, joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    ) -> Bool {
+        guard joins.contains(where: { $0.kind == .pid }) else { return plan.joinsUser && plan.newKinds.contains(.pid) }
+        return plan.joinsUser
     }
 
     /// prestart and createRuntime hooks, in the runtime namespace, once init
@@ -681,22 +682,20 @@ public func exitCode(waitStatus status: Int32) -> Int32 {
 /// A pidfd of `pid` sent over `socket` as runc sends it: SCM_RIGHTS with the process's kind
 /// as the message ("standard" for init, "setns" for an exec'd process).
 func sendPidfd(of pid: Int32, to socket: Int32, name: String) throws {
-    let pidfd = RawSyscall.pidfdOpen(pid)
-    if pidfd < 0 { throw ApusError("open a pidfd of process \(pid) for --pidfd-socket", errno: errno) }
-    defer { close(pidfd) }
-    if !DescriptorPassing.send(pidfd, over: socket, message: name) {
+    let pidfd = try OwnedFD.open("open a pidfd of process \(pid) for --pidfd-socket") { RawSyscall.pidfdOpen(pid) }
+    if !DescriptorPassing.send(pidfd.raw, over: socket, message: name) {
         throw ApusError("send the pidfd of process \(pid) to --pidfd-socket", errno: errno)
     }
 }
 
-func connectUnixSocket(_ path: String, purpose: String = "console socket") throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    if fd < 0 { throw ApusError("\(purpose) \(path)", errno: errno) }
+func connectUnixSocket(_ path: String, purpose: String = "console socket") throws(ApusError) -> OwnedFD {
+    let fd = try OwnedFD.open("\(purpose) \(path)") {
+        socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
     guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-        close(fd)
         throw ApusError("\(purpose) \(path): path too long")
     }
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -704,14 +703,10 @@ func connectUnixSocket(_ path: String, purpose: String = "console socket") throw
     }
     let rc = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            connect(fd.raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
         }
     }
-    if rc < 0 {
-        let code = errno
-        close(fd)
-        throw ApusError("connect to \(purpose) \(path)", errno: code)
-    }
+    if rc < 0 { throw ApusError("connect to \(purpose) \(path)", errno: errno) }
     return fd
 }
 

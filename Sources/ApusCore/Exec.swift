@@ -73,18 +73,15 @@ extension Runtime {
         try admitExec(process, into: record, options: options, lock: lock)
         let (lastCap, capabilities, seccomp) = try execSecurity(process, record: record)
 
-        let pidfd = RawSyscall.pidfdOpen(record.pid)
-        if pidfd < 0 { throw ApusError("open container init \(record.pid)", errno: errno) }
-        defer { close(pidfd) }
+        let pidfd = try OwnedFD.open("open container init \(record.pid)") { RawSyscall.pidfdOpen(record.pid) }
         // The pid was checked against its start time after the pidfd pins it.
         guard record.initAlive else { throw ApusError("cannot exec in a stopped container") }
         let flags = namespacesToJoin(pid: record.pid)
 
-        var consoleSocket: Int32 = -1
+        var consoleSocket: OwnedFD? = nil
         if let path = options.consoleSocket {
             consoleSocket = try connectUnixSocket(path)
         }
-        defer { if consoleSocket >= 0 { close(consoleSocket) } }
         let (parentEnd, childEnd) = try Handshake.pair()
         defer { parentEnd.close() }
 
@@ -96,10 +93,10 @@ extension Runtime {
             signals = SignalDescriptor.blockingAll()
         }
 
-        let ownPidNamespace = try enterPidNamespaceForFork(pidfd, flags: flags, id: id)
+        let ownPidNamespace = try enterPidNamespaceForFork(pidfd.raw, flags: flags, id: id)
         var context = ExecContext(
-            process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~NamespaceCall.newPID,
-            sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
+            process: process, initPid: record.pid, pidfd: pidfd.raw, namespaceFlags: flags & ~NamespaceCall.newPID,
+            sync: childEnd, consoleSocket: consoleSocket.raw, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         context.memoryPolicy = record.memoryPolicy
         // The container may have a user namespace of its own: ask as if it had.
@@ -136,7 +133,7 @@ extension Runtime {
     /// The fork into the container's pid namespace (the child continues in
     /// `ExecChild.run`); the parent unlocks the state and returns to its own pid namespace.
     private func forkChild(
-        _ context: ExecContext, entry: inout CgroupEntry, ownPidNamespace: Int32, lock: ContainerLock,
+        _ context: ExecContext, entry: inout CgroupEntry, ownPidNamespace: consuming OwnedFD?, lock: ContainerLock,
         parentEnd: RuntimeEnd
     ) throws -> (pid: Int32, bornInUnified: Bool) {
         let childEnd = context.sync
@@ -155,7 +152,7 @@ extension Runtime {
         // /proc/PID/exe (the host binary) must not be opened from inside the
         // container (CVE-2019-5736).
         ProcessControl.makeUndumpable()
-        let (pid, bornInUnified) = CgroupManager.clone(flags: 0, bornIn: entry.unifiedDirectory)
+        let (pid, bornInUnified) = CgroupManager.clone(flags: 0, bornIn: entry.unifiedDirectory.raw)
         if pid == 0 {
             parentEnd.close()
             ExecChild.run(context)
@@ -182,22 +179,20 @@ extension Runtime {
     }
 
     /// A pid namespace applies to children: the runtime enters the container's for the fork
-    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or -1.
-    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String) throws -> Int32 {
-        guard flags & NamespaceCall.newPID != 0 else { return -1 }
-        let own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or nil.
+    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String) throws -> OwnedFD? {
+        guard flags & NamespaceCall.newPID != 0 else { return nil }
+        let own = OwnedFD.opening { open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) }
         if NamespaceCall.enter(pidfd, NamespaceCall.newPID) < 0 {
-            let code = errno
-            if own >= 0 { close(own) }
-            throw ApusError("join pid namespace of container \(id)", errno: code)
+            throw ApusError("join pid namespace of container \(id)", errno: errno)
         }
         return own
     }
 
-    func leavePidNamespace(_ own: Int32) {
-        guard own >= 0 else { return }
-        _ = NamespaceCall.enter(own, NamespaceCall.newPID)
-        close(own)
+    /// Back to the runtime's own pid namespace (`own`, nil when it never left), closing it.
+    func leavePidNamespace(_ own: consuming OwnedFD?) {
+        guard let own else { return }
+        _ = NamespaceCall.enter(own.raw, NamespaceCall.newPID)
     }
 
     /// Serves the exec'd process's setup messages until EOF on the close-on-exec socket (it
@@ -225,8 +220,7 @@ extension Runtime {
     func announceExec(pid: Int32, options: ExecOptions) throws {
         if let path = options.pidfdSocket {
             let socket = try connectUnixSocket(path, purpose: "pidfd socket")
-            defer { close(socket) }
-            try sendPidfd(of: pid, to: socket, name: "setns")
+            try sendPidfd(of: pid, to: socket.raw, name: "setns")
         }
         if let pidFile = options.pidFile {
             do {
@@ -514,20 +508,21 @@ enum ExecChild {
         // TODO(issue 5): forward the notify listener to linux.seccomp.listenerPath as
         // create does (needs the spec's listener metadata in the state).
         sync.warn("exec: seccomp notify listener not forwarded; notified syscalls fail with ENOSYS")
-        close(listener)
+        listener.close()
     }
 
     static func joinOneByOne(pid: Int32, flags: Int32) throws(ApusError) {
         let order: [Spec.Linux.Namespace.Kind] = [.user, .ipc, .uts, .network, .cgroup, .time, .mount]
         var fds: [(Spec.Linux.Namespace.Kind, Int32)] = []
+        var held = OwnedFDs()
         for kind in order where flags & kind.cloneFlag != 0 {
-            let fd = open("/proc/\(pid)/ns/\(kind.procName)", O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw ApusError("open \(kind.rawValue) namespace of \(pid)", errno: errno) }
-            fds.append((kind, fd))
+            let fd = try OwnedFD.open("open \(kind.rawValue) namespace of \(pid)") {
+                open("/proc/\(pid)/ns/\(kind.procName)", O_RDONLY | O_CLOEXEC)
+            }
+            fds.append((kind, held.hold(fd)))
         }
         for (kind, fd) in fds {
             try sys("join \(kind.rawValue) namespace of \(pid)") { NamespaceCall.enter(fd, kind.cloneFlag) }
-            close(fd)
         }
     }
 }

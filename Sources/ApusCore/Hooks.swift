@@ -34,6 +34,8 @@ public enum Hooks {
     public static func run(_ hook: Spec.Hook, stdin state: String) -> String? {
         var pipeFDs: [Int32] = [-1, -1]
         if ProcessControl.pipe(&pipeFDs) < 0 { return "create stdin pipe: \(errorString(errno))" }
+        let reader = OwnedFD(adopting: pipeFDs[0])
+        let writer = OwnedFD(adopting: pipeFDs[1])
         let args = (hook.args?.isEmpty == false ? hook.args ?? [] : [hook.path])
         let env = hook.env ?? []
         var cArgs = args.map { strdup($0) }
@@ -46,21 +48,17 @@ public enum Hooks {
         }
         let pid = fork()
         if pid == 0 {
-            dup2(pipeFDs[0], 0)
+            dup2(reader.raw, 0)
             ProcessControl.resetSignals()
             execve(hook.path, &cArgs, &cEnv)
             _exit(127)
         }
-        close(pipeFDs[0])
-        if pid < 0 {
-            close(pipeFDs[1])
-            return "fork: \(errorString(errno))"
-        }
-        try? FileIO.writeAll(fd: pipeFDs[1], state, step: "hook stdin")
-        close(pipeFDs[1])
-        let pidfd = RawSyscall.pidfdOpen(pid)
-        defer { if pidfd >= 0 { close(pidfd) } }
-        if let timeout = hook.timeout, timeout > 0, pidfd >= 0 {
+        reader.close()
+        if pid < 0 { return "fork: \(errorString(errno))" }
+        try? FileIO.writeAll(fd: writer.raw, state, step: "hook stdin")
+        writer.close()
+        let pidfd = OwnedFD.opening { RawSyscall.pidfdOpen(pid) }
+        if let timeout = hook.timeout, timeout > 0, let pidfd = pidfd.rawOrNil {
             var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
             let ready = retryingEINTR { poll(&fds, 1, Int32(clamping: timeout * 1000)) }
             if ready == 0 {

@@ -21,18 +21,15 @@ extension Runtime {
             throw ApusError("cannot start container \(id): config.json has no process (config.json .process)")
         }
         let fifoPath = store.fifoPath(id)
-        let fifo = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        if fifo < 0 { throw ApusError("open exec fifo \(fifoPath)", errno: errno) }
-        defer { close(fifo) }
-        let pidfd = RawSyscall.pidfdOpen(record.pid)
-        defer { if pidfd >= 0 { close(pidfd) } }
-        var fds = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
-        if pidfd >= 0 { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+        let fifo = try OwnedFD.open("open exec fifo \(fifoPath)") { open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        let pidfd = OwnedFD.opening { RawSyscall.pidfdOpen(record.pid) }
+        var fds = [pollfd(fd: fifo.raw, events: Int16(POLLIN), revents: 0)]
+        if let pidfd = pidfd.rawOrNil { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
         while true {
             let n = retryingEINTR { poll(&fds, nfds_t(fds.count), -1) }
             if n < 0 { throw ApusError("wait for container init", errno: errno) }
             var byte: UInt8 = 0
-            if fds[0].revents & Int16(POLLIN) != 0 && Glibc.read(fifo, &byte, 1) == 1 { break }
+            if fds[0].revents & Int16(POLLIN) != 0 && Glibc.read(fifo.raw, &byte, 1) == 1 { break }
             if fds[0].revents & Int16(POLLHUP) != 0 || (fds.count > 1 && fds[1].revents != 0) {
                 throw ApusError("cannot start container \(id): its init process exited")
             }
@@ -41,11 +38,11 @@ extension Runtime {
         // init keeps the fifo open until execve: EOF means the user process
         // runs; "E" first means a startContainer hook failed and init exited
         // (it printed why on the container's stderr).
-        var pending = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
+        var pending = [pollfd(fd: fifo.raw, events: Int16(POLLIN), revents: 0)]
         waiting: while true {
             _ = retryingEINTR { poll(&pending, 1, -1) }
             var byte: UInt8 = 0
-            switch retryingEINTR({ Glibc.read(fifo, &byte, 1) }) {
+            switch retryingEINTR({ Glibc.read(fifo.raw, &byte, 1) }) {
             case 1 where byte == UInt8(ascii: "E"):
                 throw ApusError("cannot start container \(id): a startContainer hook failed")
             case 1: continue
@@ -101,8 +98,7 @@ extension Runtime {
     }
 
     func signalInit(_ record: ContainerRecord, _ signal: Int32) throws {
-        let pidfd = RawSyscall.pidfdOpen(record.pid)
-        if pidfd < 0 {
+        guard let pidfd = OwnedFD.opening({ RawSyscall.pidfdOpen(record.pid) }) else {
             if errno == ESRCH { throw ApusError("container not running") }
             // Kernels without pidfd: fall back to the start-time check alone.
             guard record.initAlive else { throw ApusError("container not running") }
@@ -111,9 +107,8 @@ extension Runtime {
             }
             return
         }
-        defer { close(pidfd) }
         guard record.initAlive else { throw ApusError("container not running") }
-        if RawSyscall.pidfdSendSignal(pidfd, signal) < 0 {
+        if RawSyscall.pidfdSendSignal(pidfd.raw, signal) < 0 {
             if errno == ESRCH { throw ApusError("container not running") }
             throw ApusError("send signal \(signal) to container init \(record.pid)", errno: errno)
         }
@@ -189,12 +184,10 @@ extension Runtime {
     }
 
     func killAndWait(_ record: ContainerRecord) throws {
-        let pidfd = RawSyscall.pidfdOpen(record.pid)
-        if pidfd < 0 { return }
-        defer { close(pidfd) }
+        guard let pidfd = OwnedFD.opening({ RawSyscall.pidfdOpen(record.pid) }) else { return }
         guard record.initAlive else { return }
-        _ = RawSyscall.pidfdSendSignal(pidfd, SIGKILL)
-        var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
+        _ = RawSyscall.pidfdSendSignal(pidfd.raw, SIGKILL)
+        var fds = [pollfd(fd: pidfd.raw, events: Int16(POLLIN), revents: 0)]
         // A SIGKILLed process exits promptly unless stuck in the kernel (D state).
         if poll(&fds, 1, 10_000) == 0 {
             throw ApusError("container \(record.id) init \(record.pid) did not exit 10 s after SIGKILL")

@@ -96,8 +96,8 @@ extension Runtime {
         record.memoryPolicy = linux.memoryPolicy
         try store.save(record)
 
-        let consoleSocket = try options.consoleSocket.map { try connectUnixSocket(absolutePath($0)) }
-        defer { if let consoleSocket { close(consoleSocket) } }
+        var consoleSocket: OwnedFD? = nil
+        if let path = options.consoleSocket { consoleSocket = try connectUnixSocket(absolutePath(path)) }
         // criu wants the restore root to be a mount point: the rootfs bound onto a
         // directory of the state dir, detached again once criu is done.
         try createMountPoints(CRIUPlan(spec: spec, bundle: bundle, cgroup: cgroup), rootfs: rootfs)
@@ -110,7 +110,7 @@ extension Runtime {
 
         let pid = try runRestore(
             record, spec: spec, criu: criu, options: options, imagePath: imagePath, root: root,
-            consoleSocket: consoleSocket, cgroupChoice: cgroupChoice, rollback: rollback)
+            consoleSocket: consoleSocket.rawOrNil, cgroupChoice: cgroupChoice, rollback: rollback)
         guard let stat = ProcessStat.read(pid: pid) else {
             throw ApusError("restored container init \(pid) vanished")
         }
@@ -139,19 +139,17 @@ extension Runtime {
     ) throws -> Int32 {
         let workPath = absolutePath(options.workPath ?? options.imagePath)
         if workPath != imagePath { _ = try? FileIO.makeDirectories(workPath, mode: 0o700) }
-        let imagesFD = try openDirectory(imagePath, purpose: "image directory")
-        defer { close(imagesFD) }
-        let workFD = try openDirectory(workPath, purpose: "work directory")
-        defer { close(workFD) }
+        let images = try openDirectory(imagePath, purpose: "image directory")
+        let work = try openDirectory(workPath, purpose: "work directory")
         let plan = CRIUPlan(spec: spec, bundle: record.bundle, cgroup: record.cgroup)
-        var namespaceFDs: [Int32] = []
-        defer { for fd in namespaceFDs { close(fd) } }
+        var namespaceFDs = OwnedFDs()
         for joined in plan.joinedNamespaces {
-            let fd = open(joined.path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw ApusError("open \(joined.kind.rawValue) namespace \(joined.path)", errno: errno) }
-            namespaceFDs.append(fd)
+            namespaceFDs.hold(
+                try OwnedFD.open("open \(joined.kind.rawValue) namespace \(joined.path)") {
+                    open(joined.path, O_RDONLY | O_CLOEXEC)
+                })
         }
-        var opts = try restoreOptions(record, spec: spec, options: options, imagesFD: imagesFD, workFD: workFD)
+        var opts = try restoreOptions(record, spec: spec, options: options, imagesFD: images.raw, workFD: work.raw)
         opts.root = root
         opts.externalMounts = plan.externalMounts.map { ($0.destination, $0.source) }
         for device in CRIUPlan.hostDeviceSources(spec)
@@ -163,7 +161,7 @@ extension Runtime {
         }
         opts.inheritFDs += Self.inheritedPipes(imagePath: imagePath)
 
-        let session = try Swrk(criu: criu.path, inherit: namespaceFDs)
+        let session = try Swrk(criu: criu.path, inherit: namespaceFDs.raw)
         defer { session.finish() }
         if let cgroup = record.cgroup {
             try joinCgroup(cgroup, pid: session.pid, choice: cgroupChoice)
@@ -217,6 +215,8 @@ extension Runtime {
     private func handleRestoreNotification(
         _ notification: Notification, record: ContainerRecord, consoleSocket: Int32?, restored: inout Int32?
     ) throws {
+        // The descriptor that came with the notification is ours.
+        let passed: OwnedFD? = if let fd = notification.fd { OwnedFD(adopting: fd) } else { nil }
         switch notification.script {
         case "setup-namespaces":
             var creating = record
@@ -231,14 +231,13 @@ extension Runtime {
         case "post-restore":
             restored = notification.pid
         case "orphan-pts-master":
-            guard let fd = notification.fd else { throw ApusError("criu sent no pty master") }
-            defer { close(fd) }
+            guard let fd = passed.rawOrNil else { throw ApusError("criu sent no pty master") }
             guard let consoleSocket else { throw ApusError("restored terminal: no --console-socket") }
             if !DescriptorPassing.send(fd, over: consoleSocket, message: "/dev/ptmx") {
                 throw ApusError("send the restored pty master to --console-socket", errno: errno)
             }
         default:
-            if let fd = notification.fd { close(fd) }
+            break
         }
     }
 
@@ -281,8 +280,7 @@ extension Runtime {
         let root = try RootfsDirectory(path: rootfs)
         for mount in plan.externalMounts {
             let file = !FileIO.isDirectory(mount.source)
-            let fd = try root.create(mount.destination, file: file, step: "create mount point \(mount.destination)")
-            close(fd)
+            try root.create(mount.destination, file: file, step: "create mount point \(mount.destination)").close()
         }
     }
 

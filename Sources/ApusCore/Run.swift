@@ -87,7 +87,8 @@ extension Runtime {
             if idle && !released {
                 released = true
                 let ranges = ProcessMemory.reading(
-                    open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), ProcessMemory.cleanImageRanges)
+                    OwnedFD.opening { open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) }, ProcessMemory.cleanImageRanges
+                )
                 n = fds.withUnsafeMutableBufferPointer { fds in
                     Int32(
                         ProcessMemory.release(

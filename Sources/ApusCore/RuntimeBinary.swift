@@ -34,10 +34,8 @@ enum RuntimeBinary {
     /// This process's executable cannot be written through /proc/PID/exe: a sealed memfd
     /// (F_SEAL_WRITE) or a file on a read-only mount.
     static func ownBinaryIsProtected() -> Bool {
-        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return false }
-        defer { close(fd) }
-        return isProtected(fd)
+        guard let fd = OwnedFD.opening({ open("/proc/self/exe", O_RDONLY | O_CLOEXEC) }) else { return false }
+        return isProtected(fd.raw)
     }
 
     static func isProtected(_ fd: Int32) -> Bool {
@@ -144,11 +142,9 @@ extension RuntimeBinary {
 
     /// The executable of `pid` unless it is sealed or on a read-only mount.
     static func writableExecutable(pid: Int32) -> FileIdentity? {
-        let fd = open("/proc/\(pid)/exe", O_RDONLY | O_CLOEXEC)
         // A kernel thread or a zombie has no executable; a process gone runs nothing.
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        return isProtected(fd) ? nil : FileIdentity(fd: fd)
+        guard let fd = OwnedFD.opening({ open("/proc/\(pid)/exe", O_RDONLY | O_CLOEXEC) }) else { return nil }
+        return isProtected(fd.raw) ? nil : FileIdentity(fd: fd.raw)
     }
 
     /// The pid of a process in its own pid namespace (the last NSpid field).
@@ -202,20 +198,19 @@ struct PidNamespaceTree {
         if let answer = known[ns] { return answer }
         var walked = [ns]
         var answer = false
-        var fd = open("/proc/\(pid)/ns/pid", O_RDONLY | O_CLOEXEC)
+        var fd = OwnedFD.opening { open("/proc/\(pid)/ns/pid", O_RDONLY | O_CLOEXEC) }
         // Pid namespaces nest at most 32 deep.
-        for _ in 0..<33 where fd >= 0 {
-            let parent = NamespaceCall.parent(of: fd)
-            close(fd)
-            fd = parent
-            guard parent >= 0, let identity = FileIdentity(fd: parent) else { break }
+        for _ in 0..<33 {
+            guard let child = fd.take() else { break }
+            fd = OwnedFD.opening { NamespaceCall.parent(of: child.raw) }
+            child.close()
+            guard let identity = fd.rawOrNil.flatMap({ FileIdentity(fd: $0) }) else { break }
             if identity == root || identity == own || known[identity] != nil {
                 answer = identity == root || known[identity] == true
                 break
             }
             walked.append(identity)
         }
-        if fd >= 0 { close(fd) }
         for identity in walked { known[identity] = answer }
         return answer
     }

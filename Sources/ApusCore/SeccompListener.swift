@@ -9,9 +9,8 @@ import OCI
 /// socket path is out of init's reach.
 enum SeccompListener {
     static func send(
-        listener: Int32, spec: Spec, id: String, initPid: Int32, bundle: String
+        listener: consuming OwnedFD, spec: Spec, id: String, initPid: Int32, bundle: String
     ) throws(ApusError) {
-        defer { close(listener) }
         guard let seccomp = spec.linux?.seccomp, let path = seccomp.listenerPath, !path.isEmpty else {
             throw ApusError("seccomp notify: no listenerPath (config.json .linux.seccomp.listenerPath)")
         }
@@ -30,17 +29,19 @@ enum SeccompListener {
             ("pid", .integer(initPid)),
             ("metadata", .string(seccomp.listenerMetadata ?? "")), ("state", .object(state)),
         ]).compactText
-        let socket: Int32
-        do {
-            socket = try connectUnixSocket(path)
-        } catch {
-            throw ApusError("seccomp notify: \(error) (config.json .linux.seccomp.listenerPath)")
-        }
-        defer { close(socket) }
-        if !DescriptorPassing.send(listener, over: socket, message: message) {
+        let socket = try connectListenerSocket(path)
+        if !DescriptorPassing.send(listener.raw, over: socket.raw, message: message) {
             throw ApusError(
                 "seccomp notify: send listener fd to \(path): \(errorString(errno)) (config.json .linux.seccomp.listenerPath)"
             )
+        }
+    }
+
+    private static func connectListenerSocket(_ path: String) throws(ApusError) -> OwnedFD {
+        do {
+            return try connectUnixSocket(path)
+        } catch {
+            throw ApusError("seccomp notify: \(error) (config.json .linux.seccomp.listenerPath)")
         }
     }
 }

@@ -16,11 +16,9 @@ public func writeDefaultSpec(bundle: String, rootless: Bool) throws {
     } catch {
         throw ApusError("encode default spec", cause: error)
     }
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-    if fd < 0 { throw ApusError("write \(path)", errno: errno) }
-    defer { close(fd) }
+    let fd = try OwnedFD.open("write \(path)") { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666) }
     do {
-        try FileIO.writeAll(fd: fd, bytes: data, step: "write \(path)")
+        try FileIO.writeAll(fd: fd.raw, bytes: data, step: "write \(path)")
     } catch {
         throw ApusError.wrapping(error)
     }

@@ -118,17 +118,14 @@ public struct StateStore: Sendable {
 
     /// flock on the container's directory: commands on one id run one at a time.
     public func lock(_ id: String, exclusive: Bool) throws(ApusError) -> ContainerLock {
-        let fd = open(directory(id), O_RDONLY | OpenFlags.directory | O_CLOEXEC)
-        if fd < 0 {
+        guard let fd = OwnedFD.opening({ open(directory(id), O_RDONLY | OpenFlags.directory | O_CLOEXEC) }) else {
             if errno == ENOENT { throw ApusError("container \"\(id)\" does not exist") }
             throw ApusError("open state directory \(directory(id))", errno: errno)
         }
-        if retryingEINTR({ flock(fd, exclusive ? LOCK_EX : LOCK_SH) }) < 0 {
-            let code = errno
-            close(fd)
-            throw ApusError("lock container \"\(id)\"", errno: code)
+        if retryingEINTR({ flock(fd.raw, exclusive ? LOCK_EX : LOCK_SH) }) < 0 {
+            throw ApusError("lock container \"\(id)\"", errno: errno)
         }
-        return ContainerLock(fd: fd)
+        return ContainerLock(fd)
     }
 
     public func load(_ id: String) throws(ApusError) -> ContainerRecord {
@@ -184,10 +181,10 @@ public struct StateStore: Sendable {
 
     /// Whether a command holds the container's lock now (without waiting for it).
     public func isLocked(_ id: String) -> Bool {
-        let fd = open(directory(id), O_RDONLY | OpenFlags.directory | O_CLOEXEC)
-        if fd < 0 { return false }
-        defer { close(fd) }
-        return flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK
+        guard let fd = OwnedFD.opening({ open(directory(id), O_RDONLY | OpenFlags.directory | O_CLOEXEC) }) else {
+            return false
+        }
+        return flock(fd.raw, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK
     }
 
     /// Renamed out of the way first, atomically: a command reading the container meanwhile
@@ -208,13 +205,14 @@ public struct StateStore: Sendable {
 }
 
 public final class ContainerLock {
-    private(set) var fd: Int32
-    init(fd: Int32) { self.fd = fd }
+    /// The flock'd state directory; nil once released.
+    private var handle: OwnedFD?
+    var fd: Int32 { handle.raw }
+    init(_ fd: consuming OwnedFD) { handle = consume fd }
 
     /// Unlocks now rather than whenever the last reference goes.
     func release() {
-        if fd >= 0 { close(fd) }
-        fd = -1
+        handle = nil
     }
 
     /// Unlocks for every copy of the fd: a flock belongs to the open file, so a forked
@@ -222,8 +220,6 @@ public final class ContainerLock {
     func unlock() {
         if fd >= 0 { _ = flock(fd, LOCK_UN) }
     }
-
-    deinit { release() }
 }
 
 extension ContainerRecord {

@@ -2,32 +2,29 @@ import CApus
 import Glibc
 
 /// The container's terminal: a pty from the container's own devpts instance.
-public struct Console {
-    public let master: Int32
-    public let slave: Int32
+public struct Console: ~Copyable {
+    /// The master until `becomeStdio` closes it (sent on by then).
+    private var masterFD: OwnedFD?
+    public let slave: OwnedFD
+    public var master: Int32 { masterFD.raw }
     public let slavePath: String
 
     /// Opens /dev/ptmx of the (already pivoted) container root.
     public static func open(width: UInt?, height: UInt?) throws(ApusError) -> Console {
-        let master = try sys("open /dev/ptmx for the console") {
+        let master = try OwnedFD.open("open /dev/ptmx for the console") {
             Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
         }
         var unlock: Int32 = 0
         var number: UInt32 = 0
         // TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430
-        if apus_ioctl_ptr(master, 0x4004_5431, &unlock) < 0 || apus_ioctl_ptr(master, 0x8004_5430, &number) < 0 {
-            let code = errno
-            close(master)
-            throw ApusError("unlock the console pty", errno: code)
+        if apus_ioctl_ptr(master.raw, 0x4004_5431, &unlock) < 0
+            || apus_ioctl_ptr(master.raw, 0x8004_5430, &number) < 0
+        {
+            throw ApusError("unlock the console pty", errno: errno)
         }
         let path = "/dev/pts/\(number)"
-        let slave = Glibc.open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
-        if slave < 0 {
-            let code = errno
-            close(master)
-            throw ApusError("open console \(path)", errno: code)
-        }
-        let console = Console(master: master, slave: slave, slavePath: path)
+        let slave = try OwnedFD.open("open console \(path)") { Glibc.open(path, O_RDWR | O_NOCTTY | O_CLOEXEC) }
+        let console = Console(masterFD: master, slave: slave, slavePath: path)
         if let width, let height { console.resize(width: width, height: height) }
         return console
     }
@@ -50,33 +47,35 @@ public struct Console {
     /// Bind-mounts the slave onto /dev/console, as runc does, so programs that
     /// open /dev/console reach the container's terminal and not the host's.
     public func mountOnDevConsole() throws(ApusError) {
-        let fd = Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
-        if fd >= 0 {
-            close(fd)
-        } else if errno != EEXIST {
-            throw ApusError("create /dev/console", errno: errno)
+        do {
+            let created = OwnedFD.opening {
+                Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
+            }
+            if created == nil && errno != EEXIST { throw ApusError("create /dev/console", errno: errno) }
         }
         // Mount onto the inode we checked, never onto the path again: a rootfs
         // could swap /dev/console for a symlink to a host file in between
         // (CVE-2025-52565).
-        let target = Glibc.open("/dev/console", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
-        if target < 0 { throw ApusError("open /dev/console", errno: errno) }
-        defer { close(target) }
+        let target = try OwnedFD.open("open /dev/console") {
+            Glibc.open("/dev/console", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
+        }
         var st = stat()
-        guard fstat(target, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFCHR else {
+        guard fstat(target.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFCHR else {
             throw ApusError("bind \(slavePath) to /dev/console", detail: "/dev/console is not a file or a device")
         }
         try sys("bind \(slavePath) to /dev/console") {
-            apus_mount(procFD(slave), procFD(target), nil, UInt(MS_BIND), nil)
+            apus_mount(procFD(slave.raw), procFD(target.raw), nil, UInt(MS_BIND), nil)
         }
     }
 
-    /// New session, the slave as controlling terminal and stdio.
-    public func becomeStdio() throws(ApusError) {
+    /// New session, the slave as controlling terminal and stdio; the master (sent on by
+    /// then) is closed first, and the slave once it is stdio.
+    public mutating func becomeStdio() throws(ApusError) {
+        masterFD = nil
         _ = setsid()
-        try sys("make \(slavePath) the controlling terminal") { apus_ioctl_int(slave, UInt(TIOCSCTTY), 0) }
+        try sys("make \(slavePath) the controlling terminal") { apus_ioctl_int(slave.raw, UInt(TIOCSCTTY), 0) }
         for target: Int32 in 0...2 {
-            try sys("dup console to fd \(target)") { apus_dup3(slave, target, 0) }
+            try sys("dup console to fd \(target)") { apus_dup3(slave.raw, target, 0) }
         }
     }
 }

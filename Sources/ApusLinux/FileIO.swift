@@ -6,10 +6,8 @@ import Glibc
 public enum FileIO {
     /// Reads a whole (small) file. Returns nil when it cannot be opened.
     public static func read(_ path: String, at dirfd: Int32 = AT_FDCWD) -> [UInt8]? {
-        let fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        return readAll(fd: fd)
+        guard let fd = OwnedFD.opening({ openat(dirfd, path, O_RDONLY | O_CLOEXEC) }) else { return nil }
+        return readAll(fd: fd.raw)
     }
 
     public static func readAll(fd: Int32) -> [UInt8]? {
@@ -65,10 +63,8 @@ public enum FileIO {
 
     /// Writes `data` to an existing file (no create, no truncate: for /proc and /sys files).
     public static func write(_ path: String, _ text: String, step: @autoclosure () -> String) throws(ApusError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { throw ApusError(step(), errno: errno) }
-        defer { close(fd) }
-        try writeAll(fd: fd, text, step: step())
+        let fd = try OwnedFD.open(step()) { open(path, O_WRONLY | O_CLOEXEC) }
+        try writeAll(fd: fd.raw, text, step: step())
     }
 
     public static func writeAll(fd: Int32, _ text: String, step: @autoclosure () -> String) throws(ApusError) {
@@ -92,16 +88,15 @@ public enum FileIO {
     /// directory, then rename), so readers never see a torn file.
     public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(ApusError) {
         let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        if fd < 0 { throw ApusError("write \(path)", errno: errno) }
+        let fd = try OwnedFD.open("write \(path)") { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
         do {
-            try writeAll(fd: fd, bytes: bytes, step: "write \(path)")
+            try writeAll(fd: fd.raw, bytes: bytes, step: "write \(path)")
         } catch {
-            close(fd)
+            fd.close()
             unlink(tmp)
             throw error
         }
-        close(fd)
+        fd.close()
         if rename(tmp, path) < 0 {
             let code = errno
             unlink(tmp)

@@ -24,22 +24,23 @@ public enum IDMapHelper {
         for map in mappings { arguments += [String(map.containerID), String(map.hostID), String(map.size)] }
         var errPipe: [Int32] = [-1, -1]
         guard pipe(&errPipe) == 0 else { throw ApusError(step, errno: errno, field: field) }
-        defer { close(errPipe[0]) }
-        _ = fcntl(errPipe[0], F_SETFD, FD_CLOEXEC)
+        let reader = OwnedFD(adopting: errPipe[0])
+        _ = fcntl(reader.raw, F_SETFD, FD_CLOEXEC)
 
+        let writer = OwnedFD(adopting: errPipe[1])
         let (child, spawned) = HelperSpawn.spawn(
             helper, arguments: arguments,
             steps: [
                 .open(fd: 0, path: "/dev/null", flags: O_RDONLY), .open(fd: 1, path: "/dev/null", flags: O_WRONLY),
-                .dup2(from: errPipe[1], to: 2), .close(errPipe[1]),
+                .dup2(from: writer.raw, to: 2), .close(writer.raw),
             ])
-        close(errPipe[1])
+        writer.close()
         guard spawned == 0 else { throw ApusError(step, object: helper, errno: spawned, field: field) }
 
         var said: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
         while said.count < 4096 {
-            let n = retryingEINTR { read(errPipe[0], &buffer, buffer.count) }
+            let n = retryingEINTR { read(reader.raw, &buffer, buffer.count) }
             if n <= 0 { break }
             said += buffer[..<n]
         }

@@ -12,71 +12,71 @@ public enum IDMappedMounts {
         mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
     }
 
-    /// Mount index → detached, id-mapped tree fd, for every mount that asks for one. The
-    /// caller closes them once init has them (clone copies the fd table).
-    public static func prepare(_ spec: Spec, bundle: String) throws(ApusError) -> [Int: Int32] {
+    /// Mount index → detached, id-mapped tree fd, for every mount that asks for one. `held`
+    /// owns the trees: the caller closes them once init has them (clone copies the fd table).
+    public static func prepare(_ spec: Spec, bundle: String, into held: inout OwnedFDs) throws(ApusError) -> [Int:
+        Int32]
+    {
         var trees: [Int: Int32] = [:]
         var namespaces: [String: Int32] = [:]
-        defer { for fd in namespaces.values { close(fd) } }
-        do throws(ApusError) {
-            for (index, entry) in (spec.mounts ?? []).enumerated() {
-                let options = parseMountOptions(entry.options ?? [])
-                guard options.idmap || entry.uidMappings != nil || entry.gidMappings != nil else { continue }
-                let field = ".mounts[\(index)]"
-                // "idmap" alone takes the container's own mappings (runc, crun).
-                let explicit = entry.uidMappings != nil || entry.gidMappings != nil
-                let uids = explicit ? entry.uidMappings ?? [] : spec.linux?.uidMappings ?? []
-                let gids = explicit ? entry.gidMappings ?? [] : spec.linux?.gidMappings ?? []
-                guard !uids.isEmpty, !gids.isEmpty else {
+        var namespaceFDs = OwnedFDs()
+        for (index, entry) in (spec.mounts ?? []).enumerated() {
+            let options = parseMountOptions(entry.options ?? [])
+            guard options.idmap || entry.uidMappings != nil || entry.gidMappings != nil else { continue }
+            let field = ".mounts[\(index)]"
+            // "idmap" alone takes the container's own mappings (runc, crun).
+            let explicit = entry.uidMappings != nil || entry.gidMappings != nil
+            let uids = explicit ? entry.uidMappings ?? [] : spec.linux?.uidMappings ?? []
+            let gids = explicit ? entry.gidMappings ?? [] : spec.linux?.gidMappings ?? []
+            guard !uids.isEmpty, !gids.isEmpty else {
+                throw ApusError(
+                    "id-mapped mount to \(entry.destination)",
+                    detail: "needs uidMappings and gidMappings on the mount or in linux", field: field)
+            }
+            var source = entry.source ?? ""
+            if !source.hasPrefix("/") { source = bundle + "/" + source }
+            let key = mapText(uids) + "|" + mapText(gids)
+            let userns: Int32
+            if let known = namespaces[key] {
+                userns = known
+            } else {
+                do {
+                    userns = namespaceFDs.hold(try userNamespace(uidMap: mapText(uids), gidMap: mapText(gids)))
+                } catch {
                     throw ApusError(
-                        "id-mapped mount to \(entry.destination)",
-                        detail: "needs uidMappings and gidMappings on the mount or in linux", field: field)
+                        "create a user namespace for the id-mapped mount of \(source): \(error.step)",
+                        errno: error.errno,
+                        detail: error.detail, field: field)
                 }
-                var source = entry.source ?? ""
-                if !source.hasPrefix("/") { source = bundle + "/" + source }
-                let key = mapText(uids) + "|" + mapText(gids)
-                let userns: Int32
-                if let known = namespaces[key] {
-                    userns = known
-                } else {
-                    do {
-                        userns = try userNamespace(uidMap: mapText(uids), gidMap: mapText(gids))
-                    } catch {
-                        throw ApusError(
-                            "create a user namespace for the id-mapped mount of \(source): \(error.step)",
-                            errno: error.errno,
-                            detail: error.detail, field: field)
-                    }
-                    namespaces[key] = userns
-                }
-                let recursiveBind = options.isRecursiveBind
-                trees[index] = try sys("id-mapped mount \(source) to \(entry.destination)", field: field) {
+                namespaces[key] = userns
+            }
+            let recursiveBind = options.isRecursiveBind
+            trees[index] = held.hold(
+                try OwnedFD.open("id-mapped mount \(source) to \(entry.destination)", field: field) {
                     apus_open_idmapped_tree(
                         source, recursiveBind ? 1 : 0, options.recursiveIDMap ? 1 : 0, userns)
-                }
-            }
-        } catch {
-            for fd in trees.values { close(fd) }
-            throw error
+                })
         }
         return trees
     }
 
     /// A user namespace with these maps, as an fd; its short-lived owner is reaped.
-    static func userNamespace(uidMap: String, gidMap: String) throws(ApusError) -> Int32 {
+    static func userNamespace(uidMap: String, gidMap: String) throws(ApusError) -> OwnedFD {
         var gate: [Int32] = [-1, -1]
         try sys("create a pipe") { pipe(&gate) }
-        let pid = apus_clone_userns_waiter(gate[0], gate[1])
+        let gateReader = OwnedFD(adopting: gate[0])
+        var gateWriter: OwnedFD? = OwnedFD(adopting: gate[1])
+        let pid = apus_clone_userns_waiter(gateReader.raw, gateWriter.raw)
         let code = errno
-        close(gate[0])
+        gateReader.close()
         defer {
             // Closing the gate lets the child exit; reap it.
-            close(gate[1])
+            gateWriter = nil
             if pid > 0 { _ = retryingEINTR { waitpid(pid, nil, 0) } }
         }
         if pid < 0 { throw ApusError("clone into a new user namespace", errno: code) }
         try FileIO.write("/proc/\(pid)/uid_map", uidMap, step: "write uid_map")
         try FileIO.write("/proc/\(pid)/gid_map", gidMap, step: "write gid_map")
-        return try sys("open its user namespace") { open("/proc/\(pid)/ns/user", O_RDONLY | O_CLOEXEC) }
+        return try OwnedFD.open("open its user namespace") { open("/proc/\(pid)/ns/user", O_RDONLY | O_CLOEXEC) }
     }
 }

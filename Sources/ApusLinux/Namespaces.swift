@@ -70,21 +70,17 @@ public struct NamespacePlan: Sendable {
     public var joinsUser: Bool { joins.contains { $0.kind == .user } }
 }
 
-/// Opens every namespace path up front (before any setns changes what paths mean).
-public func openNamespaceFiles(_ plan: NamespacePlan) throws(ApusError) -> [(
+/// Opens every namespace path up front (before any setns changes what paths mean); `held`
+/// owns the descriptors.
+public func openNamespaceFiles(_ plan: NamespacePlan, into held: inout OwnedFDs) throws(ApusError) -> [(
     kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int
 )] {
     var fds: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)] = []
     for join in plan.joins {
-        let fd = open(join.path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            for opened in fds { close(opened.fd) }
-            throw ApusError(
-                "open \(join.kind.rawValue) namespace \(join.path)", errno: code,
-                field: ".linux.namespaces[\(join.index)].path")
-        }
-        fds.append((join.kind, fd, join.index))
+        let fd = try OwnedFD.open(
+            "open \(join.kind.rawValue) namespace \(join.path)", field: ".linux.namespaces[\(join.index)].path"
+        ) { open(join.path, O_RDONLY | O_CLOEXEC) }
+        fds.append((join.kind, held.hold(fd), join.index))
     }
     return fds
 }

@@ -63,7 +63,8 @@ struct Netlink: ~Copyable {
         var attributes: [(UInt16, [UInt8])]
     }
 
-    let fd: Int32
+    private let socket: OwnedFD
+    var fd: Int32 { socket.raw }
     private var sequence: UInt32 = 0
 
     // linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h
@@ -78,28 +79,25 @@ struct Netlink: ~Copyable {
     /// A socket in this process's network namespace, or in `namespace`'s: the socket keeps
     /// the namespace it was made in, so the process enters it only for socket(2).
     init(namespace: Int32? = nil) throws(ApusError) {
-        var own: Int32 = -1
+        var own: OwnedFD? = nil
         if let namespace {
-            own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-            if own < 0 { throw ApusError("open own network namespace", errno: errno) }
+            own = try OwnedFD.open("open own network namespace") {
+                open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+            }
             if apus_setns(namespace, APUS_CLONE_NEWNET) < 0 {
-                let code = errno
-                close(own)
-                throw ApusError("enter the container's network namespace", errno: code)
+                throw ApusError("enter the container's network namespace", errno: errno)
             }
         }
-        let socketFD = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Self.netlinkRoute)
+        let socketFD = Glibc.socket(
+            AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Self.netlinkRoute)
         let socketErrno = errno
-        if own >= 0 {
+        if let home = own.take() {
             // Back home before anything else: the rest of create runs in the host's namespace.
-            _ = apus_setns(own, APUS_CLONE_NEWNET)
-            close(own)
+            _ = apus_setns(home.raw, APUS_CLONE_NEWNET)
         }
         if socketFD < 0 { throw ApusError("open rtnetlink socket", errno: socketErrno) }
-        fd = socketFD
+        socket = OwnedFD(adopting: socketFD)
     }
-
-    deinit { close(fd) }
 
     func addresses(of index: Int32) throws(ApusError) -> [Address] {
         var found: [Address] = []

@@ -7,7 +7,8 @@ import Glibc
 /// config or image mount over /proc/sys/... or /proc/self/attr/... would otherwise
 /// redirect the write to another file, e.g. /proc/sysrq-trigger or a host file.
 public struct ProcFS: ~Copyable {
-    public let fd: Int32
+    private let handle: OwnedFD
+    public var fd: Int32 { handle.raw }
 
     static let superMagic = 0x9fa0
     static let resolveNoXdev: UInt64 = 0x01
@@ -15,31 +16,27 @@ public struct ProcFS: ~Copyable {
     static let resolveBeneath: UInt64 = 0x08
 
     public init() throws(ApusError) {
-        let fd = try sys("open /proc") { open("/proc", APUS_O_PATH | O_DIRECTORY | O_CLOEXEC) }
-        guard apus_fs_type(fd) == Self.superMagic else {
-            close(fd)
+        let handle = try OwnedFD.open("open /proc") { open("/proc", APUS_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+        guard apus_fs_type(handle.raw) == Self.superMagic else {
             throw ApusError("open /proc", detail: "/proc is not a procfs mount")
         }
-        self.fd = fd
+        self.handle = handle
     }
-
-    deinit { close(fd) }
 
     /// Writes `value` to `relative` (e.g. "sys/net/ipv4/ip_forward", "self/attr/exec"):
     /// resolved beneath the handle, within the one procfs mount, no magic links, and the
     /// opened file checked to be procfs.
     public func write(_ relative: String, _ value: String, step: @autoclosure () -> String) throws(ApusError) {
-        let file = try sys(step()) {
+        let file = try OwnedFD.open(step()) {
             apus_openat2(
                 fd, relative, UInt64(O_WRONLY | O_NOFOLLOW | O_CLOEXEC), 0,
                 Self.resolveBeneath | Self.resolveNoXdev | Self.resolveNoMagiclinks)
         }
-        defer { close(file) }
-        guard apus_fs_type(file) == Self.superMagic else {
+        guard apus_fs_type(file.raw) == Self.superMagic else {
             throw ApusError(step(), detail: "/proc/\(relative) is not a procfs file")
         }
         let bytes = Array(value.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress, $0.count) }
+        let written = bytes.withUnsafeBytes { Glibc.write(file.raw, $0.baseAddress, $0.count) }
         if written < 0 { throw ApusError(step(), errno: errno) }
         if written != bytes.count { throw ApusError(step(), detail: "short write") }
     }
@@ -50,19 +47,18 @@ public struct ProcFS: ~Copyable {
     /// execve keeps, so they are all a container process must have reset (one open and
     /// read here instead of a sigaction per signal).
     public func ignoredSignals() -> UInt64? {
-        let file = openForReading("thread-self/status")
-        if file < 0 { return nil }
-        defer { close(file) }
-        guard let bytes = FileIO.readAll(fd: file),
+        guard let file = openForReading("thread-self/status"), let bytes = FileIO.readAll(fd: file.raw),
             let value = Self.statusField("SigIgn", in: String(decoding: bytes, as: UTF8.self))
         else { return nil }
         return UInt64(value, radix: 16)
     }
 
-    /// `relative` (e.g. "thread-self/pagemap") opened read-only beneath the handle; -1 with
+    /// `relative` (e.g. "thread-self/pagemap") opened read-only beneath the handle; nil with
     /// errno on failure.
-    public func openForReading(_ relative: String) -> Int32 {
-        apus_openat2(fd, relative, UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
+    public func openForReading(_ relative: String) -> OwnedFD? {
+        OwnedFD.opening {
+            apus_openat2(fd, relative, UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
+        }
     }
 
     /// The value of field `name` ("Threads", "SigIgn", "NSpid") in the text of a

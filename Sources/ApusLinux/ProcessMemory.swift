@@ -72,13 +72,12 @@ public enum ProcessMemory {
         return ranges
     }
 
-    /// `ranges` (`cleanImageRanges`, `wholeImageRanges`) read through `pagemap`, an fd this
-    /// call closes; -1 (it could not be opened) reads them without one.
+    /// `ranges` (`cleanImageRanges`, `wholeImageRanges`) read through `pagemap`, closed when
+    /// this call returns; nil (it could not be opened) reads them without one.
     public static func reading(
-        _ pagemap: Int32, _ ranges: (_ pagemap: Int32?) -> [apus_page_range]
+        _ pagemap: consuming OwnedFD?, _ ranges: (_ pagemap: Int32?) -> [apus_page_range]
     ) -> [apus_page_range] {
-        defer { if pagemap >= 0 { close(pagemap) } }
-        return ranges(pagemap >= 0 ? pagemap : nil)
+        ranges(pagemap?.raw)
     }
 
     /// Runs of pages in [start, end) that are not anonymous: absent (and not swapped) or

@@ -150,7 +150,6 @@ public enum Rootfs {
                 fsData.append("mode=" + String(mode, radix: 8))
             }
             let target = try createTarget(destination, root: root, file: false, noSymlinks: strict, type: type)
-            defer { close(target) }
             let source = entry.source ?? type
             // runc's rule: every new filesystem but the ones that take no context= option.
             if let label = context.mountLabel, !["proc", "sysfs", "mqueue"].contains(type) {
@@ -158,7 +157,7 @@ public enum Rootfs {
             }
             let data = fsData.isEmpty ? nil : fsData.joined(separator: ",")
             try sys("mount \(type) to \(destination)") {
-                apus_mount(source, procFD(target), type, options.flags, data)
+                apus_mount(source, procFD(target.raw), type, options.flags, data)
             }
             try applyPropagation(options, destination: destination, root: root)
         }
@@ -167,32 +166,28 @@ public enum Rootfs {
     /// The permission bits of the directory at `destination`, or nil when there is none.
     static func coveredMode(_ destination: String, root: borrowing RootfsDirectory) -> mode_t? {
         guard let fd = try? root.open(destination, flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "") else { return nil }
-        defer { close(fd) }
         var covered = stat()
-        guard fstat(fd, &covered) == 0 else { return nil }
+        guard fstat(fd.raw, &covered) == 0 else { return nil }
         return covered.st_mode & 0o7777
     }
 
     static func createTarget(
         _ destination: String, root: borrowing RootfsDirectory, file: Bool, noSymlinks: Bool, type: String
-    ) throws(ApusError) -> Int32 {
+    ) throws(ApusError) -> OwnedFD {
         if !noSymlinks {
             return try root.create(destination, file: file, step: "create mount target \(destination)")
         }
         // Opened without following any symlink: the target must be a real directory. Most
         // exist (proc, sys in any image): then this one openat2 is all.
-        var strict = root.openDirectoryNoSymlinks(destination)
-        if strict < 0 && errno == ENOENT {
-            close(try root.create(destination, file: file, step: "create mount target \(destination)"))
-            strict = root.openDirectoryNoSymlinks(destination)
+        if let strict = root.openDirectoryNoSymlinks(destination) { return strict }
+        if errno == ENOENT {
+            try root.create(destination, file: file, step: "create mount target \(destination)").close()
+            if let strict = root.openDirectoryNoSymlinks(destination) { return strict }
         }
-        if strict < 0 {
-            let code = errno
-            throw ApusError(
-                "mount \(type) to \(destination)", errno: code,
-                detail: code == ELOOP ? "the target must not be a symlink" : nil)
-        }
-        return strict
+        let code = errno
+        throw ApusError(
+            "mount \(type) to \(destination)", errno: code,
+            detail: code == ELOOP ? "the target must not be a symlink" : nil)
     }
 
     static func bindMount(
@@ -210,16 +205,16 @@ public enum Rootfs {
         let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
         let target = try createTarget(
             entry.destination, root: root, file: !isDirectory, noSymlinks: false, type: "bind")
-        defer { close(target) }
         let recursive = options.isRecursiveBind
         if let idmappedTree {
-            defer { close(idmappedTree) }
+            // Init's copy of the tree the runtime opened (inherited at clone): init owns it.
+            let idmappedTree = OwnedFD(adopting: idmappedTree)
             try sys("move id-mapped mount \(source) to \(entry.destination)") {
-                apus_move_mount_onto(idmappedTree, target)
+                apus_move_mount_onto(idmappedTree.raw, target.raw)
             }
         } else {
             try sys("bind mount \(source) to \(entry.destination)") {
-                apus_mount(source, procFD(target), nil, msBind | (recursive ? msRec : 0), nil)
+                apus_mount(source, procFD(target.raw), nil, msBind | (recursive ? msRec : 0), nil)
             }
         }
         // MS_BIND ignores the other flags: apply them with a remount of the new
@@ -228,14 +223,13 @@ public enum Rootfs {
         let wanted = options.flags & ~(msBind | msRec | msRemount)
         if wanted != 0 {
             let mounted = try root.open(entry.destination, step: "open bind mount \(entry.destination)")
-            defer { close(mounted) }
             var vfs = statvfs()
             var locked: UInt = 0
-            if fstatvfs(mounted, &vfs) == 0 {
+            if fstatvfs(mounted.raw, &vfs) == 0 {
                 locked = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
             }
             try sys("remount \(entry.destination) with \(entry.options ?? [])") {
-                apus_mount(nil, procFD(mounted), nil, msBind | msRemount | wanted | locked, nil)
+                apus_mount(nil, procFD(mounted.raw), nil, msBind | msRemount | wanted | locked, nil)
             }
         }
         try applyPropagation(options, destination: entry.destination, root: root)
@@ -248,18 +242,16 @@ public enum Rootfs {
             // rro, rnosuid, ...: mount_setattr applies them to the whole subtree
             // (Linux 5.12), which a remount cannot.
             let mounted = try root.open(destination, step: "open mount \(destination)")
-            defer { close(mounted) }
             try sys("set recursive mount attributes of \(destination)") {
                 apus_mount_setattr(
-                    mounted, "", UInt32(APUS_AT_EMPTY_PATH | APUS_AT_RECURSIVE),
+                    mounted.raw, "", UInt32(APUS_AT_EMPTY_PATH | APUS_AT_RECURSIVE),
                     options.recursiveAttrSet, options.recursiveAttrClear, 0, -1)
             }
         }
         if options.propagation.isEmpty { return }
         let mounted = try root.open(destination, step: "open mount \(destination)")
-        defer { close(mounted) }
         for flag in options.propagation {
-            try sys("set propagation of \(destination)") { apus_mount(nil, procFD(mounted), nil, flag, nil) }
+            try sys("set propagation of \(destination)") { apus_mount(nil, procFD(mounted.raw), nil, flag, nil) }
         }
     }
 
@@ -275,31 +267,30 @@ public enum Rootfs {
             return
         }
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup")
-        defer { close(target) }
         // runc leaves the tmpfs itself writable (only the hierarchies are read-only); so
         // does apus, so the container sees the same mounts.
         let tmpfsFlags = options.flags & ~(msRdonly | msBind | msRec)
         try sys("mount tmpfs for cgroups to \(destination)") {
-            apus_mount("tmpfs", procFD(target), "tmpfs", tmpfsFlags, "mode=755")
+            apus_mount("tmpfs", procFD(target.raw), "tmpfs", tmpfsFlags, "mode=755")
         }
         if context.cgroups.v1.isEmpty { return }
         // The tmpfs just mounted is the container's own and empty, and nothing runs in the
         // container yet: names below its root are ours, so they are reached through the magic
         // link of its root, three syscalls a hierarchy instead of a safe walk from the rootfs
         // for each (about 19).
-        let tmpfs = root.openDirectoryNoSymlinks(destination)
-        if tmpfs < 0 { throw ApusError("open the cgroup tmpfs at \(destination)", errno: errno) }
-        defer { close(tmpfs) }
+        guard let tmpfs = root.openDirectoryNoSymlinks(destination) else {
+            throw ApusError("open the cgroup tmpfs at \(destination)", errno: errno)
+        }
         let flags = msBind | msRemount | (options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime))
         for hierarchy in context.cgroups.v1 {
             let inside = destination + "/" + hierarchy.name
             guard !hierarchy.name.isEmpty, !hierarchy.name.contains("/"), hierarchy.name != "..",
                 hierarchy.name != "."
             else { throw ApusError("create cgroup mount point \(inside)", detail: "not a plain name") }
-            if mkdirat(tmpfs, hierarchy.name, 0o755) < 0 {
+            if mkdirat(tmpfs.raw, hierarchy.name, 0o755) < 0 {
                 throw ApusError("create cgroup mount point \(inside)", errno: errno)
             }
-            let mountPoint = procFD(tmpfs) + "/" + hierarchy.name
+            let mountPoint = procFD(tmpfs.raw) + "/" + hierarchy.name
             try sys("bind cgroup \(hierarchy.hostDirectory) to \(inside)") {
                 apus_mount(hierarchy.hostDirectory, mountPoint, nil, msBind, nil)
             }
@@ -323,11 +314,10 @@ public enum Rootfs {
     ) throws(ApusError) {
         let destination = entry.destination
         let target = try createTarget(destination, root: root, file: false, noSymlinks: true, type: "cgroup2")
-        defer { close(target) }
         if context.cgroupNamespace {
             let flags = options.flags & ~(msBind | msRec | msRemount)
             let data = options.data.isEmpty ? nil : options.dataString
-            if apus_mount("cgroup2", procFD(target), "cgroup2", flags, data) == 0 {
+            if apus_mount("cgroup2", procFD(target.raw), "cgroup2", flags, data) == 0 {
                 try applyPropagation(options, destination: destination, root: root)
                 return
             }
@@ -337,7 +327,7 @@ public enum Rootfs {
             }
         }
         try sys("bind cgroup \(containerCgroup) to \(destination)") {
-            apus_mount(containerCgroup, procFD(target), nil, msBind | msRec, nil)
+            apus_mount(containerCgroup, procFD(target.raw), nil, msBind | msRec, nil)
         }
         // MS_BIND ignores the other flags. The remount must name the new bind mount
         // itself (`target` still refers to the directory under it: EINVAL), and keep
@@ -345,14 +335,13 @@ public enum Rootfs {
         let wanted = options.flags & (msNosuid | msNodev | msNoexec | msRdonly | msRelatime | msNoatime | msStrictatime)
         if wanted != 0 {
             let mounted = try root.open(destination, step: "open cgroup mount \(destination)")
-            defer { close(mounted) }
             var vfs = statvfs()
             var locked: UInt = 0
-            if fstatvfs(mounted, &vfs) == 0 {
+            if fstatvfs(mounted.raw, &vfs) == 0 {
                 locked = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec)
             }
             try sys("remount cgroup \(destination)") {
-                apus_mount(nil, procFD(mounted), nil, msBind | msRemount | wanted | locked, nil)
+                apus_mount(nil, procFD(mounted.raw), nil, msBind | msRemount | wanted | locked, nil)
             }
         }
         try applyPropagation(options, destination: destination, root: root)
@@ -403,17 +392,16 @@ public enum Rootfs {
                 context: context)
         }
         let dev = try root.open("/dev", flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "open /dev")
-        defer { close(dev) }
         let links: [(String, String)] = [
             ("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
             ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"),
         ]
         for (target, name) in links {
-            if symlinkat(target, dev, name) < 0 && errno != EEXIST {
+            if symlinkat(target, dev.raw, name) < 0 && errno != EEXIST {
                 throw ApusError("create symlink /dev/\(name)", errno: errno)
             }
         }
-        if access("/proc/kcore", F_OK) == 0 && symlinkat("/proc/kcore", dev, "core") < 0 && errno != EEXIST {
+        if access("/proc/kcore", F_OK) == 0 && symlinkat("/proc/kcore", dev.raw, "core") < 0 && errno != EEXIST {
             throw ApusError("create symlink /dev/core", errno: errno)
         }
     }
@@ -428,11 +416,10 @@ public enum Rootfs {
         let parentPath = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
         let parent = try root.create(parentPath, file: false, step: "create directory \(parentPath)")
-        defer { close(parent) }
         if !context.inUserNamespace {
-            let rc = mknodat(parent, name, mode_t(mode), dev_t(apus_makedev(major, minor)))
+            let rc = mknodat(parent.raw, name, mode_t(mode), dev_t(apus_makedev(major, minor)))
             if rc == 0 {
-                if fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 {
+                if fchownat(parent.raw, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 {
                     throw ApusError("chown device \(path)", errno: errno)
                 }
                 return
@@ -441,12 +428,14 @@ public enum Rootfs {
             if errno != EPERM { throw ApusError("create device \(path)", errno: errno) }
         }
         // In a user namespace mknod is not allowed: bind the host's node instead.
-        let fd = openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
-        if fd < 0 && errno != EEXIST { throw ApusError("create device \(path)", errno: errno) }
-        if fd >= 0 { close(fd) }
+        do {
+            let created = OwnedFD.opening {
+                openat(parent.raw, name, O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
+            }
+            if created == nil && errno != EEXIST { throw ApusError("create device \(path)", errno: errno) }
+        }
         let target = try root.open(path, step: "open device \(path)")
-        defer { close(target) }
-        try sys("bind device \(path) from the host") { apus_mount(path, procFD(target), nil, msBind, nil) }
+        try sys("bind device \(path) from the host") { apus_mount(path, procFD(target.raw), nil, msBind, nil) }
     }
 
     /// pivot_root into the rootfs and detach the old root. pivot_root(".", ".")
@@ -478,18 +467,23 @@ public enum Rootfs {
         var newMountAPI = true
         for (index, path) in paths.enumerated() {
             let field = ".linux.readonlyPaths[\(index)]"
-            let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
-            if fd < 0 {
+            guard let opened = OwnedFD.opening({ Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW) }) else {
                 let code = errno
                 if code == ENOENT { continue }
                 throw ApusError("make \(path) read-only", errno: code, field: field)
             }
-            var tree: Int32 = -1
-            defer { closeBoth(fd, tree) }
+            // The path's fd and its clone end together (one close_range).
+            var held = OwnedFDs()
+            let fd = held.hold(opened)
             if newMountAPI {
-                tree = apus_open_tree(
-                    fd, "",
-                    UInt32(APUS_OPEN_TREE_CLONE | APUS_OPEN_TREE_CLOEXEC | APUS_AT_RECURSIVE | APUS_AT_EMPTY_PATH))
+                var tree: Int32 = -1
+                if let clone = OwnedFD.opening({
+                    apus_open_tree(
+                        fd, "",
+                        UInt32(APUS_OPEN_TREE_CLONE | APUS_OPEN_TREE_CLOEXEC | APUS_AT_RECURSIVE | APUS_AT_EMPTY_PATH))
+                }) {
+                    tree = held.hold(clone)
+                }
                 var code = errno
                 if tree >= 0 {
                     let readonly = apus_mount_setattr(
@@ -521,14 +515,13 @@ public enum Rootfs {
         try sys("bind \(path) onto itself", field: field) {
             apus_mount(procFD(fd), procFD(fd), nil, msBind | msRec, nil)
         }
-        let mounted = try sys("open \(path) after binding it", field: field) {
+        let mounted = try OwnedFD.open("open \(path) after binding it", field: field) {
             Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
         }
-        defer { close(mounted) }
         var below: (dev: UInt64, ino: UInt64, mount: UInt64) = (0, 0, 0)
         var above: (dev: UInt64, ino: UInt64, mount: UInt64) = (0, 0, 0)
         guard apus_file_identity(fd, &below.dev, &below.ino, &below.mount) == 0,
-            apus_file_identity(mounted, &above.dev, &above.ino, &above.mount) == 0,
+            apus_file_identity(mounted.raw, &above.dev, &above.ino, &above.mount) == 0,
             below.dev == above.dev, below.ino == above.ino,
             // Mount ids are Linux 5.8; before, the inode check stands alone.
             below.mount == 0 || below.mount != above.mount
@@ -537,20 +530,12 @@ public enum Rootfs {
         }
         var vfs = statvfs()
         var keep: UInt = msNosuid | msNodev | msNoexec
-        if fstatvfs(mounted, &vfs) == 0 {
+        if fstatvfs(mounted.raw, &vfs) == 0 {
             keep = UInt(vfs.f_flag) & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime)
         }
         try sys("remount \(path) read-only", field: field) {
-            apus_mount(nil, procFD(mounted), nil, msBind | msRemount | msRdonly | keep, nil)
+            apus_mount(nil, procFD(mounted.raw), nil, msBind | msRemount | msRdonly | keep, nil)
         }
-    }
-
-    /// Closes `fd` and, when it is open (>= 0), `other`: with one close_range(2) when they
-    /// are adjacent, as an fd and the next one opened usually are.
-    static func closeBoth(_ fd: Int32, _ other: Int32) {
-        if other == fd + 1 && RawSyscall.closeRange(UInt32(fd), UInt32(other)) == 0 { return }
-        close(fd)
-        if other >= 0 { close(other) }
     }
 
     /// `linux.maskedPaths`: files are covered with /dev/null, directories with a
@@ -558,33 +543,31 @@ public enum Rootfs {
     /// first, so a rootfs cannot redirect the mask (CVE-2025-31133).
     public static func maskPaths(_ paths: [String]) throws(ApusError) {
         if paths.isEmpty { return }
-        let null = Glibc.open("/dev/null", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
-        if null < 0 { throw ApusError("open /dev/null to mask paths", errno: errno, field: ".linux.maskedPaths") }
-        defer { close(null) }
+        guard let null = OwnedFD.opening({ Glibc.open("/dev/null", APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW) }) else {
+            throw ApusError("open /dev/null to mask paths", errno: errno, field: ".linux.maskedPaths")
+        }
         var st = stat()
-        guard fstat(null, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, apus_major(UInt64(st.st_rdev)) == 1,
+        guard fstat(null.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, apus_major(UInt64(st.st_rdev)) == 1,
             apus_minor(UInt64(st.st_rdev)) == 3
         else {
             throw ApusError("mask paths", detail: "/dev/null is not the null device", field: ".linux.maskedPaths")
         }
         for (index, path) in paths.enumerated() {
-            let fd = Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW)
-            if fd < 0 {
+            guard let fd = OwnedFD.opening({ Glibc.open(path, APUS_O_PATH | O_CLOEXEC | APUS_O_NOFOLLOW) }) else {
                 if errno == ENOENT { continue }
                 throw ApusError("mask \(path)", errno: errno, field: ".linux.maskedPaths[\(index)]")
             }
-            defer { close(fd) }
             var target = stat()
-            fstat(fd, &target)
+            fstat(fd.raw, &target)
             if (target.st_mode & S_IFMT) == S_IFDIR {
                 // One page and one inode (the root), as runc 1.5 does: even a process that
                 // could remount it read-write finds no room to keep anything there.
                 try sys("mask directory \(path)", field: ".linux.maskedPaths[\(index)]") {
-                    apus_mount("tmpfs", procFD(fd), "tmpfs", msRdonly, "size=4k,nr_inodes=1")
+                    apus_mount("tmpfs", procFD(fd.raw), "tmpfs", msRdonly, "size=4k,nr_inodes=1")
                 }
             } else {
                 try sys("mask \(path)", field: ".linux.maskedPaths[\(index)]") {
-                    apus_mount(procFD(null), procFD(fd), nil, msBind, nil)
+                    apus_mount(procFD(null.raw), procFD(fd.raw), nil, msBind, nil)
                 }
             }
         }
@@ -595,15 +578,13 @@ public enum Rootfs {
     /// dump ("Can't lookup mount … path=/dev/null"), and the host's device node is not the
     /// container's to hold. Run after pivot_root; a container without /dev/null keeps its stdio.
     public static func reopenDevNull() throws(ApusError) {
-        let null = Glibc.open("/dev/null", O_RDWR | O_CLOEXEC)
-        if null < 0 { return }
-        defer { close(null) }
+        guard let null = OwnedFD.opening({ Glibc.open("/dev/null", O_RDWR | O_CLOEXEC) }) else { return }
         var own = stat()
-        guard fstat(null, &own) == 0, (own.st_mode & S_IFMT) == S_IFCHR else { return }
+        guard fstat(null.raw, &own) == 0, (own.st_mode & S_IFMT) == S_IFCHR else { return }
         for fd: Int32 in 0...2 {
             var st = stat()
             guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, st.st_rdev == own.st_rdev else { continue }
-            try sys("reopen /dev/null as fd \(fd)") { apus_dup3(null, fd, 0) }
+            try sys("reopen /dev/null as fd \(fd)") { apus_dup3(null.raw, fd, 0) }
         }
     }
 

@@ -5,15 +5,16 @@ import Glibc
 /// with openat2(RESOLVE_IN_ROOT), so a symlink in an untrusted image resolves as if
 /// the rootfs were "/" and can never reach the host (CVE-2021-30465 class).
 public struct RootfsDirectory: ~Copyable {
-    public let fd: Int32
+    private let handle: OwnedFD
+    public var fd: Int32 { handle.raw }
     public let path: String
 
     public init(path: String) throws(ApusError) {
         self.path = path
-        self.fd = try sys("open rootfs \(path)") { Glibc.open(path, APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
+        self.handle = try OwnedFD.open("open rootfs \(path)") {
+            Glibc.open(path, APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC)
+        }
     }
-
-    deinit { close(fd) }
 
     static let resolveInRoot: UInt64 = 0x10  // RESOLVE_IN_ROOT
     static let resolveNoMagiclinks: UInt64 = 0x02  // RESOLVE_NO_MAGICLINKS
@@ -21,13 +22,13 @@ public struct RootfsDirectory: ~Copyable {
 
     /// Opens `inside` (a path in the container) with APUS_O_PATH, resolved within the root.
     public func open(_ inside: String, flags: Int32 = APUS_O_PATH, step: @autoclosure () -> String) throws(ApusError)
-        -> Int32
+        -> OwnedFD
     {
         let relative = Self.relative(inside)
         if relative.isEmpty {
-            return try sys(step()) { Glibc.openat(fd, ".", flags | O_CLOEXEC) }
+            return try OwnedFD.open(step()) { Glibc.openat(fd, ".", flags | O_CLOEXEC) }
         }
-        return try sys(step()) {
+        return try OwnedFD.open(step()) {
             apus_openat2(
                 fd, relative, UInt64(flags | O_CLOEXEC), 0,
                 Self.resolveInRoot | Self.resolveNoMagiclinks)
@@ -35,78 +36,79 @@ public struct RootfsDirectory: ~Copyable {
     }
 
     /// The directory `inside` opened with APUS_O_PATH when no component of it is a symlink
-    /// (RESOLVE_NO_SYMLINKS: ELOOP otherwise), or -1 with errno. Kernel filesystems must
+    /// (RESOLVE_NO_SYMLINKS: ELOOP otherwise), or nil with errno. Kernel filesystems must
     /// land exactly where asked.
-    public func openDirectoryNoSymlinks(_ inside: String) -> Int32 {
-        apus_openat2(
-            fd, Self.relative(inside), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
-            Self.resolveInRoot | Self.resolveNoSymlinks)
+    public func openDirectoryNoSymlinks(_ inside: String) -> OwnedFD? {
+        OwnedFD.opening {
+            apus_openat2(
+                fd, Self.relative(inside), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
+                Self.resolveInRoot | Self.resolveNoSymlinks)
+        }
     }
 
     /// Creates every missing directory of `inside` (and, when `file` is true, an
     /// empty file as the last component) without following any symlink out of
     /// the root, and returns an APUS_O_PATH fd of the result.
     public func create(_ inside: String, file: Bool, mode: mode_t = 0o755, step: @autoclosure () -> String)
-        throws(ApusError) -> Int32
+        throws(ApusError) -> OwnedFD
     {
         // Most targets exist already (proc, dev, sys in any image): one openat2
         // instead of a mkdirat per component.
-        let existing = apus_openat2(
-            fd, Self.relative(inside), UInt64(APUS_O_PATH | O_CLOEXEC) | (file ? 0 : UInt64(APUS_O_DIRECTORY)), 0,
-            Self.resolveInRoot | Self.resolveNoMagiclinks)
-        if existing >= 0 { return existing }
+        if let existing = openInRoot(Self.relative(inside), directory: !file) { return existing }
         let relativePath = Self.relative(inside)
         if !file, errno == ENOENT, let slash = relativePath.lastIndex(of: "/") {
             // Usually only the last directory is missing (dev/pts, dev/shm): make it in its
             // parent and resolve the whole path again, as the walk below would.
-            let parent = apus_openat2(
-                fd, String(relativePath[..<slash]), UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
-                Self.resolveInRoot | Self.resolveNoMagiclinks)
-            if parent >= 0 {
-                let made = mkdirat(parent, String(relativePath[relativePath.index(after: slash)...]), mode)
+            if let parent = openInRoot(String(relativePath[..<slash]), directory: true) {
+                let made = mkdirat(parent.raw, String(relativePath[relativePath.index(after: slash)...]), mode)
                 let code = errno
-                close(parent)
+                parent.close()
                 if made < 0 && code != EEXIST { throw ApusError(step(), errno: code) }
-                return try sys(step()) {
-                    apus_openat2(
-                        fd, relativePath, UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC), 0,
-                        Self.resolveInRoot | Self.resolveNoMagiclinks)
+                guard let created = openInRoot(relativePath, directory: true) else {
+                    let code = errno
+                    throw ApusError(step(), errno: code)
                 }
+                return created
             }
         }
         let parts = Self.relative(inside).split(separator: "/").map(String.init)
-        var dirfd = try sys(step()) { Glibc.openat(fd, ".", APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
+        var dirfd = try OwnedFD.open(step()) { Glibc.openat(fd, ".", APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
         var walked = ""
         for (index, part) in parts.enumerated() {
             let last = index == parts.count - 1
             walked += "/" + part
             if last && file {
                 // APUS_O_PATH cannot create; open for creation then reopen as a path.
-                let created = apus_openat2(
-                    fd, Self.relative(walked), UInt64(O_CREAT | O_WRONLY | O_CLOEXEC | O_NOCTTY), 0o644,
-                    Self.resolveInRoot | Self.resolveNoMagiclinks)
-                if created >= 0 {
-                    close(created)
-                } else if errno != EISDIR && errno != EEXIST && errno != ETXTBSY && errno != EACCES {
-                    let code = errno
-                    close(dirfd)
+                let created = OwnedFD.opening {
+                    apus_openat2(
+                        fd, Self.relative(walked), UInt64(O_CREAT | O_WRONLY | O_CLOEXEC | O_NOCTTY), 0o644,
+                        Self.resolveInRoot | Self.resolveNoMagiclinks)
+                }
+                let code = errno
+                if created == nil && code != EISDIR && code != EEXIST && code != ETXTBSY && code != EACCES {
                     throw ApusError(step(), errno: code)
                 }
-            } else if mkdirat(dirfd, part, mode) < 0 && errno != EEXIST {
+            } else if mkdirat(dirfd.raw, part, mode) < 0 && errno != EEXIST {
                 let code = errno
-                close(dirfd)
                 throw ApusError(step(), errno: code)
             }
-            let next = apus_openat2(
-                fd, Self.relative(walked),
-                UInt64(APUS_O_PATH | O_CLOEXEC) | (last && file ? 0 : UInt64(APUS_O_DIRECTORY)),
-                0, Self.resolveInRoot | Self.resolveNoMagiclinks)
-            let code = errno
-            close(dirfd)
-            if next < 0 { throw ApusError(step(), errno: code) }
+            guard let next = openInRoot(Self.relative(walked), directory: !(last && file)) else {
+                let code = errno
+                throw ApusError(step(), errno: code)
+            }
             dirfd = next
         }
         return dirfd
+    }
+
+    /// `relative` opened with APUS_O_PATH in the root (a directory when `directory`), no magic
+    /// links; nil with errno.
+    private func openInRoot(_ relative: String, directory: Bool) -> OwnedFD? {
+        OwnedFD.opening {
+            apus_openat2(
+                fd, relative, UInt64(APUS_O_PATH | O_CLOEXEC) | (directory ? UInt64(APUS_O_DIRECTORY) : 0), 0,
+                Self.resolveInRoot | Self.resolveNoMagiclinks)
+        }
     }
 
     static func relative(_ inside: String) -> String {

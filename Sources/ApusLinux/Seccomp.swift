@@ -261,12 +261,12 @@ public struct SeccompFilter: Sendable {
     /// Installs the filter on the calling thread. Returns the notify listener
     /// fd when a rule uses SCMP_ACT_NOTIFY, else nil.
     @discardableResult
-    public func load() throws(ApusError) -> Int32? {
+    public func load() throws(ApusError) -> OwnedFD? {
         let rc = program.withUnsafeBufferPointer { apus_seccomp_load($0.baseAddress, $0.count, flags) }
         if rc < 0 {
             throw ApusError("load seccomp filter", errno: errno, field: ".linux.seccomp")
         }
-        return usesNotify ? rc : nil
+        return usesNotify ? OwnedFD(adopting: rc) : nil
     }
 
     static func action(_ name: String, errnoRet: UInt32?, field: String) throws(ApusError) -> UInt32 {

@@ -20,58 +20,38 @@ extension Rootfs {
         _ entry: Spec.Mount, options: ParsedMountOptions, root: borrowing RootfsDirectory, context: RootfsContext
     ) throws(ApusError) -> Bool {
         let destination = entry.destination
-        let target: Int32
-        do {
-            target = try root.open(
-                destination, flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "tmpcopyup: open \(destination)")
-        } catch {
-            if error.errno == ENOENT { return false }
-            throw error
-        }
-        defer { close(target) }
+        guard let target = try openIfPresent(destination, root: root) else { return false }
         var covered = stat()
-        try sys("tmpcopyup: stat \(destination)") { fstat(target, &covered) }
+        try sys("tmpcopyup: stat \(destination)") { fstat(target.raw, &covered) }
         // openat(".") walks no path: the same directory, now readable. Opened before any
         // mount covers it.
-        let listing = try sys("tmpcopyup: open \(destination)") {
-            openat(target, ".", O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
+        let listing = try OwnedFD.open("tmpcopyup: open \(destination)") {
+            openat(target.raw, ".", O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
         }
-        let mounted: Int32
-        let detached: Bool
-        do {
-            if let fd = try detachedTmpfs(
-                options, source: entry.source ?? "tmpfs", label: context.mountLabel, destination: destination)
-            {
-                mounted = fd
-                detached = true
-            } else {
-                mounted = try attachedTmpfs(
-                    options, label: context.mountLabel, target: target, covered: covered, root: root,
+        var detachedMount = try detachedTmpfs(
+            options, source: entry.source ?? "tmpfs", label: context.mountLabel, destination: destination)
+        let detached = detachedMount != nil
+        let mounted =
+            switch detachedMount.take() {
+            case .some(let fd): fd
+            case .none:
+                try attachedTmpfs(
+                    options, label: context.mountLabel, target: target.raw, covered: covered, root: root,
                     destination: destination)
-                detached = false
             }
-        } catch {
-            close(listing)
-            throw error
+        let top = try OwnedFD.open("tmpcopyup: open the new tmpfs for \(destination)") {
+            openat(mounted.raw, ".", O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
         }
-        defer { close(mounted) }
-        let top = openat(mounted, ".", O_RDONLY | APUS_O_DIRECTORY | O_CLOEXEC)
-        if top < 0 {
-            let code = errno
-            close(listing)
-            throw ApusError("tmpcopyup: open the new tmpfs for \(destination)", errno: code)
-        }
-        defer { close(top) }
-        try copyEntries(from: listing, to: top, path: destination, depth: 0)
+        try copyEntries(from: listing, to: top.raw, path: destination, depth: 0)
         // runc gives the tmpfs the mode of the directory it covers; an explicit mode= wins
         // here. The owner stays the tmpfs's (uid=/gid=, else root), as in runc.
         if !tmpfsParameters(options.data).contains(where: { $0.key == "mode" }) {
-            try sys("tmpcopyup: set the mode of \(destination)") { fchmod(top, covered.st_mode & 0o7777) }
+            try sys("tmpcopyup: set the mode of \(destination)") { fchmod(top.raw, covered.st_mode & 0o7777) }
         }
         var times = [covered.st_atim, covered.st_mtim]
-        try sys("tmpcopyup: set the times of \(destination)") { futimens(top, &times) }
+        try sys("tmpcopyup: set the times of \(destination)") { futimens(top.raw, &times) }
         if detached {
-            try sys("move the tmpfs onto \(destination)") { apus_move_mount_onto(mounted, target) }
+            try sys("move the tmpfs onto \(destination)") { apus_move_mount_onto(mounted.raw, target.raw) }
         }
         if options.flags & msRdonly != 0 {
             // Filled while writable, then read-only, as runc does it.
@@ -79,25 +59,34 @@ extension Rootfs {
                 options.flags & (msNosuid | msNodev | msNoexec | msNoatime | msNodiratime | msRelatime | msStrictatime)
                 | options.flags & MountFlag.MS_NOSYMFOLLOW
             try sys("remount the tmpfs at \(destination) read-only") {
-                apus_mount(nil, procFD(mounted), nil, msRemount | msBind | msRdonly | perMount, nil)
+                apus_mount(nil, procFD(mounted.raw), nil, msRemount | msBind | msRdonly | perMount, nil)
             }
         }
         try applyPropagation(options, destination: destination, root: root)
         return true
     }
 
+    /// The directory `destination` opened as a path; nil when it does not exist.
+    static func openIfPresent(_ destination: String, root: borrowing RootfsDirectory) throws(ApusError) -> OwnedFD? {
+        do {
+            return try root.open(
+                destination, flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "tmpcopyup: open \(destination)")
+        } catch {
+            if error.errno == ENOENT { return nil }
+            throw error
+        }
+    }
+
     /// A tmpfs not attached anywhere yet, configured as mount(2) would from `options`, or nil
     /// where the kernel (or a seccomp filter around apus) has no fsopen.
     static func detachedTmpfs(
         _ options: ParsedMountOptions, source: String, label: String?, destination: String
-    ) throws(ApusError) -> Int32? {
-        let context = apus_fsopen("tmpfs")
-        if context < 0 {
+    ) throws(ApusError) -> OwnedFD? {
+        guard let context = OwnedFD.opening({ apus_fsopen("tmpfs") }) else {
             let code = errno
             if code == ENOSYS { return nil }
             throw ApusError("tmpcopyup: create a tmpfs for \(destination)", errno: code)
         }
-        defer { close(context) }
         // What mount(2) shows as the source in /proc/self/mountinfo.
         var parameters: [(key: String, value: String?)] = [("source", source)]
         parameters += tmpfsParameters(options.data)
@@ -109,15 +98,15 @@ extension Rootfs {
         for (flag, name) in superblockFlags where options.flags & flag != 0 { parameters.append((name, nil)) }
         if let label { parameters.append(("context", label)) }
         for (key, value) in parameters {
-            if apus_fsconfig_set(context, key, value) < 0 {
+            if apus_fsconfig_set(context.raw, key, value) < 0 {
                 throw kernelError(
-                    context, errno: errno,
+                    context.raw, errno: errno,
                     step: "mount tmpfs to \(destination) with \(value.map { key + "=" + $0 } ?? key)"
                 )
             }
         }
-        if RawSyscall.fsconfigCreate(context) < 0 {
-            throw kernelError(context, errno: errno, step: "mount tmpfs to \(destination)")
+        if RawSyscall.fsconfigCreate(context.raw) < 0 {
+            throw kernelError(context.raw, errno: errno, step: "mount tmpfs to \(destination)")
         }
         var attrs: UInt64 = 0
         let perMount: [(UInt, UInt64)] = [
@@ -132,8 +121,9 @@ extension Rootfs {
         } else if options.flags & msNoatime != 0 {
             attrs |= MountAttr.MOUNT_ATTR_NOATIME
         }
-        let mounted = apus_fsmount(context, UInt32(truncatingIfNeeded: attrs))
-        if mounted < 0 { throw kernelError(context, errno: errno, step: "mount tmpfs to \(destination)") }
+        guard let mounted = OwnedFD.opening({ apus_fsmount(context.raw, UInt32(truncatingIfNeeded: attrs)) }) else {
+            throw kernelError(context.raw, errno: errno, step: "mount tmpfs to \(destination)")
+        }
         return mounted
     }
 
@@ -143,7 +133,7 @@ extension Rootfs {
     static func attachedTmpfs(
         _ options: ParsedMountOptions, label: String?, target: Int32, covered: stat, root: borrowing RootfsDirectory,
         destination: String
-    ) throws(ApusError) -> Int32 {
+    ) throws(ApusError) -> OwnedFD {
         var fsData = options.data
         if let label { fsData.append("context=\"\(label)\"") }
         let data = fsData.isEmpty ? nil : fsData.joined(separator: ",")
@@ -155,12 +145,11 @@ extension Rootfs {
         var st = stat()
         var parentAbove = stat()
         var parentBelow = stat()
-        guard fstat(top, &st) == 0, apus_fs_type(top) == tmpfsMagic, st.st_dev != covered.st_dev,
-            fstatat(top, "..", &parentAbove, AT_SYMLINK_NOFOLLOW) == 0,
+        guard fstat(top.raw, &st) == 0, apus_fs_type(top.raw) == tmpfsMagic, st.st_dev != covered.st_dev,
+            fstatat(top.raw, "..", &parentAbove, AT_SYMLINK_NOFOLLOW) == 0,
             fstatat(target, "..", &parentBelow, AT_SYMLINK_NOFOLLOW) == 0,
             parentAbove.st_dev == parentBelow.st_dev, parentAbove.st_ino == parentBelow.st_ino
         else {
-            close(top)
             throw ApusError("mount tmpfs to \(destination)", detail: "the path changed while it was mounted")
         }
         return top
@@ -211,12 +200,12 @@ extension Rootfs {
     /// as `to`: directories, regular files, symlinks (as symlinks) and device, fifo and
     /// socket nodes, with owner, mode and times. Every lookup is one name relative to an fd,
     /// without following symlinks.
-    static func copyEntries(from: Int32, to: Int32, path: String, depth: Int) throws(ApusError) {
-        guard let dir = fdopendir(from) else {
-            let code = errno
-            close(from)
-            throw ApusError("tmpcopyup: read directory \(path)", errno: code)
+    static func copyEntries(from: consuming OwnedFD, to: Int32, path: String, depth: Int) throws(ApusError) {
+        guard let dir = fdopendir(from.raw) else {
+            throw ApusError("tmpcopyup: read directory \(path)", errno: errno)
         }
+        // The stream owns the descriptor now: closedir closes it.
+        _ = from.take()
         defer { closedir(dir) }
         let source = dirfd(dir)
         while true {
@@ -258,24 +247,20 @@ extension Rootfs {
             guard depth < copyUpDepthLimit else {
                 throw ApusError("tmpcopyup: copy \(path)", detail: "more than \(copyUpDepthLimit) directory levels")
             }
-            let sub = try sys("tmpcopyup: open \(path)") {
+            let sub = try OwnedFD.open("tmpcopyup: open \(path)") {
                 openat(source, name, O_RDONLY | APUS_O_DIRECTORY | APUS_O_NOFOLLOW | O_CLOEXEC)
             }
-            if fstat(sub, &st) < 0 || mkdirat(target, name, 0o700) < 0 {
-                let code = errno
-                close(sub)
-                throw ApusError("tmpcopyup: copy directory \(path)", errno: code)
+            if fstat(sub.raw, &st) < 0 || mkdirat(target, name, 0o700) < 0 {
+                throw ApusError("tmpcopyup: copy directory \(path)", errno: errno)
             }
-            let made = openat(target, name, O_RDONLY | APUS_O_DIRECTORY | APUS_O_NOFOLLOW | O_CLOEXEC)
-            if made < 0 {
-                let code = errno
-                close(sub)
-                throw ApusError("tmpcopyup: copy directory \(path)", errno: code)
-            }
-            defer { close(made) }
-            try copyEntries(from: sub, to: made, path: path, depth: depth + 1)
+            guard
+                let made = OwnedFD.opening({
+                    openat(target, name, O_RDONLY | APUS_O_DIRECTORY | APUS_O_NOFOLLOW | O_CLOEXEC)
+                })
+            else { throw ApusError("tmpcopyup: copy directory \(path)", errno: errno) }
+            try copyEntries(from: sub, to: made.raw, path: path, depth: depth + 1)
             // After the entries: creating them changed the directory's times.
-            try copyMetadata(st, to: made, path: path)
+            try copyMetadata(st, to: made.raw, path: path)
         case S_IFREG:
             try copyFile(name, at: source, into: target, path: path)
         case S_IFLNK:
@@ -310,25 +295,22 @@ extension Rootfs {
     /// A regular file: opened as a path first, so that a name swapped for a device or fifo
     /// since readdir is refused instead of opened, then read through the fd's magic link.
     static func copyFile(_ name: [CChar], at source: Int32, into target: Int32, path: String) throws(ApusError) {
-        let handle = try sys("tmpcopyup: open \(path)") {
+        let handle = try OwnedFD.open("tmpcopyup: open \(path)") {
             openat(source, name, APUS_O_PATH | APUS_O_NOFOLLOW | O_CLOEXEC)
         }
         var st = stat()
-        guard fstat(handle, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            close(handle)
+        guard fstat(handle.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw ApusError("tmpcopyup: copy \(path)", detail: "it changed while being copied")
         }
-        let input = open(procFD(handle), O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        let input = OwnedFD.opening { open(procFD(handle.raw), O_RDONLY | O_CLOEXEC | O_NOCTTY) }
         let openCode = errno
-        close(handle)
-        if input < 0 { throw ApusError("tmpcopyup: open \(path)", errno: openCode) }
-        defer { close(input) }
-        let output = try sys("tmpcopyup: create \(path)") {
+        handle.close()
+        guard let input else { throw ApusError("tmpcopyup: open \(path)", errno: openCode) }
+        let output = try OwnedFD.open("tmpcopyup: create \(path)") {
             openat(target, name, O_WRONLY | O_CREAT | O_EXCL | APUS_O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
-        defer { close(output) }
-        try copyData(from: input, to: output, path: path)
-        try copyMetadata(st, to: output, path: path)
+        try copyData(from: input.raw, to: output.raw, path: path)
+        try copyMetadata(st, to: output.raw, path: path)
     }
 
     static func copyData(from input: Int32, to output: Int32, path: String) throws(ApusError) {

@@ -14,29 +14,25 @@ enum CgroupBPF {
     /// without a filter.
     static func attachDeviceFilter(_ program: [BPFInstruction], to dir: String, replacing: Bool) throws(ApusError) {
         let field = CgroupDevices.field
-        let cgroupFD = retryingEINTR { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        if cgroupFD < 0 { throw ApusError.cgroup("open \(dir) for the device filter", errno: errno, field: field) }
-        defer { close(cgroupFD) }
-
-        let old = replacing ? try attachedPrograms(cgroupFD, dir: dir) : []
+        guard let cgroupFD = OwnedFD.opening({ open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else {
+            throw ApusError.cgroup("open \(dir) for the device filter", errno: errno, field: field)
+        }
+        let old = replacing ? try attachedPrograms(cgroupFD.raw, dir: dir) : []
         let programFD = try load(program)
-        defer { close(programFD) }
-        if apus_bpf_prog_attach(cgroupFD, programFD, attachCgroupDevice, allowMulti) < 0 {
+        if apus_bpf_prog_attach(cgroupFD.raw, programFD.raw, attachCgroupDevice, allowMulti) < 0 {
             throw ApusError.cgroup("attach the device filter to \(dir)", errno: errno, field: field)
         }
         for id in old {
-            let oldFD = apus_bpf_prog_get_fd_by_id(id)
             // Gone already (another update raced us): nothing to detach.
-            if oldFD < 0 { continue }
-            defer { close(oldFD) }
-            if apus_bpf_prog_detach(cgroupFD, oldFD, attachCgroupDevice) < 0 && errno != ENOENT {
+            guard let oldFD = OwnedFD.opening({ apus_bpf_prog_get_fd_by_id(id) }) else { continue }
+            if apus_bpf_prog_detach(cgroupFD.raw, oldFD.raw, attachCgroupDevice) < 0 && errno != ENOENT {
                 throw ApusError.cgroup(
                     "detach the old device filter (program \(id)) from \(dir)", errno: errno, field: field)
             }
         }
     }
 
-    static func load(_ program: [BPFInstruction]) throws(ApusError) -> Int32 {
+    static func load(_ program: [BPFInstruction]) throws(ApusError) -> OwnedFD {
         let bytes = program.flatMap(\.bytes)
         let license = "Apache"
         var fd = bytes.withUnsafeBytes { insns in
@@ -49,7 +45,7 @@ enum CgroupBPF {
                 apus_bpf_prog_load(progTypeCgroupDevice, insns.baseAddress, UInt32(program.count), license, nil, 0)
             }
         }
-        if fd >= 0 { return fd }
+        if fd >= 0 { return OwnedFD(adopting: fd) }
         let code = errno
         // Only on failure: ask again with the verifier log, for the error message.
         var log = [CChar](repeating: 0, count: 64 * 1024)
@@ -82,10 +78,10 @@ enum CgroupBPF {
 
     /// Ids of the device programs attached to a cgroup directory (tests, diagnostics).
     static func attachedPrograms(dir: String) throws(ApusError) -> [UInt32] {
-        let fd = retryingEINTR { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        if fd < 0 { throw ApusError.cgroup("open \(dir)", errno: errno) }
-        defer { close(fd) }
-        return try attachedPrograms(fd, dir: dir)
+        guard let fd = OwnedFD.opening({ open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }) else {
+            throw ApusError.cgroup("open \(dir)", errno: errno)
+        }
+        return try attachedPrograms(fd.raw, dir: dir)
     }
 }
 

@@ -9,10 +9,8 @@ enum CgroupFS {
 
     /// Writes `value` to an existing file. Returns 0 or the errno of open/write.
     static func write(_ path: String, _ value: String) -> Int32 {
-        let fd = retryingEINTR { open(path, O_WRONLY | O_CLOEXEC) }
-        if fd < 0 { return errno }
-        defer { close(fd) }
-        return write(fd: fd, value)
+        guard let fd = OwnedFD.opening({ open(path, O_WRONLY | O_CLOEXEC) }) else { return errno }
+        return write(fd: fd.raw, value)
     }
 
     static func write(fd: Int32, _ value: String) -> Int32 {
@@ -28,28 +26,16 @@ enum CgroupFS {
 
     /// Reads a whole small file; nil with errno set when it cannot be read.
     static func read(_ path: String) -> String? {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { raw in retryingEINTR { Glibc.read(fd, raw.baseAddress, raw.count) } }
-            if n < 0 { return nil }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
+        FileIO.readString(path)
     }
 
     /// The first line of a single-value file (cpuset.cpus, pids.current…) without its
     /// newline: one read(2), these files are far below a page.
     static func readLine(_ path: String) -> String? {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 { return nil }
-        defer { close(fd) }
+        guard let fd = OwnedFD.opening({ open(path, O_RDONLY | O_CLOEXEC) }) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 512)
-        let n = buffer.withUnsafeMutableBytes { raw in retryingEINTR { Glibc.read(fd, raw.baseAddress, raw.count) } }
+        let n = buffer.withUnsafeMutableBytes { raw in retryingEINTR { Glibc.read(fd.raw, raw.baseAddress, raw.count) }
+        }
         if n < 0 { return nil }
         let bytes = buffer[0..<n]
         let line = bytes.firstIndex(of: UInt8(ascii: "\n")).map { bytes[..<$0] } ?? bytes
@@ -61,27 +47,24 @@ enum CgroupFS {
     /// write(2) as one command, so one open serves them all.
     struct Writer: ~Copyable {
         private var path = ""
-        private var fd: Int32 = -1
+        private var fd: OwnedFD?
 
         init() {}
 
         mutating func write(_ path: String, _ value: String) -> Int32 {
-            if path != self.path || fd < 0 {
+            if path != self.path || fd == nil {
                 close()
-                fd = retryingEINTR { open(path, O_WRONLY | O_CLOEXEC) }
-                if fd < 0 { return errno }
+                fd = OwnedFD.opening { open(path, O_WRONLY | O_CLOEXEC) }
+                if fd == nil { return errno }
                 self.path = path
             }
-            return CgroupFS.write(fd: fd, value)
+            return CgroupFS.write(fd: fd.raw, value)
         }
 
         mutating func close() {
-            if fd >= 0 { Glibc.close(fd) }
-            fd = -1
+            fd = nil
             path = ""
         }
-
-        deinit { if fd >= 0 { Glibc.close(fd) } }
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -94,7 +77,11 @@ enum CgroupFS {
     static func sleep(milliseconds: Int) {
         var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
         var remaining = timespec()
-        while nanosleep(&request, &remaining) < 0 && errno == EINTR { request = remaining }
+        // EINTR: sleep what is left.
+        _ = retryingEINTR {
+            defer { request = remaining }
+            return nanosleep(&request, &remaining)
+        }
     }
 }
 

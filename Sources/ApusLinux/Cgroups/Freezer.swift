@@ -92,21 +92,19 @@ public enum CgroupFreezer {
         let code = CgroupFS.write(control, "1")
         if code != 0 { throw ApusError.cgroup("write 1 to \(control)", errno: code) }
         let events = dir + "/cgroup.events"
-        let fd = retryingEINTR { open(events, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 {
+        guard let fd = OwnedFD.opening({ open(events, O_RDONLY | O_CLOEXEC) }) else {
             let code = errno
             _ = CgroupFS.write(control, "0")
             throw ApusError.cgroup("open \(events)", errno: code)
         }
-        defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 256)
         // 10 s, runc's limit.
         for _ in 0..<100 {
             let n = buffer.withUnsafeMutableBytes { raw in
-                retryingEINTR { pread(fd, raw.baseAddress, raw.count, 0) }
+                retryingEINTR { pread(fd.raw, raw.baseAddress, raw.count, 0) }
             }
             if n > 0 && String(decoding: buffer[0..<n], as: UTF8.self).contains(substring: "frozen 1") { return }
-            var poller = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
+            var poller = pollfd(fd: fd.raw, events: Int16(POLLPRI), revents: 0)
             _ = poll(&poller, 1, 100)
         }
         _ = CgroupFS.write(control, "0")

@@ -216,11 +216,11 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     }
 
     /// A child with fork semantics and namespace `flags`, born in the v2 cgroup open as
-    /// `unified` when one is given and the kernel can place it there (clone3
+    /// `unified` when one is given (not -1) and the kernel can place it there (clone3
     /// CLONE_INTO_CGROUP, Linux 5.7); else a plain clone. Returns the pid (0 in the child,
     /// -1 with errno) and whether the child was born in that cgroup.
-    public static func clone(flags: UInt32, bornIn unified: Int32?) -> (pid: pid_t, placed: Bool) {
-        if let unified {
+    public static func clone(flags: UInt32, bornIn unified: Int32) -> (pid: pid_t, placed: Bool) {
+        if unified >= 0 {
             let pid = apus_clone3(UInt64(flags), unified, nil)
             if pid >= 0 { return (pid, true) }
         }
@@ -228,10 +228,9 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     }
 
     /// O_PATH directory fd of the v2 cgroup for clone3(CLONE_INTO_CGROUP); nil without one.
-    public func openUnifiedDirectory() -> Int32? {
+    public func openUnifiedDirectory() -> OwnedFD? {
         guard let dir = paths["unified"] else { return nil }
-        let fd = retryingEINTR { open(dir, CgroupFS.openPath | O_DIRECTORY | O_CLOEXEC) }
-        return fd < 0 ? nil : fd
+        return OwnedFD.opening { open(dir, CgroupFS.openPath | O_DIRECTORY | O_CLOEXEC) }
     }
 
     /// Removes what `create` made, deepest first: the container's directories (with any
