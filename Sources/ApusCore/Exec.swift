@@ -97,9 +97,10 @@ extension Runtime {
             signals = SignalDescriptor.blockingAll()
         }
 
-        let ownPidNamespace = try enterPidNamespaceForFork(pidfd, flags: flags, id: id)
+        let (ownPidNamespace, joinedUser) = try enterPidNamespaceForFork(pidfd, flags: flags, id: id)
         var context = ExecContext(
-            process: process, initPid: record.pid, pidfd: pidfd, namespaceFlags: flags & ~NamespaceCall.newPID,
+            process: process, initPid: record.pid, pidfd: pidfd,
+            namespaceFlags: flags & ~NamespaceCall.newPID & ~(joinedUser ? NamespaceCall.newUser : 0),
             sync: childEnd, consoleSocket: consoleSocket, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         context.memoryPolicy = record.memoryPolicy
@@ -183,16 +184,23 @@ extension Runtime {
     }
 
     /// A pid namespace applies to children: the runtime enters the container's for the fork
-    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or -1.
-    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String) throws -> Int32 {
-        guard flags & NamespaceCall.newPID != 0 else { return -1 }
+    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or -1, and
+    /// whether it had to enter the container's user namespace too (the child then must not).
+    /// A runtime without privilege over the container's pid namespace (rootless apus, the
+    /// container's user namespace owning it) enters both at once, as the namespace's owner
+    /// may; it cannot go back, which nothing after the fork needs, and its mm keeps the
+    /// host's user namespace, so the container still cannot ptrace it (it is undumpable).
+    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String) throws -> (Int32, joinedUser: Bool) {
+        guard flags & NamespaceCall.newPID != 0 else { return (-1, false) }
         let own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
-        if NamespaceCall.enter(pidfd, NamespaceCall.newPID) < 0 {
-            let code = errno
-            if own >= 0 { close(own) }
-            throw ApusError("join pid namespace of container \(id)", errno: code)
+        if NamespaceCall.enter(pidfd, NamespaceCall.newPID) == 0 { return (own, false) }
+        var code = errno
+        if code == EPERM, flags & NamespaceCall.newUser != 0 {
+            if NamespaceCall.enter(pidfd, NamespaceCall.newPID | NamespaceCall.newUser) == 0 { return (own, true) }
+            code = errno
         }
-        return own
+        if own >= 0 { close(own) }
+        throw ApusError("join pid namespace of container \(id)", errno: code)
     }
 
     func leavePidNamespace(_ own: Int32) {
