@@ -395,9 +395,19 @@ extension Runtime {
             do {
                 // Rootless, where init's own join was passed over (Create.joinCgroup: no limit
                 // needs the cgroup) the exec process's is too; a limit would have failed create.
-                let passedOver = try cgroup.join(
+                var passedOver = try cgroup.join(
                     pid: pid, includingV1: includingV1, includingUnified: includingUnified,
                     tolerating: { record.rootless && Privilege.isPermissionError($0) })
+                // With the systemd driver on cgroup v2, the unit's manager moves what the
+                // runtime may not (SystemdDriver.attach).
+                if !passedOver.isEmpty, let unit = record.systemd, cgroup.layout == .unified {
+                    do {
+                        try SystemdDriver.attach(unit, pid: pid)
+                        passedOver = []
+                    } catch {
+                        passedOver.append(error)
+                    }
+                }
                 for error in passedOver { log.warn("rootless: exec process runs outside the cgroup there: \(error)") }
             } catch {
                 throw ApusError("exec", cause: error)
