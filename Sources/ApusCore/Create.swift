@@ -179,7 +179,7 @@ public struct Runtime {
             systemd != nil
             ? .required : privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
         let cgroup =
-            try systemd?.resolveCgroup(cgroupsPath: linux.cgroupsPath, id: id)
+            try systemd?.resolveCgroup()
             ?? createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
@@ -424,7 +424,8 @@ public struct Runtime {
         let rootless = privilege.rootlessCgroups
         let connection = try SystemdBus.choose(rootless: rootless).connect()
         do {
-            let unit = try SystemdUnit.from(cgroupsPath: spec.linux?.cgroupsPath, id: id, rootless: rootless)
+            var unit = try SystemdUnit.from(cgroupsPath: spec.linux?.cgroupsPath, id: id, rootless: rootless)
+            unit.address = connection.address
             return SystemdDriver(unit: unit, manager: SystemdManager(connection))
         } catch {
             connection.close()

@@ -93,9 +93,11 @@ extension Runtime {
             signals = SignalDescriptor.blockingAll()
         }
 
-        let ownPidNamespace = try enterPidNamespaceForFork(pidfd.raw, flags: flags, id: id)
+        var joinedUser = false
+        let ownPidNamespace = try enterPidNamespaceForFork(pidfd.raw, flags: flags, id: id, joinedUser: &joinedUser)
         var context = ExecContext(
-            process: process, initPid: record.pid, pidfd: pidfd.raw, namespaceFlags: flags & ~NamespaceCall.newPID,
+            process: process, initPid: record.pid, pidfd: pidfd.raw,
+            namespaceFlags: flags & ~NamespaceCall.newPID & ~(joinedUser ? NamespaceCall.newUser : 0),
             sync: childEnd, consoleSocket: consoleSocket.raw, capabilities: capabilities, lastCap: lastCap,
             seccomp: seccomp, preserveFds: options.preserveFds, lockFD: lock.fd)
         context.memoryPolicy = record.memoryPolicy
@@ -179,14 +181,28 @@ extension Runtime {
     }
 
     /// A pid namespace applies to children: the runtime enters the container's for the fork
-    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or nil.
-    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String) throws -> OwnedFD? {
+    /// only. Returns its own namespace to go back to (`leavePidNamespace`), or nil; sets
+    /// `joinedUser` when it had to enter the container's user namespace too (the child then
+    /// must not).
+    /// A runtime without privilege over the container's pid namespace (rootless apus, the
+    /// container's user namespace owning it) enters both at once, as the namespace's owner
+    /// may; it cannot go back, which nothing after the fork needs, and its mm keeps the
+    /// host's user namespace, so the container still cannot ptrace it (it is undumpable).
+    func enterPidNamespaceForFork(_ pidfd: Int32, flags: Int32, id: String, joinedUser: inout Bool) throws
+        -> OwnedFD?
+    {
         guard flags & NamespaceCall.newPID != 0 else { return nil }
         let own = OwnedFD.opening { open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC) }
-        if NamespaceCall.enter(pidfd, NamespaceCall.newPID) < 0 {
-            throw ApusError("join pid namespace of container \(id)", errno: errno)
+        if NamespaceCall.enter(pidfd, NamespaceCall.newPID) == 0 { return own }
+        var code = errno
+        if code == EPERM, flags & NamespaceCall.newUser != 0 {
+            if NamespaceCall.enter(pidfd, NamespaceCall.newPID | NamespaceCall.newUser) == 0 {
+                joinedUser = true
+                return own
+            }
+            code = errno
         }
-        return own
+        throw ApusError("join pid namespace of container \(id)", errno: code)
     }
 
     /// Back to the runtime's own pid namespace (`own`, nil when it never left), closing it.
@@ -380,9 +396,19 @@ extension Runtime {
             do {
                 // Rootless, where init's own join was passed over (Create.joinCgroup: no limit
                 // needs the cgroup) the exec process's is too; a limit would have failed create.
-                let passedOver = try cgroup.join(
+                var passedOver = try cgroup.join(
                     pid: pid, includingV1: includingV1, includingUnified: includingUnified, besideInit: record.pid,
                     tolerating: { record.rootless && Privilege.isPermissionError($0) })
+                // With the systemd driver on cgroup v2, the unit's manager moves what the
+                // runtime may not (SystemdDriver.attach).
+                if !passedOver.isEmpty, let unit = record.systemd, cgroup.layout == .unified {
+                    do {
+                        try SystemdDriver.attach(unit, pid: pid)
+                        passedOver = []
+                    } catch {
+                        passedOver.append(error)
+                    }
+                }
                 for error in passedOver { log.warn("rootless: exec process runs outside the cgroup there: \(error)") }
             } catch {
                 throw ApusError("exec", cause: error)

@@ -17,21 +17,21 @@ struct SystemdDriver {
         self.manager = manager
     }
 
-    /// Where the unit's cgroup will be, before it exists: under the root for PID 1 (runc's
-    /// translation of slice:prefix:name), under the user manager's own cgroup on the user
-    /// bus (rootless).
-    func resolveCgroup(cgroupsPath: String?, id: String) throws(ApusError) -> CgroupManager {
-        guard unit.bus == .user else {
-            return try CgroupManager.resolve(cgroupsPath: cgroupsPath, id: id, systemd: true)
-        }
-        let root = try manager.controlGroup()
+    /// Where the unit's cgroup will be, before it exists: the unit's own path (its slice
+    /// expanded, then the scope; a slice's name expanded), under the root for PID 1 and
+    /// under the user manager's own cgroup on the user bus (rootless).
+    func resolveCgroup() throws(ApusError) -> CgroupManager {
+        let root = unit.bus == .user ? try manager.controlGroup() : "/"
         return CgroupManager(layout: try CgroupLayout.detect(), path: try unit.cgroupPath(under: root))
     }
 
     /// Connects to the bus the unit lives on (delete and update run in another process
-    /// than create). The caller closes the connection.
+    /// than create): the address recorded at create, else the environment's. The caller
+    /// closes the connection.
     static func reconnect(_ unit: SystemdUnit) throws(ApusError) -> SystemdDriver {
-        let connection = try SystemdBus.choose(rootless: unit.bus == .user).connect()
+        var bus = SystemdBus.choose(rootless: unit.bus == .user)
+        if let recorded = unit.address { bus.address = recorded }
+        let connection = try bus.connect()
         return SystemdDriver(unit: unit, manager: SystemdManager(connection))
     }
 
@@ -97,6 +97,17 @@ struct SystemdDriver {
         let driver = try reconnect(unit)
         defer { driver.close() }
         try driver.manager.stopUnit(unit.name)
+    }
+
+    /// `exec` where the runtime may not move the process into the unit's cgroup itself
+    /// (rootless, run from outside the user manager's tree: the kernel wants write access
+    /// to the common ancestor's cgroup.procs): systemd moves it (AttachProcessesToUnit).
+    /// The cgroupfs join comes first, as with runc (clone3 into the cgroup): no round trip
+    /// to systemd on the path where the runtime can do it.
+    static func attach(_ unit: SystemdUnit, pid: Int32) throws(ApusError) {
+        let driver = try reconnect(unit)
+        defer { driver.close() }
+        try driver.manager.attachProcesses(unit.name, pids: [pid])
     }
 
     /// `update`: the unit's properties at runtime, so that they hold across

@@ -25,8 +25,8 @@ public final class DBusConnection {
         fd = -1
     }
 
-    /// Connects to the first reachable unix socket of `address`, authenticates as this
-    /// process's uid and says Hello.
+    /// Connects to the first reachable unix socket of `address`, authenticates (as the
+    /// socket's peer credentials say) and says Hello.
     public static func open(_ address: String, timeoutMilliseconds: Int32 = 5000) throws(DBusError)
         -> DBusConnection
     {
@@ -40,7 +40,7 @@ public final class DBusConnection {
                 continue
             }
             let connection = DBusConnection(fd: fd, address: address)
-            try connection.authenticate(uid: geteuid(), timeout: timeoutMilliseconds)
+            try connection.authenticate(timeout: timeoutMilliseconds)
             let hello = try connection.call(
                 .call(
                     destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
@@ -78,16 +78,19 @@ public final class DBusConnection {
         return fd
     }
 
-    /// SASL EXTERNAL: the uid as hex of its decimal digits; the bus checks it against the
-    /// socket's peer credentials.
-    private func authenticate(uid: uid_t, timeout: Int32) throws(DBusError) {
-        let hexUID = String(uid).utf8.map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xf)]], as: UTF8.self)
-        }.joined()
-        try writeAll([0] + Array("AUTH EXTERNAL \(hexUID)\r\n".utf8))
+    /// SASL EXTERNAL without an authorization identity: the bus takes the identity from the
+    /// socket's peer credentials. Sending our uid instead breaks in a user namespace: the
+    /// runtime under rootless podman is uid 0 there, while the bus sees the user's uid and
+    /// rejects "0" (runc asks `busctl --user status` for the uid to send; sd-bus clients send
+    /// none, as here). dbus-daemon and systemd's sd-bus both answer DATA, then OK.
+    private func authenticate(timeout: Int32) throws(DBusError) {
         let deadline = Self.now() + Int64(timeout)
-        let line = try readLine(deadline: deadline)
+        try writeAll([0] + Array("AUTH EXTERNAL\r\n".utf8))
+        var line = try readLine(deadline: deadline)
+        if line == "DATA" || line.hasPrefix("DATA ") {
+            try writeAll(Array("DATA\r\n".utf8))
+            line = try readLine(deadline: deadline)
+        }
         guard line.hasPrefix("OK ") else { throw DBusError.auth("the bus answered \"\(line)\" to AUTH EXTERNAL") }
         try writeAll(Array("BEGIN\r\n".utf8))
     }

@@ -69,6 +69,7 @@ public enum ProcessControl {
 public enum NamespaceCall {
     public static let newPID = Int32(APUS_CLONE_NEWPID)
     public static let newCgroup = Int32(APUS_CLONE_NEWCGROUP)
+    public static let newUser = Int32(APUS_CLONE_NEWUSER)
     /// CLONE_NEWTIME, which shares its value with CSIGNAL's range and has no Glibc name.
     public static let newTime: Int32 = 0x80
 

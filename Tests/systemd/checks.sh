@@ -3,8 +3,11 @@
 # on pure cgroup v2: the systemd cgroup driver (`--systemd-cgroup`) with busybox
 # containers, checked with what systemd says of the unit (`systemctl show`) and with the
 # cgroup files; where runc 1.5.1 is there, the same bundle under `runc --systemd-cgroup`
-# must give the same unit properties and files; podman with cgroup_manager = "systemd" and
-# apus as its runtime; containerd's runc.v2 shim with SystemdCgroup. Prints "APUS-SYSTEMD: PASS (n checks)" or
+# must give the same unit properties and files; a cgroupsPath naming a slice, a leftover
+# unit of the container's name; podman with cgroup_manager = "systemd" and apus as its
+# runtime, rootful and rootless (the user's manager); containerd's runc.v2 shim with
+# SystemdCgroup; Docker with native.cgroupdriver=systemd; rootless exec, update and delete
+# with and without the bus in the environment. Prints "APUS-SYSTEMD: PASS (n checks)" or
 # "APUS-SYSTEMD: FAIL (names)"; the unit's end powers the VM off.
 # Environment (/run/apus-vm.env, from the kernel command line): APUS_BIN, APUS_REPO.
 MARKER="APUS-${APUS_VM^^}" # APUS-SYSTEMD, APUS-SYSTEMD-HYBRID
@@ -213,6 +216,76 @@ check "refused property: names the annotation" bash -c "echo '$out' | grep -q 'o
 check "refused property: leaves no unit" wait_for 10 gone apus-sdbad.scope /system.slice/apus-sdbad.scope
 check "refused property: leaves no state" test ! -e $ROOT/sdbad
 
+# A cgroupsPath whose name ends in .slice: systemd makes that slice (runc's getUnitName;
+# the parent comes from Wants=, the cgroup from the name's dashes) and init joins its
+# cgroup through cgroupfs (a slice takes no PIDs); delete stops the slice.
+slice_checks() { # slice_checks RUNTIME_COMMAND ID NAME
+    local run=$1 id=$2 name=$3 cg=/apusslice.slice/$3 who=apus
+    [ "$run" = sd ] || who=runc
+    bundle /tmp/sl-$id '{"memory":{"limit":67108864},"pids":{"limit":25}}' '["sleep","1000"]' \
+        "c['linux']['cgroupsPath']='system.slice:x:$name'"
+    check "$who: cgroupsPath name $name: run -d" $run run -d --bundle /tmp/sl-$id $id
+    check "$who: $name is active" eq "$(prop $name ActiveState)" active
+    check "$who: $name ControlGroup" eq "$(prop $name ControlGroup)" $cg
+    check "$who: $name MemoryMax" eq "$(prop $name MemoryMax)" 67108864
+    check "$who: $name TasksMax" eq "$(prop $name TasksMax)" 25
+    check "$who: $name memory.max" eq "$(cat $CG$cg/memory.max 2>&1)" 67108864
+    check "$who: init is in $name" eq "$(cgroup_of "$($run state $id | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')")" $cg
+    $run delete --force $id
+    # systemd loads any slice name it is asked about (a slice needs no unit file), so
+    # `systemctl show` never says not-found of one: gone means inactive, no cgroup, and no
+    # longer the transient unit the container made.
+    check "$who: delete leaves no transient $name and no cgroup" wait_for 10 bash -c \
+        "[ \"\$(systemctl show $name -p ActiveState,Transient --value | tr '\n' ' ')\" = 'inactive no ' ] && [ ! -e $CG$cg ]"
+    check "$who: the same slice again after delete" $run run -d --bundle /tmp/sl-$id $id
+    check "$who: it is active again" eq "$(prop $name ActiveState)" active
+    $run delete --force $id
+    systemctl stop apusslice.slice
+}
+slice_checks sd sl1 apusslice-a.slice
+# Not compared: runc 1.5.1 puts PIDs=[init] in the slice's properties too, and systemd 252
+# refuses the unit ("Cannot set property PIDs, or unknown property").
+skip "runc with a cgroupsPath ending in .slice" "runc 1.5.1 passes PIDs for a slice, which systemd refuses"
+runc_sd() { "$RUNC" --root /run/runc-systemd --systemd-cgroup "$@" < /dev/null; }
+
+# "Unit already exists": a failed leftover of the same name (a scope whose RuntimeMaxSec ran
+# out) is reset and the start retried once, as runc does; an active unit of that name is
+# not the container's to take over: create fails and leaves it alone.
+leftover_checks() { # leftover_checks RUNTIME_COMMAND PREFIX
+    local run=$1 prefix=$2 u who=apus before
+    [ "$run" = sd ] || who=runc
+    u=$prefix-ex1.scope
+    systemd-run --quiet --scope --unit=$u -p RuntimeMaxSec=1 sleep 1000 > /dev/null 2>&1 &
+    check "$who: a failed leftover $u exists" wait_for 30 bash -c "[ \"\$(systemctl show $u -p ActiveState --value)\" = failed ]"
+    bundle /tmp/ex-$prefix '{"pids":{"limit":20}}' '["sleep","1000"]' "c['linux']['cgroupsPath']='system.slice:$prefix:ex1'"
+    check "$who: unit exists (failed): run -d resets it and starts" $run run -d --bundle /tmp/ex-$prefix $prefix-ex1
+    check "$who: the unit is the container's now" eq "$(prop $u TasksMax)/$(prop $u ActiveState)" 20/active
+    check "$who: init is in it" eq "$(cgroup_of "$($run state $prefix-ex1 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')")" /system.slice/$u
+    $run delete --force $prefix-ex1
+    check "$who: delete leaves no $u" wait_for 10 gone $u /system.slice/$u
+    u=$prefix-ex2.scope
+    systemd-run --quiet --scope --unit=$u sleep 1000 > /dev/null 2>&1 &
+    check "$who: an active $u exists" wait_for 30 bash -c "[ \"\$(systemctl show $u -p ActiveState --value)\" = active ]"
+    before="$(systemctl show $u -p ActiveState,TasksMax,MemoryMax,Description)"
+    bundle /tmp/ex2-$prefix '{"pids":{"limit":20}}' '["sleep","1000"]' "c['linux']['cgroupsPath']='system.slice:$prefix:ex2'"
+    out=$($run run -d --bundle /tmp/ex2-$prefix $prefix-ex2 2>&1)
+    code=$?
+    echo "  $out" | head -3
+    check "$who: unit exists (active): create fails" eq "$code" 1
+    # runc finds the cgroup not empty before it asks systemd; apus asks, and names the unit.
+    [ "$who" = apus ] && check "$who: the error names the unit" grep -qF -- "$u" <<< "$out"
+    check "$who: the other unit is left as it was" eq "$(systemctl show $u -p ActiveState,TasksMax,MemoryMax,Description)" "$before"
+    check "$who: its process is still in it" eq "$(cat $CG/system.slice/$u/cgroup.procs | wc -l)" 1
+    systemctl stop $u
+}
+leftover_checks sd apus
+check "apus: unit exists (active): no state" test ! -e $ROOT/apus-ex2
+if [ -x "$RUNC" ]; then
+    leftover_checks runc_sd runc
+else
+    skip "runc with a leftover unit of the container's name" "no runc 1.5.1 at $RUNC"
+fi
+
 # runc 1.5.1 on the same bundle: the same unit properties and cgroup files.
 if [ -x "$RUNC" ]; then
     bundle /tmp/b6 "$LIMITS" '["sleep","1000"]' "c['linux']['cgroupsPath']='system.slice:cmp:apus'"
@@ -325,6 +398,93 @@ else
     skip "containerd with SystemdCgroup" "containerd is not installed (apt-get install containerd)"
 fi
 
+# Docker (Debian's dockerd 20.10, a daemon of the checks' own: every path under /tmp, its own
+# managed containerd, no bridge, no iptables) with native.cgroupdriver=systemd: the shim
+# passes --systemd-cgroup and system.slice:docker:ID, the unit is docker-ID.scope. Each
+# step under apus, then under runc 1.5.1 (runtime "runc15"), the two compared. The trust
+# key goes under /tmp too (dockerd 20.10 writes /etc/docker/key.json otherwise, and / is
+# read-only here); vfs storage (the VM loads no overlay module).
+docker_checks() {
+    local D=/tmp/dockerd img=apus-busybox rt id out daemon runtimes
+    local -A seen
+    mkdir -p $D/cli
+    runtimes="\"apus\": {\"path\": \"$A\"}"
+    [ -x "$RUNC" ] && runtimes="$runtimes, \"runc15\": {\"path\": \"$RUNC\"}"
+    cat > $D/daemon.json << JSON
+{
+  "data-root": "$D/data",
+  "exec-root": "$D/exec",
+  "pidfile": "$D/docker.pid",
+  "hosts": ["unix://$D/docker.sock"],
+  "deprecated-key-path": "$D/key.json",
+  "exec-opts": ["native.cgroupdriver=systemd"],
+  "runtimes": { $runtimes },
+  "bridge": "none",
+  "iptables": false,
+  "ip-masq": false,
+  "ip-forward": false,
+  "storage-driver": "vfs"
+}
+JSON
+    dockerd --config-file $D/daemon.json > $D/dockerd.log 2>&1 &
+    daemon=$!
+    dk() { DOCKER_CONFIG=$D/cli /usr/bin/docker -H unix://$D/docker.sock "$@"; }
+    dkq() { dk "$@" > /dev/null; } # without the id docker echoes
+    answers() { dk version > /dev/null 2>&1; }
+    if ! check "dockerd answers" wait_for 120 answers; then
+        tail -20 $D/dockerd.log
+        kill $daemon
+        wait $daemon
+        return
+    fi
+    check "docker info: cgroup driver systemd" eq "$(dk info --format '{{.CgroupDriver}}')" systemd
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $D/bundle > /dev/null
+    tar -C $D/bundle/rootfs -cf $D/busybox.tar .
+    if ! check "docker import" dkq import --change 'CMD ["/bin/sh"]' $D/busybox.tar $img; then
+        kill $daemon
+        wait $daemon
+        return
+    fi
+    for rt in apus runc15; do
+        [ "$rt" = runc15 ] && [ ! -x "$RUNC" ] && { skip "docker --runtime runc15" "no runc 1.5.1 at $RUNC"; continue; }
+        out=$(dk run --rm --runtime $rt --network none $img sh -c 'echo hi; cat /proc/self/cgroup; exit 7' 2>&1)
+        seen[$rt-run]="$out/$?"
+        check "docker --runtime $rt: run --rm" eq "${seen[$rt-run]}" "hi
+0:://7"
+        id=$(dk run -d --runtime $rt --network none -m 64m $img sleep 1000)
+        echo "  $rt: docker container $id"
+        check "docker --runtime $rt: run -d -m 64m: docker-ID.scope active" eq "$(prop docker-$id.scope ActiveState)" active
+        check "docker --runtime $rt: unit MemoryMax" eq "$(prop docker-$id.scope MemoryMax)" 67108864
+        check "docker --runtime $rt: unit ControlGroup" eq "$(prop docker-$id.scope ControlGroup)" /system.slice/docker-$id.scope
+        seen[$rt-props]=$(systemctl show docker-$id.scope -p Delegate,MemoryMax,Slice,TasksAccounting,DefaultDependencies)
+        seen[$rt-exec]=$(dk exec $id sh -c 'cat /sys/fs/cgroup/memory.max /proc/self/cgroup' 2>&1)
+        check "docker --runtime $rt: exec sees memory.max and its cgroup" eq "${seen[$rt-exec]}" "67108864
+0::/"
+        check "docker --runtime $rt: pause" dkq pause $id
+        check "docker --runtime $rt: paused, cgroup.freeze is 1" eq \
+            "$(dk inspect -f '{{.State.Status}}' $id) $(cat $CG/system.slice/docker-$id.scope/cgroup.freeze 2>&1)" "paused 1"
+        check "docker --runtime $rt: unpause" dkq unpause $id
+        check "docker --runtime $rt: running again" eq "$(dk inspect -f '{{.State.Status}}' $id)" running
+        check "docker --runtime $rt: stop" dkq stop --time 1 $id
+        check "docker --runtime $rt: exited, no unit left" wait_for 10 gone docker-$id.scope /system.slice/docker-$id.scope
+        check "docker --runtime $rt: rm" dkq rm $id
+    done
+    if [ -x "$RUNC" ]; then
+        check "docker: run --rm as under runc" eq "${seen[apus-run]}" "${seen[runc15-run]}"
+        check "docker: unit properties as under runc" eq "${seen[apus-props]}" "${seen[runc15-props]}"
+        check "docker: exec as under runc" eq "${seen[apus-exec]}" "${seen[runc15-exec]}"
+    fi
+    dk rmi $img > /dev/null 2>&1
+    kill $daemon
+    wait $daemon
+    check "docker: no container unit left" bash -c "! systemctl list-units --all --no-legend | grep -E 'docker-[0-9a-f]{64}\.scope'"
+}
+if command -v dockerd > /dev/null && [ -x /usr/bin/docker ]; then
+    docker_checks
+else
+    skip "Docker with native.cgroupdriver=systemd" "docker.io is not installed (apt-get install docker.io)"
+fi
+
 # Rootless: an ordinary user's systemd instance (user@UID.service, cpu memory pids
 # delegated) on the user bus; apus as that user, its unit in the user manager's tree.
 rootless_checks() {
@@ -339,6 +499,19 @@ rootless_checks() {
             DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus "$@"
     }
     uprop() { as_user systemctl --user show "$1" -p "$2" --value; }
+    # The user without the bus in its environment: only what the state recorded.
+    bare() { setpriv --reuid "$uid" --regid "$gid" --clear-groups env -i PATH="$PATH" HOME=/tmp "$@"; }
+    # Every process of the container (RUNTIME ps) is in CGROUP_PATH.
+    user_all_in() { # user_all_in "RUNTIME [FLAGS]" ID CGROUP_PATH MIN_COUNT
+        local pids n=0 p
+        # shellcheck disable=SC2086 # the runtime and its flags are words
+        pids=$(as_user $1 ps --format json "$2" | tr -d '[]' | tr ',' ' ')
+        for p in $pids; do
+            n=$((n + 1))
+            [ "$(cgroup_of "$p")" = "$3" ] || { echo "  pid $p is in $(cgroup_of "$p")"; return 1; }
+        done
+        [ $n -ge "$4" ] || { echo "  $n processes, expected at least $4"; return 1; }
+    }
     # `apus spec --rootless` as the user: its own ids mapped, no device rules, /sys bound.
     bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $B > /dev/null
     chown -R "$uid:$gid" $B
@@ -365,10 +538,93 @@ PY
     check "rootless: pause" as_user "$A" pause r1
     check "rootless: cgroup.freeze is 1" eq "$(cat $CG$P/cgroup.freeze)" 1
     check "rootless: resume" as_user "$A" resume r1
-    check "rootless: delete --force" as_user "$A" delete --force r1
+    # exec from outside the user manager's tree (this service runs in system.slice): the
+    # kernel does not let the user move the process there, systemd does
+    # (AttachProcessesToUnit); the same under runc.
+    check "rootless: exec -d" as_user "$A" exec -d r1 sleep 999
+    check "rootless: exec'd process is in the unit's cgroup" user_all_in "$A" r1 "$P" 2
+    # The bus recorded at create: no DBUS_SESSION_BUS_ADDRESS, no XDG_RUNTIME_DIR now.
+    local R=/run/user/$uid/apus
+    check "rootless, no bus in the environment: update --memory 48m" bare "$A" --root $R update --memory 48m r1
+    check "rootless, no bus in the environment: unit MemoryMax" eq "$(uprop $U MemoryMax)" 50331648
+    check "rootless, no bus in the environment: exec -d" bare "$A" --root $R exec -d r1 sleep 998
+    check "rootless, no bus in the environment: exec'd process in the unit" user_all_in "$A --root $R" r1 "$P" 3
+    check "rootless, no bus in the environment: delete --force" bare "$A" --root $R delete --force r1
     check "rootless: no unit, no cgroup left" wait_for 10 bash -c \
         "[ \"\$(setpriv --reuid $uid --regid $gid --clear-groups env XDG_RUNTIME_DIR=/run/user/$uid DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus systemctl --user show $U -p LoadState --value)\" = not-found ] && [ ! -e $CG$P ]"
+    if [ -x "$RUNC" ]; then
+        check "runc rootless: run -d --systemd-cgroup" as_user "$RUNC" --systemd-cgroup run -d --bundle $B rr1 > /tmp/rr1.out 2>&1 < /dev/null
+        cat /tmp/rr1.out
+        check "runc rootless: exec -d" as_user "$RUNC" exec -d rr1 sleep 999
+        check "runc rootless: exec'd process is in the unit's cgroup" user_all_in "$RUNC" rr1 "$mgr/user.slice/runc-rr1.scope" 2
+        as_user "$RUNC" delete --force rr1
+    else
+        skip "runc rootless exec (systemd)" "no runc 1.5.1 at $RUNC"
+    fi
+    if command -v podman > /dev/null; then
+        rootless_podman_checks
+    else
+        skip "rootless podman with cgroup_manager=systemd" "podman is not installed (apt-get install podman)"
+    fi
     systemctl stop user@$uid.service
+}
+
+# Rootless podman (podman 4.3, the user's systemd instance, cgroup_manager = "systemd"): the
+# runtime runs as uid 0 of podman's user namespace and reaches the user's manager on the
+# user bus; the container's unit is libpod-ID.scope in the manager's user.slice. Each step
+# under apus, then under runc 1.5.1, and the two compared. Runs inside rootless_checks
+# (uid, gid, user, mgr, as_user, uprop are its).
+rootless_podman_checks() {
+    local D=/tmp/rlpod img=localhost/apus-busybox:latest rt id out
+    local -A seen
+    # Subordinate ids for the user, in the VM only (the host's /etc is read-only here).
+    printf '%s:200000:65536\n' "$user" > /tmp/subuid
+    mount --bind /tmp/subuid /etc/subuid && mount --bind /tmp/subuid /etc/subgid
+    mkdir -p $D/.config/containers
+    printf '[engine]\ncgroup_manager = "systemd"\nevents_logger = "file"\n' > $D/.config/containers/containers.conf
+    printf '[storage]\ndriver = "vfs"\n' > $D/.config/containers/storage.conf
+    bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $D/bundle > /dev/null
+    tar -C $D/bundle/rootfs -cf $D/busybox.tar .
+    cp "$A" $D/apus
+    [ -x "$RUNC" ] && cp "$RUNC" $D/runc
+    chown -R "$uid:$gid" $D
+    # Not the rootful podman checks' configuration (exported above), the user's own.
+    pmu() { as_user env -u CONTAINERS_CONF -u CONTAINERS_STORAGE_CONF HOME=$D podman "$@"; }
+    check "rootless podman import" pmu import -q --change 'CMD ["/bin/sh"]' $D/busybox.tar $img
+    for rt in apus runc; do
+        [ -x $D/$rt ] || { skip "rootless podman --runtime $rt" "no $rt binary"; continue; }
+        out=$(pmu --runtime $D/$rt run --rm --network none $img sh -c 'echo hi; cat /proc/self/cgroup; exit 7' 2>&1)
+        seen[$rt-run]="$out/$?"
+        check "rootless podman --runtime $rt: run --rm" eq "${seen[$rt-run]}" "hi
+0:://7"
+        id=$(pmu --runtime $D/$rt run -d --network none --memory 64m $img sleep 1000)
+        echo "  $rt: podman container $id"
+        check "rootless podman --runtime $rt: run -d --memory 64m: unit active" eq "$(uprop libpod-$id.scope ActiveState)" active
+        check "rootless podman --runtime $rt: unit MemoryMax" eq "$(uprop libpod-$id.scope MemoryMax)" 67108864
+        check "rootless podman --runtime $rt: unit in the user manager's user.slice" eq \
+            "$(uprop libpod-$id.scope ControlGroup)" "$mgr/user.slice/libpod-$id.scope"
+        check "rootless podman --runtime $rt: memory.max at the unit" eq \
+            "$(cat $CG$mgr/user.slice/libpod-$id.scope/memory.max 2>&1)" 67108864
+        seen[$rt-exec]=$(pmu exec $id sh -c 'cat /sys/fs/cgroup/memory.max /proc/self/cgroup; id -u' 2>&1)
+        check "rootless podman --runtime $rt: exec sees memory.max, its cgroup, uid 0" eq "${seen[$rt-exec]}" "67108864
+0::/
+0"
+        check "rootless podman --runtime $rt: pause" pmu pause $id
+        check "rootless podman --runtime $rt: paused" eq "$(pmu inspect -f '{{.State.Status}}' $id)" paused
+        check "rootless podman --runtime $rt: cgroup.freeze is 1" eq \
+            "$(cat $CG$mgr/user.slice/libpod-$id.scope/cgroup.freeze 2>&1)" 1
+        check "rootless podman --runtime $rt: unpause" pmu unpause $id
+        check "rootless podman --runtime $rt: running again" eq "$(pmu inspect -f '{{.State.Status}}' $id)" running
+        check "rootless podman --runtime $rt: rm --force" pmu rm --force --time 0 $id
+        check "rootless podman --runtime $rt: no unit left" wait_for 10 bash -c \
+            "[ \"\$(setpriv --reuid $uid --regid $gid --clear-groups env XDG_RUNTIME_DIR=/run/user/$uid DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$uid/bus systemctl --user show libpod-$id.scope -p LoadState --value)\" = not-found ] && [ ! -e $CG$mgr/user.slice/libpod-$id.scope ]"
+    done
+    if [ -x $D/runc ]; then
+        check "rootless podman: run --rm as under runc" eq "${seen[apus-run]}" "${seen[runc-run]}"
+        check "rootless podman: exec as under runc" eq "${seen[apus-exec]}" "${seen[runc-exec]}"
+    fi
+    pmu rmi --all > /dev/null 2>&1
+    umount /etc/subuid /etc/subgid
 }
 user=$(awk -F: '$3 >= 1000 && $3 < 65534 { print $1; exit }' /etc/passwd)
 if [ -n "$user" ] && [ -f /usr/lib/systemd/user/dbus.socket ]; then

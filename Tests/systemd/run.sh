@@ -9,7 +9,7 @@
 # or hybrid (systemd's v1 controllers with the unified hierarchy beside them, the VM
 # "systemd-hybrid"); APUS_SYSTEMD_CACHE (default .build/<VM>: console.log; the kernel is
 # shared with the cgroup2 VM's cache, .build/cgroup2, when that has one),
-# APUS_SYSTEMD_TIMEOUT (seconds, default 600), APUS_SYSTEMD_CHECKS (another script to run
+# APUS_SYSTEMD_TIMEOUT (seconds, default 2400: TCG on a busy 2-core host runs podman and dockerd slowly), APUS_SYSTEMD_CHECKS (another script to run
 # there instead of checks.sh, e.g. to debug).
 set -euo pipefail
 vm_repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -48,7 +48,7 @@ fi
 # systemd.unit: only the checks' target, none of the host's enabled units. fstab=no: the
 # host's /etc/fstab names its disks, which the VM has not. The rest keeps the console
 # to the checks' lines and bounds every job.
-vm_boot $name "$cache" "${APUS_SYSTEMD_TIMEOUT:-600}" "$hierarchy" \
+vm_boot $name "$cache" "${APUS_SYSTEMD_TIMEOUT:-2400}" "$hierarchy" \
     "systemd.unit=apus-checks.target fstab=no systemd.show_status=0 systemd.log_level=warning" \
     "systemd.default_timeout_start_sec=60 systemd.firstboot=no" \
     "APUS_SYSTEMD=1 APUS_BIN=$bin APUS_REPO=$vm_repo APUS_SYSTEMD_IMAGE=$image APUS_CHECKS=${APUS_SYSTEMD_CHECKS:-$vm_repo/Tests/systemd/checks.sh}"

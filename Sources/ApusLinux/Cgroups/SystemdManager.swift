@@ -115,6 +115,24 @@ public struct SystemdManager {
         }
     }
 
+    /// AttachProcessesToUnit(unit, subcgroup, pids) (systemd 238+): the manager moves the
+    /// processes into the unit's cgroup (or `subcgroup` below it). A user's manager that may
+    /// not move a process itself (the kernel wants write access to the common ancestor's
+    /// cgroup.procs) asks PID 1 to, which checks that the process is the user's.
+    public func attachProcesses(_ unit: String, subcgroup: String = "", pids: [Int32]) throws(ApusError) {
+        do {
+            _ = try call(
+                "AttachProcessesToUnit",
+                [
+                    .string(unit), .string(subcgroup),
+                    .array(element: .uint32, pids.map { .uint32(UInt32(bitPattern: $0)) }),
+                ])
+        } catch {
+            throw Self.failure(
+                "attach \(pids.map(String.init).joined(separator: " ")) to unit \(unit)", error, properties: [])
+        }
+    }
+
     /// SetUnitProperties(unit, runtime: true, properties): `update`.
     public func setUnitProperties(_ unit: String, properties: [SystemdProperty]) throws(ApusError) {
         guard !properties.isEmpty else { return }

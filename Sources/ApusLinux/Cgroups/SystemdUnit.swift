@@ -7,6 +7,11 @@ public struct SystemdUnit: Sendable, Codable, Equatable {
     public var slice: String
     public var containerID: String
     public var bus: SystemdBus.Kind
+    /// The address of the bus the unit was started on, recorded at create: update, exec and
+    /// delete reach the same manager without DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR in
+    /// their environment (podman and containerd run them with another environment than
+    /// create's). nil in the state of an older apus: the environment decides, as before.
+    public var address: String? = nil
 
     public init(name: String, slice: String, containerID: String, bus: SystemdBus.Kind) {
         self.name = name
