@@ -40,8 +40,10 @@ if [ "$name" = systemd ]; then
     if [ ! -s "$image" ] && command -v mmdebstrap > /dev/null; then
         codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
         echo "systemd: making $image (mmdebstrap $codename, minbase + systemd)"
-        mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv --mode=root "$codename" "$image.part" \
-            && mv "$image.part" "$image" || { rm -f "$image.part"; echo "systemd: mmdebstrap failed" >&2; }
+        # mmdebstrap picks the format from the name's extension: the partial file ends in .tar.
+        part="${image%.tar}.part.tar"
+        mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv --mode=root "$codename" "$part" \
+            && mv "$part" "$image" || { rm -rf "$part"; echo "systemd: mmdebstrap failed" >&2; }
     fi
 fi
 
