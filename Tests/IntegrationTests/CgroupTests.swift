@@ -408,6 +408,47 @@ struct CgroupTests {
         #expect(!FileManager.default.fileExists(atPath: dir), "delete left \(dir)")
     }
 
+    /// The same id under two --root directories names the same default cgroup (/apus-ID):
+    /// the second create must not join the first container's cgroup (its limits, pause and
+    /// delete would reach the other's processes). runc 1.5.1 refuses the same way.
+    @Test("a second container whose cgroup already holds processes is refused, the first left running")
+    func busyCgroupRefused() throws {
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "1000")
+        let id = uniqueID("busy")
+        let otherRoot = NSTemporaryDirectory() + "apus-busy-root-\(getpid())"
+        defer {
+            _ = try? apus("delete", "-f", id)
+            _ = try? sh(Env.apus ?? "", ["--root", otherRoot, "delete", "-f", id])
+            try? FileManager.default.removeItem(atPath: otherRoot)
+        }
+        let first = try apus("run", "-d", "--bundle", bundle.path, id)
+        guard first.status == 0 else { throw TestFailure("run -d: \(first.all)") }
+        let paths = try cgroupPaths(id)
+        let second = try sh(Env.apus ?? "", ["--root", otherRoot, "run", "-d", "--bundle", bundle.path, id])
+        #expect(second.status == 1, "\(second.all)")
+        #expect(second.stderr.contains("container's cgroup is not empty: 1 process(es) found"), "\(second.stderr)")
+        #expect(second.stderr.contains(".linux.cgroupsPath"), "\(second.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: otherRoot + "/" + id), "state of the refused container left")
+        #expect(try status(id) == "running")
+        for dir in Set(paths.values) {
+            #expect(FileManager.default.fileExists(atPath: dir), "the first container's \(dir) was removed")
+        }
+        if let runc = Env.runc {
+            let runcRoot = NSTemporaryDirectory() + "runc-busy-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: runcRoot) }
+            // runc's default cgroup for an id is /ID: point it at apus's busy one.
+            let theirs = try TestBundle {
+                $0.linux?.cgroupsPath = "/apus-" + id
+                $0.process?.args = ["sleep", "1000"]
+            }
+            let refused = try sh(runc, ["--root", runcRoot, "run", "-d", "--bundle", theirs.path, id + "-runc"])
+            _ = try? sh(runc, ["--root", runcRoot, "delete", "-f", id + "-runc"])
+            #expect(
+                refused.status == 1 && refused.all.contains("container's cgroup is not empty"), "runc: \(refused.all)")
+        }
+    }
+
     @Test("kill --all signals every process through the cgroup")
     func killAll() throws {
         let bundle = try TestBundle { $0.linux?.namespaces?.removeAll { $0.type == .pid } }

@@ -147,11 +147,29 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         let plan = try makePlan(resources, includeDevices: includeDevices)
         do {
             try makeDirectories(plan: plan)
+            try checkEmpty()
             try apply(plan, creating: true, warn: warn)
         } catch {
             removeCreated()
             created = []
             throw error
+        }
+    }
+
+    /// A container's cgroup that already holds processes belongs to someone else (a
+    /// container of the same id under another --root, or a cgroupsPath naming a busy
+    /// cgroup): refused before any limit is written to it, as runc 1.5 does ("container's
+    /// cgroup is not empty"). Sharing it would let this container's limits, pause and
+    /// `delete` (cgroup.kill) reach the other's processes.
+    func checkEmpty() throws(ApusError) {
+        for dir in Set(paths.values).sorted() {
+            guard let text = FileIO.readString(dir + "/cgroup.procs") else { continue }
+            let count = text.split(separator: "\n").count
+            if count > 0 {
+                throw ApusError.cgroup(
+                    "create \(dir)", detail: "container's cgroup is not empty: \(count) process(es) found",
+                    field: ".linux.cgroupsPath")
+            }
         }
     }
 
