@@ -80,8 +80,7 @@ struct SystemdDriver {
         // An init that died meanwhile has said why on the sync socket: that error is the
         // one to report (awaitReady), not where its zombie is.
         if ProcessStat.read(pid: pid)?.state ?? "Z" == "Z" { return }
-        let text = FileIO.readString("/proc/\(pid)/cgroup") ?? ""
-        let unified = text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        let unified = CgroupManager.unifiedPath(of: pid)
         guard unified == cgroup.path else {
             throw ApusError.cgroup(
                 "systemd: start unit \(unit.name)",

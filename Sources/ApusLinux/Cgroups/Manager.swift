@@ -205,13 +205,17 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// runc then uses init's cgroup too.
     func unifiedCgroup(of pid: Int32) -> String? {
         guard let unified = paths["unified"], let mountpoint = mountpoints["unified"],
-            let text = FileIO.readString("/proc/\(pid)/cgroup")
+            let path = Self.unifiedPath(of: pid), path.hasPrefix("/")
         else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("0::/") {
-            let dir = mountpoint + line.dropFirst(3)
-            return dir.hasPrefix(unified + "/") ? dir : nil
-        }
-        return nil
+        let dir = mountpoint + path
+        return dir.hasPrefix(unified + "/") ? dir : nil
+    }
+
+    /// `pid`'s cgroup v2 cgroup as /proc/PID/cgroup names it (its "0::" line, relative to the
+    /// hierarchy's root); nil when it cannot be read or has no v2 line.
+    public static func unifiedPath(of pid: Int32) -> String? {
+        let text = FileIO.readString("/proc/\(pid)/cgroup") ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
     }
 
     /// The container's directories in the v1 hierarchies (none on a pure v2 host).
