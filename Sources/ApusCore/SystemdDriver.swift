@@ -51,6 +51,9 @@ struct SystemdDriver {
         // A slice holds no processes of its own: init joins its cgroup through cgroupfs.
         let properties = try SystemdProperties.unit(
             unit, pid: unit.isSlice ? 0 : pid, resources: linux.resources, annotations: annotations, version: version)
+        // A busy cgroup is someone else's (as with cgroupfs): refused before systemd is
+        // asked, since the unit's cgroup then holds init itself.
+        try cgroup.checkEmpty()
         try manager.startTransientUnit(unit.name, properties: properties)
         rollback.add { [manager, unit] in
             // StopUnit of a scope whose processes ignore SIGTERM (a pid namespace's init)
@@ -67,7 +70,8 @@ struct SystemdDriver {
         // cgroupfs; the devices are bind mounts).
         var resources = linux.resources
         if unit.bus == .user { resources?.devices = nil }
-        try cgroup.create(resources: resources, includeDevices: unit.bus == .system, warn: warn)
+        try cgroup.create(
+            resources: resources, includeDevices: unit.bus == .system, checkingEmpty: false, warn: warn)
         rollback.add { try? cgroup.destroy() }
         if unit.isSlice || cgroup.layout != .unified {
             try cgroup.join(pid: pid, includingV1: true, includingUnified: unit.isSlice)

@@ -129,6 +129,14 @@ check "cpu.weight" eq "$(cat $CG$P/cpu.weight)" 59
 check "pids.max" eq "$(cat $CG$P/pids.max)" 20
 check "init's /proc/PID/cgroup is the unit's" eq "$(cgroup_of "$(pid_of $ID)")" $P
 check "state.json records the unit" grep -q "\"name\":\"$U\"" $ROOT/$ID/state.json
+# The same id under another --root names the same unit: its cgroup holds sd1's init, so the
+# create is refused before systemd is asked (runc: "container's cgroup is not empty"), and
+# sd1 keeps its unit and its process.
+busy=$("$A" --root /run/apus-other --systemd-cgroup run -d --bundle $B $ID 2>&1)
+check "same unit under another --root: refused, cgroup not empty" bash -c "echo '$busy' | grep -q 'cgroup is not empty'"
+check "the first container's unit is still active" eq "$(prop $U ActiveState)" active
+check "the first container's init is still alive" kill -0 "$(pid_of $ID)"
+check "the refused create left no state" test ! -e /run/apus-other/$ID
 
 check "device rule denies /dev/loop-apus" denied $ID
 check "exec -d" apus exec -d $ID sleep 999

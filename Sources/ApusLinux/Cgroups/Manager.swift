@@ -140,14 +140,17 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Creates the container's cgroup in every hierarchy (remembering each directory it
     /// made) and writes the limits. On failure everything it made is removed again.
     /// `includeDevices: false` leaves the device rules out (a rootless runtime, which the
-    /// kernel does not let write them; its devices are bind mounts).
+    /// kernel does not let write them; its devices are bind mounts). `checkingEmpty: false`
+    /// when the cgroup already holds the container's own init (systemd started the unit
+    /// with it; the driver checked before).
     public func create(
-        resources: Spec.Linux.Resources?, includeDevices: Bool = true, warn: (String) -> Void
+        resources: Spec.Linux.Resources?, includeDevices: Bool = true, checkingEmpty: Bool = true,
+        warn: (String) -> Void
     ) throws(ApusError) {
         let plan = try makePlan(resources, includeDevices: includeDevices)
         do {
             try makeDirectories(plan: plan)
-            try checkEmpty()
+            if checkingEmpty { try checkEmpty() }
             try apply(plan, creating: true, warn: warn)
         } catch {
             removeCreated()
@@ -160,8 +163,9 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// container of the same id under another --root, or a cgroupsPath naming a busy
     /// cgroup): refused before any limit is written to it, as runc 1.5 does ("container's
     /// cgroup is not empty"). Sharing it would let this container's limits, pause and
-    /// `delete` (cgroup.kill) reach the other's processes.
-    func checkEmpty() throws(ApusError) {
+    /// `delete` (cgroup.kill) reach the other's processes. Directories that do not exist
+    /// yet pass.
+    public func checkEmpty() throws(ApusError) {
         for dir in Set(paths.values).sorted() {
             guard let text = FileIO.readString(dir + "/cgroup.procs") else { continue }
             let count = text.split(separator: "\n").count
