@@ -34,6 +34,7 @@ check() { # check NAME COMMAND...: passes when COMMAND succeeds
 skip() { echo "SKIP $1: $2"; } # skip NAME REASON
 
 eq() { [ "$1" = "$2" ] || { echo "  expected '$2', got '$1'"; return 1; }; }
+has() { case "$1" in *"$2"*) ;; *) echo "  expected it to say '$2', got '$1'"; return 1 ;; esac; }
 
 apus() { "$A" --root "$ROOT" "$@"; }
 
