@@ -7,20 +7,38 @@ PREFIX       ?= /usr/local
 # protocol conformance records (about 90,000 instructions per first lookup, 80 lookups in
 # a `run`). Measured with callgrind: config.json decode 3.7M -> 1.3M instructions, state
 # load 2.7M -> 1.6M.
-STATIC_FLAGS  = -c release --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s \
-                -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors
+# One section per function (-function-sections) and public symbols internal to this one
+# link (-internalize-at-link): --gc-sections then drops every function nothing calls, and
+# gold folds identical ones whose address is never taken (--icf=safe). The section order
+# file lays out the functions a start runs first, in the order it runs them, so a start
+# faults in a few 64 KiB windows of text instead of all over it (scripts/text-order.sh
+# writes it; a stale one only costs faults). Measured in BENCHMARKS.md.
+ORDER_FILE    = $(CURDIR)/link/text-order.txt
+RELEASE_FLAGS = -c release --static-swift-stdlib -Xswiftc -static-executable \
+                -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
+                -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -Xfrontend -Xswiftc -internalize-at-link \
+                -Xlinker --icf=safe $(if $(wildcard $(ORDER_FILE)),-Xlinker --section-ordering-file=$(ORDER_FILE))
+STATIC_FLAGS  = $(RELEASE_FLAGS) -Xlinker -s
 BIN           = .build/release/apus
 # The Swift test bundle `swift test` builds; the cgroup v2 VM runs its CgroupTests.
 CG2_TESTS     = $(CURDIR)/.build/debug/apusPackageTests.xctest
 DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd uidmap slirp4netns docker.io buildah mmdebstrap systemd dbus \
               libprotobuf-c1 libnl-3-200 libnet1 libgnutls30 libbsd0 libnftables1 libuuid1
 
-.PHONY: all build deps test test-cgroup2 test-systemd soak unit integration lint fmt bench install clean demo fuzz
+.PHONY: all build release-flags deps test test-cgroup2 test-systemd soak unit integration lint fmt bench install clean demo fuzz
 
 all: build
 
+# The unwind tables go too (0.9 MiB; scripts/drop-unwind.py says why, and keeps RELRO).
 build:
+	@# SwiftPM does not know the order file: a newer one needs a new link.
+	@if [ -f $(BIN) ] && [ $(ORDER_FILE) -nt $(BIN) ]; then rm -f $(BIN); fi
 	$(SWIFT) build $(STATIC_FLAGS) --product apus
+	python3 scripts/drop-unwind.py $(BIN)
+
+# The release flags without -s, for scripts/text-order.sh.
+release-flags:
+	@echo $(RELEASE_FLAGS)
 
 deps:
 	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \

@@ -260,6 +260,29 @@ struct LifecycleTests {
         #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + runID))
     }
 
+    @Test("apus's relocated GOT is read-only once it runs (RELRO kept when the unwind tables go)")
+    func imageKeepsRelro() throws {
+        // The release build drops .eh_frame after linking (scripts/drop-unwind.py), and
+        // objcopy alone loses PT_GNU_RELRO with it: glibc would then leave the GOT writable.
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        let id = uniqueID()
+        #expect(try apus("create", "--bundle", bundle.path, id).status == 0)
+        defer { _ = try? apus("delete", "--force", id) }
+        let pid = Int32(try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0)
+        var binary = stat()
+        #expect(stat(Env.apus ?? "", &binary) == 0)
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        var image: [String] = []
+        for line in maps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 5, UInt64(fields[4]) == UInt64(binary.st_ino) { image.append(String(fields[1])) }
+        }
+        #expect(image.contains("r-xp"), "\(image)")
+        #expect(image.contains("r--p"), "no read-only (RELRO) part in apus's image: \(image)")
+        #expect(!image.contains { $0.hasPrefix("rwx") }, "\(image)")
+    }
+
     @Test("init and an exec'd process are in the container's cgroup in every hierarchy")
     func cgroupMembership() throws {
         // Init is born in its v2 cgroup (clone3) and moves itself into the v1 ones (`tasks`);
