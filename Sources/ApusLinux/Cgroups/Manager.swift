@@ -149,8 +149,8 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     ) throws(ApusError) {
         let plan = try makePlan(resources, includeDevices: includeDevices)
         do {
-            try makeDirectories(plan: plan)
             if checkingEmpty { try checkEmpty() }
+            try makeDirectories(plan: plan)
             try apply(plan, creating: true, warn: warn)
         } catch {
             removeCreated()
@@ -161,19 +161,20 @@ public struct CgroupManager: Sendable, Codable, Equatable {
 
     /// A container's cgroup that already holds processes belongs to someone else (a
     /// container of the same id under another --root, or a cgroupsPath naming a busy
-    /// cgroup): refused before any limit is written to it, as runc 1.5 does ("container's
+    /// cgroup): refused before anything is made or written, as runc 1.5 does ("container's
     /// cgroup is not empty"). Sharing it would let this container's limits, pause and
-    /// `delete` (cgroup.kill) reach the other's processes. Directories that do not exist
-    /// yet pass.
+    /// `delete` (cgroup.kill) reach the other's processes. One hierarchy is read, as runc
+    /// reads one: a container's processes are in its cgroup of every hierarchy (the v2 one
+    /// on a unified host, else the devices one, which every runtime joins). A directory
+    /// that does not exist yet holds nothing.
     public func checkEmpty() throws(ApusError) {
-        for dir in Set(paths.values).sorted() {
-            guard let text = FileIO.readString(dir + "/cgroup.procs") else { continue }
-            let count = text.split(separator: "\n").count
-            if count > 0 {
-                throw ApusError.cgroup(
-                    "create \(dir)", detail: "container's cgroup is not empty: \(count) process(es) found",
-                    field: ".linux.cgroupsPath")
-            }
+        let dir = layout == .unified ? paths["unified"] : (paths["devices"] ?? paths.values.sorted().first)
+        guard let dir, let text = FileIO.readString(dir + "/cgroup.procs") else { return }
+        let count = text.split(separator: "\n").count
+        if count > 0 {
+            throw ApusError.cgroup(
+                "create \(dir)", detail: "container's cgroup is not empty: \(count) process(es) found",
+                field: ".linux.cgroupsPath")
         }
     }
 
