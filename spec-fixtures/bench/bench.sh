@@ -104,6 +104,18 @@ if [ -z "${APUS_BENCH_INNER:-}" ]; then
     tmp="$(mktemp -d "${TMPDIR:-/tmp}/apus-bench.XXXXXX")"
     hugetlb_before=0
     if hybrid_host && hugetlb_in_v2; then hugetlb_before=1; fi
+    # A controller enabled for the cgroup2 root's children cannot be bound to a v1
+    # hierarchy: switched off for the bench and back on afterwards (it fails, and crun's
+    # rows say why, when a child cgroup still enables it for its own children).
+    subtree=/sys/fs/cgroup/unified/cgroup.subtree_control
+    hugetlb_subtree=0
+    if hybrid_host && grep -qw hugetlb "$subtree" 2>/dev/null; then
+        if echo -hugetlb >"$subtree" 2>/dev/null; then
+            hugetlb_subtree=1
+        else
+            log "cannot take hugetlb out of $subtree (a child cgroup enables it): crun cannot run here"
+        fi
+    fi
     outer_done() {
         local rc=$?
         trap - EXIT INT TERM
@@ -133,6 +145,9 @@ if [ -z "${APUS_BENCH_INNER:-}" ]; then
                 echo "WARNING: /sys/fs/cgroup/unified/cgroup.controllers lost hugetlb (now: '$(cat /sys/fs/cgroup/unified/cgroup.controllers)');" \
                     "a v1 hugetlb hierarchy is still bound (see /proc/cgroups)" >&2
             fi
+        fi
+        if [ "$hugetlb_subtree" = 1 ] && ! echo +hugetlb >"$subtree"; then
+            echo "WARNING: could not put hugetlb back in $subtree" >&2
         fi
         if [ "${BENCH_KEEP:-0}" = 1 ]; then
             log "kept $tmp"
