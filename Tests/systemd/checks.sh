@@ -319,16 +319,22 @@ else
     skip "comparison with runc --systemd-cgroup" "no runc 1.5.1 at $RUNC"
 fi
 
+# podman_conf DIR: a rootful podman whose storage (vfs), networks and config all live in
+# DIR, with cgroup_manager = "systemd" (for podman_checks and pid1_checks).
+podman_conf() {
+    mkdir -p "$1/root" "$1/runroot" "$1/tmp" "$1/networks"
+    printf '[engine]\ncgroup_manager = "systemd"\nevents_logger = "file"\n[network]\nnetwork_config_dir = "%s"\n' \
+        "$1/networks" > "$1/containers.conf"
+    printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' "$1/root" "$1/runroot" > "$1/storage.conf"
+    export CONTAINERS_CONF="$1/containers.conf" CONTAINERS_STORAGE_CONF="$1/storage.conf"
+}
+
 # podman (rootful) with cgroup_manager = "systemd" and apus as its runtime: podman passes
 # --systemd-cgroup and machine.slice:libpod:ID, the unit is libpod-ID.scope. Storage in
 # /tmp (vfs: the VM's kernel has no overlay module on this host's /lib/modules).
 podman_checks() {
     local D=/tmp/podman img=localhost/apus-busybox:latest id
-    mkdir -p $D/root $D/runroot $D/tmp $D/networks
-    printf '[engine]\ncgroup_manager = "systemd"\nevents_logger = "file"\n[network]\nnetwork_config_dir = "%s"\n' \
-        "$D/networks" > $D/containers.conf
-    printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' $D/root $D/runroot > $D/storage.conf
-    export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
+    podman_conf $D
     pm() { podman --root $D/root --runroot $D/runroot --tmpdir $D/tmp --runtime "$A" "$@"; }
     bash "$APUS_REPO/spec-fixtures/make-bundle.sh" $D/bundle > /dev/null
     tar -C $D/bundle/rootfs -cf $D/busybox.tar .

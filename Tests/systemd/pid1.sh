@@ -48,11 +48,7 @@ pid1_boot() {
 
 pid1_checks() {
     local D=/tmp/pid1 before after
-    mkdir -p $D/root $D/runroot $D/tmp $D/networks
-    printf '[engine]\ncgroup_manager = "systemd"\nevents_logger = "file"\n[network]\nnetwork_config_dir = "%s"\n' \
-        "$D/networks" > $D/containers.conf
-    printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' $D/root $D/runroot > $D/storage.conf
-    export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
+    podman_conf $D
     PM1_ARGS=(--root $D/root --runroot $D/runroot --tmpdir $D/tmp)
     pm1() { podman "${PM1_ARGS[@]}" "$@"; }
     PID1_IMAGE=localhost/apus-debian-systemd:latest
