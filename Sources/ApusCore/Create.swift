@@ -458,6 +458,7 @@ public struct Runtime {
             let rootless = choice != .required
             var resources = linux.resources
             if rootless { resources?.devices = nil }
+            try manager.checkEmpty()
             try manager.create(resources: resources, includeDevices: !rootless) { log.warn($0) }
             rollback.add { try? manager.destroy() }
             return manager

@@ -70,8 +70,7 @@ struct SystemdDriver {
         // cgroupfs; the devices are bind mounts).
         var resources = linux.resources
         if unit.bus == .user { resources?.devices = nil }
-        try cgroup.create(
-            resources: resources, includeDevices: unit.bus == .system, checkingEmpty: false, warn: warn)
+        try cgroup.create(resources: resources, includeDevices: unit.bus == .system, warn: warn)
         rollback.add { try? cgroup.destroy() }
         if unit.isSlice || cgroup.layout != .unified {
             try cgroup.join(pid: pid, includingV1: true, includingUnified: unit.isSlice)

@@ -140,16 +140,14 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// Creates the container's cgroup in every hierarchy (remembering each directory it
     /// made) and writes the limits. On failure everything it made is removed again.
     /// `includeDevices: false` leaves the device rules out (a rootless runtime, which the
-    /// kernel does not let write them; its devices are bind mounts). `checkingEmpty: false`
-    /// when the cgroup already holds the container's own init (systemd started the unit
-    /// with it; the driver checked before).
+    /// kernel does not let write them; its devices are bind mounts). A container's own
+    /// cgroup is checked empty first (`checkEmpty`) by the caller: before create with
+    /// cgroupfs, before starting the unit with systemd, whose cgroup then holds init.
     public func create(
-        resources: Spec.Linux.Resources?, includeDevices: Bool = true, checkingEmpty: Bool = true,
-        warn: (String) -> Void
+        resources: Spec.Linux.Resources?, includeDevices: Bool = true, warn: (String) -> Void
     ) throws(ApusError) {
         let plan = try makePlan(resources, includeDevices: includeDevices)
         do {
-            if checkingEmpty { try checkEmpty() }
             try makeDirectories(plan: plan)
             try apply(plan, creating: true, warn: warn)
         } catch {
