@@ -129,6 +129,8 @@ public struct Runtime {
         /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
         var systemd: SystemdDriver?
         var record: ContainerRecord
+        /// `record` encoded, for its second write in `commit`.
+        var state: EncodedRecord
         /// The connected --console-socket; nil without one.
         var consoleSocket: OwnedFD?
         var pidfdSocket: OwnedFD?
@@ -194,7 +196,8 @@ public struct Runtime {
         record.seccomp = linux.seccomp
         record.memoryPolicy = linux.memoryPolicy
         record.systemd = systemd?.unit
-        try store.save(record)
+        let state = try EncodedRecord(record)
+        try store.save(state)
         crashPoint("recorded")
 
         let consoleSocket = try connectConsole(spec, options: options, trigger: trigger)
@@ -210,7 +213,8 @@ public struct Runtime {
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
-            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, consoleSocket: consoleSocket,
+            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, state: state,
+            consoleSocket: consoleSocket,
             pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins, parentEnd: parentEnd,
             childEnd: childEnd)
     }
@@ -292,7 +296,7 @@ public struct Runtime {
         var record = work.record
         record.pid = initPid
         record.pidStartTime = stat.startTime
-        try store.save(record)
+        try store.save(work.state.settingPid(initPid, startTime: stat.startTime))
         crashPoint("saved")
         if let pidfdSocket = work.pidfdSocket.take() {
             try sendPidfd(of: initPid, to: pidfdSocket.raw, name: "standard")

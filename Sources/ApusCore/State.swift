@@ -45,6 +45,41 @@ public struct ContainerRecord: Codable, Sendable {
     public var pidNamespaceShared: Bool? = nil
 }
 
+/// A record as state.json holds it, encoded once. `create` writes the state twice: with pid
+/// 0 before init exists, then with init's pid once it is ready. Only those two fields
+/// differ, so the second write patches them in the tree rather than encoding the config's
+/// process, hooks and seccomp profile again through `Codable` (0.17 ms of a `run`, half of
+/// it generic metadata; BENCHMARKS.md).
+public struct EncodedRecord {
+    public let id: String
+    private(set) var tree: JSONNode
+
+    public init(_ record: ContainerRecord) throws(ApusError) {
+        id = record.id
+        do {
+            tree = try JSONNode.encoding(record)
+        } catch {
+            throw ApusError("encode state of \(record.id)", cause: error)
+        }
+    }
+
+    /// The same record with `pid` and `pidStartTime` set: what encoding the record with
+    /// them gives (StateFileTests checks it).
+    public func settingPid(_ pid: Int32, startTime: UInt64) -> EncodedRecord {
+        guard case .object(var members) = tree else { return self }
+        for i in members.indices {
+            switch members[i].key {
+            case "pid": members[i].value = .integer(pid)
+            case "pidStartTime": members[i].value = .integer(startTime)
+            default: continue
+            }
+        }
+        var copy = self
+        copy.tree = .object(members)
+        return copy
+    }
+}
+
 /// The state directory of one container, holding state.json, the exec fifo and
 /// the lock that serialises commands on the same id.
 public struct StateStore: Sendable {
@@ -170,13 +205,11 @@ public struct StateStore: Sendable {
     }
 
     public func save(_ record: ContainerRecord) throws(ApusError) {
-        do {
-            try FileIO.writeAtomically(statePath(record.id), bytes: try TreeJSON.encode(record), mode: 0o600)
-        } catch let error as ApusError {
-            throw error
-        } catch {
-            throw ApusError("encode state of \(record.id)", cause: error)
-        }
+        try save(EncodedRecord(record))
+    }
+
+    public func save(_ encoded: EncodedRecord) throws(ApusError) {
+        try FileIO.writeAtomically(statePath(encoded.id), bytes: TreeJSON.encode(tree: encoded.tree), mode: 0o600)
     }
 
     /// Whether a command holds the container's lock now (without waiting for it).

@@ -689,6 +689,14 @@ public enum TreeJSON {
         return out
     }
 
+    /// Compact UTF-8 JSON text of a tree, as `encode` writes it.
+    public static func encode(tree: JSONNode) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
+        JSONPrinter.writeCompact(tree, into: &out)
+        return out
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>) throws -> T {
         try T(from: TreeDecoder(node: try JSONParser.parse(data)))
     }

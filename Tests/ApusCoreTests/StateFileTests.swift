@@ -76,4 +76,19 @@ struct StateFileTests {
         #expect(!String(decoding: withoutUnit, as: UTF8.self).contains("\"systemd\""))
         #expect(try TreeJSON.decode(ContainerRecord.self, from: withoutUnit).systemd == nil)
     }
+
+    @Test("create's second write, the first record's tree with init's pid patched in, is that record encoded")
+    func patchedPidIsTheEncodedRecord() throws {
+        var record = try Self.systemdSample()
+        record.pid = 0
+        record.pidStartTime = 0
+        let first = try EncodedRecord(record)
+        record.pid = 31_337
+        record.pidStartTime = 987_654_321_012
+        let patched = TreeJSON.encode(tree: first.settingPid(record.pid, startTime: record.pidStartTime).tree)
+        #expect(patched == (try TreeJSON.encode(record)))
+        #expect(first.settingPid(7, startTime: 9).id == record.id)
+        // The first tree is left as it was: a failed commit never leaves a pid behind.
+        #expect(TreeJSON.encode(tree: first.tree) != patched)
+    }
 }
