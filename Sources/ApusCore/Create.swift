@@ -622,7 +622,8 @@ public struct Runtime {
                         step: "write \(kind) mappings with", field: field)
                 } else {
                     try FileIO.write(
-                        "/proc/\(pid)/\(kind)_map", maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined(),
+                        "/proc/\(pid)/\(kind)_map",
+                        maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joinedText(),
                         step: "write \(kind) mappings (config.json \(field))")
                 }
             } catch {

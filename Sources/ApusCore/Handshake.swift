@@ -183,7 +183,9 @@ struct PacketSocket: Sendable {
     let fd: Int32
 
     func send(_ tag: UInt8, body: String = "") -> Bool {
-        let bytes = [tag] + Array(body.utf8.prefix(60_000))
+        var bytes: [UInt8] = [tag]
+        bytes.append(contentsOf: body.utf8)
+        if bytes.count > 60_001 { bytes.removeLast(bytes.count - 60_001) }
         let sent = retryingEINTR {
             bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }

@@ -79,6 +79,7 @@ public func errorString(_ code: Int32) -> String {
 /// The one EINTR loop: calls `call` again while it fails (a negative result) with EINTR,
 /// and returns the first other result; errno is left as that call set it.
 @inline(__always)
+@inlinable
 public func retryingEINTR<T: BinaryInteger>(_ call: () -> T) -> T {
     while true {
         let result = call()

@@ -9,7 +9,7 @@ import OCI
 public enum IDMappedMounts {
     /// uid_map/gid_map text: "containerID hostID size" per line.
     public static func mapText(_ mappings: [Spec.Linux.IDMapping]) -> String {
-        mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joinedText()
     }
 
     /// Mount index → detached, id-mapped tree fd, for every mount that asks for one. `held`

@@ -116,12 +116,18 @@ public enum ProcessSetup {
 
     /// execve with the config's args and env; returns only on failure.
     public static func exec(path: String, args: [String], env: [String]) -> ApusError {
-        var cArgs = args.map { strdup($0) }
-        cArgs.append(nil)
-        var cEnv = env.map { strdup($0) }
-        cEnv.append(nil)
-        execve(path, &cArgs, &cEnv)
+        execve(path, cStrings(args), cStrings(env))
         return ApusError("exec \(path)", errno: errno, field: ".process.args")
+    }
+
+    /// A NULL-terminated C array of copies of `strings`, left to the exec (or a failing
+    /// init's exit) to free. Not an array of optional pointers: its metadata would be made at
+    /// run time, in init, just before the exec.
+    static func cStrings(_ strings: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
+        let out = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+        for (i, s) in strings.enumerated() { out[i] = strdup(s) }
+        out[strings.count] = nil
+        return out
     }
 }
 

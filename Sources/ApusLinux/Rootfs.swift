@@ -144,7 +144,7 @@ public enum Rootfs {
             // after the mount; docker's --tmpfs /run shows 755, not tmpfs's 1777); a target
             // runc has to create keeps 1777. Here it is a mount option: no extra syscall, and
             // a read-only tmpfs gets it too.
-            if type == "tmpfs", !tmpfsParameters(options.data).contains(where: { $0.key == "mode" }),
+            if type == "tmpfs", !tmpfsSetsMode(options.data),
                 let mode = coveredMode(destination, root: root)
             {
                 fsData.append("mode=" + String(mode, radix: 8))
@@ -155,7 +155,7 @@ public enum Rootfs {
             if let label = context.mountLabel, !["proc", "sysfs", "mqueue"].contains(type) {
                 fsData.append("context=\"\(label)\"")
             }
-            let data = fsData.isEmpty ? nil : fsData.joined(separator: ",")
+            let data = fsData.isEmpty ? nil : fsData.joinedText(separator: ",")
             try sys("mount \(type) to \(destination)") {
                 apus_mount(source, procFD(target.raw), type, options.flags, data)
             }

@@ -45,7 +45,7 @@ extension Rootfs {
         try copyEntries(from: listing, to: top.raw, path: destination, depth: 0)
         // runc gives the tmpfs the mode of the directory it covers; an explicit mode= wins
         // here. The owner stays the tmpfs's (uid=/gid=, else root), as in runc.
-        if !tmpfsParameters(options.data).contains(where: { $0.key == "mode" }) {
+        if !tmpfsSetsMode(options.data) {
             try sys("tmpcopyup: set the mode of \(destination)") { fchmod(top.raw, covered.st_mode & 0o7777) }
         }
         var times = [covered.st_atim, covered.st_mtim]
@@ -136,7 +136,7 @@ extension Rootfs {
     ) throws(ApusError) -> OwnedFD {
         var fsData = options.data
         if let label { fsData.append("context=\"\(label)\"") }
-        let data = fsData.isEmpty ? nil : fsData.joined(separator: ",")
+        let data = fsData.isEmpty ? nil : fsData.joinedText(separator: ",")
         try sys("mount tmpfs to \(destination)") {
             apus_mount("tmpfs", procFD(target), "tmpfs", options.flags & ~msRdonly, data)
         }
@@ -159,6 +159,19 @@ extension Rootfs {
     /// data: at commas, except one followed by a digit, which continues an mpol node list.
     static func tmpfsParameters(_ data: [String]) -> [(key: String, value: String?)] {
         var parameters: [(key: String, value: String?)] = []
+        forEachTmpfsParameter(data) { key, value in parameters.append((String(key), value.map(String.init))) }
+        return parameters
+    }
+
+    /// Whether the data sets tmpfs's `mode`. Without the array of tuples `tmpfsParameters`
+    /// returns, whose metadata would be made at run time on every mount of a start.
+    static func tmpfsSetsMode(_ data: [String]) -> Bool {
+        var found = false
+        forEachTmpfsParameter(data) { key, _ in found = found || key == "mode" }
+        return found
+    }
+
+    private static func forEachTmpfsParameter(_ data: [String], _ body: (Substring, Substring?) -> Void) {
         for option in data {
             var parts: [Substring] = []
             var start = option.startIndex
@@ -174,13 +187,12 @@ extension Rootfs {
             parts.append(option[start...])
             for part in parts where !part.isEmpty {
                 if let equals = part.firstIndex(of: "=") {
-                    parameters.append((String(part[..<equals]), String(part[part.index(after: equals)...])))
+                    body(part[..<equals], part[part.index(after: equals)...])
                 } else {
-                    parameters.append((String(part), nil))
+                    body(part, nil)
                 }
             }
         }
-        return parameters
     }
 
     /// The error of an fsconfig/fsmount step, with the kernel's own message from the

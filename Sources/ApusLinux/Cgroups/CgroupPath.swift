@@ -104,14 +104,14 @@ public enum CgroupPath {
 
     /// Lexical clean of an absolute path: no empty, "." or ".." components, never above "/".
     static func clean(_ path: String) -> String {
-        var parts: [Substring] = []
+        var parts: [String] = []
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             switch component {
             case ".": continue
             case "..": if !parts.isEmpty { parts.removeLast() }
-            default: parts.append(component)
+            default: parts.append(String(component))
             }
         }
-        return "/" + parts.joined(separator: "/")
+        return "/" + parts.joinedText(separator: "/")
     }
 }

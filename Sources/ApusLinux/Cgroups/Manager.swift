@@ -505,7 +505,7 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         }
         for level in levels {
             let file = level + "/cgroup.subtree_control"
-            if CgroupFS.write(file, all.joined(separator: " ")) != 0 {
+            if CgroupFS.write(file, all.joinedText(separator: " ")) != 0 {
                 for one in all { _ = CgroupFS.write(file, one) }
             }
         }
