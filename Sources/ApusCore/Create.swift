@@ -170,7 +170,11 @@ public struct Runtime {
         systemd: SystemdDriver?, rollback: Rollback
     ) throws -> CreateWork {
         let linux = spec.linux ?? Spec.Linux()
-        let plan = NamespacePlan(linux.namespaces ?? [])
+        var plan = NamespacePlan(linux.namespaces ?? [])
+        // A new network namespace in the runtime's user namespace is made while the rest of
+        // this runs (NetnsHelper); init joins it. With a user namespace, clone makes it.
+        let netnsHelper =
+            plan.newKinds.contains(.network) && !plan.has(.user) && !privilege.notRoot ? NetnsHelper.start() : nil
         let lastCap = lastCapability()
         let capabilities = try CapabilitySets(spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
         let createdAt = Timestamp.now().rfc3339
@@ -206,10 +210,16 @@ public struct Runtime {
         if let path = options.pidfdSocket { pidfdSocket = try connectUnixSocket(path, purpose: "pidfd socket") }
         var held = OwnedFDs()
         let idmappedTrees = try IDMappedMounts.prepare(spec, bundle: bundle, into: &held)
-        let joins = try openNamespaceFiles(plan, into: &held)
+        var joins = try openNamespaceFiles(plan, into: &held)
         try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
         let (parentEnd, childEnd) = try Handshake.pair()
         rollback.add { parentEnd.close() }
+        if let made = netnsHelper?.finish(),
+            let index = linux.namespaces?.firstIndex(where: { $0.type == .network && ($0.path ?? "").isEmpty })
+        {
+            joins.append((.network, held.hold(made), index))
+            plan.cloneFlags &= ~Spec.Linux.Namespace.Kind.network.cloneFlag
+        }
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,

@@ -61,6 +61,34 @@ struct ContainerTests {
         }
     }
 
+    /// The runtime makes a new network namespace beside its own work and init joins it
+    /// (NetnsHelper): it must still be the container's own, joined before sysfs is mounted,
+    /// one per container, and no descriptor of it may reach the container.
+    @Test("the new network namespace is the container's own: only lo, in sysfs too, one per container")
+    func networkNamespacePerContainer() throws {
+        let host = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        let look = try TestBundle()
+        let out = try run(look, "readlink /proc/self/ns/net; ls /sys/class/net")
+        #expect(out.status == 0, "\(out.stderr)")
+        let lines = out.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines.first != host, "in the host's network namespace: \(lines)")
+        #expect(lines.last == "lo", "sysfs shows another namespace's devices: \(lines)")
+
+        let bundle = try TestBundle()
+        try bundle.command("sleep", "30")
+        var seen: [String] = []
+        for _ in 0..<2 {
+            let id = uniqueID("netns")
+            #expect(try apus("run", "-d", "--bundle", bundle.path, id).status == 0)
+            defer { _ = try? apus("delete", "--force", id) }
+            let pid = try decodeState(try apus("state", id).stdout)["pid"] as? Int ?? 0
+            seen.append(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"))
+            let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").sorted()
+            #expect(fds == ["0", "1", "2"], "descriptors of the container's process: \(fds)")
+        }
+        #expect(!seen.contains(host) && Set(seen).count == 2, "network namespaces: \(seen), host \(host)")
+    }
+
     @Test("cgroup and time namespaces, with time offsets")
     func cgroupAndTimeNamespaces() throws {
         let bundle = try TestBundle {
