@@ -94,20 +94,44 @@ public struct Timestamp: Sendable {
     }
 
     public var rfc3339: String {
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func pad(_ v: Int32, _ width: Int) -> String {
+        let parts = Self.utc(seconds)
+        func pad(_ v: Int, _ width: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        var text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
-        text += "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+        var text = "\(pad(parts.year, 4))-\(pad(parts.month, 2))-\(pad(parts.day, 2))"
+        text += "T\(pad(parts.hour, 2)):\(pad(parts.minute, 2)):\(pad(parts.second, 2))"
         if nanoseconds > 0 {
-            var frac = pad(Int32(nanoseconds), 9)
+            var frac = pad(nanoseconds, 9)
             while frac.hasSuffix("0") { frac.removeLast() }
             text += "." + frac
         }
         return text + "Z"
+    }
+
+    /// The UTC calendar fields of `seconds` since the epoch, by arithmetic on days counted
+    /// in 400-year eras of March-based years (so February's leap day ends a year). glibc's
+    /// gmtime_r loads the local time zone on its first call although UTC needs none: an
+    /// open, read and parse of /etc/localtime on every create. TimestampTests checks it
+    /// against gmtime_r.
+    static func utc(_ seconds: Int) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        let secondsPerDay = 86_400
+        var days = seconds / secondsPerDay
+        var rest = seconds % secondsPerDay
+        if rest < 0 {
+            rest += secondsPerDay
+            days -= 1
+        }
+        // Days since 0000-03-01, split into 146,097-day eras of 400 years.
+        let fromMarch = days + 719_468
+        let era = (fromMarch >= 0 ? fromMarch : fromMarch - 146_096) / 146_097
+        let dayOfEra = fromMarch - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (year, month, day, rest / 3_600, rest % 3_600 / 60, rest % 60)
     }
 }
