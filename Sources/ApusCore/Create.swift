@@ -154,12 +154,17 @@ public struct Runtime {
             id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger, systemd: systemd,
             rollback: rollback)
         let pid = try spawn(&work, options: options, lockFD: lockFD, rollback: rollback)
+        // Read while init sets itself up, when the runtime has nothing else to do: init's
+        // start time for the record, unless init forks again into a joined pid namespace.
+        let bornStat = ProcessStat.read(pid: pid)
         let (initPid, terminalMaster) = try awaitReady(
             pid: pid, sync: work.parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs,
             created: work.createdAt, rootless: work.record.rootless, cgroup: work.cgroup,
             cgroupChoice: work.cgroupChoice, rollback: rollback)
         crashPoint("ready")
-        return try commit(work, initPid: initPid, terminalMaster: terminalMaster, options: options)
+        return try commit(
+            work, initPid: initPid, stat: initPid == pid ? bornStat : nil, terminalMaster: terminalMaster,
+            options: options)
     }
 
     /// Everything taken before init exists: the exec fifo, the cgroup (the process is
@@ -292,7 +297,8 @@ public struct Runtime {
     /// Init is ready: the descriptors it needed are closed, the record gets its pid, the
     /// pidfd and pid file are handed out, and a created init learns it is committed.
     private func commit(
-        _ work: consuming CreateWork, initPid: Int32, terminalMaster: Int32?, options: CreateOptions
+        _ work: consuming CreateWork, initPid: Int32, stat early: ProcessStat?, terminalMaster: Int32?,
+        options: CreateOptions
     ) throws -> CreatedContainer {
         // `create` (not `run`): init waits for `committed` below, then on the fifo.
         let waitsOnFifo = work.execFifo != nil
@@ -300,7 +306,7 @@ public struct Runtime {
         work.execFifo = nil
         work.consoleSocket = nil
 
-        guard let stat = ProcessStat.read(pid: initPid) else {
+        guard let stat = early ?? ProcessStat.read(pid: initPid) else {
             throw ApusError("container init \(initPid) vanished after setup")
         }
         var record = work.record
