@@ -25,7 +25,7 @@ CG2_TESTS     = $(CURDIR)/.build/debug/apusPackageTests.xctest
 DEBS          = libseccomp-dev libcap-dev busybox-static runc crun jq strace hyperfine gcc python3 util-linux iproute2 qemu-system-x86 podman containerd uidmap slirp4netns docker.io buildah mmdebstrap systemd dbus \
               libprotobuf-c1 libnl-3-200 libnet1 libgnutls30 libbsd0 libnftables1 libuuid1
 
-.PHONY: all build release-flags deps test test-cgroup2 test-systemd soak unit integration lint fmt bench install clean demo fuzz
+.PHONY: all build release-flags deps test test-cgroup2 test-systemd soak unit integration lint fmt bench bench-systemd install clean demo fuzz
 
 all: build
 
@@ -142,6 +142,11 @@ soak: deps build
 
 bench: deps build
 	bash spec-fixtures/bench/bench.sh
+
+# The `--systemd-cgroup` row where systemd is PID 1: bench.sh's run and systemd rows in the
+# systemd VM (Tests/systemd/bench.sh), apus against runc; reported, not a target.
+bench-systemd: deps build
+	APUS_SYSTEMD_CHECKS=$(CURDIR)/Tests/systemd/bench.sh Tests/systemd/run.sh $(CURDIR)/$(BIN)
 
 # The binary, bash/zsh/fish completions and the man page (apus.8), all generated from
 # the CLI definition.

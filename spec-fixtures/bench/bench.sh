@@ -4,8 +4,9 @@
 # usage: bash spec-fixtures/bench/bench.sh [--quick] [--runs N] [--only METRICS] [--runtimes NAMES]
 #   --quick           smoke run: 5 runs per timing, 1 repetition of the rest
 #   --runs N          timed runs per runtime and timing metric (default 50, env BENCH_RUNS)
-#   --only M,M        metrics: run,faults,sporadic,rootless,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
-#                     (default all)
+#   --only M,M        metrics: run,faults,sporadic,rootless,systemd,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version
+#                     (default all; systemd, a `run` with --systemd-cgroup, only where systemd is
+#                     PID 1: `make bench-systemd` runs it in the systemd VM)
 #   --runtimes R,R    apus,apus-base,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full
 #                     (default all that exist)
 # env:
@@ -51,7 +52,7 @@ usage() {
 
 runs="${BENCH_RUNS:-50}"
 quick=0
-only="run,faults,sporadic,rootless,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
+only="run,faults,sporadic,rootless,systemd,cycle,exec,concurrent,memory,createmem,createmem50,syscalls,size,version"
 want_rt="apus,apus-base,crun,runc,crun-debian,runc-debian,floor,floor-seccomp,floor-full"
 args=("$@")
 while [ $# -gt 0 ]; do
@@ -447,6 +448,7 @@ metric_cmd() {
     case "$m" in
         run | faults | sporadic | concurrent) CMD=("${RTC[@]}" run --bundle "$bundle" "{id}") ;;
         rootless) CMD=("${BIN[$rt]}" --root "$T/state/$rt-rootless" run --bundle "$T/rootless/true" "{id}") ;;
+        systemd) CMD=("${RTC[@]}" --systemd-cgroup run --bundle "$bundle" "{id}") ;;
         cycle) CMD=("${RTC[@]}" create --bundle "$bundle" "{id}" :: "${RTC[@]}" start "{id}"
             :: "${RTC[@]}" delete --force "{id}") ;;
         exec) CMD=("${RTC[@]}" exec "$prefix-exec-$rt" /bin/true) ;;
@@ -483,6 +485,13 @@ verify_metric() {
                 setpriv --reuid="$rootless_uid" --regid="$rootless_uid" --clear-groups \
                     "${BIN[$rt]}" --root "$T/state/$rt-rootless" run --bundle "$T/rootless/echo" "$id" \
                     </dev/null >"$o.out" 2>"$o.err" || true
+            fi
+            ;;
+        systemd)
+            if [ -d /run/systemd/system ]; then
+                "${RTC[@]}" --systemd-cgroup run --bundle "$T/bundle-echo" "$id" </dev/null >"$o.out" 2>"$o.err" || true
+            else
+                echo "systemd is not PID 1 here (make bench-systemd runs this row in the systemd VM)" >"$o.err"
             fi
             ;;
         *) return 0 ;;
@@ -774,6 +783,7 @@ metric_title() {
         faults) echo "page faults per run /bin/true, runtime and container (minor + major, getrusage)" ;;
         sporadic) echo "run /bin/true, one start every ${BENCH_GAP_MS:-100} ms (ms)" ;;
         rootless) echo "rootless run /bin/true as uid $rootless_uid, runc spec --rootless, no cgroups (ms)" ;;
+        systemd) echo "run /bin/true with --systemd-cgroup: a transient scope unit per container (ms)" ;;
         cycle) echo "create+start+delete /bin/true (ms)" ;;
         exec) echo "exec /bin/true in a running container (ms)" ;;
         concurrent) echo "$concurrency concurrent runs, wall time (ms)" ;;
@@ -787,7 +797,7 @@ metric_title() {
 }
 metric_n() {
     case "$1" in
-        run | faults | sporadic | rootless | cycle | exec | version) echo " [$runs runs]" ;;
+        run | faults | sporadic | rootless | systemd | cycle | exec | version) echo " [$runs runs]" ;;
         concurrent) echo " [$conc_reps runs]" ;;
         memory | createmem | createmem50 | syscalls) echo " [median of $reps]" ;;
         size) echo "" ;;
@@ -796,11 +806,15 @@ metric_n() {
 
 start_s="$(date +%s)"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-for m in run faults sporadic rootless cycle exec concurrent memory createmem createmem50 syscalls size version; do
+for m in run faults sporadic rootless systemd cycle exec concurrent memory createmem createmem50 syscalls size version; do
     has "$only" "$m" || continue
     log "measuring $m"
     case "$m" in
         run | faults | sporadic | cycle | version) time_metric "$m" 10 1 "$runs" ;;
+        systemd)
+            for rt in "${runtimes[@]}"; do is_floor "$rt" && NOTE[systemd.$rt]="-"; done
+            time_metric systemd 10 1 "$runs"
+            ;;
         rootless)
             rootless_setup
             for rt in "${runtimes[@]}"; do is_floor "$rt" && NOTE[rootless.$rt]="-"; done
@@ -844,7 +858,7 @@ tsv="$T/results.tsv"
     printf '  config: runc spec defaults, terminal false, args ["/bin/true"]; ratios are row / column\n'
     printf '  floor: %s built -O2 -static; floor-seccomp adds -DSECCOMP, floor-full -DFULL (ro root, masked paths, rlimit, lo up)\n' \
         "$FLOOR_C"
-    for m in run faults sporadic rootless cycle exec concurrent memory createmem createmem50 syscalls size version; do
+    for m in run faults sporadic rootless systemd cycle exec concurrent memory createmem createmem50 syscalls size version; do
         has "$only" "$m" || continue
         echo
         case "$m" in
