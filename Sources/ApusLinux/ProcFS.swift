@@ -63,10 +63,24 @@ public struct ProcFS: ~Copyable {
 
     /// The value of field `name` ("Threads", "SigIgn", "NSpid") in the text of a
     /// /proc/PID/status file, without the tab after the colon.
+    /// A byte scan: splitting the ~1.5 KiB text into lines took 50 µs of init's start.
     public static func statusField(_ name: String, in status: String) -> Substring? {
-        let prefix = name + ":"
-        guard let line = FileIO.lines(status).first(where: { $0.hasPrefix(prefix) }) else { return nil }
-        return line.dropFirst(prefix.count).drop(while: { $0 == "\t" || $0 == " " })
+        let key = Array((name + ":").utf8)
+        let bytes = Array(status.utf8)
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            if end - start >= key.count && bytes[start..<start + key.count].elementsEqual(key) {
+                var value = start + key.count
+                while value < end && (bytes[value] == UInt8(ascii: "\t") || bytes[value] == UInt8(ascii: " ")) {
+                    value += 1
+                }
+                return Substring(String(decoding: bytes[value..<end], as: UTF8.self))
+            }
+            start = end + 1
+        }
+        return nil
     }
 
     /// Whether `relative` exists (e.g. the per-LSM attr directory of Linux 5.8+).
