@@ -44,6 +44,8 @@ public struct InitContext {
     /// makes it, `SystemdDriver.start`): init waits for `inCgroup` before any mount, since
     /// a `"type": "cgroup"` mount binds that directory.
     public var cgroupMadeAfterClone = false
+    /// The new network namespace, made by the runtime's helper, has its lo up already.
+    public var loopbackUp = false
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -92,7 +94,7 @@ public enum ContainerInit {
         try createCgroupAndTimeNamespaces(context, proc: proc)
         try setNames(context.spec)
         let hookState = try buildRootfs(context, process, cgroupFirst: cgroupFirst)
-        if context.plan.newKinds.contains(.network) {
+        if context.plan.newKinds.contains(.network) && !context.loopbackUp {
             try ProcessControl.bringUpLoopback()
         }
         try applySysctl(context.spec.linux?.sysctl ?? [:], proc: proc)

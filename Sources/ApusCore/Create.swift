@@ -138,6 +138,8 @@ public struct Runtime {
         var held: OwnedFDs
         var idmappedTrees: [Int: Int32]
         var joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+        /// The new network namespace is the helper's and its lo is up (NetnsHelper).
+        var loopbackUp: Bool
         var parentEnd: RuntimeEnd
         var childEnd: InitEnd
     }
@@ -219,19 +221,21 @@ public struct Runtime {
         try checkPtraceIntoJoinedPidNamespace(spec, joins: joins)
         let (parentEnd, childEnd) = try Handshake.pair()
         rollback.add { parentEnd.close() }
-        if let made = netnsHelper?.finish(),
+        var loopbackUp = false
+        if let netnsHelper, let made = netnsHelper.finish(),
             let index = linux.namespaces?.firstIndex(where: { $0.type == .network && ($0.path ?? "").isEmpty })
         {
             joins.append((.network, held.hold(made), index))
             plan.cloneFlags &= ~Spec.Linux.Namespace.Kind.network.cloneFlag
+            loopbackUp = netnsHelper.loopbackUp
         }
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
             cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, state: state,
             consoleSocket: consoleSocket,
-            pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins, parentEnd: parentEnd,
-            childEnd: childEnd)
+            pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins,
+            loopbackUp: loopbackUp, parentEnd: parentEnd, childEnd: childEnd)
     }
 
     /// Init cloned into its namespaces and cgroup, its id maps written and network devices
@@ -258,6 +262,7 @@ public struct Runtime {
         context.cgroupSelfJoin = entry.selfJoined
         context.setgroups = privilege.setgroupsRule(containerUserNamespace: plan.has(.user))
         context.cgroupMadeAfterClone = work.systemd != nil
+        context.loopbackUp = work.loopbackUp
 
         let (pid, bornInUnified) = try cloneInit(
             context, plan: plan, notRoot: privilege.notRoot, entry: &entry, ownPidNamespace: ownPidNamespace,

@@ -33,6 +33,9 @@ public final class NetnsHelper {
         return fd >= 0 ? OwnedFD(adopting: fd) : nil
     }
 
+    /// The helper brought the namespace's lo up (init does otherwise); read after `finish`.
+    public var loopbackUp: Bool { !running && helper.loopback_up != 0 }
+
     /// A create that fails before `finish` still reaps the helper and drops the namespace.
     deinit { _ = finish() }
 }

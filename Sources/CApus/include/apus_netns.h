@@ -8,10 +8,12 @@ struct apus_netns_helper {
 	pid_t pid;
 	/* The namespace's descriptor once the helper has exited, or -errno. */
 	volatile int fd;
+	/* 1 when the helper also brought its loopback device up. */
+	volatile int loopback_up;
 };
 
 /* Starts a helper process that shares this process's memory and descriptor table and
- * makes a new network namespace; returns 0, or -1 with errno when none could be started
+ * makes a new network namespace with lo up (as init would); returns 0, or -1 with errno when none could be started
  * (then nothing is left to wait for). One helper at a time. */
 int apus_netns_helper_start(struct apus_netns_helper *helper);
 
