@@ -26,7 +26,10 @@ extension Spec {
     /// apus rejects), unknown fields ignored, every error located by JSON path or, for
     /// malformed JSON, by line and column.
     public static func decode(_ data: some Collection<UInt8>) throws(ConfigError) -> Spec {
-        try decodeFragment(Spec.self, from: data)
+        let tree = try parse(data)
+        // Most configs take the fast path; the rest, and every error, go through Codable.
+        if let spec = FastDecode.spec(tree) { return spec }
+        return try decode(Spec.self, tree: tree)
     }
 
     /// Decodes a bare `process` object, as `exec --process FILE` takes it, with the
@@ -41,17 +44,24 @@ extension Spec {
     public static func decodeFragment<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>)
         throws(ConfigError) -> T
     {
+        try decode(type, tree: try parse(data))
+    }
+
+    /// The JSON tree of a config file, within the size apus accepts.
+    static func parse(_ data: some Collection<UInt8>) throws(ConfigError) -> JSONNode {
         if data.count > maxConfigSize {
             throw ConfigError(
                 path: "",
                 reason: "file is \(data.count) bytes, larger than the \(maxConfigSize / 1024 / 1024) MiB apus accepts")
         }
-        let tree: JSONNode
         do {
-            tree = try JSONParser.parse(data)
+            return try JSONParser.parse(data)
         } catch {
             throw ConfigError(path: "", reason: "malformed JSON: \(error.description)")
         }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, tree: JSONNode) throws(ConfigError) -> T {
         do {
             return try T(from: TreeDecoder(node: tree))
         } catch {
