@@ -8,9 +8,11 @@
 /// whole document, and `Spec.decode` decodes it through `Codable` instead, which also writes
 /// every error message. So a field is never dropped here: it is handled, or the slow path
 /// runs. FastDecodeTests decodes every fixture both ways and expects the same `Spec`.
-enum FastDecode {
-    struct GiveUp: Error {}
-    typealias Members = [(key: String, value: JSONNode)]
+public enum FastDecode {
+    public struct GiveUp: Error {
+        public init() {}
+    }
+    public typealias Members = [(key: String, value: JSONNode)]
 
     static func spec(_ node: JSONNode) -> Spec? {
         try? decodeSpec(node)
@@ -18,27 +20,32 @@ enum FastDecode {
 
     // MARK: - JSON values
 
-    static func object(_ node: JSONNode) throws(GiveUp) -> Members {
+    @inlinable
+    public static func object(_ node: JSONNode) throws(GiveUp) -> Members {
         guard case .object(let members) = node else { throw GiveUp() }
         return members
     }
 
-    static func string(_ node: JSONNode) throws(GiveUp) -> String {
+    @inlinable
+    public static func string(_ node: JSONNode) throws(GiveUp) -> String {
         guard case .string(let s) = node else { throw GiveUp() }
         return s
     }
 
-    static func bool(_ node: JSONNode) throws(GiveUp) -> Bool {
+    @inlinable
+    public static func bool(_ node: JSONNode) throws(GiveUp) -> Bool {
         guard case .bool(let b) = node else { throw GiveUp() }
         return b
     }
 
-    static func integer<T: FixedWidthInteger>(_ node: JSONNode, _ type: T.Type) throws(GiveUp) -> T {
+    @inlinable
+    public static func integer<T: FixedWidthInteger>(_ node: JSONNode, _ type: T.Type) throws(GiveUp) -> T {
         guard case .number(let text) = node, let value = T(text) else { throw GiveUp() }
         return value
     }
 
-    static func array<T>(_ node: JSONNode, _ element: (JSONNode) throws(GiveUp) -> T) throws(GiveUp) -> [T] {
+    @inlinable
+    public static func array<T>(_ node: JSONNode, _ element: (JSONNode) throws(GiveUp) -> T) throws(GiveUp) -> [T] {
         guard case .array(let items) = node else { throw GiveUp() }
         var out: [T] = []
         out.reserveCapacity(items.count)
@@ -46,22 +53,26 @@ enum FastDecode {
         return out
     }
 
-    static func strings(_ node: JSONNode) throws(GiveUp) -> [String] { try array(node, string) }
+    @inlinable
+    public static func strings(_ node: JSONNode) throws(GiveUp) -> [String] { try array(node, string) }
 
     /// A string-to-string object; a duplicate key keeps its last value.
-    static func stringMap(_ node: JSONNode) throws(GiveUp) -> [String: String] {
+    @inlinable
+    public static func stringMap(_ node: JSONNode) throws(GiveUp) -> [String: String] {
         var map: [String: String] = [:]
         for member in try object(node) { map[member.key] = try string(member.value) }
         return map
     }
 
     /// An optional field: JSON null is absent.
-    static func optional<T>(_ node: JSONNode, _ value: (JSONNode) throws(GiveUp) -> T) throws(GiveUp) -> T? {
+    @inlinable
+    public static func optional<T>(_ node: JSONNode, _ value: (JSONNode) throws(GiveUp) -> T) throws(GiveUp) -> T? {
         if case .null = node { return nil }
         return try value(node)
     }
 
-    static func required<T>(_ value: T?) throws(GiveUp) -> T {
+    @inlinable
+    public static func required<T>(_ value: T?) throws(GiveUp) -> T {
         guard let value else { throw GiveUp() }
         return value
     }
@@ -89,7 +100,7 @@ enum FastDecode {
         return spec
     }
 
-    static func process(_ node: JSONNode) throws(GiveUp) -> Spec.Process {
+    public static func process(_ node: JSONNode) throws(GiveUp) -> Spec.Process {
         var p = Spec.Process()
         var user: Spec.User?
         var cwd: String?
@@ -213,7 +224,7 @@ enum FastDecode {
         return m
     }
 
-    static func hooks(_ node: JSONNode) throws(GiveUp) -> Spec.Hooks {
+    public static func hooks(_ node: JSONNode) throws(GiveUp) -> Spec.Hooks {
         var h = Spec.Hooks()
         for (key, value) in try object(node) {
             let list = try optional(value) { v throws(GiveUp) in try array(v, hook) }
@@ -320,7 +331,7 @@ enum FastDecode {
         return d
     }
 
-    static func resources(_ node: JSONNode) throws(GiveUp) -> Spec.Linux.Resources {
+    public static func resources(_ node: JSONNode) throws(GiveUp) -> Spec.Linux.Resources {
         var r = Spec.Linux.Resources()
         for (key, value) in try object(node) {
             switch key {
@@ -410,7 +421,7 @@ enum FastDecode {
         return Spec.Linux.Resources.Pids(limit: try required(limit))
     }
 
-    static func seccomp(_ node: JSONNode) throws(GiveUp) -> Spec.Linux.Seccomp {
+    public static func seccomp(_ node: JSONNode) throws(GiveUp) -> Spec.Linux.Seccomp {
         var defaultAction: String?
         var s = Spec.Linux.Seccomp(defaultAction: "")
         for (key, value) in try object(node) {

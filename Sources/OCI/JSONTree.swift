@@ -700,6 +700,13 @@ public enum TreeJSON {
     public static func decode<T: Decodable>(_ type: T.Type, from data: some Collection<UInt8>) throws -> T {
         try T(from: TreeDecoder(node: try JSONParser.parse(data)))
     }
+
+    /// The tree of JSON text, for a caller that decodes it itself (`FastDecode`).
+    public static func parse(_ data: some Collection<UInt8>) throws -> JSONNode { try JSONParser.parse(data) }
+
+    public static func decode<T: Decodable>(_ type: T.Type, tree: JSONNode) throws -> T {
+        try T(from: TreeDecoder(node: tree))
+    }
 }
 
 extension JSONNode {

@@ -91,4 +91,45 @@ struct StateFileTests {
         // The first tree is left as it was: a failed commit never leaves a pid behind.
         #expect(TreeJSON.encode(tree: first.tree) != patched)
     }
+
+    /// Object members sorted by key at every level: dictionaries encode in hash order.
+    static func normalized(_ node: JSONNode) -> JSONNode {
+        switch node {
+        case .object(let members):
+            return .object(members.map { ($0.key, normalized($0.value)) }.sorted { $0.0 < $1.0 })
+        case .array(let items): return .array(items.map(normalized))
+        default: return node
+        }
+    }
+
+    @Test("state.json's fast path reads every record as Codable does, and is taken")
+    func fastPathIsCodable() throws {
+        var full = try Self.systemdSample()
+        full.process?.capabilities = Spec.Process.Capabilities(bounding: ["CAP_KILL"], ambient: [])
+        full.process?.rlimits = [Spec.Process.Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 512)]
+        full.hooks = Spec.Hooks(poststop: [Spec.Hook(path: "/bin/true", args: ["true"], timeout: 5)])
+        full.seccomp = Spec.Linux.Seccomp(
+            defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1, architectures: ["SCMP_ARCH_X86_64"],
+            syscalls: [
+                Spec.Linux.Seccomp.Syscall(
+                    names: ["personality"], action: "SCMP_ACT_ALLOW",
+                    args: [Spec.Linux.Seccomp.Arg(index: 0, value: 8, op: "SCMP_CMP_EQ")])
+            ])
+        full.resources = Spec.Linux.Resources(
+            memory: Spec.Linux.Resources.Memory(limit: 1 << 30), pids: Spec.Linux.Resources.Pids(limit: 64))
+        full.cgroup?.created = ["/sys/fs/cgroup/memory/apus-x"]
+        for record in [try Self.sample(), try Self.systemdSample(), full] {
+            let tree = try TreeJSON.parse(try TreeJSON.encode(record))
+            let fast = try #require(FastRecord.decode(tree), "gave up on \(record.id)")
+            let slow = try TreeJSON.decode(ContainerRecord.self, tree: tree)
+            #expect(
+                Self.normalized(try JSONNode.encoding(fast)) == Self.normalized(try JSONNode.encoding(slow)),
+                "\(record.id)")
+            if record.hooks == nil { Self.expectSame(fast, record) }
+        }
+        // A field it does not read (memoryPolicy) leaves the record to Codable.
+        var withPolicy = try Self.sample()
+        withPolicy.memoryPolicy = Spec.Linux.MemoryPolicy(mode: "MPOL_BIND", nodes: "0")
+        #expect(FastRecord.decode(try TreeJSON.parse(try TreeJSON.encode(withPolicy))) == nil)
+    }
 }

@@ -48,6 +48,18 @@ public struct CgroupManager: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey { case layout, path, paths, mountpoints, created }
 
+    /// A manager as state.json records it (the fields `init(from:)` reads).
+    public init(
+        layout: CgroupLayoutKind, path: String, paths: [String: String], mountpoints: [String: String],
+        created: [String]
+    ) {
+        self.layout = layout
+        self.path = path
+        self.paths = paths
+        self.mountpoints = mountpoints
+        self.createdBox = CreatedDirectories(created)
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         layout = try c.decode(CgroupLayoutKind.self, forKey: .layout)
