@@ -480,6 +480,7 @@ verify_metric() {
             ;;
         rootless)
             if [ -z "$rootless_ready" ]; then
+                : >"$o.out"
                 echo "$rootless_note" >"$o.err"
             else
                 setpriv --reuid="$rootless_uid" --regid="$rootless_uid" --clear-groups \
@@ -491,6 +492,7 @@ verify_metric() {
             if [ -d /run/systemd/system ]; then
                 "${RTC[@]}" --systemd-cgroup run --bundle "$T/bundle-echo" "$id" </dev/null >"$o.out" 2>"$o.err" || true
             else
+                : >"$o.out"
                 echo "systemd is not PID 1 here (make bench-systemd runs this row in the systemd VM)" >"$o.err"
             fi
             ;;
