@@ -129,8 +129,6 @@ public struct Runtime {
         /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
         var systemd: SystemdDriver?
         var record: ContainerRecord
-        /// `record` encoded, for its second write in `commit`.
-        var state: EncodedRecord
         /// The connected --console-socket; nil without one.
         var consoleSocket: OwnedFD?
         var pidfdSocket: OwnedFD?
@@ -207,8 +205,7 @@ public struct Runtime {
         record.seccomp = linux.seccomp
         record.memoryPolicy = linux.memoryPolicy
         record.systemd = systemd?.unit
-        let state = try EncodedRecord(record)
-        try store.save(state)
+        try store.save(record)
         crashPoint("recorded")
 
         let consoleSocket = try connectConsole(spec, options: options, trigger: trigger)
@@ -232,7 +229,7 @@ public struct Runtime {
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
-            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, state: state,
+            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record,
             consoleSocket: consoleSocket,
             pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins,
             loopbackUp: loopbackUp, parentEnd: parentEnd, childEnd: childEnd)
@@ -317,7 +314,9 @@ public struct Runtime {
         var record = work.record
         record.pid = initPid
         record.pidStartTime = stat.startTime
-        try store.save(work.state.settingPid(initPid, startTime: stat.startTime))
+        // The whole record again: the cgroup directories made since prepare (the systemd
+        // driver makes the v1 ones systemd leaves out once the unit exists) are in it now.
+        try store.save(record)
         crashPoint("saved")
         if let pidfdSocket = work.pidfdSocket.take() {
             try sendPidfd(of: initPid, to: pidfdSocket.raw, name: "standard")

@@ -45,41 +45,6 @@ public struct ContainerRecord: Codable, Sendable {
     public var pidNamespaceShared: Bool? = nil
 }
 
-/// A record as state.json holds it, encoded once. `create` writes the state twice: with pid
-/// 0 before init exists, then with init's pid once it is ready. Only those two fields
-/// differ, so the second write patches them in the tree rather than encoding the config's
-/// process, hooks and seccomp profile again through `Codable` (0.17 ms of a `run`, half of
-/// it generic metadata; BENCHMARKS.md).
-public struct EncodedRecord {
-    public let id: String
-    private(set) var tree: JSONNode
-
-    public init(_ record: ContainerRecord) throws(ApusError) {
-        id = record.id
-        do {
-            tree = try JSONNode.encoding(record)
-        } catch {
-            throw ApusError("encode state of \(record.id)", cause: error)
-        }
-    }
-
-    /// The same record with `pid` and `pidStartTime` set: what encoding the record with
-    /// them gives (StateFileTests checks it).
-    public func settingPid(_ pid: Int32, startTime: UInt64) -> EncodedRecord {
-        guard case .object(var members) = tree else { return self }
-        for i in members.indices {
-            switch members[i].key {
-            case "pid": members[i].value = .integer(pid)
-            case "pidStartTime": members[i].value = .integer(startTime)
-            default: continue
-            }
-        }
-        var copy = self
-        copy.tree = .object(members)
-        return copy
-    }
-}
-
 /// The state directory of one container, holding state.json, the exec fifo and
 /// the lock that serialises commands on the same id.
 public struct StateStore: Sendable {
@@ -205,12 +170,20 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Written by hand (`FastRecord.encode`) unless the record holds what that does not
+    /// write; then through `Codable`. Both give the same text (StateFileTests).
     public func save(_ record: ContainerRecord) throws(ApusError) {
-        try save(EncodedRecord(record))
-    }
-
-    public func save(_ encoded: EncodedRecord) throws(ApusError) {
-        try FileIO.writeAtomically(statePath(encoded.id), bytes: TreeJSON.encode(tree: encoded.tree), mode: 0o600)
+        let tree: JSONNode
+        if let fast = FastRecord.encode(record) {
+            tree = fast
+        } else {
+            do {
+                tree = try JSONNode.encoding(record)
+            } catch {
+                throw ApusError("encode state of \(record.id)", cause: error)
+            }
+        }
+        try FileIO.writeAtomically(statePath(record.id), bytes: TreeJSON.encode(tree: tree), mode: 0o600)
     }
 
     /// Whether a command holds the container's lock now (without waiting for it).
@@ -303,10 +276,10 @@ extension ContainerRecord {
 }
 
 /// state.json without `Codable`, as `FastDecode` reads config.json (it reuses its decoders
-/// for the process, hooks, seccomp profile and resources): `exec`, `state`, `kill` and
-/// `delete` read it first thing, and through `Codable` that took 0.3 ms of an `exec`.
-/// Anything it does not handle gives the document to `Codable`; StateFileTests decodes the
-/// samples both ways.
+/// for the process, hooks, seccomp profile and resources, and `FastEncode`'s writers):
+/// `exec`, `state`, `kill` and `delete` read it first thing, and through `Codable` that took
+/// 0.3 ms of an `exec`; `create` writes it. Anything it does not handle goes through
+/// `Codable`; StateFileTests codes the samples and every fixture's parts both ways.
 enum FastRecord {
     typealias D = FastDecode
 
@@ -371,6 +344,52 @@ enum FastRecord {
         record.resources = resources
         record.pidNamespaceShared = pidNamespaceShared
         return record
+    }
+
+    /// The record as `JSONNode.encoding` gives it, or nil when it holds what `FastEncode`
+    /// does not write (resources after `update`, memoryPolicy, a process's scheduler, ...).
+    static func encode(_ r: ContainerRecord) -> JSONNode? {
+        typealias E = FastEncode
+        guard r.memoryPolicy == nil, r.resources == nil else { return nil }
+        var o = E.Object()
+        o.add("id", .string(r.id))
+        o.add("pid", E.integer(r.pid))
+        o.add("pidStartTime", E.integer(r.pidStartTime))
+        o.add("bundle", .string(r.bundle))
+        o.add("rootfs", .string(r.rootfs))
+        o.add("created", .string(r.created))
+        o.add("owner", .string(r.owner))
+        o.add("annotations", E.stringMap(r.annotations))
+        o.add("ociVersion", .string(r.ociVersion))
+        if let cgroup = r.cgroup {
+            var c = E.Object()
+            c.add("layout", .string(cgroup.layout.rawValue))
+            c.add("path", .string(cgroup.path))
+            c.add("paths", E.stringMap(cgroup.paths))
+            c.add("mountpoints", E.stringMap(cgroup.mountpoints))
+            c.add("created", E.strings(cgroup.created))
+            o.add("cgroup", c.node)
+        }
+        if let unit = r.systemd {
+            var u = E.Object()
+            u.add("name", .string(unit.name))
+            u.add("slice", .string(unit.slice))
+            u.add("containerID", .string(unit.containerID))
+            u.add("bus", .string(unit.bus.rawValue))
+            u.add("address", E.string(unit.address))
+            o.add("systemd", u.node)
+        }
+        o.add("hooks", r.hooks.map(E.hooks))
+        o.add("ownPidNamespace", .bool(r.ownPidNamespace))
+        o.add("rootless", .bool(r.rootless))
+        o.add("namespaceKinds", E.strings(r.namespaceKinds))
+        if let process = r.process {
+            guard let node = E.process(process) else { return nil }
+            o.add("process", node)
+        }
+        o.add("seccomp", r.seccomp.map(E.seccomp))
+        o.add("pidNamespaceShared", E.bool(r.pidNamespaceShared))
+        return o.node
     }
 
     static func manager(_ node: JSONNode) throws(FastDecode.GiveUp) -> CgroupManager {
