@@ -478,6 +478,10 @@ final class ContainerdDaemon: @unchecked Sendable {
         daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: Self.containerd)
         daemon.arguments = ["--config", dir + "/config.toml"]
+        // A SIGUSR1 makes containerd dump its stacks to TMPDIR: keep any such file in dir.
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = dir + "/tmp"
+        daemon.environment = environment
         FileManager.default.createFile(atPath: dir + "/containerd.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/containerd.log"))
         daemon.standardOutput = log

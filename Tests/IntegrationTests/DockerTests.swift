@@ -586,6 +586,9 @@ final class DockerDaemon: @unchecked Sendable {
         env["DOCKER_CONFIG"] = dir + "/cli"
         env["DOCKER_HOST"] = "unix://" + dir + "/docker.sock"
         env["PATH"] = dir + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        // dockerd sends its containerd SIGUSR1 before killing it when health checks fail
+        // (a loaded machine), and containerd dumps its stacks to TMPDIR: keep that in dir.
+        env["TMPDIR"] = dir + "/tmp"
         environment = env
     }
 
@@ -622,7 +625,7 @@ final class DockerDaemon: @unchecked Sendable {
     }
 
     func startUp() throws {
-        for sub in ["data", "exec", "cli"] {
+        for sub in ["data", "exec", "cli", "tmp"] {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
         try daemonJSON.write(toFile: dir + "/daemon.json", atomically: true, encoding: .utf8)
