@@ -129,6 +129,8 @@ public struct Runtime {
         /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
         var systemd: SystemdDriver?
         var record: ContainerRecord
+        /// The record's file until the commit (`StateStore.saveCreating`).
+        var creating: CreatingRecord?
         /// The connected --console-socket; nil without one.
         var consoleSocket: OwnedFD?
         var pidfdSocket: OwnedFD?
@@ -205,7 +207,7 @@ public struct Runtime {
         record.seccomp = linux.seccomp
         record.memoryPolicy = linux.memoryPolicy
         record.systemd = systemd?.unit
-        try store.save(record)
+        let creating = try store.saveCreating(record)
         crashPoint("recorded")
 
         let consoleSocket = try connectConsole(spec, options: options, trigger: trigger)
@@ -229,7 +231,7 @@ public struct Runtime {
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
-            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record,
+            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, creating: creating,
             consoleSocket: consoleSocket,
             pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins,
             loopbackUp: loopbackUp, parentEnd: parentEnd, childEnd: childEnd)
@@ -316,7 +318,8 @@ public struct Runtime {
         record.pidStartTime = stat.startTime
         // The whole record again: the cgroup directories made since prepare (the systemd
         // driver makes the v1 ones systemd leaves out once the unit exists) are in it now.
-        try store.save(record)
+        guard let creating = work.creating.take() else { throw ApusError("create \(record.id): no record to commit") }
+        try store.commitCreating(creating, record)
         crashPoint("saved")
         if let pidfdSocket = work.pidfdSocket.take() {
             try sendPidfd(of: initPid, to: pidfdSocket.raw, name: "standard")

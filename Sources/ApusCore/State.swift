@@ -60,6 +60,8 @@ public struct StateStore: Sendable {
     public func directory(_ id: String) -> String { root + "/" + id }
     public func statePath(_ id: String) -> String { root + "/" + id + "/state.json" }
     public func fifoPath(_ id: String) -> String { root + "/" + id + "/exec.fifo" }
+    /// create's record before init is committed (`saveCreating`); renamed to state.json.
+    public func creatingPath(_ id: String) -> String { root + "/" + id + "/state.json.creating" }
 
     /// Container ids as runc accepts them: non-empty, letters, digits and `_+-.`,
     /// not "." or "..", so an id can never name a path outside the root.
@@ -129,7 +131,9 @@ public struct StateStore: Sendable {
     }
 
     public func load(_ id: String) throws(ApusError) -> ContainerRecord {
-        guard let bytes = FileIO.read(statePath(id)) else {
+        // Before its commit a create's record is state.json.creating; the commit renames
+        // it, so a reader that misses both between its two reads tries state.json again.
+        guard let bytes = FileIO.read(statePath(id)) ?? readCreating(id) else {
             if errno == ENOENT {
                 if !FileIO.exists(directory(id)) { throw ApusError("container \"\(id)\" does not exist") }
                 throw ApusError(
@@ -173,6 +177,10 @@ public struct StateStore: Sendable {
     /// Written by hand (`FastRecord.encode`) unless the record holds what that does not
     /// write; then through `Codable`. Both give the same text (StateFileTests).
     public func save(_ record: ContainerRecord) throws(ApusError) {
+        try FileIO.writeAtomically(statePath(record.id), bytes: try encode(record), mode: 0o600)
+    }
+
+    func encode(_ record: ContainerRecord) throws(ApusError) -> [UInt8] {
         let tree: JSONNode
         if let fast = FastRecord.encode(record) {
             tree = fast
@@ -183,7 +191,42 @@ public struct StateStore: Sendable {
                 throw ApusError("encode state of \(record.id)", cause: error)
             }
         }
-        try FileIO.writeAtomically(statePath(record.id), bytes: TreeJSON.encode(tree: tree), mode: 0o600)
+        return TreeJSON.encode(tree: tree)
+    }
+
+    /// create's first record (pid 0, before init exists), so that `delete` finds the cgroup
+    /// if apus dies before its commit. It is not state.json: `commitCreating` rewrites this
+    /// file in place and renames it, so a create makes one file where a temporary file and
+    /// a rename for each of its two records made two (a file created is the dearest step
+    /// of a start on a filesystem that must skip its recently freed inodes, ext4 without a
+    /// journal; BENCHMARKS.md). Readers see state.json whole or not at all, as before.
+    public func saveCreating(_ record: ContainerRecord) throws(ApusError) -> CreatingRecord {
+        let path = creatingPath(record.id)
+        let bytes = try encode(record)
+        let fd = try OwnedFD.open("write \(path)") { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
+        try FileIO.writeAll(fd: fd.raw, bytes: bytes, step: "write \(path)")
+        return CreatingRecord(fd: fd, length: bytes.count)
+    }
+
+    /// The committed record, written over the first in place (padded with spaces, which
+    /// JSON allows, when shorter: no truncation that a crash could stop half way), then
+    /// renamed to state.json.
+    public func commitCreating(_ creating: consuming CreatingRecord, _ record: ContainerRecord) throws(ApusError) {
+        let path = creatingPath(record.id)
+        var bytes = try encode(record)
+        if bytes.count < creating.length { bytes += [UInt8](repeating: 0x20, count: creating.length - bytes.count) }
+        try FileIO.writeAll(fd: creating.fd.raw, bytes: bytes, offset: 0, step: "write \(path)")
+        creating.fd.close()
+        if rename(path, statePath(record.id)) < 0 {
+            throw ApusError("write \(statePath(record.id))", errno: errno)
+        }
+    }
+
+    private func readCreating(_ id: String) -> [UInt8]? {
+        guard errno == ENOENT else { return nil }
+        if let bytes = FileIO.read(creatingPath(id)) { return bytes }
+        guard errno == ENOENT else { return nil }
+        return FileIO.read(statePath(id))
     }
 
     /// Whether a command holds the container's lock now (without waiting for it).
@@ -209,6 +252,12 @@ public struct StateStore: Sendable {
     public func ids() -> [String] {
         FileIO.listDirectory(root).filter { !$0.contains("@") && FileIO.isDirectory(root + "/" + $0) }.sorted()
     }
+}
+
+/// The open state.json.creating of a create and how long its record is.
+public struct CreatingRecord: ~Copyable {
+    var fd: OwnedFD
+    var length: Int
 }
 
 public final class ContainerLock {

@@ -84,6 +84,24 @@ public enum FileIO {
         if result != 0 { throw ApusError(step(), errno: result) }
     }
 
+    /// `bytes` written at `offset` (pwrite: the file offset stays where it was).
+    public static func writeAll(fd: Int32, bytes: [UInt8], offset start: Int, step: @autoclosure () -> String)
+        throws(ApusError)
+    {
+        let result: Int32 = bytes.withUnsafeBytes { buf in
+            var offset = 0
+            while offset < buf.count {
+                let n = retryingEINTR {
+                    pwrite(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset, off_t(start + offset))
+                }
+                if n < 0 { return errno }
+                offset += n
+            }
+            return 0
+        }
+        if result != 0 { throw ApusError(step(), errno: result) }
+    }
+
     /// Atomically replaces `path` with `bytes` (write a temp file in the same
     /// directory, then rename), so readers never see a torn file.
     public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(ApusError) {

@@ -159,4 +159,32 @@ struct StateFileTests {
         withScheduler.process?.scheduler = Spec.Process.Scheduler(policy: "SCHED_OTHER")
         #expect(FastRecord.encode(withScheduler) == nil)
     }
+
+    @Test("create's first record: read while creating, committed over in place (padded when shorter), one file made")
+    func creatingRecord() throws {
+        let root = NSTemporaryDirectory() + "apus-state-\(UInt32.random(in: 0..<UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = StateStore(root: root)
+        var first = try Self.sample()
+        first.id = "creating"
+        first.pid = 0
+        first.annotations = ["long": String(repeating: "x", count: 300)]
+        let lock = try store.claim(first.id)
+        defer { lock.release() }
+        let creating = try store.saveCreating(first)
+        // Not yet state.json; readers find the record in state.json.creating.
+        #expect(!FileManager.default.fileExists(atPath: store.statePath(first.id)))
+        #expect(try store.load(first.id).pid == 0)
+        #expect(throws: ApusError.self) { _ = try store.saveCreating(first) }
+        var committed = first
+        committed.pid = 4242
+        committed.annotations = nil
+        try store.commitCreating(creating, committed)
+        #expect(!FileManager.default.fileExists(atPath: store.creatingPath(first.id)))
+        let bytes = try #require(FileManager.default.contents(atPath: store.statePath(first.id)))
+        #expect(bytes.last == UInt8(ascii: " "), "the shorter record is padded with spaces")
+        let read = try store.load(first.id)
+        #expect(read.pid == 4242 && read.annotations == nil && read.cgroup == first.cgroup)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory(first.id)) == ["state.json"])
+    }
 }
