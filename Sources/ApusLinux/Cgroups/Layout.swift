@@ -61,29 +61,47 @@ public struct CgroupLayout: Sendable, Equatable {
         var v1: [String: String] = [:]
         var cgroup2: [String] = []
         var order: [String] = []
-        for line in FileIO.lines(mountinfo) {
-            let fields = FileIO.fields(line, separator: " ", omittingEmpty: true)
-            guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count > dash + 3 else { continue }
-            let mountpoint = unescape(fields[4])
-            switch fields[dash + 1] {
-            case "cgroup2":
+        // Byte-wise, one line at a time, the fields of a line as ranges in one reused
+        // array: only cgroup lines make strings (Strings for every field of every mount
+        // were a tenth of a millisecond of each start).
+        let bytes = Array(mountinfo.utf8)
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(16)
+        var lineStart = 0
+        while lineStart < bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            defer { lineStart = lineEnd + 1 }
+            fields.removeAll(keepingCapacity: true)
+            var fieldStart = lineStart
+            for i in lineStart...lineEnd where i == lineEnd || bytes[i] == UInt8(ascii: " ") {
+                if i > fieldStart { fields.append(fieldStart..<i) }
+                fieldStart = i + 1
+            }
+            guard
+                let dash = fields.firstIndex(where: { $0.count == 1 && bytes[$0.lowerBound] == UInt8(ascii: "-") }),
+                dash >= 5, fields.count > dash + 3
+            else { continue }
+            let fstype = bytes[fields[dash + 1]]
+            let isCgroup2 = fstype.elementsEqual("cgroup2".utf8)
+            guard isCgroup2 || fstype.elementsEqual("cgroup".utf8) else { continue }
+            let mountpoint = unescape(Substring(decoding: bytes[fields[4]], as: UTF8.self))
+            if isCgroup2 {
                 cgroup2.append(mountpoint)
-            case "cgroup":
-                for option in FileIO.fields(fields[dash + 3], separator: ",", omittingEmpty: true) {
-                    let name = String(option)
-                    guard v1Controllers.contains(name) else { continue }
-                    // A hierarchy can be mounted more than once (bind mounts, containers);
-                    // the one under /sys/fs/cgroup is the canonical one.
-                    if let existing = v1[name],
-                        existing.hasPrefix(cgroupRoot + "/") || !mountpoint.hasPrefix(cgroupRoot + "/")
-                    {
-                        continue
-                    }
-                    v1[name] = mountpoint
-                    if !order.contains(mountpoint) { order.append(mountpoint) }
-                }
-            default:
                 continue
+            }
+            for option in bytes[fields[dash + 3]].split(separator: UInt8(ascii: ",")) {
+                let name = String(decoding: option, as: UTF8.self)
+                guard v1Controllers.contains(name) else { continue }
+                // A hierarchy can be mounted more than once (bind mounts, containers);
+                // the one under /sys/fs/cgroup is the canonical one.
+                if let existing = v1[name],
+                    existing.hasPrefix(cgroupRoot + "/") || !mountpoint.hasPrefix(cgroupRoot + "/")
+                {
+                    continue
+                }
+                v1[name] = mountpoint
+                if !order.contains(mountpoint) { order.append(mountpoint) }
             }
         }
         let unified =
