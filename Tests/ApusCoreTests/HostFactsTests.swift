@@ -172,4 +172,11 @@ struct HostFactsTests {
         #expect(
             Hooks.kinds == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"])
     }
+
+    @Test("the last capability probed with prctl is the kernel's cap_last_cap")
+    func lastCapabilityMatchesSysctl() throws {
+        let text = try String(contentsOfFile: "/proc/sys/kernel/cap_last_cap", encoding: .utf8)
+        let expected = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(lastCapability() == expected)
+    }
 }
