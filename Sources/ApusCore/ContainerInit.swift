@@ -44,6 +44,9 @@ public struct InitContext {
     /// makes it, `SystemdDriver.start`): init waits for `inCgroup` before any mount, since
     /// a `"type": "cgroup"` mount binds that directory.
     public var cgroupMadeAfterClone = false
+    /// The runtime makes the v1 directories and writes the limits after the clone: init
+    /// joins its v1 cgroups itself only after `inCgroup`, which it awaits before its mounts.
+    public var cgroupFinishedAfterClone = false
     /// The new network namespace, made by the runtime's helper, has its lo up already.
     public var loopbackUp = false
 }
@@ -167,8 +170,16 @@ public enum ContainerInit {
     /// `proceed`, the v1 cgroups init joins itself, and `inCgroup` when it must come first.
     static func awaitParent(_ context: InitContext, cgroupFirst: Bool) throws {
         context.sync.awaitProceed()
+        if context.cgroupFinishedAfterClone { return }
         if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
         if cgroupFirst { context.sync.awaitInCgroup() }
+    }
+
+    /// `inCgroup` where init did not await it first (`awaitParent`); with
+    /// `cgroupFinishedAfterClone`, then the v1 joins init makes itself.
+    static func awaitCgroup(_ context: InitContext) throws(ApusError) {
+        context.sync.awaitInCgroup()
+        if context.cgroupFinishedAfterClone, let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
     }
 
     /// Errors before `proceed` would not reach the parent, hence after it. The filter is
@@ -285,13 +296,20 @@ public enum ContainerInit {
                 }
             }
             let root = try Rootfs.prepareRoot(spec, context: rootContext)
-            try Rootfs.mountAll(spec, root: root, context: rootContext)
+            // In its cgroup (devices included) before a mount binds the cgroup directories
+            // and before /dev is populated.
+            var placed = !context.cgroupFinishedAfterClone
+            try Rootfs.mountAll(spec, root: root, context: rootContext) { () throws(ApusError) in
+                if !placed { try awaitCgroup(context) }
+                placed = true
+            }
+            if !placed { try awaitCgroup(context) }
             try Rootfs.populateDev(spec, root: root, context: rootContext)
             // cwd is created as root before the switch to the container user.
             if let process {
                 try root.create(process.cwd, file: false, step: "create cwd \(process.cwd)").close()
             }
-            if !cgroupFirst { sync.awaitInCgroup() }
+            if !cgroupFirst && !context.cgroupFinishedAfterClone { sync.awaitInCgroup() }
             // Hooks after the mounts, before pivot_root (runc's order): the
             // createContainer hook's path resolves in the host tree still visible here.
             hookState = try runCreateHooks(context)
@@ -301,7 +319,7 @@ public enum ContainerInit {
                 try Rootfs.pivotRoot(into: context.rootfs)
             }
         } else {
-            if !cgroupFirst { sync.awaitInCgroup() }
+            if !cgroupFirst { try awaitCgroup(context) }
             hookState = try runCreateHooks(context)
             try sys("chroot into \(context.rootfs)", field: ".root.path") { chroot(context.rootfs) }
         }

@@ -95,6 +95,12 @@ public struct Runtime {
         let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
         try RuntimeBinary.protect(
             bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)
+        // A new network namespace in the runtime's user namespace is made while the rest of
+        // create runs, from here on (NetnsHelper); init joins it. With a user namespace,
+        // clone makes it. A create that fails before its clone drops it (the helper's deinit).
+        let plan = NamespacePlan(spec.linux?.namespaces ?? [])
+        let netnsHelper =
+            plan.newKinds.contains(.network) && !plan.has(.user) && !privilege.notRoot ? NetnsHelper.start() : nil
         let lock = try store.claim(id)
         let rollback = Rollback()
         rollback.add { [store] in store.remove(id) }
@@ -102,7 +108,7 @@ public struct Runtime {
         do {
             let created = try createClaimed(
                 id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger,
-                systemd: systemd, lockFD: lock.fd, rollback: rollback)
+                systemd: systemd, netnsHelper: netnsHelper, lockFD: lock.fd, rollback: rollback)
             rollback.disarm()
             withExtendedLifetime(lock) {}
             return created
@@ -126,6 +132,8 @@ public struct Runtime {
         var execFifo: OwnedFD?
         var cgroupChoice: Privilege.CgroupChoice
         var cgroup: CgroupManager?
+        /// The part of the cgroup made after the clone (`beginCgroup`, `finishCgroup`).
+        var pendingCgroup: CgroupManager.PendingCreate?
         /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
         var systemd: SystemdDriver?
         var record: ContainerRecord
@@ -150,11 +158,11 @@ public struct Runtime {
     /// init is in docs/architecture.md.
     private func createClaimed(
         id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: StartTrigger,
-        systemd: SystemdDriver?, lockFD: Int32, rollback: Rollback
+        systemd: SystemdDriver?, netnsHelper: NetnsHelper?, lockFD: Int32, rollback: Rollback
     ) throws -> CreatedContainer {
         var work = try prepare(
             id: id, spec: spec, bundle: bundle, rootfs: rootfs, options: options, trigger: trigger, systemd: systemd,
-            rollback: rollback)
+            netnsHelper: netnsHelper, rollback: rollback)
         let pid = try spawn(&work, options: options, lockFD: lockFD, rollback: rollback)
         // Read while init sets itself up, when the runtime has nothing else to do: init's
         // start time for the record, unless init forks again into a joined pid namespace.
@@ -174,14 +182,10 @@ public struct Runtime {
     /// sockets, id-mapped trees and the namespace files to join.
     private func prepare(
         id: String, spec: Spec, bundle: String, rootfs: String, options: CreateOptions, trigger: StartTrigger,
-        systemd: SystemdDriver?, rollback: Rollback
+        systemd: SystemdDriver?, netnsHelper: NetnsHelper?, rollback: Rollback
     ) throws -> CreateWork {
         let linux = spec.linux ?? Spec.Linux()
         var plan = NamespacePlan(linux.namespaces ?? [])
-        // A new network namespace in the runtime's user namespace is made while the rest of
-        // this runs (NetnsHelper); init joins it. With a user namespace, clone makes it.
-        let netnsHelper =
-            plan.newKinds.contains(.network) && !plan.has(.user) && !privilege.notRoot ? NetnsHelper.start() : nil
         let lastCap = lastCapability()
         let capabilities = try CapabilitySets(spec.process?.capabilities, lastCap: lastCap, warn: { log.warn($0) })
         let createdAt = Timestamp.now().rfc3339
@@ -191,9 +195,20 @@ public struct Runtime {
         let cgroupChoice =
             systemd != nil
             ? .required : privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
-        let cgroup =
-            try systemd?.resolveCgroup()
-            ?? createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
+        // As root, without a user or cgroup namespace: the v1 directories and the limits are
+        // made after the clone, while init sets up its mounts (`finishCgroup`).
+        let defersCgroup =
+            systemd == nil && cgroupChoice == .required && !plan.has(.user) && !plan.unshareCgroup
+            && !privilege.rootlessCgroups
+        var pendingCgroup: CgroupManager.PendingCreate? = nil
+        let cgroup: CgroupManager?
+        if let systemd {
+            cgroup = try systemd.resolveCgroup()
+        } else if defersCgroup {
+            (cgroup, pendingCgroup) = try beginCgroup(linux: linux, id: id, rollback: rollback)
+        } else {
+            cgroup = try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
+        }
 
         // A record before any process exists, with pid 0 ("creating"): if apus dies from
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
@@ -231,7 +246,8 @@ public struct Runtime {
         return CreateWork(
             spec: spec, linux: linux, plan: plan, lastCap: lastCap, capabilities: capabilities, createdAt: createdAt,
             execFifo: execFifo,
-            cgroupChoice: cgroupChoice, cgroup: cgroup, systemd: systemd, record: record, creating: creating,
+            cgroupChoice: cgroupChoice, cgroup: cgroup, pendingCgroup: pendingCgroup, systemd: systemd,
+            record: record, creating: creating,
             consoleSocket: consoleSocket,
             pidfdSocket: pidfdSocket, held: held, idmappedTrees: idmappedTrees, joins: joins,
             loopbackUp: loopbackUp, parentEnd: parentEnd, childEnd: childEnd)
@@ -261,6 +277,7 @@ public struct Runtime {
         context.cgroupSelfJoin = entry.selfJoined
         context.setgroups = privilege.setgroupsRule(containerUserNamespace: plan.has(.user))
         context.cgroupMadeAfterClone = work.systemd != nil
+        context.cgroupFinishedAfterClone = work.pendingCgroup != nil
         context.loopbackUp = work.loopbackUp
 
         let (pid, bornInUnified) = try cloneInit(
@@ -289,12 +306,21 @@ public struct Runtime {
                 pid: pid, cgroup: cgroup, linux: work.linux, annotations: work.spec.annotations, rollback: rollback,
                 warn: { log.warn($0) })
         } else if let cgroup = work.cgroup {
+            if let pending = work.pendingCgroup.take() {
+                try cgroup.finishCreate(pending) { log.warn($0) }
+            }
             let joins = entry.runtimeJoins(bornInUnified: bornInUnified)
             try joinCgroup(
                 cgroup, pid: pid, choice: work.cgroupChoice, includingV1: joins.v1, includingUnified: joins.unified)
         }
         // A failed send means init has exited: the supervision reads why.
         _ = work.parentEnd.inCgroup()
+        if context.cgroupFinishedAfterClone, var creating = work.creating.take() {
+            // While init sets up: the record names the directories made since prepare.
+            try store.rewriteCreating(&creating, work.record)
+            work.creating = consume creating
+        }
+        crashPoint("placed")
         return pid
     }
 
@@ -497,6 +523,18 @@ public struct Runtime {
             log.warn("rootless: container runs without a cgroup of its own: \(error)")
             return nil
         }
+    }
+
+    /// As root: the cgroup checked and planned, its v2 directory made (init is cloned into
+    /// it); the rest is `CgroupManager.finishCreate` after the clone.
+    private func beginCgroup(linux: Spec.Linux, id: String, rollback: Rollback) throws -> (
+        CgroupManager, CgroupManager.PendingCreate
+    ) {
+        let manager = try CgroupManager.resolve(cgroupsPath: linux.cgroupsPath, id: id)
+        try manager.checkEmpty()
+        let pending = try manager.beginCreate(resources: linux.resources)
+        rollback.add { try? manager.destroy() }
+        return (manager, pending)
     }
 
     static func rootlessLimitError(_ error: ApusError, limit: String) -> ApusError {

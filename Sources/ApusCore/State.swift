@@ -212,14 +212,21 @@ public struct StateStore: Sendable {
     /// JSON allows, when shorter: no truncation that a crash could stop half way), then
     /// renamed to state.json.
     public func commitCreating(_ creating: consuming CreatingRecord, _ record: ContainerRecord) throws(ApusError) {
-        let path = creatingPath(record.id)
-        var bytes = try encode(record)
-        if bytes.count < creating.length { bytes += [UInt8](repeating: 0x20, count: creating.length - bytes.count) }
-        try FileIO.writeAll(fd: creating.fd.raw, bytes: bytes, offset: 0, step: "write \(path)")
+        try rewriteCreating(&creating, record)
         creating.fd.close()
+        let path = creatingPath(record.id)
         if rename(path, statePath(record.id)) < 0 {
             throw ApusError("write \(statePath(record.id))", errno: errno)
         }
+    }
+
+    /// The pid-0 record again, in place: the cgroup directories made after the clone are in
+    /// it (`CgroupManager.finishCreate`), so that `delete` finds them if apus dies now.
+    public func rewriteCreating(_ creating: inout CreatingRecord, _ record: ContainerRecord) throws(ApusError) {
+        var bytes = try encode(record)
+        if bytes.count < creating.length { bytes += [UInt8](repeating: 0x20, count: creating.length - bytes.count) }
+        try FileIO.writeAll(fd: creating.fd.raw, bytes: bytes, offset: 0, step: "write \(creatingPath(record.id))")
+        creating.length = bytes.count
     }
 
     private func readCreating(_ id: String) -> [UInt8]? {

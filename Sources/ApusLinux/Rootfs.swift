@@ -108,10 +108,21 @@ public enum Rootfs {
         return try RootfsDirectory(path: context.rootfs)
     }
 
-    public static func mountAll(_ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext)
-        throws(ApusError)
-    {
+    /// `beforeCgroupMounts` runs once, before the first mount that shows cgroups (a cgroup
+    /// or cgroup2 mount, a bind from /sys): the container's cgroup directories exist from
+    /// then on (`InitContext.cgroupFinishedAfterClone`).
+    public static func mountAll(
+        _ spec: Spec, root: borrowing RootfsDirectory, context: RootfsContext,
+        beforeCgroupMounts: () throws(ApusError) -> Void = {}
+    ) throws(ApusError) {
+        var cgroupsReady = false
         for (index, entry) in (spec.mounts ?? []).enumerated() {
+            if !cgroupsReady
+                && (entry.type == "cgroup" || entry.type == "cgroup2" || (entry.source ?? "").hasPrefix("/sys"))
+            {
+                try beforeCgroupMounts()
+                cgroupsReady = true
+            }
             do {
                 try mountEntry(entry, root: root, context: context, idmappedTree: context.idmappedTrees[index])
             } catch {

@@ -263,7 +263,7 @@ struct CrashRecoveryTests {
     }()
 
     /// Every crash point of create, in the order create reaches them.
-    static let points = ["claimed", "recorded", "cloned", "proceeded", "ready", "saved"]
+    static let points = ["claimed", "recorded", "cloned", "proceeded", "placed", "ready", "saved"]
 
     @Test("a create killed at any step leaves nothing delete --force cannot remove", arguments: points)
     func killedCreateIsRecoverable(point: String) throws {

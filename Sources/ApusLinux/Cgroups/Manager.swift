@@ -160,13 +160,42 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     ) throws(ApusError) {
         let plan = try makePlan(resources, includeDevices: includeDevices)
         do {
-            try makeDirectories(plan: plan)
+            try makeDirectories(plan: plan, which: .all)
             try apply(plan, creating: true, warn: warn)
         } catch {
             removeCreated()
             created = []
             throw error
         }
+    }
+
+    /// `create` in two steps, for a create that overlaps the second with init's own setup:
+    /// `beginCreate` checks the resources (every error about them comes before any process
+    /// exists) and makes the v2 directory, which clone3's CLONE_INTO_CGROUP needs;
+    /// `finishCreate` makes the v1 directories and writes every limit.
+    public struct PendingCreate {
+        let plan: CgroupPlan
+    }
+
+    public func beginCreate(resources: Spec.Linux.Resources?, includeDevices: Bool = true) throws(ApusError)
+        -> PendingCreate
+    {
+        let plan = try makePlan(resources, includeDevices: includeDevices)
+        do {
+            try makeDirectories(plan: plan, which: .unified)
+        } catch {
+            removeCreated()
+            created = []
+            throw error
+        }
+        return PendingCreate(plan: plan)
+    }
+
+    /// On failure what was made stays in `created`: init may be in the v2 directory, so the
+    /// caller removes it all (`destroy`) once init is gone.
+    public func finishCreate(_ pending: PendingCreate, warn: (String) -> Void) throws(ApusError) {
+        try makeDirectories(plan: pending.plan, which: .v1)
+        try apply(pending.plan, creating: true, warn: warn)
     }
 
     /// A container's cgroup that already holds processes belongs to someone else (a
@@ -420,9 +449,12 @@ public struct CgroupManager: Sendable, Codable, Equatable {
         return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
-    private func makeDirectories(plan: CgroupPlan) throws(ApusError) {
+    private enum Hierarchies { case all, unified, v1 }
+
+    private func makeDirectories(plan: CgroupPlan, which: Hierarchies) throws(ApusError) {
         let cpusetDir = layout != .unified ? paths["cpuset"] : nil
         for (dir, mountpoint) in hierarchies {
+            if which != .all && (dir == paths["unified"]) != (which == .unified) { continue }
             try makeDirectory(dir, mountpoint: mountpoint, cpuset: dir == cpusetDir, isLeaf: true)
             if dir == paths["unified"] {
                 // Pure v2: every controller the host has, as runc does, so later updates and
