@@ -132,7 +132,7 @@ public struct Runtime {
         var execFifo: OwnedFD?
         var cgroupChoice: Privilege.CgroupChoice
         var cgroup: CgroupManager?
-        /// The part of the cgroup made after the clone (`beginCgroup`, `finishCgroup`).
+        /// The part of the cgroup made after the clone (`beginCgroup`, `CgroupManager.finishCreate`).
         var pendingCgroup: CgroupManager.PendingCreate?
         /// With --systemd-cgroup: the unit that makes `cgroup`, started once init exists.
         var systemd: SystemdDriver?
@@ -196,7 +196,7 @@ public struct Runtime {
             systemd != nil
             ? .required : privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
         // As root, without a user or cgroup namespace: the v1 directories and the limits are
-        // made after the clone, while init sets up its mounts (`finishCgroup`).
+        // made after the clone, while init sets up its mounts (`CgroupManager.finishCreate`).
         let defersCgroup =
             systemd == nil && cgroupChoice == .required && !plan.has(.user) && !plan.unshareCgroup
             && !privilege.rootlessCgroups

@@ -71,28 +71,17 @@ public enum FileIO {
         try writeAll(fd: fd, bytes: Array(text.utf8), step: step())
     }
 
-    public static func writeAll(fd: Int32, bytes: [UInt8], step: @autoclosure () -> String) throws(ApusError) {
-        let result: Int32 = bytes.withUnsafeBytes { buf in
-            var offset = 0
-            while offset < buf.count {
-                let n = retryingEINTR { Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset) }
-                if n < 0 { return errno }
-                offset += n
-            }
-            return 0
-        }
-        if result != 0 { throw ApusError(step(), errno: result) }
-    }
-
-    /// `bytes` written at `offset` (pwrite: the file offset stays where it was).
-    public static func writeAll(fd: Int32, bytes: [UInt8], offset start: Int, step: @autoclosure () -> String)
+    /// `bytes` written whole; at `offset` with pwrite (the file offset stays where it was).
+    public static func writeAll(fd: Int32, bytes: [UInt8], offset start: Int? = nil, step: @autoclosure () -> String)
         throws(ApusError)
     {
         let result: Int32 = bytes.withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count {
                 let n = retryingEINTR {
-                    pwrite(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset, off_t(start + offset))
+                    let from = buf.baseAddress.map { $0 + offset }
+                    if let start { return pwrite(fd, from, buf.count - offset, off_t(start + offset)) }
+                    return Glibc.write(fd, from, buf.count - offset)
                 }
                 if n < 0 { return errno }
                 offset += n
