@@ -85,24 +85,6 @@ int apus_capset(uint64_t eff, uint64_t perm, uint64_t inh)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
-int apus_last_cap(void)
-{
-	/* Binary search of the bounding set: PR_CAPBSET_READ fails with EINVAL
-	 * past the last capability the running kernel knows. -1 when prctl
-	 * cannot answer for capability 0 (a seccomp filter, say). */
-	if (prctl(PR_CAPBSET_READ, 0, 0, 0, 0) < 0)
-		return -1;
-	int low = 0, high = 64; /* low is known, high is not */
-	while (high - low > 1) {
-		int mid = low + (high - low) / 2;
-		if (prctl(PR_CAPBSET_READ, mid, 0, 0, 0) >= 0)
-			low = mid;
-		else
-			high = mid;
-	}
-	return low;
-}
-
 int apus_loopback_up(void)
 {
 	struct ifreq ifr;

@@ -29,7 +29,6 @@ int apus_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uin
 
 /* capset on the calling thread, version 3 (64-bit sets). */
 int apus_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
-int apus_last_cap(void);
 
 /* Bring up the loopback interface of the current network namespace. */
 int apus_loopback_up(void);
