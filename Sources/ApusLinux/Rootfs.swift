@@ -192,7 +192,17 @@ public enum Rootfs {
         // exist (proc, sys in any image): then this one openat2 is all.
         if let strict = root.openDirectoryNoSymlinks(destination) { return strict }
         if errno == ENOENT {
-            try root.create(destination, file: file, step: "create mount target \(destination)").close()
+            let step = "create mount target \(destination)"
+            let relative = RootfsDirectory.relative(destination)
+            do {
+                if let made = try root.makeLastDirectory(relative, mode: 0o755, noSymlinks: true, step: step) {
+                    return made
+                }
+            } catch  where error.errno == ELOOP {
+                throw ApusError(
+                    "mount \(type) to \(destination)", errno: ELOOP, detail: "the target must not be a symlink")
+            }
+            try root.create(destination, file: file, step: step).close()
             if let strict = root.openDirectoryNoSymlinks(destination) { return strict }
         }
         let code = errno
@@ -375,6 +385,8 @@ public enum Rootfs {
             ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
             ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
         ]
+        // One fd of /dev for every node and link directly in it.
+        let dev = try root.open("/dev", flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "open /dev")
         var configured = Set<String>()
         for (index, device) in (spec.linux?.devices ?? []).enumerated() {
             configured.insert(device.path)
@@ -392,17 +404,16 @@ public enum Rootfs {
                 try makeDevice(
                     device.path, mode: mode | (device.fileMode ?? 0o666) & 0o7777,
                     major: UInt32(clamping: device.major ?? 0), minor: UInt32(clamping: device.minor ?? 0),
-                    uid: device.uid ?? 0, gid: device.gid ?? 0, root: root, context: context)
+                    uid: device.uid ?? 0, gid: device.gid ?? 0, dev: dev, root: root, context: context)
             } catch {
                 throw error.with(field: ".linux.devices[\(index)]")
             }
         }
         for (path, major, minor) in defaults where !configured.contains(path) {
             try makeDevice(
-                path, mode: UInt32(S_IFCHR) | 0o666, major: major, minor: minor, uid: 0, gid: 0, root: root,
-                context: context)
+                path, mode: UInt32(S_IFCHR) | 0o666, major: major, minor: minor, uid: 0, gid: 0, dev: dev,
+                root: root, context: context)
         }
-        let dev = try root.open("/dev", flags: APUS_O_PATH | APUS_O_DIRECTORY, step: "open /dev")
         let links: [(String, String)] = [
             ("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
             ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"),
@@ -419,18 +430,21 @@ public enum Rootfs {
 
     static func makeDevice(
         _ path: String, mode: UInt32, major: UInt32, minor: UInt32, uid: UInt32, gid: UInt32,
-        root: borrowing RootfsDirectory, context: RootfsContext
+        dev: borrowing OwnedFD, root: borrowing RootfsDirectory, context: RootfsContext
     ) throws(ApusError) {
         guard path.hasPrefix("/dev/") else {
             throw ApusError("create device \(path)", detail: "devices must be under /dev")
         }
         let parentPath = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
-        let parent = try root.create(parentPath, file: false, step: "create directory \(parentPath)")
+        let nested: OwnedFD? =
+            parentPath == "/dev"
+            ? nil : try root.create(parentPath, file: false, step: "create directory \(parentPath)")
+        let parent = nested.rawOrNil ?? dev.raw
         if !context.inUserNamespace {
-            let rc = mknodat(parent.raw, name, mode_t(mode), dev_t(apus_makedev(major, minor)))
+            let rc = mknodat(parent, name, mode_t(mode), dev_t(apus_makedev(major, minor)))
             if rc == 0 {
-                if fchownat(parent.raw, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 {
+                if fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 {
                     throw ApusError("chown device \(path)", errno: errno)
                 }
                 return
@@ -441,7 +455,7 @@ public enum Rootfs {
         // In a user namespace mknod is not allowed: bind the host's node instead.
         do {
             let created = OwnedFD.opening {
-                openat(parent.raw, name, O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
+                openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | APUS_O_NOFOLLOW, 0o666)
             }
             if created == nil && errno != EEXIST { throw ApusError("create device \(path)", errno: errno) }
         }

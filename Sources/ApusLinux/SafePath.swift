@@ -19,6 +19,7 @@ public struct RootfsDirectory: ~Copyable {
     static let resolveInRoot: UInt64 = 0x10  // RESOLVE_IN_ROOT
     static let resolveNoMagiclinks: UInt64 = 0x02  // RESOLVE_NO_MAGICLINKS
     static let resolveNoSymlinks: UInt64 = 0x04  // RESOLVE_NO_SYMLINKS
+    static let resolveBeneath: UInt64 = 0x08  // RESOLVE_BENEATH
 
     /// Opens `inside` (a path in the container) with APUS_O_PATH, resolved within the root.
     public func open(_ inside: String, flags: Int32 = APUS_O_PATH, step: @autoclosure () -> String) throws(ApusError)
@@ -56,19 +57,11 @@ public struct RootfsDirectory: ~Copyable {
         // instead of a mkdirat per component.
         if let existing = openInRoot(Self.relative(inside), directory: !file) { return existing }
         let relativePath = Self.relative(inside)
-        if !file, errno == ENOENT, let slash = relativePath.lastIndex(of: "/") {
+        if !file, errno == ENOENT, relativePath.contains("/") {
             // Usually only the last directory is missing (dev/pts, dev/shm): make it in its
-            // parent and resolve the whole path again, as the walk below would.
-            if let parent = openInRoot(String(relativePath[..<slash]), directory: true) {
-                let made = mkdirat(parent.raw, String(relativePath[relativePath.index(after: slash)...]), mode)
-                let code = errno
-                parent.close()
-                if made < 0 && code != EEXIST { throw ApusError(step(), errno: code) }
-                guard let created = openInRoot(relativePath, directory: true) else {
-                    let code = errno
-                    throw ApusError(step(), errno: code)
-                }
-                return created
+            // parent. A missing parent falls through to the walk below.
+            if let made = try makeLastDirectory(relativePath, mode: mode, noSymlinks: false, step: step()) {
+                return made
             }
         }
         let parts = Self.relative(inside).split(separator: "/").map(String.init)
@@ -99,6 +92,40 @@ public struct RootfsDirectory: ~Copyable {
             dirfd = next
         }
         return dirfd
+    }
+
+    /// Makes the last directory of `relative` in its parent and returns an APUS_O_PATH fd of
+    /// it, or nil when the parent is missing. The new directory is opened from the parent
+    /// without following a symlink, so nothing swapped in after the mkdirat is followed;
+    /// one made by someone else in between is resolved from the root again. With
+    /// `noSymlinks` no component of the parent may be a symlink either.
+    func makeLastDirectory(_ relative: String, mode: mode_t, noSymlinks: Bool, step: @autoclosure () -> String)
+        throws(ApusError) -> OwnedFD?
+    {
+        guard let slash = relative.lastIndex(of: "/") else { return nil }
+        let resolve = Self.resolveInRoot | (noSymlinks ? Self.resolveNoSymlinks : Self.resolveNoMagiclinks)
+        let directory = UInt64(APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC)
+        guard let parent = OwnedFD.opening({ apus_openat2(fd, String(relative[..<slash]), directory, 0, resolve) })
+        else {
+            if errno == ENOENT { return nil }
+            let code = errno
+            throw ApusError(step(), errno: code)
+        }
+        let name = String(relative[relative.index(after: slash)...])
+        let opened: OwnedFD?
+        if mkdirat(parent.raw, name, mode) == 0 {
+            opened = OwnedFD.opening {
+                apus_openat2(parent.raw, name, directory, 0, Self.resolveBeneath | Self.resolveNoSymlinks)
+            }
+        } else if errno == EEXIST {
+            opened = OwnedFD.opening { apus_openat2(fd, relative, directory, 0, resolve) }
+        } else {
+            opened = nil
+        }
+        let code = errno
+        parent.close()
+        guard let opened else { throw ApusError(step(), errno: code) }
+        return opened
     }
 
     /// `relative` opened with APUS_O_PATH in the root (a directory when `directory`), no magic
