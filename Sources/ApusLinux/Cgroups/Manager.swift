@@ -504,14 +504,11 @@ public struct CgroupManager: Sendable, Codable, Equatable {
     /// are set. With cgroup.clone_children set on the parent the kernel copies them at
     /// mkdir, so apus sets it on every intermediate directory it makes: later containers
     /// under the same parent cost no extra syscalls. Under a parent apus did not make, the
-    /// values are copied by hand when they came out empty (runc always copies).
+    /// values are copied by hand when they came out empty (runc always copies). The kernel
+    /// copies cpus and mems together, so cpuset.cpus alone says whether it did.
     private static func prepareCpuset(_ dir: String, isLeaf: Bool, parentCreated: Bool) throws(ApusError) {
-        if !parentCreated {
-            var empty: [String] = []
-            for file in ["cpuset.cpus", "cpuset.mems"] where (CgroupFS.readLine(dir + "/" + file) ?? "").isEmpty {
-                empty.append(file)
-            }
-            for file in empty {
+        if !parentCreated, (CgroupFS.readLine(dir + "/cpuset.cpus") ?? "").isEmpty {
+            for file in ["cpuset.cpus", "cpuset.mems"] {
                 // The nearest ancestor with a value (pre-existing ones can be empty too).
                 var source = dir.cgroupParent
                 var value = ""
