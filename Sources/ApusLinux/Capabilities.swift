@@ -55,14 +55,26 @@ public func lastCapability() -> Int {
     return 40  // CAP_CHECKPOINT_RESTORE, the last one since Linux 5.9
 }
 
-/// A binary search of the bounding set: PR_CAPBSET_READ fails with EINVAL past the last
-/// capability the running kernel knows. nil when prctl cannot answer for capability 0 (a
+/// A search of the bounding set: PR_CAPBSET_READ fails with EINVAL past the last
+/// capability the running kernel knows. Kernels since 5.9 end at 40, so two reads answer
+/// there; others get a binary search. nil when prctl cannot answer for capability 0 (a
 /// seccomp filter, say).
 func probeLastCapability() -> Int? {
-    func known(_ cap: Int) -> Bool { apus_prctl(APUS_PR_CAPBSET_READ, UInt(cap), 0, 0, 0) >= 0 }
-    guard known(0) else { return nil }
+    searchLastCapability { apus_prctl(APUS_PR_CAPBSET_READ, UInt($0), 0, 0, 0) >= 0 }
+}
+
+/// The search of probeLastCapability over `known` (whether a capability number exists).
+public func searchLastCapability(_ known: (Int) -> Bool) -> Int? {
+    let likely = 40  // CAP_CHECKPOINT_RESTORE
     var low = 0  // known
     var high = 64  // not known
+    if known(likely) {
+        if !known(likely + 1) { return likely }
+        low = likely + 1
+    } else {
+        guard known(0) else { return nil }
+        high = likely
+    }
     while high - low > 1 {
         let mid = low + (high - low) / 2
         if known(mid) { low = mid } else { high = mid }

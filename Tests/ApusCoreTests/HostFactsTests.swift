@@ -179,4 +179,22 @@ struct HostFactsTests {
         let expected = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(lastCapability() == expected)
     }
+
+    /// Kernels before 5.9 end below 40, future ones above: the search finds every end, and
+    /// gives up when capability 0 cannot be read.
+    @Test(arguments: [0, 1, 30, 36, 37, 39, 40, 41, 42, 50, 62, 63])
+    func lastCapabilitySearchFindsTheEnd(last: Int) {
+        var reads = 0
+        let found = searchLastCapability {
+            reads += 1
+            return $0 <= last
+        }
+        #expect(found == last)
+        #expect(reads <= 8)
+        if last == 40 { #expect(reads == 2) }
+    }
+
+    @Test func lastCapabilitySearchGivesUpWithoutPrctl() {
+        #expect(searchLastCapability { _ in false } == nil)
+    }
 }
