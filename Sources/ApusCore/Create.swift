@@ -214,7 +214,7 @@ public struct Runtime {
         // here on, delete finds the cgroup to remove; init exits on the sync socket's EOF.
         var record = ContainerRecord(
             id: id, pid: 0, pidStartTime: 0, bundle: bundle, rootfs: rootfs,
-            created: createdAt, owner: userName(uid: geteuid()), annotations: spec.annotations,
+            created: createdAt, owner: "", annotations: spec.annotations,
             ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
             ownPidNamespace: plan.newKinds.contains(.pid), rootless: privilege.rootlessCgroups,
             namespaceKinds: plan.newKinds.map(\.rawValue).sorted())
@@ -641,7 +641,7 @@ public struct Runtime {
     ) throws {
         let creating = ContainerRecord(
             id: id, pid: pid, pidStartTime: 0, bundle: bundle, rootfs: rootfs, created: created,
-            owner: userName(uid: geteuid()), annotations: spec.annotations, ociVersion: spec.ociVersion,
+            owner: "", annotations: spec.annotations, ociVersion: spec.ociVersion,
             cgroup: nil, hooks: spec.hooks, ownPidNamespace: false, rootless: rootless, namespaceKinds: nil)
         rollback.add { [self] in
             Glibc.kill(pid, SIGKILL)

@@ -258,19 +258,30 @@ extension Runtime {
         public var status: Status
     }
 
+    /// The containers with their OWNER, which runc's `list` names from the state
+    /// directory's owner (`state` leaves it empty, and so does create: no /etc/passwd read
+    /// in every start). Records of older apus versions carry a name already.
     public func list() -> [ListEntry] {
         var entries: [ListEntry] = []
+        var names: [uid_t: String] = [:]
+        func owner(_ id: String) -> String {
+            var st = stat()
+            guard stat(store.directory(id), &st) == 0 else { return "" }
+            if let known = names[st.st_uid] { return known }
+            let name = userName(uid: st.st_uid)
+            names[st.st_uid] = name
+            return name
+        }
         for id in store.ids() {
-            let record: ContainerRecord
+            var record: ContainerRecord
             do {
                 record = try store.load(id)
             } catch {
                 // Claimed, state not written yet (or never: the create died); `delete` removes it.
                 guard !FileIO.exists(store.statePath(id)) else { continue }
-                let placeholder = ContainerRecord.unrecorded(id: id)
-                entries.append(ListEntry(record: placeholder, status: placeholder.status(store: store)))
-                continue
+                record = ContainerRecord.unrecorded(id: id)
             }
+            if record.owner.isEmpty { record.owner = owner(id) }
             entries.append(ListEntry(record: record, status: record.status(store: store)))
         }
         return entries

@@ -87,7 +87,7 @@ extension Runtime {
         let cgroup = try createCgroup(choice: cgroupChoice, linux: linux, id: id, rollback: rollback)
         var record = ContainerRecord(
             id: id, pid: 0, pidStartTime: 0, bundle: bundle, rootfs: rootfs,
-            created: Timestamp.now().rfc3339, owner: userName(uid: geteuid()), annotations: spec.annotations,
+            created: Timestamp.now().rfc3339, owner: "", annotations: spec.annotations,
             ociVersion: spec.ociVersion, cgroup: cgroup, hooks: spec.hooks,
             ownPidNamespace: plan.newKinds.contains(.pid), rootless: privilege.rootlessCgroups,
             namespaceKinds: plan.newKinds.map(\.rawValue).sorted())

@@ -102,8 +102,13 @@ public struct StateStore: Sendable {
 
     /// Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins.
     public func claim(_ id: String) throws(ApusError) -> ContainerLock {
-        try ensureRoot()
-        if mkdir(directory(id), 0o711) < 0 {
+        // The root usually exists: it is made only when the first mkdir says it is missing.
+        var made = mkdir(directory(id), 0o711)
+        if made < 0 && errno == ENOENT {
+            try ensureRoot()
+            made = mkdir(directory(id), 0o711)
+        }
+        if made < 0 {
             let code = errno
             if code == EEXIST { throw ApusError("container \"\(id)\" already exists") }
             if fromRuntimeDir && (code == EACCES || code == EPERM || code == EROFS) {
@@ -247,9 +252,14 @@ public struct StateStore: Sendable {
     /// Renamed out of the way first, atomically: a command reading the container meanwhile
     /// finds either all of its state or none, never a directory without state.json.
     public func remove(_ id: String) {
-        let doomed = root + "/.deleting@\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        // Named after the id, which only this container's holder of the lock removes: a
+        // stale empty one (a delete that died) is replaced, a full one makes the rename
+        // fail and the directory is removed where it is.
+        let doomed = root + "/.deleting@" + id
         if rename(directory(id), doomed) == 0 {
-            FileIO.removeTree(doomed)
+            // Usually state.json is all there is: two calls instead of a directory walk.
+            _ = unlink(doomed + "/state.json")
+            if rmdir(doomed) != 0 { FileIO.removeTree(doomed) }
         } else {
             FileIO.removeTree(directory(id))
         }

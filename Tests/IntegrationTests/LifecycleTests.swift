@@ -153,6 +153,24 @@ struct LifecycleTests {
             as? [[String: Any]]
         #expect(json?.first?["id"] as? String == id)
         #expect(json?.first?["status"] as? String == "created")
+        // runc names the owner in `list` (from the state directory) and leaves it empty in `state`.
+        #expect(json?.first?["owner"] as? String == "root")
+        let state = try JSONSerialization.jsonObject(with: Data(try apus("state", id, root: root).stdout.utf8))
+        #expect((state as? [String: Any])?["owner"] as? String == "")
+        if let runc = Env.runc {
+            let runcRoot = root + "-runc"
+            defer {
+                _ = try? sh(runc, ["--root", runcRoot, "delete", "--force", id])
+                try? FileManager.default.removeItem(atPath: runcRoot)
+            }
+            #expect(try sh(runc, ["--root", runcRoot, "create", "--bundle", bundle.path, id]).status == 0)
+            let runcState = try sh(runc, ["--root", runcRoot, "state", id]).stdout
+            let runcList = try sh(runc, ["--root", runcRoot, "list", "--format", "json"]).stdout
+            let runcOwner = (try JSONSerialization.jsonObject(with: Data(runcState.utf8)) as? [String: Any])?["owner"]
+            let runcListed = (try JSONSerialization.jsonObject(with: Data(runcList.utf8)) as? [[String: Any]])?.first
+            #expect(runcOwner as? String == "")
+            #expect(runcListed?["owner"] as? String == "root")
+        }
     }
 
     @Test("unknown ids, bad ids and duplicate ids are clear errors with exit 1")
