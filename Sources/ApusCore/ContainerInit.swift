@@ -49,6 +49,8 @@ public struct InitContext {
     public var cgroupFinishedAfterClone = false
     /// The new network namespace, made by the runtime's helper, has its lo up already.
     public var loopbackUp = false
+    /// The runtime made itself non-dumpable for the clone (as root), so init is born so.
+    public var bornUndumpable = false
 }
 
 /// The container's init: runs in the child of clone(), in its new namespaces,
@@ -92,7 +94,7 @@ public enum ContainerInit {
         let proc = try ProcFS()
         let ignoredSignals = proc.ignoredSignals()
         let seccompFilter = try compileSeccomp(context)
-        ProcessControl.makeUndumpable()
+        if !context.bornUndumpable { ProcessControl.makeUndumpable() }
         try enterNamespaces(context)
         try createCgroupAndTimeNamespaces(context, proc: proc)
         try setNames(context.spec)
@@ -157,7 +159,8 @@ public enum ContainerInit {
     /// A forked child shares the parent's open files: holding the state lock would block
     /// every later command on this container; the others are closed but what init uses.
     static func closeInheritedFiles(_ context: InitContext) {
-        close(context.lockFD)
+        // The lock fd is above the preserved ones, where the ranges below close it.
+        if context.lockFD < 3 + context.preserveFds { close(context.lockFD) }
         // Appended one by one: `+` of a dictionary's values is the standard library's generic
         // path, whose metadata init would look up by name first (about 50 µs of a `run`).
         var keep: [Int32] = [context.sync.fd, context.consoleSocket]

@@ -279,10 +279,11 @@ public struct Runtime {
         context.cgroupMadeAfterClone = work.systemd != nil
         context.cgroupFinishedAfterClone = work.pendingCgroup != nil
         context.loopbackUp = work.loopbackUp
+        context.bornUndumpable = !privilege.notRoot
 
         let (pid, bornInUnified) = try cloneInit(
             context, plan: plan, notRoot: privilege.notRoot, entry: &entry, ownPidNamespace: ownPidNamespace,
-            parentEnd: work.parentEnd, childEnd: work.childEnd)
+            childEnd: work.childEnd)
         crashPoint("cloned")
         rollback.add {
             Glibc.kill(pid, SIGKILL)
@@ -368,7 +369,7 @@ public struct Runtime {
     /// its v2 cgroup.
     private func cloneInit(
         _ context: InitContext, plan: NamespacePlan, notRoot: Bool, entry: inout CgroupEntry,
-        ownPidNamespace: consuming OwnedFD?, parentEnd: RuntimeEnd, childEnd: InitEnd
+        ownPidNamespace: consuming OwnedFD?, childEnd: InitEnd
     ) throws -> (pid: Int32, bornInUnified: Bool) {
         // With a joined user namespace, the new namespaces are unshared in the
         // child after setns(user); otherwise clone creates them at once.
@@ -383,7 +384,7 @@ public struct Runtime {
         let (pid, bornInUnified) = CgroupManager.clone(
             flags: UInt32(bitPattern: flags), bornIn: entry.unifiedDirectory.raw)
         if pid == 0 {
-            parentEnd.close()
+            // The runtime's end goes with every other inherited fd (closeInheritedFiles).
             ContainerInit.run(context)
         }
         let cloneErrno = errno

@@ -123,12 +123,13 @@ public enum ProcessFinalizer {
     ///    entered after the user switch instead (runc's retry on EACCES).
     /// 2. seccomp without no_new_privs: loading a filter then needs CAP_SYS_ADMIN, so it goes
     ///    in before the capabilities are dropped (`loadSeccomp(filter, false)`).
-    /// 3. The bounding set (needs CAP_SETPCAP), keep permitted capabilities across setuid.
+    /// 3. The bounding set (needs CAP_SETPCAP), keep permitted capabilities across a setuid to
+    ///    a uid other than 0.
     /// 4. The user: setgroups, setgid, setuid — in that order, each needing the one before
     ///    not to have dropped CAP_SETGID/CAP_SETUID yet. `setgroups`: in a user
     ///    namespace, /proc/self/setgroups may say "deny".
     /// 5. umask; cwd as the user if root could not enter it.
-    /// 6. Clear keep-capabilities, set the final sets, raise the ambient ones.
+    /// 6. Clear keep-capabilities (when set), set the final sets, raise the ambient ones.
     /// 7. no_new_privs, then seccomp (`loadSeccomp(filter, true)`), last: the caller loads
     ///    what must reach the runtime before `ready` and leaves the rest for right before
     ///    execve, so the profile need not allow apus's own syscalls.
@@ -143,11 +144,14 @@ public enum ProcessFinalizer {
         for cap in 0...lastCap where capabilities.bounding & (1 << UInt64(cap)) == 0 {
             try kernel.dropBoundingCapability(cap)
         }
-        try kernel.setKeepCapabilities(true)
+        // The kernel clears the permitted set only when no uid stays 0; a switch to uid 0
+        // keeps it without the flag (two prctls fewer in every root container).
+        let keep = process.user.uid != 0
+        if keep { try kernel.setKeepCapabilities(true) }
         try switchUser(&kernel, process.user, setgroups: setgroups)
         if let mask = process.user.umask { kernel.setUmask(mask) }
         if !cwdDone { _ = try enterWorkingDirectory(&kernel, process.cwd, retryable: false) }
-        try kernel.setKeepCapabilities(false)
+        if keep { try kernel.setKeepCapabilities(false) }
         try kernel.setCapabilities(
             effective: capabilities.effective, permitted: capabilities.permitted,
             inheritable: capabilities.inheritable)

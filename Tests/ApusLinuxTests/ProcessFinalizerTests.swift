@@ -62,11 +62,11 @@ struct ProcessFinalizerTests {
 
     static func run(
         _ kernel: RecordingKernel, noNewPrivileges: Bool, seccomp: Bool = true, additionalGids: [UInt32]? = [10],
-        setgroups: SetgroupsRule = .refuseWhenDenied
+        setgroups: SetgroupsRule = .refuseWhenDenied, uid: UInt32 = 1000
     ) throws(ApusError) {
         var seam = kernel
         let process = Spec.Process(
-            user: Spec.User(uid: 1000, gid: 100, umask: 0o22, additionalGids: additionalGids), args: ["sh"],
+            user: Spec.User(uid: uid, gid: 100, umask: 0o22, additionalGids: additionalGids), args: ["sh"],
             cwd: "/work", noNewPrivileges: noNewPrivileges)
         try ProcessFinalizer.finalize(
             &seam, process: process, capabilities: capabilities(), lastCap: 7, setgroups: setgroups,
@@ -103,6 +103,17 @@ struct ProcessFinalizerTests {
         let capset = try #require(kernel.index("capset"))
         #expect(uid < clear && clear < capset)
         #expect(kernel.calls.contains("ambient 5"))
+    }
+
+    /// A switch to uid 0 keeps the permitted set by itself; the capabilities a root
+    /// container ends with are checked for real in the capability integration tests.
+    @Test func rootUserNeedsNoKeepCapabilities() throws {
+        let kernel = RecordingKernel()
+        try Self.run(kernel, noNewPrivileges: false, uid: 0)
+        #expect(!kernel.calls.contains { $0.hasPrefix("keepcaps") }, "\(kernel.calls)")
+        let uid = try #require(kernel.index("setuid"))
+        let capset = try #require(kernel.index("capset"))
+        #expect(uid < capset)
     }
 
     @Test func withNoNewPrivilegesSeccompIsLast() throws {
