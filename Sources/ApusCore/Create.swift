@@ -69,14 +69,14 @@ public struct Runtime {
         }
         guard let root = spec.root else { throw ApusError("invalid config.json .root: missing") }
         let rootfs = root.path.hasPrefix("/") ? root.path : bundlePath + "/" + root.path
-        var st = stat()
-        if stat(rootfs, &st) < 0 {
+        // The kernel's name of the open directory is its canonical path: three calls,
+        // where realpath reads every component as a link.
+        guard let opened = OwnedFD.opening({ open(rootfs, OpenFlags.path | OpenFlags.directory | O_CLOEXEC) }) else {
+            if errno == ENOTDIR { throw ApusError("rootfs \(rootfs): not a directory (config.json .root.path)") }
             throw ApusError("rootfs \(rootfs)", errno: errno, field: ".root.path")
         }
-        if (st.st_mode & S_IFMT) != S_IFDIR {
-            throw ApusError("rootfs \(rootfs): not a directory (config.json .root.path)")
-        }
-        return (spec, bundlePath, canonicalPath(rootfs))
+        let named = FileIO.readLink(procFD(opened.raw))
+        return (spec, bundlePath, named.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? canonicalPath(rootfs))
     }
 
     /// `create`: the init process exists in its namespaces and cgroup, set up,

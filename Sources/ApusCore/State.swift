@@ -311,7 +311,7 @@ public struct ProcessStat: Sendable {
     public var startTime: UInt64
 
     public static func read(pid: Int32) -> ProcessStat? {
-        guard pid > 0, let bytes = FileIO.read("/proc/\(pid)/stat") else { return nil }
+        guard pid > 0, let bytes = FileIO.read("/proc/\(pid)/stat", wholeRecord: true) else { return nil }
         // comm may contain spaces and parentheses: fields start after the last ')'.
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         let rest = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))

@@ -5,12 +5,15 @@ import Glibc
 /// more syscalls than the start path can afford.
 public enum FileIO {
     /// Reads a whole (small) file. Returns nil when it cannot be opened.
-    public static func read(_ path: String, at dirfd: Int32 = AT_FDCWD) -> [UInt8]? {
+    public static func read(_ path: String, at dirfd: Int32 = AT_FDCWD, wholeRecord: Bool = false) -> [UInt8]? {
         guard let fd = OwnedFD.opening({ openat(dirfd, path, O_RDONLY | O_CLOEXEC) }) else { return nil }
-        return readAll(fd: fd.raw)
+        return readAll(fd: fd.raw, wholeRecord: wholeRecord)
     }
 
-    public static func readAll(fd: Int32) -> [UInt8]? {
+    /// The file's bytes to its end. `wholeRecord`: a /proc file the kernel writes in one
+    /// piece before the first read returns (the one-record files of /proc/PID: stat,
+    /// status), where a read shorter than asked is the end: one read instead of two.
+    public static func readAll(fd: Int32, wholeRecord: Bool = false) -> [UInt8]? {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -18,6 +21,7 @@ public enum FileIO {
             if n < 0 { return nil }
             if n == 0 { return out }
             out.append(contentsOf: chunk[0..<n])
+            if wholeRecord && n < chunk.count { return out }
         }
     }
 

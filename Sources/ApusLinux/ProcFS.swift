@@ -47,7 +47,8 @@ public struct ProcFS: ~Copyable {
     /// execve keeps, so they are all a container process must have reset (one open and
     /// read here instead of a sigaction per signal).
     public func ignoredSignals() -> UInt64? {
-        guard let file = openForReading("thread-self/status"), let bytes = FileIO.readAll(fd: file.raw),
+        guard let file = openForReading("thread-self/status"),
+            let bytes = FileIO.readAll(fd: file.raw, wholeRecord: true),
             let value = Self.statusField("SigIgn", in: String(decoding: bytes, as: UTF8.self))
         else { return nil }
         return UInt64(value, radix: 16)
