@@ -167,14 +167,17 @@ public struct Runtime {
         // Read while init sets itself up, when the runtime has nothing else to do: init's
         // start time for the record, unless init forks again into a joined pid namespace.
         let bornStat = ProcessStat.read(pid: pid)
+        // The committed record too (it only lacks init's pid), so that after `ready` only
+        // its write and rename stand between init and its start.
+        let committed = bornStat.flatMap { stat in try? store.encode(work.record.started(pid: pid, stat: stat)) }
         let (initPid, terminalMaster) = try awaitReady(
             pid: pid, sync: work.parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs,
             created: work.createdAt, rootless: work.record.rootless, cgroup: work.cgroup,
             cgroupChoice: work.cgroupChoice, rollback: rollback)
         crashPoint("ready")
         return try commit(
-            work, initPid: initPid, stat: initPid == pid ? bornStat : nil, terminalMaster: terminalMaster,
-            options: options)
+            work, initPid: initPid, stat: initPid == pid ? bornStat : nil, encoded: initPid == pid ? committed : nil,
+            terminalMaster: terminalMaster, options: options)
     }
 
     /// Everything taken before init exists: the exec fifo, the cgroup (the process is
@@ -328,8 +331,8 @@ public struct Runtime {
     /// Init is ready: the descriptors it needed are closed, the record gets its pid, the
     /// pidfd and pid file are handed out, and a created init learns it is committed.
     private func commit(
-        _ work: consuming CreateWork, initPid: Int32, stat early: ProcessStat?, terminalMaster: Int32?,
-        options: CreateOptions
+        _ work: consuming CreateWork, initPid: Int32, stat early: ProcessStat?, encoded: [UInt8]?,
+        terminalMaster: Int32?, options: CreateOptions
     ) throws -> CreatedContainer {
         // `create` (not `run`): init waits for `committed` below, then on the fifo.
         let waitsOnFifo = work.execFifo != nil
@@ -340,13 +343,11 @@ public struct Runtime {
         guard let stat = early ?? ProcessStat.read(pid: initPid) else {
             throw ApusError("container init \(initPid) vanished after setup")
         }
-        var record = work.record
-        record.pid = initPid
-        record.pidStartTime = stat.startTime
+        let record = work.record.started(pid: initPid, stat: stat)
         // The whole record again: the cgroup directories made since prepare (the systemd
         // driver makes the v1 ones systemd leaves out once the unit exists) are in it now.
         guard let creating = work.creating.take() else { throw ApusError("create \(record.id): no record to commit") }
-        try store.commitCreating(creating, record)
+        try store.commitCreating(creating, record, encoded: encoded)
         crashPoint("saved")
         if let pidfdSocket = work.pidfdSocket.take() {
             try sendPidfd(of: initPid, to: pidfdSocket.raw, name: "standard")

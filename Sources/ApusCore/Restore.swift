@@ -114,8 +114,7 @@ extension Runtime {
         guard let stat = ProcessStat.read(pid: pid) else {
             throw ApusError("restored container init \(pid) vanished")
         }
-        record.pid = pid
-        record.pidStartTime = stat.startTime
+        record = record.started(pid: pid, stat: stat)
         try store.save(record)
         if let pidFile = options.pidFile {
             do {

@@ -216,8 +216,11 @@ public struct StateStore: Sendable {
     /// The committed record, written over the first in place (padded with spaces, which
     /// JSON allows, when shorter: no truncation that a crash could stop half way), then
     /// renamed to state.json.
-    public func commitCreating(_ creating: consuming CreatingRecord, _ record: ContainerRecord) throws(ApusError) {
-        try rewriteCreating(&creating, record)
+    /// `encoded`: the record's bytes when they were made ahead (`encode`).
+    public func commitCreating(
+        _ creating: consuming CreatingRecord, _ record: ContainerRecord, encoded: [UInt8]? = nil
+    ) throws(ApusError) {
+        try rewriteCreating(&creating, record, encoded: encoded)
         creating.fd.close()
         let path = creatingPath(record.id)
         if rename(path, statePath(record.id)) < 0 {
@@ -227,8 +230,11 @@ public struct StateStore: Sendable {
 
     /// The pid-0 record again, in place: the cgroup directories made after the clone are in
     /// it (`CgroupManager.finishCreate`), so that `delete` finds them if apus dies now.
-    public func rewriteCreating(_ creating: inout CreatingRecord, _ record: ContainerRecord) throws(ApusError) {
-        var bytes = try encode(record)
+    public func rewriteCreating(_ creating: inout CreatingRecord, _ record: ContainerRecord, encoded: [UInt8]? = nil)
+        throws(ApusError)
+    {
+        var bytes: [UInt8]
+        if let encoded { bytes = encoded } else { bytes = try encode(record) }
         if bytes.count < creating.length { bytes += [UInt8](repeating: 0x20, count: creating.length - bytes.count) }
         try FileIO.writeAll(fd: creating.fd.raw, bytes: bytes, offset: 0, step: "write \(creatingPath(record.id))")
         creating.length = bytes.count
@@ -296,6 +302,14 @@ public final class ContainerLock {
 }
 
 extension ContainerRecord {
+    /// The record with its init's pid and start time.
+    func started(pid: Int32, stat: ProcessStat) -> ContainerRecord {
+        var record = self
+        record.pid = pid
+        record.pidStartTime = stat.startTime
+        return record
+    }
+
     /// What `list` shows for a state directory without state.json: a create that has
     /// only claimed the id, or died right after.
     static func unrecorded(id: String) -> ContainerRecord {
