@@ -190,6 +190,11 @@ public enum Rootfs {
         }
         // Opened without following any symlink: the target must be a real directory. Most
         // exist (proc, sys in any image): then this one openat2 is all.
+        func refused(_ code: Int32) -> ApusError {
+            ApusError(
+                "mount \(type) to \(destination)", errno: code,
+                detail: code == ELOOP ? "the target must not be a symlink" : nil)
+        }
         if let strict = root.openDirectoryNoSymlinks(destination) { return strict }
         if errno == ENOENT {
             let step = "create mount target \(destination)"
@@ -199,16 +204,12 @@ public enum Rootfs {
                     return made
                 }
             } catch  where error.errno == ELOOP {
-                throw ApusError(
-                    "mount \(type) to \(destination)", errno: ELOOP, detail: "the target must not be a symlink")
+                throw refused(ELOOP)
             }
             try root.create(destination, file: file, step: step).close()
             if let strict = root.openDirectoryNoSymlinks(destination) { return strict }
         }
-        let code = errno
-        throw ApusError(
-            "mount \(type) to \(destination)", errno: code,
-            detail: code == ELOOP ? "the target must not be a symlink" : nil)
+        throw refused(errno)
     }
 
     static func bindMount(

@@ -55,16 +55,16 @@ public struct RootfsDirectory: ~Copyable {
     {
         // Most targets exist already (proc, dev, sys in any image): one openat2
         // instead of a mkdirat per component.
-        if let existing = openInRoot(Self.relative(inside), directory: !file) { return existing }
         let relativePath = Self.relative(inside)
-        if !file, errno == ENOENT, relativePath.contains("/") {
+        if let existing = openInRoot(relativePath, directory: !file) { return existing }
+        if !file, errno == ENOENT {
             // Usually only the last directory is missing (dev/pts, dev/shm): make it in its
             // parent. A missing parent falls through to the walk below.
             if let made = try makeLastDirectory(relativePath, mode: mode, noSymlinks: false, step: step()) {
                 return made
             }
         }
-        let parts = Self.relative(inside).split(separator: "/").map(String.init)
+        let parts = relativePath.split(separator: "/").map(String.init)
         var dirfd = try OwnedFD.open(step()) { Glibc.openat(fd, ".", APUS_O_PATH | APUS_O_DIRECTORY | O_CLOEXEC) }
         var walked = ""
         for (index, part) in parts.enumerated() {
@@ -95,7 +95,7 @@ public struct RootfsDirectory: ~Copyable {
     }
 
     /// Makes the last directory of `relative` in its parent and returns an APUS_O_PATH fd of
-    /// it, or nil when the parent is missing. The new directory is opened from the parent
+    /// it, or nil when the path has no parent or the parent is missing. The new directory is opened from the parent
     /// without following a symlink, so nothing swapped in after the mkdirat is followed;
     /// one made by someone else in between is resolved from the root again. With
     /// `noSymlinks` no component of the parent may be a symlink either.
