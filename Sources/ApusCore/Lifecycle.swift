@@ -4,7 +4,8 @@ import OCI
 
 extension Runtime {
     /// `start`: lets a created init exec the user process by opening the exec
-    /// fifo for reading; returns once init has gone past the fifo.
+    /// fifo for reading; returns once init has gone past the fifo, or, when hooks
+    /// must see it, once the process has exec'd.
     public func start(id: String) throws {
         try StateStore.validate(id: id)
         let lock = try store.lock(id, exclusive: true)
@@ -35,6 +36,11 @@ extension Runtime {
             }
         }
         unlink(fifoPath)
+        // Without startContainer or poststart hooks, start is done once init has gone past
+        // the fifo, as runc's is: init's exec needs no witness.
+        guard !(record.hooks?.startContainer ?? []).isEmpty || !(record.hooks?.poststart ?? []).isEmpty else {
+            return
+        }
         // init keeps the fifo open until execve: EOF means the user process
         // runs; "E" first means a startContainer hook failed and init exited
         // (it printed why on the container's stderr).

@@ -478,7 +478,7 @@ struct NoMountNamespaceTests {
         #expect(state["status"] as? String == "created", "\(state)")
         let started = try apus("start", id)
         #expect(started.status == 0, "\(started.all)")
-        // start returns once the process has exec'd; its one write may still be under way.
+        // start returns once init has gone past the fifo; the write may still be under way.
         let deadline = Date().addingTimeInterval(10)
         func written() -> String? { try? String(contentsOfFile: b.rootfs + marker, encoding: .utf8) }
         while written() != "ok\n" && Date() < deadline { usleep(10_000) }
