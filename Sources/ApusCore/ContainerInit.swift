@@ -88,7 +88,11 @@ public enum ContainerInit {
         // are set up (`inCgroup`): needed before a cgroup namespace is made (its root),
         // before forking (the pid namespace's init, hooks) and before execve; before the
         // mounts when the cgroup is made after the clone (systemd).
-        let cgroupFirst = context.forkAgainForPid || context.plan.unshareCgroup || context.cgroupMadeAfterClone
+        // A cgroup finished after the clone is awaited before the first mount that shows
+        // cgroups, and the cgroup namespace made then (`awaitCgroup`).
+        let cgroupFirst =
+            context.forkAgainForPid || context.cgroupMadeAfterClone
+            || (context.plan.unshareCgroup && !context.cgroupFinishedAfterClone)
         try awaitParent(context, cgroupFirst: cgroupFirst)
         // Before any mount or namespace join: the procfs all of init's /proc writes use.
         let proc = try ProcFS()
@@ -179,10 +183,19 @@ public enum ContainerInit {
     }
 
     /// `inCgroup` where init did not await it first (`awaitParent`); with
-    /// `cgroupFinishedAfterClone`, then the v1 joins init makes itself.
+    /// `cgroupFinishedAfterClone`, then the v1 joins init makes itself and a new cgroup
+    /// namespace, rooted at the container's cgroups.
     static func awaitCgroup(_ context: InitContext) throws(ApusError) {
         context.sync.awaitInCgroup()
-        if context.cgroupFinishedAfterClone, let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
+        guard context.cgroupFinishedAfterClone else { return }
+        if let dirs = context.cgroupSelfJoin { try CgroupManager.joinSelf(dirs) }
+        if context.plan.unshareCgroup { try unshareCgroupNamespace() }
+    }
+
+    static func unshareCgroupNamespace() throws(ApusError) {
+        try sys("create cgroup namespace", field: ".linux.namespaces") {
+            NamespaceCall.unshare(NamespaceCall.newCgroup)
+        }
     }
 
     /// Errors before `proceed` would not reach the parent, hence after it. The filter is
@@ -236,12 +249,9 @@ public enum ContainerInit {
     /// The cgroup and time namespaces, after the cgroup join.
     static func createCgroupAndTimeNamespaces(_ context: InitContext, proc: borrowing ProcFS) throws {
         let spec = context.spec
-        // After the cgroup join, so the namespace is rooted at our own cgroup.
-        if context.plan.unshareCgroup {
-            try sys("create cgroup namespace", field: ".linux.namespaces") {
-                NamespaceCall.unshare(NamespaceCall.newCgroup)
-            }
-        }
+        // After the cgroup join, so the namespace is rooted at our own cgroup; a cgroup
+        // finished after the clone makes it later (`awaitCgroup`).
+        if context.plan.unshareCgroup && !context.cgroupFinishedAfterClone { try unshareCgroupNamespace() }
         if context.plan.unshareTime {
             // The offsets can only be written before any process is in the new
             // namespace; execve then moves us into it (Linux 5.8+).

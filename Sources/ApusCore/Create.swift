@@ -198,11 +198,11 @@ public struct Runtime {
         let cgroupChoice =
             systemd != nil
             ? .required : privilege.cgroupChoice(cgroupsPath: linux.cgroupsPath, resources: linux.resources)
-        // As root, without a user or cgroup namespace: the v1 directories and the limits are
-        // made after the clone, while init sets up its mounts (`CgroupManager.finishCreate`).
+        // As root, without a user namespace: the v1 directories and the limits are made after
+        // the clone, while init sets up its mounts (`CgroupManager.finishCreate`); a new cgroup
+        // namespace is made once init is in them (`ContainerInit.awaitCgroup`).
         let defersCgroup =
-            systemd == nil && cgroupChoice == .required && !plan.has(.user) && !plan.unshareCgroup
-            && !privilege.rootlessCgroups
+            systemd == nil && cgroupChoice == .required && !plan.has(.user) && !privilege.rootlessCgroups
         var pendingCgroup: CgroupManager.PendingCreate? = nil
         let cgroup: CgroupManager?
         if let systemd {

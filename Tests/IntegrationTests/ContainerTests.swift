@@ -89,17 +89,27 @@ struct ContainerTests {
         #expect(!seen.contains(host) && Set(seen).count == 2, "network namespaces: \(seen), host \(host)")
     }
 
+    /// The namespace is made once init is in every hierarchy's cgroup (after the clone, as
+    /// root): each line of /proc/self/cgroup is its root, and the cgroup mounted at
+    /// /sys/fs/cgroup is the container's, with its limit.
     @Test("cgroup and time namespaces, with time offsets")
     func cgroupAndTimeNamespaces() throws {
         let bundle = try TestBundle {
             $0.linux?.namespaces?.append(.init(type: .cgroup))
             $0.linux?.namespaces?.append(.init(type: .time))
             $0.linux?.timeOffsets = ["boottime": .init(secs: 86_400 * 365, nanosecs: 0)]
+            $0.linux?.resources = Spec.Linux.Resources(pids: .init(limit: 77))
         }
-        let out = try run(bundle, "cat /proc/self/cgroup | head -1; cut -d. -f1 /proc/uptime")
+        let out = try run(
+            bundle,
+            "cat /proc/self/cgroup; echo pids $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max); cut -d. -f1 /proc/uptime"
+        )
         #expect(out.status == 0, "\(out.stderr)")
         let lines = out.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasSuffix(":/") == true, "cgroup namespace root: \(lines)")
+        let memberships = lines.filter { $0.first?.isNumber == true && $0.contains(":/") }
+        #expect(
+            !memberships.isEmpty && memberships.allSatisfy { $0.hasSuffix(":/") }, "cgroup namespace root: \(lines)")
+        #expect(lines.contains("pids 77"), "the container's cgroup at /sys/fs/cgroup: \(lines)")
         let uptime = Int(lines.last ?? "") ?? 0
         #expect(uptime >= 86_400 * 365, "boottime offset applied: \(uptime)")
     }
