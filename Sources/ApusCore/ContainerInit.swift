@@ -253,8 +253,7 @@ public enum ContainerInit {
         // finished after the clone makes it later (`awaitCgroup`).
         if context.plan.unshareCgroup && !context.cgroupFinishedAfterClone { try unshareCgroupNamespace() }
         if context.plan.unshareTime {
-            // The offsets can only be written before any process is in the new
-            // namespace; execve then moves us into it (Linux 5.8+).
+            // The offsets can only be written before any process is in the new namespace.
             try sys("create time namespace", field: ".linux.namespaces") {
                 NamespaceCall.unshare(NamespaceCall.newTime)
             }
@@ -266,6 +265,15 @@ public enum ContainerInit {
                 try proc.write(
                     "self/timens_offsets", text,
                     step: "write time namespace offsets (config.json .linux.timeOffsets)")
+            }
+            // unshare puts only children in it, and execve moves a process into it only
+            // since Linux 6.2: init enters it now, so the container's process is in it on
+            // every kernel with time namespaces (5.6+, Debian 12's 6.1 included).
+            let namespace = try OwnedFD.open("open the new time namespace", field: ".linux.namespaces") {
+                openat(proc.fd, "thread-self/ns/time_for_children", O_RDONLY | O_CLOEXEC)
+            }
+            try sys("enter the new time namespace", field: ".linux.namespaces") {
+                NamespaceCall.enter(namespace.raw, NamespaceCall.newTime)
             }
         }
     }
