@@ -22,6 +22,8 @@ public struct CreatedContainer {
     public var sync: RuntimeEnd
     /// The pty master when `run` proxies the terminal itself.
     public var terminalMaster: Int32?
+    /// `run` sent `start` before `ready` (`Runtime.startsBeforeReady`): init execs once ready.
+    public var startSent = false
 }
 
 /// Undo list for `create`: everything taken is released if a later step fails,
@@ -168,8 +170,23 @@ public struct Runtime {
         // start time for the record, unless init forks again into a joined pid namespace.
         let bornStat = ProcessStat.read(pid: pid)
         // The committed record too (it only lacks init's pid), so that after `ready` only
-        // its write and rename stand between init and its start.
+        // its write and rename stand between init and its start (and nothing, for most `run`s).
         let committed = bornStat.flatMap { stat in try? store.encode(work.record.started(pid: pid, stat: stat)) }
+        var startSent = false
+        if let bornStat, let committed,
+            Self.startsBeforeReady(spec, trigger: trigger, plan: work.plan, joins: work.joins),
+            let creating = work.creating.take()
+        {
+            // `run`, when nothing but `ready` is left to hear from init: the record is committed
+            // and `start` queued while init sets up, so init execs right after `ready` with no
+            // round trip. Killed before the send, init dies with the runtime; after it, the
+            // container runs on, recorded, for `delete --force`. A failed send means init has
+            // exited: `awaitReady` reads why.
+            try store.commitCreating(creating, work.record.started(pid: pid, stat: bornStat), encoded: committed)
+            crashPoint("saved")
+            _ = work.parentEnd.start()
+            startSent = true
+        }
         let (initPid, terminalMaster) = try awaitReady(
             pid: pid, sync: work.parentEnd, spec: spec, id: id, bundle: bundle, rootfs: rootfs,
             created: work.createdAt, rootless: work.record.rootless, cgroup: work.cgroup,
@@ -177,7 +194,25 @@ public struct Runtime {
         crashPoint("ready")
         return try commit(
             work, initPid: initPid, stat: initPid == pid ? bornStat : nil, encoded: initPid == pid ? committed : nil,
-            terminalMaster: terminalMaster, options: options)
+            terminalMaster: terminalMaster, options: options, startSent: startSent)
+    }
+
+    /// Whether `run` may send `start` before init is ready: init then expects no other message
+    /// from the runtime. Hooks (`runHooks`), a seccomp notify filter (`listenerDelivered`) and
+    /// a second fork into a joined pid namespace (`initPid`, joined to the cgroup) all need the
+    /// runtime between the clone and `ready`.
+    static func startsBeforeReady(
+        _ spec: Spec, trigger: StartTrigger, plan: NamespacePlan,
+        joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
+    ) -> Bool {
+        guard trigger == .syncMessage, !forksAgainForPid(plan, joins: joins) else { return false }
+        let hooks = spec.hooks
+        for list in [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer, hooks?.startContainer] {
+            if let list, !list.isEmpty { return false }
+        }
+        guard let seccomp = spec.linux?.seccomp else { return true }
+        return seccomp.listenerPath == nil && seccomp.defaultAction != "SCMP_ACT_NOTIFY"
+            && !(seccomp.syscalls ?? []).contains { $0.action == "SCMP_ACT_NOTIFY" }
     }
 
     /// Everything taken before init exists: the exec fifo, the cgroup (the process is
@@ -332,7 +367,7 @@ public struct Runtime {
     /// pidfd and pid file are handed out, and a created init learns it is committed.
     private func commit(
         _ work: consuming CreateWork, initPid: Int32, stat early: ProcessStat?, encoded: [UInt8]?,
-        terminalMaster: Int32?, options: CreateOptions
+        terminalMaster: Int32?, options: CreateOptions, startSent: Bool
     ) throws -> CreatedContainer {
         // `create` (not `run`): init waits for `committed` below, then on the fifo.
         let waitsOnFifo = work.execFifo != nil
@@ -344,11 +379,15 @@ public struct Runtime {
             throw ApusError("container init \(initPid) vanished after setup")
         }
         let record = work.record.started(pid: initPid, stat: stat)
-        // The whole record again: the cgroup directories made since prepare (the systemd
-        // driver makes the v1 ones systemd leaves out once the unit exists) are in it now.
-        guard let creating = work.creating.take() else { throw ApusError("create \(record.id): no record to commit") }
-        try store.commitCreating(creating, record, encoded: encoded)
-        crashPoint("saved")
+        if !startSent {
+            // The whole record again: the cgroup directories made since prepare (the systemd
+            // driver makes the v1 ones systemd leaves out once the unit exists) are in it now.
+            guard let creating = work.creating.take() else {
+                throw ApusError("create \(record.id): no record to commit")
+            }
+            try store.commitCreating(creating, record, encoded: encoded)
+            crashPoint("saved")
+        }
         if let pidfdSocket = work.pidfdSocket.take() {
             try sendPidfd(of: initPid, to: pidfdSocket.raw, name: "standard")
         }
@@ -362,7 +401,8 @@ public struct Runtime {
         if waitsOnFifo, !work.parentEnd.committed() {
             throw ApusError("container init exited after setup, before start")
         }
-        return CreatedContainer(record: record, sync: work.parentEnd, terminalMaster: terminalMaster)
+        return CreatedContainer(
+            record: record, sync: work.parentEnd, terminalMaster: terminalMaster, startSent: startSent)
     }
 
     /// The clone of init, which continues in `ContainerInit.run`; the parent restores its

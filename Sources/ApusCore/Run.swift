@@ -33,8 +33,9 @@ extension Runtime {
         let record = created.record
         defer { created.sync.close() }
 
-        // Exec happened when the close-on-exec sync socket reaches EOF.
-        guard created.sync.start() else {
+        // Exec happened when the close-on-exec sync socket reaches EOF. `start` is usually
+        // queued already (`Runtime.startsBeforeReady`).
+        guard created.startSent || created.sync.start() else {
             try? destroy(record)
             throw ApusError("container init exited before start")
         }

@@ -93,6 +93,26 @@ struct FailureTests {
             #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
         }
     }
+
+    /// `run` saves the record and queues `start` before init is ready: an execve that fails
+    /// after `ready` is still the runtime's error, and the saved container is removed.
+    @Test("run of a file the kernel cannot execute: execve's reason, exit 1, no trace", arguments: [false, true])
+    func execFailsAfterReady(detach: Bool) throws {
+        let bundle = try TestBundle()
+        let garbage = bundle.rootfs + "/bin/not-an-elf"
+        try Data("not a program\n".utf8).write(to: URL(fileURLWithPath: garbage))
+        chmod(garbage, 0o755)
+        bundle.spec.process?.args = ["/bin/not-an-elf"]
+        try bundle.save()
+        let id = uniqueID("noexec")
+        let before = HostSnapshot.take(mentioning: id)
+        let result = try apusArgs(["run"] + (detach ? ["--detach"] : []) + ["--bundle", bundle.path, id])
+        #expect(result.status == 1, "\(result.all)")
+        #expect(result.stderr.contains("exec /bin/not-an-elf: Exec format error"), "\(result.stderr)")
+        #expect(HostSnapshot.take(mentioning: id) == before)
+        #expect(processes(mentioning: id).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: Env.stateRoot + "/" + id))
+    }
 }
 
 @Suite("concurrency", .integration)
@@ -262,7 +282,8 @@ struct CrashRecoveryTests {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }()
 
-    /// Every crash point of create, in the order create reaches them.
+    /// Every crash point of create, in the order create reaches them (`run` most often saves
+    /// before `ready`: `Runtime.startsBeforeReady`).
     static let points = ["claimed", "recorded", "cloned", "proceeded", "placed", "ready", "saved"]
 
     @Test("a create killed at any step leaves nothing delete --force cannot remove", arguments: points)
@@ -282,8 +303,14 @@ struct CrashRecoveryTests {
             #expect(crashed.status == SIGKILL, "\(command) did not reach crash point \(point): \(crashed.all)")
             // Until `start`, init never outlives the runtime: it learns of the runtime's death
             // from the sync socket (EOF) and exits, for `create` and for `run` alike. Wait for
-            // the recorded init itself, then for anything else that mentions the id.
-            if let pid = recordedInitPid(id), pid > 0 {
+            // the recorded init itself, then for anything else that mentions the id. `run`
+            // sends `start` before init is ready (the record committed first): killed at
+            // "ready", its container is running, recorded, and `delete --force` stops it.
+            let started = command == "run" && point == "ready"
+            if started {
+                let pid = recordedInitPid(id) ?? 0
+                #expect(pid > 0 && !isGone(pid), "run at ready: no running init recorded (pid \(pid))")
+            } else if let pid = recordedInitPid(id), pid > 0 {
                 do {
                     try waitFor(10) { isGone(pid) }
                 } catch {
@@ -291,16 +318,19 @@ struct CrashRecoveryTests {
                     Issue.record("\(command) at \(point): init \(pid) outlived the runtime: \(cmdline)")
                 }
             }
-            try waitFor(10) { processes(mentioning: id).isEmpty }
+            if !started { try waitFor(10) { processes(mentioning: id).isEmpty } }
 
             let list = try apus("list", "--format", "json")
             #expect(list.status == 0, "\(list.all)")
             let entries = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
             let entry = entries.first { $0["id"] as? String == id }
-            #expect(entry?["status"] as? String == "stopped", "\(command) at \(point): list shows \(list.stdout)")
+            #expect(
+                entry?["status"] as? String == (started ? "running" : "stopped"),
+                "\(command) at \(point): list shows \(list.stdout)")
 
             let deleted = try apus("delete", "--force", id)
             #expect(deleted.status == 0, "\(command) at \(point): \(deleted.all)")
+            if started { try waitFor(10) { processes(mentioning: id).isEmpty } }
             let after = HostSnapshot.take(mentioning: id)
             #expect(after == before, "\(command) at \(point) left: \(after)")
         }
