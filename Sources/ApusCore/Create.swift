@@ -54,13 +54,22 @@ public struct Runtime {
 
     /// Loads and checks the bundle; every problem names its JSON path.
     public func loadBundle(_ bundle: String) throws -> (spec: Spec, bundle: String, rootfs: String) {
+        let (spec, bundlePath) = try parseBundle(bundle)
+        return (spec, bundlePath, try checkBundle(spec, bundle: bundlePath))
+    }
+
+    /// config.json decoded, not validated yet (`checkBundle`).
+    func parseBundle(_ bundle: String) throws -> (spec: Spec, bundle: String) {
         let bundlePath = absolutePath(bundle)
-        let spec: Spec
         do {
-            spec = try Spec.load(bundle: bundlePath)
+            return (try Spec.load(bundle: bundlePath), bundlePath)
         } catch {
             throw ApusError.wrapping(error)
         }
+    }
+
+    /// The spec's problems as one error, else the rootfs's canonical path.
+    func checkBundle(_ spec: Spec, bundle bundlePath: String) throws -> String {
         let problems = spec.validate()
         if let first = problems.first {
             let more =
@@ -78,14 +87,25 @@ public struct Runtime {
             throw ApusError("rootfs \(rootfs)", errno: errno, field: ".root.path")
         }
         let named = FileIO.readLink(procFD(opened.raw))
-        return (spec, bundlePath, named.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? canonicalPath(rootfs))
+        return named.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? canonicalPath(rootfs)
     }
 
     /// `create`: the init process exists in its namespaces and cgroup, set up,
     /// and waits for `start` (or for the sync message when `run` starts it).
     public func create(id: String, options: CreateOptions, trigger: StartTrigger) throws -> CreatedContainer {
         try StateStore.validate(id: id)
-        let (spec, bundle, rootfs) = try loadBundle(options.bundle)
+        let (spec, bundle) = try parseBundle(options.bundle)
+        let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
+        try RuntimeBinary.protect(
+            bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)
+        // A new network namespace in the runtime's user namespace is made while the rest of
+        // create runs, from here on (NetnsHelper), config.json's validation included; init
+        // joins it. With a user namespace, clone makes it. A create that fails before its
+        // clone drops it (the helper's deinit).
+        let plan = NamespacePlan(spec.linux?.namespaces ?? [])
+        let netnsHelper =
+            plan.newKinds.contains(.network) && !plan.has(.user) && !privilege.notRoot ? NetnsHelper.start() : nil
+        let rootfs = try checkBundle(spec, bundle: bundle)
         if spec.process == nil && trigger == .syncMessage {
             // create accepts it (config.md: REQUIRED only for start); run starts at once.
             throw ApusError("config.json .process: missing: run starts the container, which needs a process")
@@ -94,15 +114,6 @@ public struct Runtime {
         // silent cgroupfs layout (runc: "systemd not running on this host").
         let systemd = systemdCgroup ? try connectSystemd(spec, id: id) : nil
         defer { systemd?.close() }
-        let joinsPidNamespace = spec.linux?.namespaces?.contains { $0.type == .pid && $0.path?.isEmpty == false }
-        try RuntimeBinary.protect(
-            bounding: spec.process?.capabilities?.bounding, sharedPidNamespace: joinsPidNamespace == true)
-        // A new network namespace in the runtime's user namespace is made while the rest of
-        // create runs, from here on (NetnsHelper); init joins it. With a user namespace,
-        // clone makes it. A create that fails before its clone drops it (the helper's deinit).
-        let plan = NamespacePlan(spec.linux?.namespaces ?? [])
-        let netnsHelper =
-            plan.newKinds.contains(.network) && !plan.has(.user) && !privilege.notRoot ? NetnsHelper.start() : nil
         let lock = try store.claim(id)
         let rollback = Rollback()
         rollback.add { [store] in store.remove(id) }
