@@ -495,12 +495,7 @@ public enum ContainerInit {
     /// namespace. Returns the state for startContainer (nil: no hooks at all).
     static func runCreateHooks(_ context: InitContext) throws(ApusError) -> String? {
         let hooks = context.spec.hooks
-        // No array of the optional lists: its metadata would be made here, in init, at run time.
-        func some(_ list: [Spec.Hook]?) -> Bool { !(list ?? []).isEmpty }
-        guard
-            some(hooks?.prestart) || some(hooks?.createRuntime) || some(hooks?.createContainer)
-                || some(hooks?.startContainer)
-        else { return nil }
+        guard hooks?.runBeforeStart == true else { return nil }
         guard context.sync.runHooks() else { _exit(1) }
         // EOF instead: a hook failed and the runtime is tearing the container down.
         let state = context.sync.awaitHooksRan()

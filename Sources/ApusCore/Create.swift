@@ -182,9 +182,10 @@ public struct Runtime {
         let bornStat = ProcessStat.read(pid: pid)
         // The committed record too (it only lacks init's pid), so that after `ready` only
         // its write and rename stand between init and its start (and nothing, for most `run`s).
-        let committed = bornStat.flatMap { stat in try? store.encode(work.record.started(pid: pid, stat: stat)) }
+        let started = bornStat.map { work.record.started(pid: pid, stat: $0) }
+        let committed = started.flatMap { try? store.encode($0) }
         var startSent = false
-        if let bornStat, let committed,
+        if let started, let committed,
             Self.startsBeforeReady(spec, trigger: trigger, plan: work.plan, joins: work.joins),
             let creating = work.creating.take()
         {
@@ -193,7 +194,7 @@ public struct Runtime {
             // round trip. Killed before the send, init dies with the runtime; after it, the
             // container runs on, recorded, for `delete --force`. A failed send means init has
             // exited: `awaitReady` reads why.
-            try store.commitCreating(creating, work.record.started(pid: pid, stat: bornStat), encoded: committed)
+            try store.commitCreating(creating, started, encoded: committed)
             crashPoint("saved")
             _ = work.parentEnd.start()
             startSent = true
@@ -216,11 +217,8 @@ public struct Runtime {
         _ spec: Spec, trigger: StartTrigger, plan: NamespacePlan,
         joins: [(kind: Spec.Linux.Namespace.Kind, fd: Int32, index: Int)]
     ) -> Bool {
-        guard trigger == .syncMessage, !forksAgainForPid(plan, joins: joins) else { return false }
-        let hooks = spec.hooks
-        for list in [hooks?.prestart, hooks?.createRuntime, hooks?.createContainer, hooks?.startContainer] {
-            if let list, !list.isEmpty { return false }
-        }
+        guard trigger == .syncMessage, !forksAgainForPid(plan, joins: joins), spec.hooks?.runBeforeStart != true
+        else { return false }
         guard let seccomp = spec.linux?.seccomp else { return true }
         return seccomp.listenerPath == nil && seccomp.defaultAction != "SCMP_ACT_NOTIFY"
             && !(seccomp.syscalls ?? []).contains { $0.action == "SCMP_ACT_NOTIFY" }

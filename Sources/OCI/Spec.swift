@@ -244,6 +244,15 @@ extension Spec {
             self.poststart = poststart
             self.poststop = poststop
         }
+
+        /// Whether any hook runs before the process starts (prestart, createRuntime,
+        /// createContainer, startContainer): container init then asks the runtime for them
+        /// (`runHooks`) before it is ready. No array of the optional lists: its metadata would
+        /// be made at run time, in init and on every `run`.
+        public var runBeforeStart: Bool {
+            func some(_ list: [Hook]?) -> Bool { !(list ?? []).isEmpty }
+            return some(prestart) || some(createRuntime) || some(createContainer) || some(startContainer)
+        }
     }
 
     public struct Hook: Codable, Sendable, Equatable {
