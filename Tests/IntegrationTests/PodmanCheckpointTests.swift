@@ -31,6 +31,23 @@ extension PodmanTests {
         return Int(out?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
     }
 
+    /// The count right after a restore. A read that fails (podman exec, or a file caught
+    /// between its truncation and its write) is retried a few times; the failures are returned
+    /// for the message.
+    func countAfterRestore(_ lab: PodmanLab, _ name: String) -> (count: Int, failedReads: [String]) {
+        var count = -1
+        var failedReads: [String] = []
+        for _ in 0..<4 where count < 0 {
+            let out = try? lab.podman(["exec", name, "cat", "/tmp/count"])
+            count = Int(out?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+            if count < 0 {
+                failedReads.append(out?.all ?? "podman exec did not run")
+                usleep(100_000)
+            }
+        }
+        return (count, failedReads)
+    }
+
     @Test("podman container checkpoint / restore, and --export / --import after rm")
     func checkpointRestore() throws {
         let lab = try lab
@@ -57,18 +74,7 @@ extension PodmanTests {
         let restore = try lab.podmanWithCRIU(["container", "restore", name])
         #expect(restore.status == 0, "\(restore.all)")
         #expect(try lab.inspect(name, "{{.State.Status}}") == "running")
-        // A read that fails (podman exec, or a file caught between its truncation and its
-        // write) is retried a few times, and said in the message.
-        var restored = -1
-        var failedReads: [String] = []
-        for _ in 0..<4 where restored < 0 {
-            let out = try? lab.podman(["exec", name, "cat", "/tmp/count"])
-            restored = Int(out?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
-            if restored < 0 {
-                failedReads.append(out?.all ?? "podman exec did not run")
-                usleep(100_000)
-            }
-        }
+        let (restored, failedReads) = countAfterRestore(lab, name)
         #expect(
             restored >= before, "counts on from the checkpoint (\(before)), not from zero: \(restored); \(failedReads)")
         if !failedReads.isEmpty { print("podman checkpoint: reads right after restore failed first: \(failedReads)") }
@@ -80,8 +86,9 @@ extension PodmanTests {
         #expect(try lab.podman(["rm", "-f", name]).status == 0)
         let imported = try lab.podmanWithCRIU(["container", "restore", "--import", archive])
         #expect(imported.status == 0, "\(imported.all)")
-        let afterImport = podmanCount(lab, name)
-        #expect(afterImport >= 5 && afterImport < stopped + 200, "from \(stopped): \(afterImport)")
+        let (afterImport, failedImportReads) = countAfterRestore(lab, name)
+        #expect(
+            afterImport >= 5 && afterImport < stopped + 200, "from \(stopped): \(afterImport); \(failedImportReads)")
         #expect(waitUntil { podmanCount(lab, name) > afterImport + 2 })
     }
 }
