@@ -13,15 +13,15 @@ PREFIX       ?= /usr/local
 # file lays out the functions a start runs first, in the order it runs them, so a start
 # faults in a few 64 KiB windows of text instead of all over it (scripts/text-order.sh
 # writes it; a stale one only costs faults). Measured in BENCHMARKS.md.
-# --wrap sends two start-up calls of the Swift runtime to Sources/CApus/runtime_start.c
-# (argv without reading /proc/self/maps, no search for a swift-backtrace helper): 14 of a
-# start's syscalls.
+# --wrap sends two start-up calls of the Swift runtime and one of static glibc to
+# Sources/CApus/runtime_start.c (argv without reading /proc/self/maps, no search for a
+# swift-backtrace helper, no readlink of /proc/self/exe): 15 of a start's syscalls.
 ORDER_FILE    = $(CURDIR)/link/text-order.txt
 RELEASE_FLAGS = -c release --static-swift-stdlib -Xswiftc -static-executable \
                 -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
                 -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -Xfrontend -Xswiftc -internalize-at-link \
                 -Xlinker --icf=safe -Xlinker --wrap=_swift_stdlib_getUnsafeArgvArgc \
-                -Xlinker --wrap=swift_copyAuxiliaryExecutablePath $(if $(wildcard $(ORDER_FILE)),-Xlinker --section-ordering-file=$(ORDER_FILE))
+                -Xlinker --wrap=swift_copyAuxiliaryExecutablePath -Xlinker --wrap=_dl_get_origin $(if $(wildcard $(ORDER_FILE)),-Xlinker --section-ordering-file=$(ORDER_FILE))
 STATIC_FLAGS  = $(RELEASE_FLAGS) -Xlinker -s
 BIN           = .build/release/apus
 # The Swift test bundle `swift test` builds; the cgroup v2 VM runs its CgroupTests.

@@ -20,6 +20,11 @@
  *   binary (readlink and eight stat calls per start). apus ships as one file, so the
  *   search can never succeed; saying "not found" at once leaves backtracing off, as it
  *   is today.
+ *
+ * One start-up step of static glibc goes too: _dl_non_dynamic_init records where the
+ * binary lies (readlink of /proc/self/exe, a first walk of this new process's /proc
+ * entry) for "$ORIGIN" in the paths of libraries dlopen loads. apus loads none (no NSS,
+ * no iconv), and glibc's own answer when /proc is missing is the same "unknown".
  */
 #include <malloc.h>
 #include <stddef.h>
@@ -45,4 +50,10 @@ char *__wrap_swift_copyAuxiliaryExecutablePath(const char *name)
 {
 	(void)name;
 	return NULL;
+}
+
+/* glibc's "origin unknown" ((char *) -1), which its path expansion already handles. */
+const char *__wrap__dl_get_origin(void)
+{
+	return (const char *)-1;
 }
