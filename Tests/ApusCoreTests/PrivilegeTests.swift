@@ -96,6 +96,12 @@ struct PrivilegeTests {
         #expect(UserNamespace.isNested(uidMap: "         0       1000          1\n         1     100000      65536\n"))
         #expect(UserNamespace.isNested(uidMap: "         0          0 4294967294\n"))
         #expect(UserNamespace.isNested(uidMap: ""))
+        #expect(UserNamespace.isNested(uidMap: "         0          0 42949672950\n"))
+        #expect(UserNamespace.isNested(uidMap: "         0          0 4294967295 1\n"))
+        #expect(UserNamespace.isNested(uidMap: "         0          0 4294967295\n         0          0          1\n"))
+        #expect(UserNamespace.isNested(uidMap: "        00          0 4294967295\n"))
+        #expect(UserNamespace.isNested(uidMap: "         0 04294967295\n"))
+        #expect(UserNamespace.isNested(uidMap: "         0          0 429496729\n"))
     }
 
     @Test(
