@@ -28,7 +28,8 @@ public struct ContainerRecord: Codable, Sendable {
     /// The container has its own pid namespace: killing init kills everything.
     public var ownPidNamespace: Bool
     public var rootless: Bool
-    /// Paths of the namespaces of the init process at create time, for exec.
+    /// The kinds of namespace init made at create (not joined by path): exec joins these
+    /// without comparing them with its own.
     public var namespaceKinds: [String]?
     /// The config's process, seccomp profile and user-namespace facts, written once at
     /// create: `exec` starts from them (runc keeps the whole config for the same reason).
