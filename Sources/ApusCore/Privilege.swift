@@ -14,8 +14,12 @@ public struct Privilege: Sendable, Equatable {
 
     public var euid: UInt32
     /// This process is in a user namespace other than the initial one (its uid_map is not
-    /// the identity `0 0 4294967295`).
-    public var inUserNamespace: Bool
+    /// the identity `0 0 4294967295`). `current` reads uid_map on first use: start, kill,
+    /// delete and state with `--root` never ask, and the read is a process's first look
+    /// into its /proc entry (about 0.05 ms).
+    public var inUserNamespace: Bool { given ?? Self.probedUserNamespace }
+    private var given: Bool?
+    private static let probedUserNamespace = UserNamespace.isInsideUserNamespace()
     public var rootless: Rootless
     /// XDG_RUNTIME_DIR; nil when unset or empty.
     public var runtimeDir: String?
@@ -27,7 +31,7 @@ public struct Privilege: Sendable, Equatable {
         user: String? = nil
     ) {
         self.euid = euid
-        self.inUserNamespace = inUserNamespace
+        self.given = inUserNamespace
         self.rootless = rootless
         self.runtimeDir = runtimeDir?.isEmpty == true ? nil : runtimeDir
         self.user = user
@@ -36,9 +40,11 @@ public struct Privilege: Sendable, Equatable {
     /// The running process, with the global `--rootless` flag.
     public static func current(rootless: Rootless = .auto) -> Privilege {
         func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
-        return Privilege(
-            euid: geteuid(), inUserNamespace: UserNamespace.isInsideUserNamespace(), rootless: rootless,
-            runtimeDir: env("XDG_RUNTIME_DIR"), user: env("USER"))
+        var privilege = Privilege(
+            euid: geteuid(), inUserNamespace: false, rootless: rootless, runtimeDir: env("XDG_RUNTIME_DIR"),
+            user: env("USER"))
+        privilege.given = nil
+        return privilege
     }
 
     /// euid ≠ 0: an unprivileged writer of a child's gid_map must deny setgroups first,
