@@ -143,6 +143,14 @@ struct DecodeTests {
         #expect(try Spec.decode(Data(json.utf8)).hostname == "a\"b\\c/dé😀\n")
     }
 
+    @Test("compact encoding escapes quotes, backslashes and control bytes, and copies the rest")
+    func compactStrings() throws {
+        let text = "plain\"q\\b\u{1}\ttab é😀\n"
+        let bytes = TreeJSON.encode(tree: .array([.string(text), .string(""), .string("\"")]))
+        #expect(String(decoding: bytes, as: UTF8.self) == #"["plain\"q\\b\u0001\u0009tab é😀\u000a","","\""]"#)
+        #expect(try TreeJSON.parse(bytes) == .array([.string(text), .string(""), .string("\"")]))
+    }
+
     @Test("load(bundle:) reads config.json and names a missing file")
     func load() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apus-oci-\(UUID().uuidString)")
