@@ -23,8 +23,10 @@
  *
  * One start-up step of static glibc goes too: _dl_non_dynamic_init records where the
  * binary lies (readlink of /proc/self/exe, a first walk of this new process's /proc
- * entry) for "$ORIGIN" in the paths of libraries dlopen loads. apus loads none (no NSS,
- * no iconv), and glibc's own answer when /proc is missing is the same "unknown".
+ * entry) for "$ORIGIN" in the paths of libraries dlopen loads. apus loads none: no NSS,
+ * no iconv, and the Swift runtime's one dlopen is a debugging hook
+ * (SWIFT_DEBUG_LIB_PRESPECIALIZED_PATH) where only a path naming $ORIGIN would differ.
+ * glibc's own answer when /proc is missing is the same "unknown".
  */
 #include <malloc.h>
 #include <stddef.h>
