@@ -127,7 +127,7 @@ public enum ContainerInit {
         guard let process else { holdWithoutProcess(context) }
         // With no_new_privs, a notify filter loads now: its listener fd must reach the
         // runtime before `ready`; every other filter right before execve.
-        var kernel = LinuxProcessKernel()
+        var kernel = LinuxProcessKernel(procFD: proc.fd)
         try ProcessFinalizer.finalize(
             &kernel, process: process, capabilities: context.capabilities, lastCap: context.lastCap,
             setgroups: context.setgroups, seccomp: seccompFilter

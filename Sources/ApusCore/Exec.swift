@@ -501,7 +501,7 @@ enum ExecChild {
 
         // With no_new_privs, the filter loads right before execve.
         let noNewPrivileges = process.noNewPrivileges == true
-        var kernel = LinuxProcessKernel()
+        var kernel = LinuxProcessKernel(procFD: proc.fd)
         try ProcessFinalizer.finalize(
             &kernel, process: process, capabilities: context.capabilities, lastCap: context.lastCap,
             setgroups: context.setgroups,

@@ -56,9 +56,12 @@ public struct ProcFS: ~Copyable {
 
     /// `relative` (e.g. "thread-self/pagemap") opened read-only beneath the handle; nil with
     /// errno on failure.
-    public func openForReading(_ relative: String) -> OwnedFD? {
+    public func openForReading(_ relative: String) -> OwnedFD? { Self.openForReading(relative, beneath: fd) }
+
+    /// `openForReading` beneath a raw procfs handle (`fd` of a `ProcFS` that outlives the call).
+    public static func openForReading(_ relative: String, beneath procFD: Int32) -> OwnedFD? {
         OwnedFD.opening {
-            apus_openat2(fd, relative, UInt64(O_RDONLY | O_CLOEXEC), 0, Self.resolveBeneath | Self.resolveNoXdev)
+            apus_openat2(procFD, relative, UInt64(O_RDONLY | O_CLOEXEC), 0, resolveBeneath | resolveNoXdev)
         }
     }
 

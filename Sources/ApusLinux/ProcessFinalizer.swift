@@ -13,7 +13,8 @@ public protocol ProcessKernel {
     mutating func currentDirectory() -> Result<String, ApusError>
     mutating func dropBoundingCapability(_ cap: Int) throws(ApusError)
     mutating func setKeepCapabilities(_ keep: Bool) throws(ApusError)
-    /// /proc/self/setgroups says "deny" (a user namespace whose map was written unprivileged).
+    /// This thread's setgroups file says "deny" (a user namespace whose map was written
+    /// unprivileged).
     mutating func setgroupsDenied() -> Bool
     mutating func setGroups(_ gids: [gid_t]) throws(ApusError)
     mutating func setGID(_ gid: UInt32) throws(ApusError)
@@ -26,7 +27,12 @@ public protocol ProcessKernel {
 
 /// The kernel: each call one syscall (prctl, setres[ug]id, capset, …).
 public struct LinuxProcessKernel: ProcessKernel {
-    public init() {}
+    /// The `ProcFS` handle taken before any container mount or namespace join: setgroups is
+    /// read through it. The container's own /proc may be covered by its processes (a
+    /// "deny" there would keep the runtime's supplementary groups in an exec'd process).
+    private let procFD: Int32
+
+    public init(procFD: Int32) { self.procFD = procFD }
 
     public func changeDirectory(_ path: String) -> Int32 {
         chdir(path) == 0 ? 0 : errno
@@ -51,7 +57,10 @@ public struct LinuxProcessKernel: ProcessKernel {
     }
 
     public func setgroupsDenied() -> Bool {
-        FileIO.readString("/proc/self/setgroups")?.trimmed == "deny"
+        guard let file = ProcFS.openForReading("thread-self/setgroups", beneath: procFD),
+            let bytes = FileIO.readAll(fd: file.raw, wholeRecord: true)
+        else { return false }
+        return String(decoding: bytes, as: UTF8.self).trimmed == "deny"
     }
 
     public func setGroups(_ gids: [gid_t]) throws(ApusError) {

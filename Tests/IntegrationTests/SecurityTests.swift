@@ -569,6 +569,43 @@ struct SecurityTests {
         }
     }
 
+    /// Whether setgroups is denied is read through the runtime's procfs handle, not the
+    /// container's /proc: a container with CAP_SYS_ADMIN in its user namespace can cover its
+    /// /proc with a "self/setgroups" that says "deny", and an exec'd process would then keep
+    /// the supplementary groups of whoever ran `apus exec` (host groups, in the container).
+    @Test("exec: a /proc/self/setgroups faked by the container keeps no host groups")
+    func fakedSetgroupsDeny() throws {
+        let admin = ["CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL"]
+        let bundle = try TestBundle {
+            $0.linux?.namespaces?.append(.init(type: .user))
+            $0.linux?.uidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+            $0.linux?.gidMappings = [.init(containerID: 0, hostID: 100_000, size: 65_536)]
+            $0.process?.capabilities = .init(bounding: admin, effective: admin, permitted: admin)
+        }
+        _ = try sh("/bin/chown", ["-R", "100000:100000", bundle.rootfs])
+        try bundle.command(
+            "sh", "-c", "mount -t tmpfs fake /proc && mkdir /proc/self && echo deny > /proc/self/setgroups && sleep 60")
+        let id = uniqueID("setgroups")
+        let started = try apus("run", "-d", "--bundle", bundle.path, id)
+        #expect(started.status == 0, "\(started.all)")
+        defer { _ = try? apus("delete", "--force", id) }
+        // Until the container has covered its /proc (a bound on waiting, not a timing check).
+        let deadline = Date().addingTimeInterval(20)
+        var seen = ""
+        while Date() < deadline {
+            seen = try apus("exec", id, "cat", "/proc/self/setgroups").stdout
+            if seen == "deny\n" { break }
+            usleep(20_000)
+        }
+        try #require(seen == "deny\n", "the container's /proc was not covered: \(seen)")
+        // `apus exec` run with a supplementary group, as from a user's shell.
+        let out = try sh(
+            "/usr/bin/setpriv",
+            ["--groups", "4321", "--", Env.apus ?? "/nonexistent", "--root", Env.stateRoot, "exec", id, "id", "-G"])
+        #expect(out.status == 0, "\(out.all)")
+        #expect(out.stdout == "0\n", "the exec'd process's groups: \(out.stdout)")
+    }
+
     /// CVE-2025-31133: a rootfs whose /dev/null is a symlink to a host-ish
     /// file must not turn masking into a bind of that file.
     @Test("CVE-2025-31133: masking is not redirected by a symlinked /dev/null")
